@@ -1,0 +1,220 @@
+"""The typed config schema: one frozen msgspec Struct per TOML table.
+
+Unknown keys are refused (``forbid_unknown_fields``), types are checked by msgspec, and the
+cross-field checks (a rule naming an unknown route, a bad listen address) live in
+:mod:`smsgw.config.loader`, which turns every failure into one line naming file, key and reason.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+__all__ = [
+    "Config",
+    "KeyConfig",
+    "LimitsConfig",
+    "ModemRouteConfig",
+    "PolicyConfig",
+    "RouteConfig",
+    "RuleConfig",
+    "SchedulerConfig",
+    "ServerConfig",
+    "SimulatorRouteConfig",
+    "SmppRouteConfig",
+    "StoreConfig",
+    "TextConfig",
+    "WebhookConfig",
+]
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+PosInt = Annotated[int, msgspec.Meta(ge=1)]
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+ConcatMethod = Literal["udh", "sar", "payload"]
+
+
+class _Table(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class ServerConfig(_Table):
+    listen: str = "127.0.0.1:8080"
+    max_body_bytes: PosInt = 1_048_576
+    max_header_bytes: PosInt = 16_384
+    max_connections: PosInt = 1024
+    idle_timeout: Positive = 60.0
+    """Seconds a keep-alive connection may sit idle between requests."""
+    read_timeout: Positive = 15.0
+    """Seconds a client has to send one whole request once it started."""
+    shutdown_grace: Positive = 10.0
+    """Seconds in-flight submits and requests get to finish on SIGTERM."""
+
+
+class StoreConfig(_Table):
+    path: str = "var/smsgw.db"
+    synchronous: Literal["full", "normal"] = "full"
+    max_queued: PosInt = 5_000_000
+    """Messages not yet final beyond which sends get 429 (back-pressure)."""
+    commit_batch: PosInt = 1000
+    """Most operations folded into one transaction by the writer thread."""
+
+
+class KeyConfig(_Table):
+    name: Name
+    token: str
+    rate: Positive = 500.0
+    """Messages per second this client may send (429 beyond)."""
+    burst: PosInt | None = None
+    senders: list[str] = []
+    """Allowed sender ids; empty means any."""
+    webhook_secret: str = ""
+    inbound_url: str = ""
+    """Where inbound messages for this key are POSTed (signed like status webhooks)."""
+    smart_encoding: bool = False
+    """Replace look-alike characters (curly quotes, dashes) so text stays GSM-7."""
+    marketing_requires_consent: bool = False
+
+
+class _RouteBase(_Table, frozen=True, kw_only=True, tag_field="driver"):
+    name: Name
+    rate: Positive = 10.0
+    """Parts per second, over all binds or modems of the route (the contract's TPS)."""
+    burst: PosInt | None = None
+    """Bucket size; default: one second's worth of ``rate`` (at least 1)."""
+    concat: ConcatMethod = "udh"
+    ref_bits: Literal[8, 16] = 8
+    data_coding_gsm: Literal[0, 1, 3] = 0
+    """data_coding for GSM-7 text: 0 SMSC default (unpacked septets), 3 Latin-1."""
+    max_attempts: PosInt = 5
+    """Temporary failures tolerated per part before it fails."""
+    price_per_part: NonNegative = 0.0
+
+
+class SimulatorRouteConfig(_RouteBase, frozen=True, kw_only=True, tag="simulator"):
+    rate: Positive = 1000.0
+    burst: PosInt | None = 100
+    latency: NonNegative = 0.01
+    """Seconds between submit and the carrier's acceptance."""
+    receipt_delay: NonNegative = 0.5
+    fail_permanent: Fraction = 0.0
+    fail_temporary: Fraction = 0.0
+    throttle: Fraction = 0.0
+    undeliverable: Fraction = 0.0
+    window: PosInt = 1000
+    seed: int | None = None
+
+
+class SmppRouteConfig(_RouteBase, frozen=True, kw_only=True, tag="smpp"):
+    host: str
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 2775
+    system_id: str
+    password: str = ""
+    system_type: str = ""
+    address_range: str = ""
+    binds: PosInt = 1
+    bind: Literal["trx", "tx+rx"] = "trx"
+    window: PosInt = 50
+    rate: Positive = 100.0
+    tls: bool = False
+    tls_verify: bool = True
+    enquire_link: Positive = 30.0
+    response_timeout: Positive = 10.0
+    reconnect_min: Positive = 1.0
+    reconnect_max: Positive = 60.0
+    throttle_pause: Positive = 1.0
+    """Seconds the route pauses after ESME_RTHROTTLED/ESME_RMSGQFUL before recovering."""
+    message_id_format: Literal["auto", "hex", "decimal", "string"] = "auto"
+    """How carrier ids appear in receipts relative to submit_sm_resp (for normalising)."""
+    source_ton: int | None = None
+    source_npi: int | None = None
+    dest_ton: int | None = None
+    dest_npi: int | None = None
+    status_overrides: dict[str, Literal["temporary", "permanent", "throttled", "bind"]] = {}
+    """Vendor command_status codes (e.g. "0x00000401") and how to treat them."""
+
+
+class ModemRouteConfig(_RouteBase, frozen=True, kw_only=True, tag="modem"):
+    ports: list[str]
+    """Serial devices: stable names (/dev/serial/by-id/...) or "imei:NNN" / "usb:SERIAL"."""
+    pin: str = ""
+    rate: Positive = 0.2
+    """Parts per second per modem."""
+    baudrate: PosInt = 115200
+    smsc: str = ""
+    roaming: bool = False
+    daily_cap: int = 0
+    """Parts per SIM per day; 0 = no cap."""
+    command_timeout: Positive = 10.0
+    send_timeout: Positive = 60.0
+    registration_timeout: Positive = 120.0
+    reconnect_min: Positive = 2.0
+    reconnect_max: Positive = 120.0
+    status_report: bool = True
+
+
+RouteConfig = SimulatorRouteConfig | SmppRouteConfig | ModemRouteConfig
+
+
+class RuleConfig(_Table):
+    route: list[Name]
+    """Failover list: the first route that is up takes the message."""
+    prefix: str = ""
+    msg_class: Literal["otp", "transactional", "marketing", ""] = msgspec.field(
+        default="", name="class"
+    )
+    sender: str = ""
+
+
+class SchedulerConfig(_Table):
+    validity_otp: Positive = 300.0
+    validity_transactional: Positive = 86_400.0
+    validity_marketing: Positive = 86_400.0
+    retry_base: Positive = 2.0
+    retry_max: Positive = 600.0
+    submit_timeout: Positive = 120.0
+    """Seconds a part may stay ``sending`` before it is taken back (driver lost it)."""
+    failover_after: NonNegative = 10.0
+    """Seconds a route must be down before its queued messages move to the next route."""
+
+
+class TextConfig(_Table):
+    max_parts: Annotated[int, msgspec.Meta(ge=1, le=255)] = 10
+    reassembly_timeout: Positive = 300.0
+
+
+class WebhookConfig(_Table):
+    timeout: Positive = 10.0
+    max_attempts: PosInt = 12
+    retry_base: Positive = 5.0
+    retry_max: Positive = 3600.0
+    concurrency: PosInt = 16
+
+
+class PolicyConfig(_Table):
+    """Consent and courtesy policies (issue 6); defaults are the safe ones."""
+
+    quiet_start: str = "09:00"
+    quiet_end: str = "21:00"
+    frequency_cap: int = 2
+    frequency_window_days: Positive = 7.0
+    transactional_to_optouts: bool = True
+
+
+class LimitsConfig(_Table):
+    max_batch: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1000
+
+
+class Config(_Table):
+    server: ServerConfig = ServerConfig()
+    store: StoreConfig = StoreConfig()
+    keys: list[KeyConfig] = []
+    routes: list[RouteConfig] = []
+    rules: list[RuleConfig] = []
+    scheduler: SchedulerConfig = SchedulerConfig()
+    text: TextConfig = TextConfig()
+    webhooks: WebhookConfig = WebhookConfig()
+    policy: PolicyConfig = PolicyConfig()
+    limits: LimitsConfig = LimitsConfig()

@@ -1,0 +1,208 @@
+"""The driver seam: what the scheduler hands a transport and what the transport reports back.
+
+A driver owns one route's way out (a simulated carrier, SMPP binds, a modem bank). The scheduler
+never knows which transport is behind a route: it takes tokens from the route's bucket, hands the
+driver a batch of :class:`OutboundPart` with :meth:`Driver.submit`, and learns what became of each
+part from the :class:`Sink` the driver was started with:
+
+* every part accepted by ``submit`` gets exactly one :class:`Outcome` (submitted with the
+  carrier's id, or a typed failure), reported through :meth:`Sink.outcomes`;
+* delivery receipts go to :meth:`Sink.receipts`, inbound (MO) messages to :meth:`Sink.inbound`.
+
+Sink calls return only after what they carry is committed to disk, so a driver acknowledges a
+receipt or an inbound message to its peer (deliver_sm_resp, AT+CMGD, AT+CNMA) only after the
+call returns: a crash in between means the peer sends it again, never that it is lost.
+
+This module imports nothing of ours but the standard library, trio and msgspec; drivers import
+it, the queue imports it, nothing here imports upward.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+import msgspec
+import trio
+
+__all__ = [
+    "Driver",
+    "DriverState",
+    "FailureKind",
+    "InboundMessage",
+    "LinkState",
+    "Outcome",
+    "OutboundPart",
+    "Receipt",
+    "ReceiptState",
+    "Sink",
+]
+
+Encoding = Literal["gsm7", "ucs2"]
+MessageClass = Literal["otp", "transactional", "marketing"]
+
+
+class OutboundPart(msgspec.Struct, frozen=True, kw_only=True):
+    """One segment of one message, ready to go on the wire.
+
+    The text was split at accept time (``smsgw.drivers.text``), so the count of parts a client
+    was told is the count that is sent. A driver renders ``text`` into its own wire form (SMPP
+    short_message with a UDH or SAR TLVs, a packed SMS-SUBMIT TPDU for a modem) using the text
+    module; it never re-splits.
+    """
+
+    part_id: int
+    """The store's key for this part; outcomes name it."""
+    message_id: str
+    route: str
+    to: str
+    """Destination, E.164 with the leading ``+``."""
+    sender: str
+    """Sender id: E.164 number, short code or alphanumeric (<= 11 GSM characters)."""
+    text: str
+    """This segment's text (for a one-part message, the whole text)."""
+    encoding: Encoding
+    seq: int
+    """1-based position of this part in its message."""
+    total: int
+    """Number of parts of the message; 1 means no concatenation header."""
+    ref: int
+    """Concatenation reference shared by all parts of the message (0-255 or 0-65535)."""
+    ref_bits: Literal[8, 16] = 8
+    msg_class: MessageClass = "transactional"
+    validity_until: float | None = None
+    """Unix time after which the carrier should give up (SMPP validity_period)."""
+    attempt: int = 1
+
+
+class FailureKind(enum.StrEnum):
+    """Why a submit failed, which decides what the scheduler does next."""
+
+    THROTTLED = "throttled"
+    """The carrier asked us to slow down: retry the part, slow the route; never fail it."""
+    TEMPORARY = "temporary"
+    """Try again later with backoff (network out of order, busy modem, timeout)."""
+    PERMANENT = "permanent"
+    """The part can never be sent as it is (invalid destination, barred): fail the message."""
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What became of one submitted part.
+
+    ``carrier_id`` set and ``failure`` None: the carrier accepted the part (status
+    ``submitted``). ``failure`` set: it was not accepted; ``code`` is the carrier's or modem's
+    code as text (``"0x00000058"``, ``"CMS 38"``), ``reason`` is for people.
+
+    ``maybe_sent`` marks a failure after which the part may still have left (a response that
+    never came, ``+CMS ERROR`` after the PDU): a retry risks a duplicate, which is counted.
+    """
+
+    part_id: int
+    carrier_id: str | None = None
+    failure: FailureKind | None = None
+    code: str = ""
+    reason: str = ""
+    maybe_sent: bool = False
+
+
+ReceiptState = Literal["delivered", "undelivered", "expired", "rejected", "accepted", "unknown"]
+
+
+class Receipt(msgspec.Struct, frozen=True, kw_only=True):
+    """A delivery receipt (DLR) for one part, named by the route and the carrier's id.
+
+    ``carrier_id`` must be normalised by the driver to the same form it reported in the
+    :class:`Outcome` (case, leading zeros, hex or decimal), so that the store matches it
+    exactly. A receipt may arrive before the outcome that carries its id: the store keeps
+    unmatched receipts for a while and matches them when the id appears.
+    """
+
+    route: str
+    carrier_id: str
+    state: ReceiptState
+    error_code: str = ""
+    done_at: float | None = None
+    """Unix time the carrier says the final state was reached, if it says."""
+
+
+class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """A whole (reassembled) message a recipient sent to us."""
+
+    route: str
+    sender: str
+    """The number that sent it (our ``from``), E.164 where the transport says so."""
+    to: str
+    """Our number or short code it was sent to."""
+    text: str
+    received_at: float
+    parts: int = 1
+    complete: bool = True
+    """False when the reassembly timeout passed before every part arrived."""
+
+
+class Sink(Protocol):
+    """Where a driver reports; each call returns once its items are durably stored."""
+
+    async def outcomes(self, items: Sequence[Outcome]) -> None: ...
+
+    async def receipts(self, items: Sequence[Receipt]) -> None: ...
+
+    async def inbound(self, items: Sequence[InboundMessage]) -> None: ...
+
+
+LinkState = Literal["up", "down", "connecting"]
+
+
+class DriverState(msgspec.Struct, kw_only=True):
+    """A driver's health, for ``GET /v1/routes``, ``/readyz`` and route metrics."""
+
+    up: bool
+    links: list[dict[str, object]] = msgspec.field(default_factory=list)
+    """One entry per bind or modem: at least ``name`` and ``state`` (a :data:`LinkState`)."""
+    window: int = 0
+    """Parts the driver can have outstanding at once, over all its links."""
+    in_flight: int = 0
+
+
+class Driver(abc.ABC):
+    """One route's transport.
+
+    Lifecycle: ``await nursery.start(driver.run, sink)`` connects what can be connected and
+    reports started once the driver is ready to be asked for capacity (links may still be coming
+    up: ``state().up`` tells). ``run`` returns or raises only on cancellation, which is the
+    shutdown path: a driver unbinds or closes its links on the way out. A lost link is never an
+    exception out of ``run``: the driver reconnects with backoff by itself.
+    """
+
+    name: str
+
+    @abc.abstractmethod
+    async def run(self, sink: Sink, *, task_status: trio.TaskStatus[None]) -> None:
+        """Run the transport until cancelled; see the class docstring."""
+
+    @abc.abstractmethod
+    def capacity(self) -> int:
+        """How many parts :meth:`submit` can take right now without waiting (0 when down)."""
+
+    @abc.abstractmethod
+    async def submit(self, parts: Sequence[OutboundPart]) -> None:
+        """Take parts for sending; each will get exactly one outcome through the sink.
+
+        Waits while the driver has no room (window full) rather than refusing. If the driver
+        goes down with parts it has taken but not sent, it reports them as TEMPORARY failures
+        so they return to the queue.
+        """
+
+    @abc.abstractmethod
+    def state(self) -> DriverState:
+        """Current health; cheap, called at every scrape."""
+
+    async def wait_capacity(self) -> None:
+        """Return once :meth:`capacity` may be above zero.
+
+        The default polls on a short timer; drivers with a window override it with an event.
+        """
+        while self.capacity() <= 0:
+            await trio.sleep(0.01)

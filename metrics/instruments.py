@@ -1,0 +1,207 @@
+"""Every Prometheus instrument smsgw exposes, in one place.
+
+Names are public interface (dashboards and alert rules are built on them): add, never rename.
+Labels are bounded: route, link (a bind or modem named in config), class, status, kind, encoding,
+code — never a phone number or a message id. Live values (queue depth, tokens, window) are read
+at scrape time by collectors registered with :meth:`Metrics.add_collector`.
+
+The registry is injected, so each test and each gateway in one process has its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["LATENCY_BUCKETS", "Metrics", "ScrapeCollector"]
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+E2E_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
+
+
+class ScrapeCollector(Collector):
+    """Adapts a function returning metric families to a registry collector (read at scrape)."""
+
+    def __init__(self, fn: Callable[[], Iterable[Metric]]) -> None:
+        self._fn = fn
+
+    def collect(self) -> Iterable[Metric]:
+        return self._fn()
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+
+class Metrics:
+    """The instruments, bound to one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry if registry is not None else CollectorRegistry()
+
+        # Accept path and lifecycle.
+        self.messages_accepted = Counter(
+            "smsgw_messages_accepted", "Messages accepted (202) by class.", ["class"], registry=r
+        )
+        self.parts_accepted = Counter(
+            "smsgw_parts_accepted",
+            "Parts of accepted messages, by encoding.",
+            ["encoding"],
+            registry=r,
+        )
+        self.messages_refused = Counter(
+            "smsgw_messages_refused",
+            "Send items refused at the door, by error code.",
+            ["code"],
+            registry=r,
+        )
+        self.messages_final = Counter(
+            "smsgw_messages_final",
+            "Messages that reached a final status.",
+            ["class", "status"],
+            registry=r,
+        )
+        self.messages_deferred = Counter(
+            "smsgw_messages_deferred",
+            "Messages held back by a policy or a retry, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.duplicates_risked = Counter(
+            "smsgw_duplicates_risked",
+            "Parts retried although they may already have left (lost response, crash).",
+            ["route"],
+            registry=r,
+        )
+
+        # Dispatch.
+        self.parts_submitted = Counter(
+            "smsgw_parts_submitted",
+            "Parts the carrier accepted, by route and class.",
+            ["route", "class"],
+            registry=r,
+        )
+        self.submit_errors = Counter(
+            "smsgw_submit_errors",
+            "Parts not accepted by the carrier, by route and kind (throttled, temporary, "
+            "permanent).",
+            ["route", "kind"],
+            registry=r,
+        )
+        self.route_throttled = Counter(
+            "smsgw_route_throttled",
+            "Times a route was told to slow down.",
+            ["route"],
+            registry=r,
+        )
+        self.failovers = Counter(
+            "smsgw_failovers",
+            "Messages moved from a down route to the next route of their rule.",
+            ["from_route", "to_route"],
+            registry=r,
+        )
+        self.submit_latency = Histogram(
+            "smsgw_submit_latency_seconds",
+            "Time from handing a part to the driver to the carrier's answer.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.end_to_end_latency = Histogram(
+            "smsgw_end_to_end_latency_seconds",
+            "Time from accept to a final status, by class.",
+            ["class"],
+            buckets=E2E_BUCKETS,
+            registry=r,
+        )
+
+        # Receipts and inbound.
+        self.receipts = Counter(
+            "smsgw_receipts",
+            "Delivery receipts by route and result (matched, late, unmatched, expired).",
+            ["route", "result"],
+            registry=r,
+        )
+        self.inbound = Counter(
+            "smsgw_inbound_messages", "Inbound (MO) messages stored.", ["route"], registry=r
+        )
+
+        # Transports.
+        self.link_up = Gauge(
+            "smsgw_link_up", "1 when a bind or modem is usable.", ["route", "link"], registry=r
+        )
+        self.reconnects = Counter(
+            "smsgw_reconnects",
+            "Connection attempts after a link was lost.",
+            ["route", "link"],
+            registry=r,
+        )
+        self.protocol_errors = Counter(
+            "smsgw_protocol_errors",
+            "Malformed or unexpected data from an SMSC or modem, by kind.",
+            ["route", "kind"],
+            registry=r,
+        )
+        self.modem_signal = Gauge(
+            "smsgw_modem_signal_dbm", "Modem signal strength.", ["route", "link"], registry=r
+        )
+        self.modem_registered = Gauge(
+            "smsgw_modem_registered",
+            "1 when the modem is registered on a network.",
+            ["route", "link"],
+            registry=r,
+        )
+        self.modem_info = Gauge(
+            "smsgw_modem_info",
+            "Modem identity (value is 1).",
+            ["route", "link", "model", "operator"],
+            registry=r,
+        )
+
+        # Webhooks.
+        self.webhook_deliveries = Counter(
+            "smsgw_webhook_deliveries",
+            "Webhook POST attempts by result (ok, failed, gave_up).",
+            ["result"],
+            registry=r,
+        )
+
+        # HTTP.
+        self.http_requests = Counter(
+            "smsgw_http_requests",
+            "HTTP requests by method, endpoint and status code.",
+            ["method", "endpoint", "code"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "smsgw_http_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+
+        # Store.
+        self.store_commit = Histogram(
+            "smsgw_store_commit_seconds",
+            "Time of one group commit in the store's writer thread.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.store_batch = Histogram(
+            "smsgw_store_batch_operations",
+            "Operations folded into one group commit.",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
+            registry=r,
+        )
+
+    def add_collector(self, fn: Callable[[], Iterable[Metric]]) -> None:
+        """Register a function read at each scrape (live gauges: depth, tokens, window)."""
+        self.registry.register(ScrapeCollector(fn))
+
+    @staticmethod
+    def gauge_family(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+        """A gauge family for collectors, named like the rest."""
+        return GaugeMetricFamily(name, doc, labels=labels)
