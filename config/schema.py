@@ -40,7 +40,7 @@ class _Table(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     pass
 
 
-class ServerConfig(_Table):
+class ServerConfig(_Table, frozen=True, kw_only=True):
     listen: str = "127.0.0.1:8080"
     max_body_bytes: PosInt = 1_048_576
     max_header_bytes: PosInt = 16_384
@@ -53,7 +53,7 @@ class ServerConfig(_Table):
     """Seconds in-flight submits and requests get to finish on SIGTERM."""
 
 
-class StoreConfig(_Table):
+class StoreConfig(_Table, frozen=True, kw_only=True):
     path: str = "var/smsgw.db"
     synchronous: Literal["full", "normal"] = "full"
     max_queued: PosInt = 5_000_000
@@ -62,7 +62,7 @@ class StoreConfig(_Table):
     """Most operations folded into one transaction by the writer thread."""
 
 
-class KeyConfig(_Table):
+class KeyConfig(_Table, frozen=True, kw_only=True):
     name: Name
     token: str
     rate: Positive = 500.0
@@ -158,7 +158,7 @@ class ModemRouteConfig(_RouteBase, frozen=True, kw_only=True, tag="modem"):
 RouteConfig = SimulatorRouteConfig | SmppRouteConfig | ModemRouteConfig
 
 
-class RuleConfig(_Table):
+class RuleConfig(_Table, frozen=True, kw_only=True):
     route: list[Name]
     """Failover list: the first route that is up takes the message."""
     prefix: str = ""
@@ -168,7 +168,7 @@ class RuleConfig(_Table):
     sender: str = ""
 
 
-class SchedulerConfig(_Table):
+class SchedulerConfig(_Table, frozen=True, kw_only=True):
     validity_otp: Positive = 300.0
     validity_transactional: Positive = 86_400.0
     validity_marketing: Positive = 86_400.0
@@ -180,12 +180,12 @@ class SchedulerConfig(_Table):
     """Seconds a route must be down before its queued messages move to the next route."""
 
 
-class TextConfig(_Table):
+class TextConfig(_Table, frozen=True, kw_only=True):
     max_parts: Annotated[int, msgspec.Meta(ge=1, le=255)] = 10
     reassembly_timeout: Positive = 300.0
 
 
-class WebhookConfig(_Table):
+class WebhookConfig(_Table, frozen=True, kw_only=True):
     timeout: Positive = 10.0
     max_attempts: PosInt = 12
     retry_base: Positive = 5.0
@@ -193,7 +193,7 @@ class WebhookConfig(_Table):
     concurrency: PosInt = 16
 
 
-class PolicyConfig(_Table):
+class PolicyConfig(_Table, frozen=True, kw_only=True):
     """Consent and courtesy policies (issue 6); defaults are the safe ones."""
 
     quiet_start: str = "09:00"
@@ -203,11 +203,11 @@ class PolicyConfig(_Table):
     transactional_to_optouts: bool = True
 
 
-class LimitsConfig(_Table):
+class LimitsConfig(_Table, frozen=True, kw_only=True):
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1000
 
 
-class Config(_Table):
+class Config(_Table, frozen=True, kw_only=True):
     server: ServerConfig = ServerConfig()
     store: StoreConfig = StoreConfig()
     keys: list[KeyConfig] = []

@@ -33,8 +33,8 @@ __all__ = [
     "FailureKind",
     "InboundMessage",
     "LinkState",
-    "Outcome",
     "OutboundPart",
+    "Outcome",
     "Receipt",
     "ReceiptState",
     "Sink",
@@ -199,10 +199,9 @@ class Driver(abc.ABC):
     def state(self) -> DriverState:
         """Current health; cheap, called at every scrape."""
 
+    @abc.abstractmethod
     async def wait_capacity(self) -> None:
-        """Return once :meth:`capacity` may be above zero.
+        """Return once :meth:`capacity` is above zero (a link came up, the window drained).
 
-        The default polls on a short timer; drivers with a window override it with an event.
+        Drivers wake waiters with a ``trio.Event`` or condition, not by polling.
         """
-        while self.capacity() <= 0:
-            await trio.sleep(0.01)
