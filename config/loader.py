@@ -1,0 +1,149 @@
+"""Load and check a config file: TOML -> ``env:`` secrets -> msgspec Structs -> cross checks.
+
+Every failure is one :class:`ConfigError` whose text is ``FILE: KEY: REASON``, the line an
+operator needs to fix it; ``smsgw check-config`` prints exactly that line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+import msgspec
+from smsgw.config.schema import Config
+
+__all__ = ["DEFAULT_CONFIG_NAME", "ConfigError", "load", "load_default", "parse", "parse_listen"]
+
+DEFAULT_CONFIG_NAME = "<embedded default>"
+_MSGSPEC_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class ConfigError(Exception):
+    """A config that smsgw refuses to start with; ``str()`` is ``file: key: reason``."""
+
+    def __init__(self, file: str, key: str, reason: str) -> None:
+        super().__init__(f"{file}: {key or '(top level)'}: {reason}")
+        self.file = file
+        self.key = key
+        self.reason = reason
+
+
+def load(path: str | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (or the embedded default when None) and return the checked config."""
+    if path is None:
+        return load_default(environ)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ConfigError(path, "", f"cannot read file: {e.strerror or e}") from None
+    return parse(raw, path, environ)
+
+
+def load_default(environ: Mapping[str, str] | None = None) -> Config:
+    """The embedded default: loopback, ``var/`` in the working directory, one simulator route."""
+    raw = resources.files("smsgw.config").joinpath("default.toml").read_bytes()
+    return parse(raw, DEFAULT_CONFIG_NAME, environ)
+
+
+def parse(raw: bytes, file: str, environ: Mapping[str, str] | None = None) -> Config:
+    """Parse TOML bytes named ``file``; raises :class:`ConfigError`."""
+    env = os.environ if environ is None else environ
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(file, "", f"not UTF-8 text ({e.reason})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(file, "", f"invalid TOML: {e}") from None
+    data = _resolve_env(data, "", file, env)
+    try:
+        config = msgspec.convert(data, Config)
+    except msgspec.ValidationError as e:
+        key, reason = _split_msgspec_error(str(e))
+        raise ConfigError(file, key, reason) from None
+    _check(config, file)
+    return config
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[::1]:8080`` for IPv6); raises ValueError with the reason."""
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"expected HOST:PORT, got {listen!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"port must be a number from 0 to 65535, got {port_text!r}")
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"host must be an IP address or localhost, got {host!r}") from None
+    return host, int(port_text)
+
+
+def _resolve_env(value: Any, key: str, file: str, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str) and value.startswith("env:"):
+        name = value[4:]
+        if name not in env:
+            raise ConfigError(file, key, f"environment variable {name} is not set")
+        return env[name]
+    if isinstance(value, dict):
+        return {k: _resolve_env(v, f"{key}.{k}" if key else k, file, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_env(v, f"{key}[{i}]", file, env) for i, v in enumerate(value)]
+    return value
+
+
+def _split_msgspec_error(text: str) -> tuple[str, str]:
+    m = _MSGSPEC_PATH.match(text)
+    assert m is not None  # the pattern matches any text
+    reason, path = m.group("reason"), (m.group("path") or "").lstrip(".")
+    unknown = _UNKNOWN_FIELD.match(reason)
+    if unknown:
+        field = unknown.group("field")
+        return (f"{path}.{field}" if path else field), "unknown key"
+    return path, reason[0].lower() + reason[1:] if reason else reason
+
+
+def _check(config: Config, file: str) -> None:
+    try:
+        parse_listen(config.server.listen)
+    except ValueError as e:
+        raise ConfigError(file, "server.listen", str(e)) from None
+    if not config.routes:
+        raise ConfigError(file, "routes", "at least one route is required")
+    names: set[str] = set()
+    for i, route in enumerate(config.routes):
+        if route.name in names:
+            raise ConfigError(file, f"routes[{i}].name", f"duplicate route name {route.name!r}")
+        names.add(route.name)
+    for i, rule in enumerate(config.rules):
+        if not rule.route:
+            raise ConfigError(file, f"rules[{i}].route", "must name at least one route")
+        for j, name in enumerate(rule.route):
+            if name not in names:
+                raise ConfigError(file, f"rules[{i}].route[{j}]", f"unknown route {name!r}")
+        if rule.prefix and not re.fullmatch(r"\+?\d{1,15}", rule.prefix):
+            raise ConfigError(file, f"rules[{i}].prefix", "must be digits, optionally with +")
+    key_names: set[str] = set()
+    tokens: set[str] = set()
+    for i, k in enumerate(config.keys):
+        if k.name in key_names:
+            raise ConfigError(file, f"keys[{i}].name", f"duplicate key name {k.name!r}")
+        if len(k.token) < 16:
+            raise ConfigError(file, f"keys[{i}].token", "must be at least 16 characters")
+        if k.token in tokens:
+            raise ConfigError(file, f"keys[{i}].token", "same token as another key")
+        key_names.add(k.name)
+        tokens.add(k.token)
+    for field in ("quiet_start", "quiet_end"):
+        if not _HHMM.match(getattr(config.policy, field)):
+            raise ConfigError(file, f"policy.{field}", "must be HH:MM (24-hour)")

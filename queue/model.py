@@ -1,0 +1,161 @@
+"""The message model: statuses, classes and the rows the store hands out.
+
+Statuses are DESIGN.md's and only those. A message's status is derived from its parts' statuses
+by :func:`derive_status`; a message refused at the door never gets an id or a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final, Literal
+
+import msgspec
+
+__all__ = [
+    "ACTIVE",
+    "CLASSES",
+    "FINAL",
+    "PRIORITY",
+    "HistoryEntry",
+    "InboundRow",
+    "MessageClass",
+    "MessageRow",
+    "NewMessage",
+    "PartRow",
+    "Status",
+    "derive_status",
+]
+
+Status = Literal[
+    "queued",
+    "scheduled",
+    "deferred",
+    "sending",
+    "submitted",
+    "delivered",
+    "undelivered",
+    "expired",
+    "failed",
+    "rejected",
+    "cancelled",
+]
+MessageClass = Literal["otp", "transactional", "marketing"]
+CLASSES: Final[tuple[MessageClass, ...]] = ("otp", "transactional", "marketing")
+PRIORITY: Final[dict[str, int]] = {"otp": 0, "transactional": 1, "marketing": 2}
+FINAL: Final[frozenset[str]] = frozenset(
+    {"delivered", "undelivered", "expired", "failed", "rejected", "cancelled"}
+)
+WAITING: Final[frozenset[str]] = frozenset({"queued", "scheduled", "deferred"})
+ACTIVE: Final[frozenset[str]] = frozenset({"queued", "scheduled", "deferred", "sending"})
+
+# When parts disagree, the message shows the "furthest behind" live state, and among final
+# states the worst one: a message is delivered only when every part is.
+_LIVE_ORDER: Final[tuple[str, ...]] = ("sending", "queued", "deferred", "scheduled", "submitted")
+_FINAL_ORDER: Final[tuple[str, ...]] = (
+    "failed",
+    "rejected",
+    "expired",
+    "undelivered",
+    "cancelled",
+    "delivered",
+)
+
+
+def derive_status(part_statuses: Iterable[str]) -> str:
+    """The message status for its parts' statuses.
+
+    Any part failed or rejected: the message is that (the others are stopped by the store). Else,
+    while any part is still live, the least advanced live state. Else the worst final state.
+    """
+    seen = set(part_statuses)
+    for s in ("failed", "rejected"):
+        if s in seen:
+            return s
+    for s in _LIVE_ORDER:
+        if s in seen:
+            return s
+    for s in _FINAL_ORDER:
+        if s in seen:
+            return s
+    raise ValueError("a message has at least one part")
+
+
+class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated send request, ready to be committed (built by the accept path)."""
+
+    key: str
+    to: str
+    sender: str
+    text: str
+    encoding: Literal["gsm7", "ucs2"]
+    segments: tuple[str, ...]
+    msg_class: MessageClass
+    routes: tuple[str, ...]
+    """Failover list; the first is where the message starts."""
+    ref: int
+    ref_bits: int
+    created_at: float
+    expires_at: float
+    send_at: float | None = None
+    client_ref: str | None = None
+    callback_url: str | None = None
+    status: str = "queued"
+    """``queued``, or ``scheduled`` (send_at later) or ``deferred`` (a policy holds it)."""
+    due_at: float | None = None
+    note: str = ""
+    """Why it waits, for the history."""
+
+
+class HistoryEntry(msgspec.Struct, frozen=True):
+    at: float
+    status: str
+    note: str = ""
+
+
+class PartRow(msgspec.Struct, frozen=True, kw_only=True):
+    seq: int
+    status: str
+    route: str
+    carrier_id: str | None
+    attempts: int
+    submitted_at: float | None
+    done_at: float | None
+    error: str | None
+
+
+class MessageRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A message as GET shows it (store row plus parts and history when asked for)."""
+
+    cursor: int
+    id: str
+    key: str
+    to: str
+    sender: str
+    text: str
+    encoding: str
+    msg_class: str
+    status: str
+    route: str
+    parts_total: int
+    client_ref: str | None
+    callback_url: str | None
+    created_at: float
+    updated_at: float
+    send_at: float | None
+    expires_at: float
+    error: str | None
+    attempts: int
+    parts: list[PartRow] = []
+    history: list[HistoryEntry] = []
+
+
+class InboundRow(msgspec.Struct, frozen=True, kw_only=True):
+    cursor: int
+    id: str
+    route: str
+    sender: str
+    to: str
+    text: str
+    received_at: float
+    parts: int
+    complete: bool

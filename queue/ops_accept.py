@@ -1,0 +1,137 @@
+"""Accepting messages: rows written in the writer thread, idempotent per (key, client_ref)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+
+import msgspec
+from smsgw.queue.model import PRIORITY, NewMessage
+from smsgw.queue.writer import Tx
+
+__all__ = ["AcceptResult", "accept", "new_id"]
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_id(prefix: str, now: float | None = None) -> str:
+    """A sortable, unguessable id: 48 bits of milliseconds then 80 random bits, base32."""
+    ms = int((time.time() if now is None else now) * 1000) & ((1 << 48) - 1)
+    n = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[n & 31])
+        n >>= 5
+    return prefix + "".join(reversed(chars))
+
+
+class AcceptResult(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    status: str
+    parts: int
+    encoding: str
+    client_ref: str | None
+    created: bool
+    """False when ``client_ref`` matched an earlier message, which is what this describes."""
+    route: str
+    send_at: float | None = None
+
+
+def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[AcceptResult]:
+    """Insert each message with its parts and first history entry, or find its original."""
+    conn = tx.conn
+    out: list[AcceptResult] = []
+    part_rows: list[tuple[object, ...]] = []
+    history_rows: list[tuple[object, ...]] = []
+    next_pid = int(conn.execute("SELECT coalesce(max(pid), 0) + 1 FROM parts").fetchone()[0])
+    batch_refs: dict[tuple[str, str], AcceptResult] = {}
+    for msg, public_id in zip(msgs, ids, strict=True):
+        if msg.client_ref is not None:
+            seen = batch_refs.get((msg.key, msg.client_ref))
+            if seen is None:
+                seen = _find_by_ref(tx, msg.key, msg.client_ref)
+            if seen is not None:
+                out.append(seen)
+                continue
+        priority = PRIORITY[msg.msg_class]
+        first_pid = next_pid
+        cur = conn.execute(
+            "INSERT INTO messages (id, key, client_ref, msg_class, priority, status, to_number,"
+            " sender, text, encoding, parts_total, first_pid, ref, ref_bits, routes, route,"
+            " callback_url, created_at, updated_at, send_at, expires_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                public_id,
+                msg.key,
+                msg.client_ref,
+                msg.msg_class,
+                priority,
+                msg.status,
+                msg.to,
+                msg.sender,
+                msg.text,
+                msg.encoding,
+                len(msg.segments),
+                first_pid,
+                msg.ref,
+                msg.ref_bits,
+                ",".join(msg.routes),
+                msg.routes[0],
+                msg.callback_url,
+                msg.created_at,
+                msg.created_at,
+                msg.send_at,
+                msg.expires_at,
+            ),
+        )
+        mid = cur.lastrowid
+        for seq, segment in enumerate(msg.segments, start=1):
+            part_rows.append(
+                (next_pid, mid, seq, segment, msg.status, msg.routes[0], priority, msg.due_at)
+            )
+            next_pid += 1
+        history_rows.append((mid, msg.created_at, msg.status, msg.note or "accepted"))
+        result = AcceptResult(
+            id=public_id,
+            status=msg.status,
+            parts=len(msg.segments),
+            encoding=msg.encoding,
+            client_ref=msg.client_ref,
+            created=True,
+            route=msg.routes[0],
+            send_at=msg.send_at,
+        )
+        if msg.client_ref is not None:
+            batch_refs[(msg.key, msg.client_ref)] = result
+        out.append(result)
+    conn.executemany(
+        "INSERT INTO parts (pid, mid, seq, text, status, route, priority, due_at)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        part_rows,
+    )
+    conn.executemany(
+        "INSERT INTO history (mid, at, status, note) VALUES (?,?,?,?)",
+        history_rows,
+    )
+    return out
+
+
+def _find_by_ref(tx: Tx, key: str, client_ref: str) -> AcceptResult | None:
+    row = tx.conn.execute(
+        "SELECT id, status, parts_total, encoding, route, send_at FROM messages"
+        " WHERE key = ? AND client_ref = ?",
+        (key, client_ref),
+    ).fetchone()
+    if row is None:
+        return None
+    return AcceptResult(
+        id=row[0],
+        status=row[1],
+        parts=row[2],
+        encoding=row[3],
+        client_ref=client_ref,
+        created=False,
+        route=row[4],
+        send_at=row[5],
+    )

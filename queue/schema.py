@@ -1,0 +1,148 @@
+"""The store's SQLite schema, versioned: each migration runs once, in order, in one transaction.
+
+``PRAGMA user_version`` holds the version. A database newer than this code is refused rather
+than guessed at.
+
+Layout notes (why, not what):
+* The queue lives on disk. ``parts_ready`` is a partial index holding only parts that may leave
+  now, ordered the way the scheduler claims them (route, class priority, arrival), so a claim is
+  an index range read however many messages wait for later.
+* Parts of one message are inserted together and get consecutive ``pid``s; a message keeps its
+  first pid, so its parts are a rowid range and need no index of their own.
+* ``messages_active`` holds only unfinished messages by class and age: the oldest-age gauge and
+  the expiry sweep read its head.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = ["SCHEMA_VERSION", "SchemaTooNew", "migrate"]
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer smsgw."""
+
+
+_MIGRATIONS: tuple[str, ...] = (
+    # 1: the spine.
+    """
+    CREATE TABLE messages (
+        mid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        key TEXT NOT NULL,
+        client_ref TEXT,
+        msg_class TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0,
+        to_number TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        text TEXT NOT NULL,
+        encoding TEXT NOT NULL,
+        parts_total INTEGER NOT NULL,
+        first_pid INTEGER NOT NULL,
+        ref INTEGER NOT NULL,
+        ref_bits INTEGER NOT NULL,
+        routes TEXT NOT NULL,
+        route TEXT NOT NULL,
+        callback_url TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        send_at REAL,
+        expires_at REAL NOT NULL,
+        error TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX messages_client_ref ON messages(key, client_ref)
+        WHERE client_ref IS NOT NULL;
+    CREATE INDEX messages_active ON messages(priority, mid) WHERE done = 0;
+
+    CREATE TABLE parts (
+        pid INTEGER PRIMARY KEY,
+        mid INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        status TEXT NOT NULL,
+        route TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        due_at REAL,
+        carrier_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        sent_at REAL,
+        submitted_at REAL,
+        done_at REAL,
+        error TEXT
+    );
+    CREATE INDEX parts_ready ON parts(route, priority, pid) WHERE status = 'queued';
+    CREATE INDEX parts_due ON parts(due_at) WHERE status IN ('scheduled', 'deferred');
+    CREATE INDEX parts_sending ON parts(sent_at) WHERE status = 'sending';
+    CREATE INDEX parts_carrier ON parts(route, carrier_id) WHERE carrier_id IS NOT NULL;
+
+    CREATE TABLE history (
+        mid INTEGER NOT NULL,
+        at REAL NOT NULL,
+        status TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX history_mid ON history(mid);
+
+    CREATE TABLE pending_receipts (
+        route TEXT NOT NULL,
+        carrier_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        error_code TEXT NOT NULL DEFAULT '',
+        done_at REAL,
+        received_at REAL NOT NULL
+    );
+    CREATE INDEX pending_receipts_id ON pending_receipts(route, carrier_id);
+
+    CREATE TABLE webhooks (
+        wid INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        url TEXT NOT NULL,
+        body BLOB NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,
+        created_at REAL NOT NULL,
+        last_error TEXT
+    );
+    CREATE INDEX webhooks_due ON webhooks(next_at);
+
+    CREATE TABLE inbound (
+        iid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        route TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        to_number TEXT NOT NULL,
+        text TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        parts INTEGER NOT NULL,
+        complete INTEGER NOT NULL
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to :data:`SCHEMA_VERSION`; returns the version it found."""
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"database schema version {found} is newer than this smsgw ({SCHEMA_VERSION})"
+        )
+    for version in range(found, SCHEMA_VERSION):
+        # executescript commits first; run each migration's statements in our own transaction.
+        statements = [s.strip() for s in _MIGRATIONS[version].split(";") if s.strip()]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return found

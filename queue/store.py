@@ -1,0 +1,187 @@
+"""The store: a batch-shaped, transport-neutral interface over SQLite.
+
+Callers (the API, the scheduler, the drivers' sink, the webhook worker) see batches and domain
+values, never SQL. Every method returns once its transaction committed (group commit, see
+:mod:`smsgw.queue.writer`). The interface is what a later PostgreSQL store would implement too:
+accept a batch, claim the next batch for a route by priority, record a batch of outcomes, match a
+batch of receipts, queue webhook events with the status change they report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from smsgw.drivers.seam import InboundMessage, OutboundPart, Outcome, Receipt
+from smsgw.metrics.instruments import Metrics
+from smsgw.queue import ops_accept, ops_dispatch, ops_read
+from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
+from smsgw.queue.ops_accept import AcceptResult
+from smsgw.queue.ops_dispatch import DispatchPolicy, OutcomeSummary, ReceiptSummary
+from smsgw.queue.ops_read import QueueStats, WebhookJob
+from smsgw.queue.schema import migrate
+from smsgw.queue.transitions import Events, StatusEvent
+from smsgw.queue.writer import StoreClosed, Tx, Writer
+
+__all__ = ["AcceptResult", "Store", "StoreClosed"]
+
+
+class Store:
+    """The durable queue. Open with :meth:`open`, close with :meth:`close`."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        metrics: Metrics,
+        policy: DispatchPolicy,
+        synchronous: str = "full",
+        commit_batch: int = 1000,
+    ) -> None:
+        self.path = path
+        self.metrics = metrics
+        self.policy = policy
+        self._writer = Writer(
+            path, synchronous=synchronous, batch=commit_batch, metrics=metrics, setup=migrate
+        )
+        self._events = Events()
+        self._events.on_status = self._on_status
+        self.active: dict[str, int] = dict.fromkeys(CLASSES, 0)
+        """Unfinished messages per class (kept in memory after one count at start)."""
+        self.on_ready: Callable[[Iterable[str]], None] = lambda routes: None
+        """Called (in trio) with routes that got parts ready to leave."""
+        self.opened = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the folder and file if needed, migrate the schema, count what is queued."""
+        await self._writer.open()
+        self.active = await self._writer.call(ops_read.count_active)
+        self.opened = True
+
+    async def close(self) -> None:
+        self.opened = False
+        await self._writer.close()
+
+    def _on_status(self, events: Sequence[StatusEvent]) -> None:
+        # Runs in the writer thread after commit; prometheus-client is thread-safe and dict
+        # updates of ints are atomic under the GIL.
+        m = self.metrics
+        for e in events:
+            if e.status in FINAL:
+                self.active[e.msg_class] = self.active.get(e.msg_class, 1) - 1
+                m.messages_final.labels(e.msg_class, e.status).inc()
+                m.end_to_end_latency.labels(e.msg_class).observe(max(0.0, e.at - e.created_at))
+
+    @property
+    def active_total(self) -> int:
+        return sum(self.active.values())
+
+    # -- accept ----------------------------------------------------------------------------
+
+    async def accept(self, msgs: Sequence[NewMessage]) -> list[AcceptResult]:
+        """Commit new messages (idempotent per key + client_ref); ids are assigned here."""
+        ids = [ops_accept.new_id("msg_", m.created_at) for m in msgs]
+        results = await self._writer.call(ops_accept.accept, msgs, ids)
+        ready: set[str] = set()
+        for msg, r in zip(msgs, results, strict=True):
+            if r.created:
+                self.active[msg.msg_class] += 1
+                if r.status == "queued":
+                    ready.add(r.route)
+        if ready:
+            self.on_ready(ready)
+        return results
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    async def claim(self, route: str, limit: int, now: float) -> list[OutboundPart]:
+        return await self._writer.call(ops_dispatch.claim, self._events, route, limit, now)
+
+    async def record_outcomes(self, outcomes: Sequence[Outcome], now: float) -> OutcomeSummary:
+        summary = await self._writer.call(
+            ops_dispatch.record_outcomes, self._events, outcomes, self.policy, now
+        )
+        return summary
+
+    async def record_receipts(self, receipts: Sequence[Receipt], now: float) -> ReceiptSummary:
+        return await self._writer.call(ops_dispatch.record_receipts, self._events, receipts, now)
+
+    async def promote_due(self, now: float) -> set[str]:
+        routes = await self._writer.call(ops_dispatch.promote_due, self._events, now)
+        if routes:
+            self.on_ready(routes)
+        return routes
+
+    async def expire_overdue(self, now: float) -> int:
+        return await self._writer.call(ops_dispatch.expire_overdue, self._events, now)
+
+    async def expire_pending_receipts(self, now: float) -> list[str]:
+        return await self._writer.call(ops_dispatch.expire_pending_receipts, now)
+
+    async def recover_in_flight(self, now: float, older_than: float | None = None) -> list[str]:
+        routes = await self._writer.call(
+            ops_dispatch.recover_in_flight, self._events, now, older_than
+        )
+        if routes:
+            self.on_ready(set(routes))
+        return routes
+
+    async def reroute(self, route: str, is_up: Callable[[str], bool], now: float) -> dict[str, int]:
+        moved = await self._writer.call(ops_dispatch.reroute, self._events, route, is_up, now)
+        if moved:
+            self.on_ready(moved.keys())
+        return moved
+
+    async def cancel(self, key: str, public_id: str, now: float) -> str | None:
+        return await self._writer.call(ops_dispatch.cancel, self._events, key, public_id, now)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get(self, key: str | None, public_id: str) -> MessageRow | None:
+        return await self._writer.call(ops_read.get_message, key, public_id)
+
+    async def list_messages(
+        self,
+        key: str,
+        *,
+        status: str | None = None,
+        client_ref: str | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[MessageRow]:
+        return await self._writer.call(
+            ops_read.list_messages, key, status, client_ref, after, limit
+        )
+
+    async def stats(self) -> QueueStats:
+        return await self._writer.call(ops_read.queue_stats)
+
+    async def ready_by_route(self) -> dict[str, int]:
+        return await self._writer.call(ops_read.ready_by_route)
+
+    # -- inbound and webhooks --------------------------------------------------------------
+
+    async def add_inbound(self, items: Sequence[InboundMessage]) -> list[str]:
+        return await self._writer.call(ops_read.add_inbound, items)
+
+    async def inbound(self, after: int = 0, limit: int = 100) -> list[InboundRow]:
+        return await self._writer.call(ops_read.inbound_page, after, limit)
+
+    async def due_webhooks(self, now: float, limit: int, lease: float) -> list[WebhookJob]:
+        return await self._writer.call(ops_read.due_webhooks, now, limit, lease)
+
+    async def webhook_done(self, wids: Sequence[int]) -> None:
+        await self._writer.call(ops_read.webhook_done, wids)
+
+    async def webhook_retry(self, wid: int, next_at: float | None, error: str) -> None:
+        await self._writer.call(ops_read.webhook_retry, wid, next_at, error)
+
+    async def enqueue_webhook(self, key: str, url: str, body: bytes, now: float) -> None:
+        def op(tx: Tx) -> None:
+            tx.conn.execute(
+                "INSERT INTO webhooks (key, url, body, next_at, created_at) VALUES (?,?,?,?,?)",
+                (key, url, body, now, now),
+            )
+
+        await self._writer.call(op)
