@@ -203,9 +203,7 @@ def record_outcomes(
     return summary
 
 
-def _match_pending(
-    tx: Tx, events: Events, route: str, carrier_id: str, pid: int, now: float
-) -> None:
+def _match_pending(tx: Tx, route: str, carrier_id: str, pid: int, now: float) -> None:
     row = tx.conn.execute(
         "SELECT rowid, state, error_code FROM pending_receipts"
         " WHERE route = ? AND carrier_id = ? ORDER BY rowid LIMIT 1",

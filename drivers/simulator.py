@@ -1,0 +1,175 @@
+"""The built-in carrier simulator: a route that needs no SMSC contract and no modem.
+
+It behaves like a carrier seen through the seam: parts are accepted after ``latency`` seconds
+(or refused: a configurable fraction each of throttled, temporary and permanent failures), and
+accepted parts get a delivery receipt ``receipt_delay`` seconds later (a fraction of them
+undeliverable). Randomness comes from a seeded ``random.Random`` so tests can be exact.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import deque
+from collections.abc import Sequence
+
+import trio
+from smsgw.config.schema import SimulatorRouteConfig
+from smsgw.drivers.seam import (
+    Driver,
+    DriverState,
+    FailureKind,
+    OutboundPart,
+    Outcome,
+    Receipt,
+    ReceiptState,
+    Sink,
+)
+from smsgw.metrics.instruments import Metrics
+
+__all__ = ["SimulatorDriver"]
+
+
+class SimulatorDriver(Driver):
+    """A simulated carrier with a window of ``config.window`` outstanding parts."""
+
+    def __init__(self, config: SimulatorRouteConfig, metrics: Metrics) -> None:
+        self.name = config.name
+        self.config = config
+        self._metrics = metrics
+        self._rng = random.Random(config.seed)
+        self._ids = itertools.count(0x10000)
+        self._pending: deque[tuple[float, OutboundPart]] = deque()
+        self._receipts: list[tuple[float, int, Receipt]] = []
+        self._in_flight = 0
+        self._work = trio.Event()
+        self._room = trio.Event()
+        self._receipt_work = trio.Event()
+        self._up = False
+        self.submitted = 0
+
+    # -- the seam --------------------------------------------------------------------------
+
+    async def run(self, sink: Sink, *, task_status: trio.TaskStatus[None]) -> None:
+        """Run until cancelled; reports started at once (a simulator is always reachable)."""
+        link = self._metrics.link_up.labels(self.name, "sim")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._accept_loop, sink)
+            nursery.start_soon(self._receipt_loop, sink)
+            self._up = True
+            link.set(1)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._up = False
+                link.set(0)
+
+    def capacity(self) -> int:
+        return max(0, self.config.window - self._in_flight) if self._up else 0
+
+    async def wait_capacity(self) -> None:
+        while self.capacity() <= 0:
+            await self._room.wait()
+
+    async def submit(self, parts: Sequence[OutboundPart]) -> None:
+        """Take the parts; each is answered ``latency`` seconds from now."""
+        due = trio.current_time() + self.config.latency
+        for part in parts:
+            self._pending.append((due, part))
+        self._in_flight += len(parts)
+        if self._in_flight >= self.config.window:
+            self._room = trio.Event()
+        self._work.set()
+
+    def state(self) -> DriverState:
+        return DriverState(
+            up=self._up,
+            links=[{"name": "sim", "state": "up" if self._up else "down"}],
+            window=self.config.window,
+            in_flight=self._in_flight,
+        )
+
+    # -- the carrier -----------------------------------------------------------------------
+
+    async def _accept_loop(self, sink: Sink) -> None:
+        while True:
+            if not self._pending:
+                self._work = trio.Event()
+                await self._work.wait()
+                continue
+            wait = self._pending[0][0] - trio.current_time()
+            if wait > 0:
+                await trio.sleep(wait)
+            now = trio.current_time()
+            batch: list[OutboundPart] = []
+            while self._pending and self._pending[0][0] <= now:
+                batch.append(self._pending.popleft()[1])
+            outcomes = [self._answer(p) for p in batch]
+            await sink.outcomes(outcomes)
+            self._in_flight -= len(batch)
+            self._room.set()
+            self._schedule_receipts(outcomes, trio.current_time())
+
+    def _answer(self, part: OutboundPart) -> Outcome:
+        c, r = self.config, self._rng.random()
+        if r < c.throttle:
+            return Outcome(
+                part_id=part.part_id,
+                failure=FailureKind.THROTTLED,
+                code="0x00000058",
+                reason="simulated throttling",
+            )
+        r -= c.throttle
+        if r < c.fail_temporary:
+            return Outcome(
+                part_id=part.part_id,
+                failure=FailureKind.TEMPORARY,
+                code="0x00000008",
+                reason="simulated system error",
+            )
+        r -= c.fail_temporary
+        if r < c.fail_permanent:
+            return Outcome(
+                part_id=part.part_id,
+                failure=FailureKind.PERMANENT,
+                code="0x0000000B",
+                reason="simulated invalid destination",
+            )
+        self.submitted += 1
+        return Outcome(part_id=part.part_id, carrier_id=format(next(self._ids), "x"))
+
+    def _schedule_receipts(self, outcomes: Sequence[Outcome], now: float) -> None:
+        due = now + self.config.receipt_delay
+        for o in outcomes:
+            if o.carrier_id is None:
+                continue
+            state: ReceiptState = (
+                "undelivered" if self._rng.random() < self.config.undeliverable else "delivered"
+            )
+            receipt = Receipt(
+                route=self.name,
+                carrier_id=o.carrier_id,
+                state=state,
+                error_code="" if state == "delivered" else "001",
+            )
+            heapq.heappush(self._receipts, (due, o.part_id, receipt))
+        if self._receipts:
+            self._receipt_work.set()
+
+    async def _receipt_loop(self, sink: Sink) -> None:
+        while True:
+            if not self._receipts:
+                self._receipt_work = trio.Event()
+                await self._receipt_work.wait()
+                continue
+            wait = self._receipts[0][0] - trio.current_time()
+            if wait > 0:
+                await trio.sleep(wait)
+            now = trio.current_time()
+            batch: list[Receipt] = []
+            while self._receipts and self._receipts[0][0] <= now:
+                batch.append(heapq.heappop(self._receipts)[2])
+            if batch:
+                await sink.receipts(batch)

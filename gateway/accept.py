@@ -1,0 +1,137 @@
+"""The accept path: a decoded :class:`SendRequest` becomes a :class:`NewMessage`, or an error
+naming the field. Pure (time is passed in); the store commits what comes out."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC
+
+from smsgw.config.schema import Config, KeyConfig
+from smsgw.drivers.text import ReferenceAllocator, TextError, TooManyParts, plan
+from smsgw.gateway.errors import Invalid
+from smsgw.gateway.schemas import SendRequest
+from smsgw.queue.model import NewMessage
+from smsgw.queue.routing import Router
+
+__all__ = ["Acceptor", "valid_sender"]
+
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
+_ALNUM_SENDER = re.compile(r"^[A-Za-z0-9 .\-_&'!?]{1,11}$")
+SEND_AT_SKEW = 5.0
+"""Seconds a send_at may lie in the past (client clocks drift) before it is refused."""
+DEFAULT_SENDER = "smsgw"
+
+
+def valid_sender(sender: str) -> bool:
+    """E.164, a short code, or up to 11 alphanumeric GSM characters."""
+    return bool(E164.match(sender) or _SHORT_CODE.match(sender) or _ALNUM_SENDER.match(sender))
+
+
+class Acceptor:
+    """Validates and prepares messages for one gateway's config."""
+
+    def __init__(self, config: Config, router: Router) -> None:
+        self.config = config
+        self.router = router
+        self._refs = {8: ReferenceAllocator(8), 16: ReferenceAllocator(16)}
+        self._ref_bits = {r.name: r.ref_bits for r in config.routes}
+        self._validity = {
+            "otp": config.scheduler.validity_otp,
+            "transactional": config.scheduler.validity_transactional,
+            "marketing": config.scheduler.validity_marketing,
+        }
+
+    def build(
+        self, key: KeyConfig, req: SendRequest, now: float, *, field_prefix: str = ""
+    ) -> tuple[NewMessage, bool]:
+        """Return the message and whether smart encoding changed its text; raises Invalid."""
+        fp = field_prefix
+        to = req.to.strip()
+        if not E164.match(to):
+            raise Invalid(
+                f"'to' must be an E.164 number like +4917012345678, got {req.to!r}",
+                field=fp + "to",
+                code="invalid_number",
+            )
+        if not req.text:
+            raise Invalid("'text' must not be empty", field=fp + "text", code="empty_text")
+        sender = req.sender if req.sender is not None else (key.senders or [DEFAULT_SENDER])[0]
+        if not valid_sender(sender):
+            raise Invalid(
+                "'from' must be E.164, a short code, or 1-11 letters and digits",
+                field=fp + "from",
+                code="invalid_sender",
+            )
+        if key.senders and sender not in key.senders:
+            raise Invalid(
+                f"sender {sender!r} is not allowed for this API key",
+                field=fp + "from",
+                code="sender_not_allowed",
+            )
+        if req.callback_url is not None and not req.callback_url.startswith(
+            ("http://", "https://")
+        ):
+            raise Invalid(
+                "'callback_url' must be an http:// or https:// URL",
+                field=fp + "callback_url",
+                code="invalid_url",
+            )
+        send_at: float | None = None
+        if req.send_at is not None:
+            if req.send_at.tzinfo is None:
+                raise Invalid(
+                    "'send_at' must carry a time zone (RFC 3339, e.g. 2026-01-01T09:00:00Z)",
+                    field=fp + "send_at",
+                    code="invalid_time",
+                )
+            send_at = req.send_at.astimezone(UTC).timestamp()
+            if send_at < now - SEND_AT_SKEW:
+                raise Invalid("'send_at' is in the past", field=fp + "send_at", code="send_at_past")
+            if send_at <= now:
+                send_at = None
+        if req.route is not None:
+            if not self.router.known(req.route):
+                raise Invalid(f"unknown route {req.route!r}", field=fp + "route", code="no_route")
+            routes: tuple[str, ...] = (req.route,)
+        else:
+            picked = self.router.pick(to, req.msg_class, sender)
+            if picked is None:
+                raise Invalid(f"no routing rule matches {to}", field=fp + "to", code="no_route")
+            routes = picked
+        ref_bits = self._ref_bits.get(routes[0], 8)
+        smart = key.smart_encoding if req.smart_encoding is None else req.smart_encoding
+        try:
+            p = plan(req.text, max_parts=self.config.text.max_parts, ref_bits=ref_bits, smart=smart)
+        except TooManyParts as e:
+            raise Invalid(
+                f"text needs {e.parts} parts, more than the limit of {e.max_parts}",
+                field=fp + "text",
+                code="too_many_parts",
+            ) from None
+        except TextError as e:
+            raise Invalid(str(e), field=fp + "text", code=e.code) from None
+        start = send_at if send_at is not None else now
+        validity = float(req.validity) if req.validity else self._validity[req.msg_class]
+        ref = self._refs[ref_bits].next(to) if p.parts > 1 else 0
+        msg = NewMessage(
+            key=key.name,
+            to=to,
+            sender=sender,
+            text=p.text,
+            encoding=p.encoding,
+            segments=tuple(p.segments),
+            msg_class=req.msg_class,
+            routes=routes,
+            ref=ref,
+            ref_bits=ref_bits,
+            created_at=now,
+            expires_at=start + validity,
+            send_at=send_at,
+            client_ref=req.client_ref,
+            callback_url=req.callback_url,
+            status="scheduled" if send_at is not None else "queued",
+            due_at=send_at,
+            note="accepted" if send_at is None else "accepted, scheduled for send_at",
+        )
+        return msg, p.smart_replaced

@@ -1,0 +1,445 @@
+"""The HTTP/JSON API under /v1: routing of requests to handlers, auth, quotas, error rendering.
+
+Every handler raises :class:`~smsgw.gateway.errors.GatewayError` for a refusal; :meth:`Api.handle`
+is the one place that renders errors as ``{"error": {"code", "message", "field"?}}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import trio
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from smsgw.config.schema import Config, KeyConfig
+from smsgw.drivers.text import TextError, plan
+from smsgw.gateway.accept import Acceptor
+from smsgw.gateway.errors import (
+    BadRequest,
+    Conflict,
+    GatewayError,
+    Invalid,
+    MethodNotAllowed,
+    NotFound,
+    RateLimited,
+    ShuttingDown,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from smsgw.gateway.http import Request, Response
+from smsgw.gateway.openapi import openapi_document
+from smsgw.gateway.schemas import (
+    Accepted,
+    BatchReply,
+    ErrorBody,
+    ErrorReply,
+    PreviewReply,
+    PreviewRequest,
+    SendRequest,
+)
+from smsgw.gateway.views import inbound_page, message_page, message_view, rfc3339
+from smsgw.metrics.instruments import Metrics
+from smsgw.queue.limiter import TokenBucket
+from smsgw.queue.model import NewMessage
+from smsgw.queue.routing import Router
+from smsgw.queue.scheduler import Scheduler
+from smsgw.queue.store import Store
+
+__all__ = ["Api"]
+
+log = logging.getLogger("smsgw.api")
+
+STATUSES = frozenset(
+    [
+        "queued",
+        "scheduled",
+        "deferred",
+        "sending",
+        "submitted",
+        "delivered",
+        "undelivered",
+        "expired",
+        "failed",
+        "rejected",
+        "cancelled",
+    ]
+)
+_JSON_TYPES = ("application/json", "application/x-www-form-urlencoded")
+
+_send_decoder = msgspec.json.Decoder(SendRequest)
+_preview_decoder = msgspec.json.Decoder(PreviewRequest)
+_envelope_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+_encoder = msgspec.json.Encoder()
+
+Handler = Callable[[Request, KeyConfig | None], Awaitable[Response]]
+
+
+class Api:
+    """The request handler given to the HTTP server."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        scheduler: Scheduler,
+        metrics: Metrics,
+        *,
+        wall: Callable[[], float] = time.time,
+        extra_routes: dict[str, dict[str, Handler]] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.scheduler = scheduler
+        self.metrics = metrics
+        self.wall = wall
+        self.router = Router(config.rules, [r.name for r in config.routes])
+        self.acceptor = Acceptor(config, self.router)
+        self.shutting_down = False
+        self._keys = {hashlib.sha256(k.token.encode()).digest(): k for k in config.keys}
+        now = trio.current_time()
+        self._quota = {
+            k.name: TokenBucket(k.rate, float(k.burst or max(1.0, k.rate)), now)
+            for k in config.keys
+        }
+        self._accepted = {c: metrics.messages_accepted.labels(c) for c in self._classes()}
+        self._parts = {e: metrics.parts_accepted.labels(e) for e in ("gsm7", "ucs2")}
+        # Exact paths, then the prefix for /v1/messages/{id}.
+        self._routes: dict[str, dict[str, Handler]] = {
+            "/v1/messages": {"POST": self._send, "GET": self._list},
+            "/v1/messages/preview": {"POST": self._preview},
+            "/v1/routes": {"GET": self._route_list},
+            "/v1/inbound": {"GET": self._inbound},
+            "/healthz": {"GET": self._healthz},
+            "/readyz": {"GET": self._readyz},
+            "/metrics": {"GET": self._metrics},
+            "/v1/openapi.json": {"GET": self._openapi},
+        }
+        self._routes.update(extra_routes or {})
+        self._public = {"/healthz", "/readyz", "/metrics", "/v1/openapi.json"}
+        self._message_item: dict[str, Handler] = {"GET": self._get, "DELETE": self._cancel}
+
+    @staticmethod
+    def _classes() -> tuple[str, ...]:
+        return ("otp", "transactional", "marketing")
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        endpoint = request.path
+        try:
+            methods = self._routes.get(request.path)
+            if methods is None and request.path.startswith("/v1/messages/"):
+                endpoint = "/v1/messages/{id}"
+                methods = self._message_item
+            if methods is None:
+                endpoint = "other"
+                raise NotFound(f"no such endpoint: {request.path}")
+            handler = methods.get(request.method)
+            if handler is None and request.method == "HEAD":
+                handler = methods.get("GET")
+            if handler is None:
+                raise MethodNotAllowed(
+                    f"{request.method} is not allowed here",
+                    headers=(("Allow", ", ".join(sorted(methods))),),
+                )
+            key = None if request.path in self._public else self._authenticate(request)
+            response = await handler(request, key)
+        except GatewayError as e:
+            response = Response(
+                e.status,
+                _encoder.encode(e.body()),
+                [("content-type", "application/json"), *e.headers],
+            )
+        self.metrics.http_requests.labels(request.method, endpoint, str(response.status)).inc()
+        self.metrics.http_duration.labels(endpoint).observe(time.perf_counter() - started)
+        return response
+
+    def _authenticate(self, request: Request) -> KeyConfig:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized(
+                "missing bearer token", headers=(("WWW-Authenticate", 'Bearer realm="smsgw"'),)
+            )
+        digest = hashlib.sha256(token.strip().encode()).digest()
+        # Look up by hash, then compare digests in constant time: timing reveals nothing of a
+        # token, only of its (unpredictable) SHA-256.
+        key = self._keys.get(digest)
+        if key is None or not hmac.compare_digest(
+            hashlib.sha256(key.token.encode()).digest(), digest
+        ):
+            raise Unauthorized(
+                "invalid API token", headers=(("WWW-Authenticate", 'Bearer realm="smsgw"'),)
+            )
+        return key
+
+    @staticmethod
+    def _require_json(request: Request) -> None:
+        ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        # curl -d sends form-urlencoded by default; its body is still our JSON.
+        if ctype and ctype not in _JSON_TYPES and not ctype.endswith("+json"):
+            raise UnsupportedMediaType(f"expected application/json, got {ctype}")
+
+    def _take_quota(self, key: KeyConfig, n: int) -> None:
+        if self.shutting_down:
+            raise ShuttingDown("smsgw is shutting down", headers=(("Retry-After", "5"),))
+        if self.store.active_total + n > self.config.store.max_queued:
+            raise RateLimited(
+                "the queue is full; try again later",
+                code="queue_full",
+                headers=(("Retry-After", "5"),),
+            )
+        bucket = self._quota[key.name]
+        now = trio.current_time()
+        if bucket.tokens(now) < n:
+            wait = bucket.wait_time(n, now) if n <= bucket.burst else n / bucket.rate
+            raise RateLimited(
+                f"rate limit of {key.rate:g} messages/s exceeded",
+                headers=(("Retry-After", str(max(1, math.ceil(wait)))),),
+            )
+        bucket.take(n, now)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def _send(self, request: Request, key: KeyConfig | None) -> Response:
+        assert key is not None
+        self._require_json(request)
+        body = request.body
+        if b'"messages"' in body:
+            envelope = _decode(_envelope_decoder, body, "")
+            if set(envelope) == {"messages"}:
+                return await self._send_batch(key, envelope["messages"])
+        req = _decode(_send_decoder, body, "")
+        if req.client_ref is None and "idempotency-key" in request.headers:
+            req.client_ref = request.headers["idempotency-key"][:128] or None
+        msg, smart = self.acceptor.build(key, req, self.wall())
+        self._take_quota(key, 1)
+        result = (await self.store.accept([msg]))[0]
+        if result.created:
+            self._count(msg)
+        reply = Accepted(
+            id=result.id,
+            status=result.status,
+            parts=result.parts,
+            encoding=result.encoding,
+            client_ref=result.client_ref,
+            send_at=rfc3339(result.send_at) if result.send_at else None,
+            smart_encoded=smart and result.created,
+        )
+        return Response(202 if result.created else 200, _encoder.encode(reply), _JSON_HEADERS)
+
+    async def _send_batch(self, key: KeyConfig, raw: msgspec.Raw) -> Response:
+        items = _decode(_raw_list_decoder, raw, "messages")
+        limit = self.config.limits.max_batch
+        if len(items) > limit:
+            raise Invalid(
+                f"a batch holds at most {limit} messages, got {len(items)}",
+                field="messages",
+                code="batch_too_large",
+            )
+        if not items:
+            raise Invalid("'messages' is empty", field="messages", code="empty_batch")
+        now = self.wall()
+        replies: list[Accepted | ErrorReply | None] = [None] * len(items)
+        good: list[tuple[int, NewMessage, bool]] = []
+        for i, item in enumerate(items):
+            prefix = f"messages[{i}]."
+            try:
+                req = _decode(_send_decoder, item, prefix)
+                msg, smart = self.acceptor.build(key, req, now, field_prefix=prefix)
+            except GatewayError as e:
+                self.metrics.messages_refused.labels(e.code).inc()
+                replies[i] = ErrorReply(
+                    error=ErrorBody(code=e.code, message=e.message, field=e.field)
+                )
+                continue
+            good.append((i, msg, smart))
+        if good:
+            self._take_quota(key, len(good))
+            results = await self.store.accept([m for _, m, _ in good])
+            for (i, msg, smart), r in zip(good, results, strict=True):
+                if r.created:
+                    self._count(msg)
+                replies[i] = Accepted(
+                    id=r.id,
+                    status=r.status,
+                    parts=r.parts,
+                    encoding=r.encoding,
+                    client_ref=r.client_ref,
+                    send_at=rfc3339(r.send_at) if r.send_at else None,
+                    smart_encoded=smart and r.created,
+                )
+        reply = BatchReply(messages=[r for r in replies if r is not None])
+        return Response(202, _encoder.encode(reply), _JSON_HEADERS)
+
+    def _count(self, msg: NewMessage) -> None:
+        self._accepted[msg.msg_class].inc()
+        self._parts[msg.encoding].inc(len(msg.segments))
+
+    async def _preview(self, request: Request, key: KeyConfig | None) -> Response:
+        assert key is not None
+        self._require_json(request)
+        req = _decode(_preview_decoder, request.body, "")
+        smart = key.smart_encoding if req.smart_encoding is None else req.smart_encoding
+        try:
+            p = plan(req.text, max_parts=255, smart=smart)
+        except TextError as e:
+            raise Invalid(str(e), field="text", code=e.code) from None
+        reply = PreviewReply(
+            encoding=p.encoding,
+            parts=p.parts,
+            units=p.units,
+            text=p.text,
+            smart_encoded=p.smart_replaced,
+            ucs2_chars=list(p.ucs2_chars),
+        )
+        if p.parts > self.config.text.max_parts:
+            return Response(
+                422,
+                _encoder.encode(
+                    {
+                        "error": {
+                            "code": "too_many_parts",
+                            "message": f"text needs {p.parts} parts, more than the limit of "
+                            f"{self.config.text.max_parts}",
+                            "field": "text",
+                        },
+                        "preview": reply,
+                    }
+                ),
+                _JSON_HEADERS,
+            )
+        return Response(200, _encoder.encode(reply), _JSON_HEADERS)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def _get(self, request: Request, key: KeyConfig | None) -> Response:
+        assert key is not None
+        public_id = request.path.rsplit("/", 1)[1]
+        row = await self.store.get(key.name, public_id)
+        if row is None:
+            raise NotFound(f"no message {public_id!r}", field="id")
+        return Response(200, _encoder.encode(message_view(row)), _JSON_HEADERS)
+
+    async def _cancel(self, request: Request, key: KeyConfig | None) -> Response:
+        assert key is not None
+        public_id = request.path.rsplit("/", 1)[1]
+        status = await self.store.cancel(key.name, public_id, self.wall())
+        if status is None:
+            raise NotFound(f"no message {public_id!r}", field="id")
+        if status != "cancelled":
+            raise Conflict(f"message already left (status {status})", code="already_sent")
+        return Response(200, _encoder.encode({"id": public_id, "status": status}), _JSON_HEADERS)
+
+    async def _list(self, request: Request, key: KeyConfig | None) -> Response:
+        assert key is not None
+        q = request.query
+        status = q.get("status") or None
+        if status is not None and status not in STATUSES:
+            raise Invalid(f"unknown status {status!r}", field="status")
+        after = _int_param(q, "after", 0, 0, 2**62)
+        limit = _int_param(q, "limit", 100, 1, 1000)
+        rows = await self.store.list_messages(
+            key.name,
+            status=status,
+            client_ref=q.get("client_ref") or None,
+            after=after,
+            limit=limit,
+        )
+        return Response(200, _encoder.encode(message_page(rows, limit)), _JSON_HEADERS)
+
+    async def _inbound(self, request: Request, key: KeyConfig | None) -> Response:
+        after = _int_param(request.query, "after", 0, 0, 2**62)
+        limit = _int_param(request.query, "limit", 100, 1, 1000)
+        rows = await self.store.inbound(after, limit)
+        return Response(200, _encoder.encode(inbound_page(rows, limit)), _JSON_HEADERS)
+
+    async def _route_list(self, request: Request, key: KeyConfig | None) -> Response:
+        ready = await self.store.ready_by_route()
+        now = trio.current_time()
+        routes = []
+        for route in self.config.routes:
+            runner = self.scheduler.runners.get(route.name)
+            if runner is None:
+                continue
+            state = runner.driver.state()
+            routes.append(
+                {
+                    "name": route.name,
+                    "driver": type(route).__struct_config__.tag,
+                    "up": state.up,
+                    "links": state.links,
+                    "window": state.window,
+                    "in_flight": state.in_flight,
+                    "rate": route.rate,
+                    "effective_rate": runner.limiter.effective_rate,
+                    "tokens": round(runner.limiter.tokens(now), 3),
+                    "queued": ready.get(route.name, 0),
+                    "throttle_events": runner.limiter.throttle_events,
+                }
+            )
+        return Response(200, _encoder.encode({"routes": routes}), _JSON_HEADERS)
+
+    # -- operations ------------------------------------------------------------------------
+
+    async def _healthz(self, request: Request, key: KeyConfig | None) -> Response:
+        return Response(200, b'{"status":"ok"}', _JSON_HEADERS)
+
+    async def _readyz(self, request: Request, key: KeyConfig | None) -> Response:
+        up = [name for name in self.scheduler.runners if self.scheduler.is_up(name)]
+        checks = {"store": self.store.opened, "routes_up": up, "shutting_down": self.shutting_down}
+        ready = self.store.opened and bool(up) and not self.shutting_down
+        body = _encoder.encode({"status": "ready" if ready else "not ready", **checks})
+        return Response(200 if ready else 503, body, _JSON_HEADERS)
+
+    async def _metrics(self, request: Request, key: KeyConfig | None) -> Response:
+        return Response(
+            200, generate_latest(self.metrics.registry), [("content-type", CONTENT_TYPE_LATEST)]
+        )
+
+    async def _openapi(self, request: Request, key: KeyConfig | None) -> Response:
+        return Response(200, openapi_document(), _JSON_HEADERS)
+
+
+_JSON_HEADERS = [("content-type", "application/json")]
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], body: bytes | msgspec.Raw, prefix: str) -> Any:
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as e:
+        text = str(e)
+        reason, _, path = text.partition(" - at `$")
+        field = prefix + path.rstrip("`").lstrip(".") if path else (prefix.rstrip(".") or None)
+        if reason.startswith("Object missing required field"):
+            missing = reason.split("`")[1]
+            field = prefix + (path.rstrip("`").lstrip(".") + "." if path else "") + missing
+        if reason.startswith("Object contains unknown field"):
+            unknown = reason.split("`")[1]
+            field = prefix + (path.rstrip("`").lstrip(".") + "." if path else "") + unknown
+        raise Invalid(reason, field=field or None) from None
+    except msgspec.DecodeError as e:
+        if prefix:
+            raise Invalid(f"malformed JSON: {e}", field=prefix.rstrip(".")) from None
+        raise BadRequest(f"malformed JSON: {e}", code="malformed_json") from None
+
+
+def _int_param(query: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Invalid(f"'{name}' must be a whole number", field=name) from None
+    if not lo <= value <= hi:
+        raise Invalid(f"'{name}' must be between {lo} and {hi}", field=name)
+    return value

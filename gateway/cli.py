@@ -1,0 +1,250 @@
+"""The ``smsgw`` command: serve, send, status, check-config, bench, smsc-sim, modems."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+import trio
+from smsgw import __version__
+from smsgw.config.loader import DEFAULT_CONFIG_NAME, ConfigError, load
+from smsgw.config.schema import Config, KeyConfig
+
+__all__ = ["main", "resolve_token"]
+
+log = logging.getLogger("smsgw")
+TOKEN_FILE = "api-token"
+
+
+def _data_dir(config: Config) -> Path:
+    return Path(config.store.path).resolve().parent
+
+
+def resolve_token(config: Config, environ: dict[str, str] | None = None) -> tuple[str, str]:
+    """The default key's token and where it came from: SMSGW_TOKEN, or a file in the data dir
+    generated once with mode 0600."""
+    env = os.environ if environ is None else environ
+    if env.get("SMSGW_TOKEN"):
+        return env["SMSGW_TOKEN"], "SMSGW_TOKEN"
+    path = _data_dir(config) / TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip(), str(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token, str(path)
+
+
+def with_default_key(config: Config) -> tuple[Config, str | None]:
+    """A config with no [[keys]] gets one key named "default" (see :func:`resolve_token`)."""
+    if config.keys:
+        return config, None
+    token, source = resolve_token(config)
+    key = KeyConfig(name="default", token=token, rate=10_000.0)
+    return msgspec.structs.replace(config, keys=[key]), source
+
+
+def _load_or_exit(path: str | None) -> Config:
+    try:
+        return load(path)
+    except ConfigError as e:
+        print(f"smsgw: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+# -- serve -------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _load_or_exit(args.config)
+    if args.listen:
+        config = msgspec.structs.replace(
+            config, server=msgspec.structs.replace(config.server, listen=args.listen)
+        )
+    config, token_source = with_default_key(config)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    async def main() -> None:
+        from smsgw.gateway.service import Gateway
+
+        gateway = Gateway(config)
+        async with trio.open_nursery() as nursery:
+            host, port = await nursery.start(gateway.run)
+            shown = f"[{host}]" if ":" in host else host
+            print(f"smsgw {__version__} listening on http://{shown}:{port}", flush=True)
+            print(f"config: {args.config or DEFAULT_CONFIG_NAME}", flush=True)
+            if token_source is not None:
+                print(f"API token ({token_source}): {config.keys[0].token}", flush=True)
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    gateway.shutdown()
+                    break
+        print("smsgw stopped", flush=True)
+
+    trio.run(main)
+    return 0
+
+
+# -- check-config --------------------------------------------------------------------------------
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load(args.file)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    routes = ", ".join(f"{r.name} ({type(r).__struct_config__.tag})" for r in config.routes)
+    print(f"{args.file}: ok: {len(config.keys)} key(s), routes: {routes}")
+    return 0
+
+
+# -- client commands ---------------------------------------------------------------------------
+
+
+def _client_token(args: argparse.Namespace) -> str:
+    if args.token:
+        return str(args.token)
+    if os.environ.get("SMSGW_TOKEN"):
+        return os.environ["SMSGW_TOKEN"]
+    config = _load_or_exit(args.config)
+    path = _data_dir(config) / TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip()
+    print("smsgw: no token: pass --token or set SMSGW_TOKEN", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _call(args: argparse.Namespace, method: str, path: str, body: bytes = b"") -> int:
+    from smsgw.gateway.httpclient import HttpClientError, request
+
+    headers = [("Authorization", f"Bearer {_client_token(args)}")]
+    if body:
+        headers.append(("Content-Type", "application/json"))
+    try:
+        status, reply = trio.run(
+            lambda: request(method, args.url.rstrip("/") + path, body, headers, timeout=30)
+        )
+    except HttpClientError as e:
+        print(f"smsgw: {args.url}: {e}", file=sys.stderr)
+        return 1
+    try:
+        shown = msgspec.json.format(reply, indent=2).decode()
+    except msgspec.DecodeError:
+        shown = reply.decode("utf-8", "replace")
+    print(shown)
+    return 0 if status < 400 else 1
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    msg: dict[str, object] = {"to": args.to, "text": args.text, "class": args.msg_class}
+    if args.sender:
+        msg["from"] = args.sender
+    if args.client_ref:
+        msg["client_ref"] = args.client_ref
+    if args.send_at:
+        msg["send_at"] = args.send_at
+    return _call(args, "POST", "/v1/messages", msgspec.json.encode(msg))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    return _call(args, "GET", f"/v1/messages/{args.id}")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from smsgw.gateway.bench import main as bench_main
+
+    return bench_main(args.rest)
+
+
+def cmd_smsc_sim(args: argparse.Namespace) -> int:
+    from smsgw.drivers.smpp.sim import main as sim_main
+
+    return sim_main(args.rest)
+
+
+def cmd_modems(args: argparse.Namespace) -> int:
+    from smsgw.drivers.modem.probe import main as probe_main
+
+    return probe_main(args.rest)
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="smsgw", description="Self-hosted SMS gateway and dispatch server."
+    )
+    p.add_argument("--version", action="version", version=f"smsgw {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the gateway", description="Run the gateway.")
+    s.add_argument("-c", "--config", help="TOML config file (default: the embedded default)")
+    s.add_argument("--listen", help="override server.listen (HOST:PORT)")
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser(
+        "check-config",
+        help="check a config file",
+        description="Check a config file; prints FILE: KEY: REASON on the first problem.",
+    )
+    c.add_argument("file")
+    c.set_defaults(func=cmd_check_config)
+
+    def client(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--url",
+            default=os.environ.get("SMSGW_URL", "http://127.0.0.1:8080"),
+            help="gateway URL (env SMSGW_URL)",
+        )
+        parser.add_argument("--token", help="API token (env SMSGW_TOKEN, or the data dir's)")
+        parser.add_argument("-c", "--config", help="config whose data dir holds the token")
+
+    snd = sub.add_parser("send", help="send one message", description="Send one message.")
+    snd.add_argument("--to", required=True, help="E.164 destination")
+    snd.add_argument("--text", required=True)
+    snd.add_argument("--from", dest="sender")
+    snd.add_argument(
+        "--class",
+        dest="msg_class",
+        default="transactional",
+        choices=["otp", "transactional", "marketing"],
+    )
+    snd.add_argument("--client-ref")
+    snd.add_argument("--send-at", help="RFC 3339 time")
+    client(snd)
+    snd.set_defaults(func=cmd_send)
+
+    st = sub.add_parser("status", help="show a message", description="Show a message.")
+    st.add_argument("id")
+    client(st)
+    st.set_defaults(func=cmd_status)
+
+    for name, func, text in (
+        ("bench", cmd_bench, "measure throughput and latency (see smsgw bench --help)"),
+        ("smsc-sim", cmd_smsc_sim, "run an SMPP carrier simulator (see smsgw smsc-sim --help)"),
+        ("modems", cmd_modems, "list and probe USB modems (see smsgw modems --help)"),
+    ):
+        x = sub.add_parser(name, help=text, add_help=False)
+        x.add_argument("rest", nargs=argparse.REMAINDER)
+        x.set_defaults(func=func)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))

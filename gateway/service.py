@@ -1,0 +1,225 @@
+"""The gateway as one structured-concurrency tree: store, drivers, scheduler, webhooks, HTTP.
+
+``Gateway(config).run(task_status=...)`` opens one nursery; each service is started with
+``nursery.start`` and so is ready when it says so; ``task_status.started((host, port))`` means
+the API is serving. :meth:`Gateway.shutdown` (SIGTERM/SIGINT in the CLI) stops accepting (503),
+lets in-flight submits finish up to ``server.shutdown_grace`` seconds, then cancels everything;
+the store commits what it has and closes. Whatever was left queued or in flight is picked up
+again at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import msgspec
+import trio
+from prometheus_client.core import GaugeMetricFamily, Metric
+from smsgw.config.loader import parse_listen
+from smsgw.config.schema import Config
+from smsgw.drivers.factory import make_driver
+from smsgw.drivers.seam import InboundMessage
+from smsgw.gateway.api import Api
+from smsgw.gateway.http import HttpLimits, HttpServer, Request
+from smsgw.gateway.sdnotify import notify, watchdog
+from smsgw.gateway.views import rfc3339
+from smsgw.gateway.webhooks import WebhookWorker
+from smsgw.metrics.instruments import Metrics
+from smsgw.queue.limiter import RouteLimiter
+from smsgw.queue.ops_dispatch import DispatchPolicy
+from smsgw.queue.ops_read import QueueStats
+from smsgw.queue.scheduler import RouteRunner, RouteSink, Scheduler
+from smsgw.queue.store import Store
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger("smsgw")
+_encoder = msgspec.json.Encoder()
+
+
+class Gateway:
+    """One running smsgw; see the module docstring."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        metrics: Metrics | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.wall = wall
+        policy = DispatchPolicy(
+            max_attempts={r.name: r.max_attempts for r in config.routes},
+            retry_base=config.scheduler.retry_base,
+            retry_max=config.scheduler.retry_max,
+        )
+        self.store = Store(
+            config.store.path,
+            metrics=self.metrics,
+            policy=policy,
+            synchronous=config.store.synchronous,
+            commit_batch=config.store.commit_batch,
+        )
+        self.scheduler = Scheduler(
+            self.store,
+            self.metrics,
+            wall,
+            submit_timeout=config.scheduler.submit_timeout,
+            failover_after=config.scheduler.failover_after,
+        )
+        self.api: Api | None = None
+        self.server: HttpServer | None = None
+        self._stop = trio.Event()
+        self._stats = QueueStats(oldest_by_class={}, webhooks_pending=0)
+        self.address: tuple[str, int] | None = None
+
+    def shutdown(self) -> None:
+        """Begin a graceful stop (idempotent; safe from a signal-handling task)."""
+        self._stop.set()
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        config = self.config
+        await self.store.open()
+        try:
+            async with trio.open_nursery() as nursery:
+                await self._start_routes(nursery)
+                await nursery.start(self.scheduler.run)
+                secrets = {k.name: k.webhook_secret for k in config.keys}
+                webhooks = WebhookWorker(
+                    self.store, config.webhooks, secrets, self.metrics, self.wall
+                )
+                await nursery.start(webhooks.run)
+                nursery.start_soon(self._stats_loop)
+                self.api = Api(config, self.store, self.scheduler, self.metrics, wall=self.wall)
+                self.metrics.add_collector(self._collect)
+                s = config.server
+                self.server = HttpServer(
+                    self.api.handle,
+                    HttpLimits(
+                        max_body_bytes=s.max_body_bytes,
+                        max_header_bytes=s.max_header_bytes,
+                        max_connections=s.max_connections,
+                        idle_timeout=s.idle_timeout,
+                        read_timeout=s.read_timeout,
+                    ),
+                    on_response=self._on_protocol_response,
+                )
+                host, port = parse_listen(s.listen)
+                self.address = await nursery.start(self.server.serve, host, port)
+                notify("READY=1")
+                nursery.start_soon(watchdog)
+                task_status.started(self.address)
+                await self._stop.wait()
+                await self._drain()
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.store.close()
+
+    async def _drain(self) -> None:
+        notify("STOPPING=1")
+        log.info("shutting down: refusing new sends, finishing in-flight submits")
+        assert self.api is not None and self.server is not None
+        self.api.shutting_down = True
+        self.server.close_idle()
+        deadline = trio.current_time() + self.config.server.shutdown_grace
+        await self.scheduler.drain(deadline)
+
+    async def _start_routes(self, nursery: trio.Nursery) -> None:
+        now = trio.current_time()
+        for route in self.config.routes:
+            driver = make_driver(route, self.metrics, self.config.text)
+            limiter = RouteLimiter(
+                route.rate,
+                route.burst,
+                now,
+                throttle_pause=getattr(route, "throttle_pause", 1.0),
+            )
+            runner = RouteRunner(route.name, driver, limiter, self.store, self.metrics, self.wall)
+            self.scheduler.add(runner)
+            sink = RouteSink(runner, self.store, self.metrics, self.wall, self._on_inbound)
+            await nursery.start(driver.run, sink)
+
+    async def _on_inbound(self, items: Sequence[InboundMessage], ids: Sequence[str]) -> None:
+        """Queue inbound webhooks for every key that has an ``inbound_url``."""
+        now = self.wall()
+        for key in self.config.keys:
+            if not key.inbound_url:
+                continue
+            for msg, public_id in zip(items, ids, strict=True):
+                body = _encoder.encode(
+                    {
+                        "event": "message.inbound",
+                        "id": public_id,
+                        "from": msg.sender,
+                        "to": msg.to,
+                        "text": msg.text,
+                        "route": msg.route,
+                        "received_at": rfc3339(msg.received_at),
+                        "parts": msg.parts,
+                        "complete": msg.complete,
+                    }
+                )
+                await self.store.enqueue_webhook(key.name, key.inbound_url, body, now)
+
+    def _on_protocol_response(self, request: Request | None, status: int, seconds: float) -> None:
+        # Requests that reached the API are counted there; this sees the server's own answers
+        # (400 garbage, 408, 413, 431, 503 over the connection limit).
+        if request is None:
+            self.metrics.http_requests.labels("-", "protocol", str(status)).inc()
+
+    async def _stats_loop(self) -> None:
+        while True:
+            self._stats = await self.store.stats()
+            await trio.sleep(2.0)
+
+    def _collect(self) -> Iterable[Metric]:
+        now = self.wall()
+        depth = GaugeMetricFamily(
+            "smsgw_queue_depth", "Unfinished messages by class.", labels=["class"]
+        )
+        age = GaugeMetricFamily(
+            "smsgw_queue_oldest_age_seconds",
+            "Age of the oldest unfinished message by class.",
+            labels=["class"],
+        )
+        for cls in ("otp", "transactional", "marketing"):
+            depth.add_metric([cls], self.store.active.get(cls, 0))
+            oldest = self._stats.oldest_by_class.get(cls)
+            age.add_metric([cls], max(0.0, now - oldest) if oldest is not None else 0.0)
+        up = GaugeMetricFamily("smsgw_route_up", "1 when the route can send.", labels=["route"])
+        tokens = GaugeMetricFamily(
+            "smsgw_route_tokens", "Tokens in the route's bucket.", labels=["route"]
+        )
+        rate = GaugeMetricFamily(
+            "smsgw_route_rate",
+            "The route's current rate in parts per second (lower after throttling).",
+            labels=["route"],
+        )
+        in_flight = GaugeMetricFamily(
+            "smsgw_route_in_flight",
+            "Parts handed to the driver awaiting an answer.",
+            labels=["route"],
+        )
+        window = GaugeMetricFamily(
+            "smsgw_route_window", "Parts the route may have outstanding.", labels=["route"]
+        )
+        t = trio.current_time()
+        for name, runner in self.scheduler.runners.items():
+            state = runner.driver.state()
+            up.add_metric([name], 1.0 if state.up else 0.0)
+            tokens.add_metric([name], runner.limiter.tokens(t))
+            rate.add_metric([name], runner.limiter.effective_rate)
+            in_flight.add_metric([name], runner.in_flight)
+            window.add_metric([name], state.window)
+        webhooks = GaugeMetricFamily(
+            "smsgw_webhook_queue_depth", "Webhook deliveries waiting (incl. retries)."
+        )
+        webhooks.add_metric([], self._stats.webhooks_pending)
+        return [depth, age, up, tokens, rate, in_flight, window, webhooks]

@@ -1,0 +1,89 @@
+"""Store rows to API views: times as RFC 3339 UTC, cursors as opaque strings."""
+
+from __future__ import annotations
+
+import time
+
+from smsgw.gateway.schemas import (
+    HistoryView,
+    InboundPage,
+    InboundView,
+    MessagePage,
+    MessageView,
+    PartView,
+)
+from smsgw.queue.model import InboundRow, MessageRow
+
+__all__ = ["inbound_page", "message_page", "message_view", "rfc3339"]
+
+
+def rfc3339(t: float) -> str:
+    """Unix seconds as RFC 3339 UTC with milliseconds: ``2026-11-22T20:56:44.123Z``."""
+    ms = round(t * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+def _opt(t: float | None) -> str | None:
+    return None if t is None else rfc3339(t)
+
+
+def message_view(row: MessageRow) -> MessageView:
+    return MessageView(
+        id=row.id,
+        status=row.status,
+        to=row.to,
+        sender=row.sender,
+        msg_class=row.msg_class,
+        text=row.text,
+        encoding=row.encoding,
+        part_count=row.parts_total,
+        parts=[
+            PartView(
+                seq=p.seq,
+                status=p.status,
+                route=p.route,
+                carrier_id=p.carrier_id,
+                attempts=p.attempts,
+                submitted_at=_opt(p.submitted_at),
+                done_at=_opt(p.done_at),
+                error=p.error,
+            )
+            for p in row.parts
+        ],
+        client_ref=row.client_ref,
+        callback_url=row.callback_url,
+        route=row.route,
+        attempts=row.attempts,
+        error=row.error,
+        created_at=rfc3339(row.created_at),
+        updated_at=rfc3339(row.updated_at),
+        send_at=_opt(row.send_at),
+        expires_at=rfc3339(row.expires_at),
+        history=[HistoryView(at=rfc3339(h.at), status=h.status, note=h.note) for h in row.history],
+    )
+
+
+def message_page(rows: list[MessageRow], limit: int) -> MessagePage:
+    return MessagePage(
+        messages=[message_view(r) for r in rows],
+        next=str(rows[-1].cursor) if len(rows) == limit else None,
+    )
+
+
+def inbound_page(rows: list[InboundRow], limit: int) -> InboundPage:
+    return InboundPage(
+        inbound=[
+            InboundView(
+                id=r.id,
+                sender=r.sender,
+                to=r.to,
+                text=r.text,
+                route=r.route,
+                received_at=rfc3339(r.received_at),
+                parts=r.parts,
+                complete=r.complete,
+            )
+            for r in rows
+        ],
+        next=str(rows[-1].cursor) if len(rows) == limit else None,
+    )

@@ -1,0 +1,36 @@
+"""Routing rules: the first rule matching destination prefix, class and sender names a
+failover list of routes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from smsgw.config.schema import RuleConfig
+
+__all__ = ["Router"]
+
+
+class Router:
+    """Picks a message's route list; pure and cheap (a handful of string checks)."""
+
+    def __init__(self, rules: Sequence[RuleConfig], route_names: Sequence[str]) -> None:
+        self._rules = [
+            (r.prefix if r.prefix.startswith("+") or not r.prefix else "+" + r.prefix, r)
+            for r in rules
+        ]
+        self._routes = set(route_names)
+
+    def pick(self, to: str, msg_class: str, sender: str) -> tuple[str, ...] | None:
+        """The route list of the first matching rule, or None when no rule matches."""
+        for prefix, rule in self._rules:
+            if prefix and not to.startswith(prefix):
+                continue
+            if rule.msg_class and rule.msg_class != msg_class:
+                continue
+            if rule.sender and rule.sender != sender:
+                continue
+            return tuple(rule.route)
+        return None
+
+    def known(self, route: str) -> bool:
+        return route in self._routes

@@ -1,0 +1,258 @@
+"""The scheduler: one runner per route moving parts from the store to the route's driver.
+
+A runner loops: wait for room in the driver, wait for the route's limiter to allow parts,
+claim that many ready parts from the store (priority order: otp, transactional, marketing;
+FIFO within a class), hand them to the driver. When nothing is ready it sleeps until the store
+says parts became ready for its route (:meth:`Scheduler.wake`).
+
+Drivers report back through a :class:`RouteSink`, which records outcomes, receipts and inbound
+messages in the store and moves the metrics. A throttled outcome slows the route's limiter.
+
+Time: the limiter runs on ``trio.current_time()`` (so tests use the autojump clock); rows get
+wall-clock times from the injected ``wall`` function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+import trio
+from smsgw.drivers.seam import Driver, InboundMessage, Outcome, Receipt
+from smsgw.metrics.instruments import Metrics
+from smsgw.queue.limiter import RouteLimiter
+from smsgw.queue.store import Store
+
+__all__ = ["RouteRunner", "RouteSink", "Scheduler"]
+
+CLAIM_BATCH = 200
+IDLE_POLL = 1.0
+"""Seconds a runner with nothing ready waits before looking again without being woken."""
+
+InboundHook = Callable[[Sequence[InboundMessage], Sequence[str]], Awaitable[None]]
+
+
+class RouteRunner:
+    """Feeds one route's driver."""
+
+    def __init__(
+        self,
+        name: str,
+        driver: Driver,
+        limiter: RouteLimiter,
+        store: Store,
+        metrics: Metrics,
+        wall: Callable[[], float],
+    ) -> None:
+        self.name = name
+        self.driver = driver
+        self.limiter = limiter
+        self.store = store
+        self.metrics = metrics
+        self.wall = wall
+        self._wake = trio.Event()
+        self._sent_at: dict[int, float] = {}
+        self._idle = trio.Event()
+        self._idle.set()
+        self.draining = False
+        self.down_since: float | None = None
+        self.claimed = 0
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._sent_at)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _stopping(self) -> bool:
+        return self.draining
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while not self.draining:
+            await self.driver.wait_capacity()
+            if self._stopping():
+                break
+            now = trio.current_time()
+            allowed = self.limiter.available(now)
+            if allowed <= 0:
+                await trio.sleep_until(self.limiter.next_time(now))
+                continue
+            n = min(allowed, self.driver.capacity(), CLAIM_BATCH)
+            if n <= 0:
+                continue
+            self._wake = trio.Event()
+            parts = await self.store.claim(self.name, n, self.wall())
+            if not parts:
+                with trio.move_on_after(IDLE_POLL):
+                    await self._wake.wait()
+                continue
+            self.limiter.take(len(parts), now)
+            self.claimed += len(parts)
+            sent = trio.current_time()
+            for p in parts:
+                self._sent_at[p.part_id] = sent
+            self._idle = trio.Event()
+            await self.driver.submit(parts)
+
+    def settled(self, part_ids: Iterable[int]) -> None:
+        """Parts got their outcome: observe latency, and signal idleness for draining."""
+        now = trio.current_time()
+        hist = self.metrics.submit_latency.labels(self.name)
+        for pid in part_ids:
+            t = self._sent_at.pop(pid, None)
+            if t is not None:
+                hist.observe(now - t)
+        if not self._sent_at:
+            self._idle.set()
+
+    async def drain(self) -> None:
+        """Stop claiming and wait until every part handed to the driver has its outcome."""
+        self.draining = True
+        self._wake.set()
+        await self._idle.wait()
+
+
+class RouteSink:
+    """The :class:`~smsgw.drivers.seam.Sink` a route's driver reports to."""
+
+    def __init__(
+        self,
+        runner: RouteRunner,
+        store: Store,
+        metrics: Metrics,
+        wall: Callable[[], float],
+        on_inbound: InboundHook | None = None,
+    ) -> None:
+        self.runner = runner
+        self.store = store
+        self.metrics = metrics
+        self.wall = wall
+        self.on_inbound = on_inbound
+        route = runner.name
+        self._throttled = metrics.submit_errors.labels(route, "throttled")
+        self._temporary = metrics.submit_errors.labels(route, "temporary")
+        self._permanent = metrics.submit_errors.labels(route, "permanent")
+        self._dups = metrics.duplicates_risked.labels(route)
+        self._route_throttled = metrics.route_throttled.labels(route)
+        self._submitted = {
+            c: metrics.parts_submitted.labels(route, c)
+            for c in ("otp", "transactional", "marketing")
+        }
+
+    async def outcomes(self, items: Sequence[Outcome]) -> None:
+        summary = await self.store.record_outcomes(items, self.wall())
+        self.runner.settled(o.part_id for o in items)
+        for _, msg_class in summary.submitted:
+            self._submitted[msg_class].inc()
+        if summary.throttled:
+            self._throttled.inc(summary.throttled)
+            self._route_throttled.inc()
+            self.runner.limiter.throttled(trio.current_time())
+        if summary.temporary:
+            self._temporary.inc(summary.temporary)
+        if summary.permanent:
+            self._permanent.inc(summary.permanent)
+        if summary.duplicates_risked:
+            self._dups.inc(summary.duplicates_risked)
+        if summary.requeued_now:
+            self.runner.wake()
+
+    async def receipts(self, items: Sequence[Receipt]) -> None:
+        summary = await self.store.record_receipts(items, self.wall())
+        route = self.runner.name
+        if summary.matched:
+            self.metrics.receipts.labels(route, "matched").inc(summary.matched)
+        if summary.pending:
+            self.metrics.receipts.labels(route, "pending").inc(summary.pending)
+        if summary.duplicate:
+            self.metrics.receipts.labels(route, "duplicate").inc(summary.duplicate)
+
+    async def inbound(self, items: Sequence[InboundMessage]) -> None:
+        ids = await self.store.add_inbound(items)
+        self.metrics.inbound.labels(self.runner.name).inc(len(items))
+        if self.on_inbound is not None:
+            await self.on_inbound(items, ids)
+
+
+class Scheduler:
+    """All route runners plus the timers that promote, expire, recover and fail over."""
+
+    def __init__(
+        self,
+        store: Store,
+        metrics: Metrics,
+        wall: Callable[[], float],
+        *,
+        submit_timeout: float = 120.0,
+        failover_after: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.wall = wall
+        self.submit_timeout = submit_timeout
+        self.failover_after = failover_after
+        self.runners: dict[str, RouteRunner] = {}
+        store.on_ready = self.wake
+
+    def add(self, runner: RouteRunner) -> None:
+        self.runners[runner.name] = runner
+
+    def wake(self, routes: Iterable[str]) -> None:
+        for name in routes:
+            runner = self.runners.get(name)
+            if runner is not None:
+                runner.wake()
+
+    def is_up(self, route: str) -> bool:
+        runner = self.runners.get(route)
+        return runner is not None and runner.driver.state().up
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Recover what a crash left in flight, then run every route and the timers."""
+        recovered = await self.store.recover_in_flight(self.wall())
+        for route in recovered:
+            self.metrics.duplicates_risked.labels(route).inc()
+        async with trio.open_nursery() as nursery:
+            for runner in self.runners.values():
+                await nursery.start(runner.run)
+            nursery.start_soon(self._timers)
+            task_status.started()
+
+    async def drain(self, deadline: float) -> None:
+        """Stop claiming everywhere; wait for outstanding outcomes until ``deadline``."""
+        with trio.move_on_at(deadline):
+            async with trio.open_nursery() as nursery:
+                for runner in self.runners.values():
+                    nursery.start_soon(runner.drain)
+
+    async def _timers(self) -> None:
+        tick = 0
+        while True:
+            now = self.wall()
+            await self.store.promote_due(now)
+            if tick % 5 == 0:
+                await self.store.expire_overdue(now)
+                stale = await self.store.recover_in_flight(now, now - self.submit_timeout)
+                for route in stale:
+                    self.metrics.duplicates_risked.labels(route).inc()
+                await self._failover(now)
+            if tick % 60 == 0:
+                for route in await self.store.expire_pending_receipts(now):
+                    self.metrics.receipts.labels(route, "unmatched").inc()
+            tick += 1
+            await trio.sleep(1.0)
+
+    async def _failover(self, now: float) -> None:
+        t = trio.current_time()
+        for name, runner in self.runners.items():
+            up = runner.driver.state().up
+            if up:
+                runner.down_since = None
+                continue
+            if runner.down_since is None:
+                runner.down_since = t
+            if t - runner.down_since >= self.failover_after:
+                moved = await self.store.reroute(name, self.is_up, now)
+                for target, count in moved.items():
+                    self.metrics.failovers.labels(name, target).inc(count)
