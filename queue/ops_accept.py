@@ -52,7 +52,7 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
             if seen is None:
                 seen = _find_by_ref(tx, msg.key, msg.client_ref)
             if seen is not None:
-                out.append(seen)
+                out.append(msgspec.structs.replace(seen, created=False))
                 continue
         priority = PRIORITY[msg.msg_class]
         first_pid = next_pid

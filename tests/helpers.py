@@ -1,0 +1,39 @@
+"""Shared builders for tests (imported by test modules; not fixtures)."""
+
+from __future__ import annotations
+
+from smsgw.queue.model import MessageClass, NewMessage
+
+
+def new_message(
+    n: int = 0,
+    *,
+    msg_class: MessageClass = "transactional",
+    segments: tuple[str, ...] = ("hello",),
+    routes: tuple[str, ...] = ("sim",),
+    now: float = 1_000.0,
+    key: str = "shop",
+    client_ref: str | None = None,
+    send_at: float | None = None,
+    validity: float = 3600.0,
+    callback_url: str | None = None,
+) -> NewMessage:
+    return NewMessage(
+        key=key,
+        to=f"+4917000{n:05d}",
+        sender="Shop",
+        text="".join(segments),
+        encoding="gsm7",
+        segments=segments,
+        msg_class=msg_class,
+        routes=routes,
+        ref=n % 256 if len(segments) > 1 else 0,
+        ref_bits=8,
+        created_at=now,
+        expires_at=(send_at or now) + validity,
+        send_at=send_at,
+        client_ref=client_ref,
+        callback_url=callback_url,
+        status="scheduled" if send_at else "queued",
+        due_at=send_at,
+    )
