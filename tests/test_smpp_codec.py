@@ -246,14 +246,19 @@ def _frame(cmd: int, body: bytes, seq: int = 1) -> bytes:
     return struct.pack(">IIII", 16 + len(body), cmd, 0, seq) + body
 
 
+# service_type, ton, npi, source_addr, ton, npi, destination_addr, esm .. sm_default_msg_id
+_HEAD = b"\x00" + b"\x01\x01" + b"491\x00" + b"\x01\x01" + b"123\x00" + b"\x00" * 3 + b"\x00\x00"
+_FLAGS = b"\x00" * 4
+
+
 @pytest.mark.parametrize(
     "data",
     [
         _frame(0x00000005, b""),  # deliver_sm without a body
-        _frame(0x00000005, b"\0\1\1" + b"4917" * 10),  # source_addr without its NUL
-        _frame(0x00000005, b"\0\1\1491\0\1\1123\0\0\0\0\0\0\0\0\0\x05hi"),  # short_message overrun
-        _frame(0x00000005, b"\0\1\1491\0\1\1123\0\0\0\0\0\0\0\0\0\x00\x04\x27"),  # bad TLV
-        _frame(0x00000005, b"\0\1\1491\0\1\1123\0\0\0\0\0\0\0\0\0\x00\x04\x27\x00\x09\x02"),
+        _frame(0x00000005, b"\x00\x01\x01" + b"4917" * 10),  # source_addr without its NUL
+        _frame(0x00000005, _HEAD + _FLAGS + b"\x05hi"),  # short_message overruns the PDU
+        _frame(0x00000005, _HEAD + _FLAGS + b"\x00\x04\x27"),  # truncated TLV header
+        _frame(0x00000005, _HEAD + _FLAGS + b"\x00\x04\x27\x00\x09\x02"),  # TLV overruns
         _frame(0x80000004, b"x" * 70),  # message_id too long
         _frame(0x00000009, b"no-nul-anywhere"),  # bind without terminators
     ],

@@ -224,7 +224,7 @@ async def test_failover_moves_ready_parts_to_the_next_up_route(store: Store) -> 
     assert len(await store.claim("b", 5, 1_011.0)) == 1
     row = await store.get("shop", r.id)
     assert row is not None and row.route == "b"
-    assert "failover: sim is down, moved to b" in [h.note for h in row.history]
+    assert "failover: route sim is down, moved to b" in [h.note for h in row.history]
     assert len(await store.claim("sim", 5, 1_011.0)) == 1  # no other route: it waits
     assert stuck.route == "sim"
 
