@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+import trio
 from smsgw.drivers.seam import InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue import ops_accept, ops_dispatch, ops_read
@@ -50,6 +51,9 @@ class Store:
         self.on_ready: Callable[[Iterable[str]], None] = lambda routes: None
         """Called (in trio) with routes that got parts ready to leave."""
         self.opened = False
+        self.version = 0
+        """Counts commits that changed a message's status (for :meth:`wait_changed`)."""
+        self._changed = trio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -66,12 +70,25 @@ class Store:
     def _on_status(self, events: Sequence[StatusEvent]) -> None:
         # Runs in the writer thread after commit; prometheus-client is thread-safe and dict
         # updates of ints are atomic under the GIL.
+        self._writer.run_in_trio(self._notify_changed)
         m = self.metrics
         for e in events:
             if e.status in FINAL:
                 self.active[e.msg_class] = self.active.get(e.msg_class, 1) - 1
                 m.messages_final.labels(e.msg_class, e.status).inc()
                 m.end_to_end_latency.labels(e.msg_class).observe(max(0.0, e.at - e.created_at))
+
+    def _notify_changed(self) -> None:
+        self.version += 1
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_changed(self, since: int) -> int:
+        """Wait until a message reached a new submitted or final status after ``since``
+        (a :attr:`version`); returns the current version."""
+        while self.version <= since:
+            await self._changed.wait()
+        return self.version
 
     @property
     def active_total(self) -> int:

@@ -112,6 +112,12 @@ class Writer:
             raise op.error
         return op.result  # type: ignore[return-value]
 
+    def run_in_trio(self, fn: Callable[[], None]) -> None:
+        """From the writer thread: have trio call ``fn`` soon (after this batch is answered)."""
+        assert self._token is not None
+        with contextlib.suppress(trio.RunFinishedError):
+            self._token.run_sync_soon(fn)
+
     async def close(self) -> None:
         """Finish what is queued, commit, close the connection and join the thread."""
         if self._closed:
