@@ -87,6 +87,9 @@ class Writer:
         self._closed = False
         self._opened = threading.Event()
         self._open_error: BaseException | None = None
+        self.outstanding = 0
+        """Calls waiting for their commit (trio side)."""
+        self._busy = trio.Event()
 
     async def open(self) -> None:
         """Start the thread and open the database; raises if the file cannot be opened."""
@@ -107,10 +110,22 @@ class Writer:
             raise StoreClosed("store is closed")
         op: _Op[T] = _Op(fn, args)
         self._queue.put(op)
-        await op.event.wait()
+        self.outstanding += 1
+        self._busy.set()
+        try:
+            await op.event.wait()
+        finally:
+            self.outstanding -= 1
+            if not self.outstanding:
+                self._busy = trio.Event()
         if op.error is not None:
             raise op.error
         return op.result  # type: ignore[return-value]
+
+    async def wait_busy(self) -> None:
+        """Return once some call is waiting for the thread (tests use it to hold a mock clock
+        still while the database works)."""
+        await self._busy.wait()
 
     def run_in_trio(self, fn: Callable[[], None]) -> None:
         """From the writer thread: have trio call ``fn`` soon (after this batch is answered)."""

@@ -37,3 +37,21 @@ def new_message(
         status="scheduled" if send_at else "queued",
         due_at=send_at,
     )
+
+
+async def hold_clock_while_busy(store: object) -> None:
+    """Keep trio's autojump clock from jumping while the store's thread works.
+
+    The autojump clock advances whenever every task is blocked, and a task waiting for the
+    writer thread counts as blocked: virtual time would fly during each commit. This task stays
+    runnable while any store call is outstanding, so virtual time passes only when the system
+    is really idle (waiting on its own timers). Test-only: it spins.
+    """
+    import trio
+
+    writer = store._writer  # type: ignore[attr-defined]
+    while True:
+        if writer.outstanding:
+            await trio.lowlevel.checkpoint()
+        else:
+            await writer.wait_busy()
