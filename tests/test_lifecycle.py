@@ -13,10 +13,10 @@ from pathlib import Path
 import msgspec
 import pytest
 import trio
-
 from smsgw.gateway.http import HttpLimits, HttpServer, Request, Response
 from smsgw.gateway.httpclient import HttpClientError, request
 from smsgw.queue.model import FINAL
+
 from tests.conftest import TOKEN, gateway_toml
 
 pytestmark = pytest.mark.slow
@@ -108,7 +108,10 @@ async def test_sigterm_finishes_in_flight_and_exits_zero(
     gw = await start_process(nursery, cfg)
     ids = await post_batch(
         gw.url,
-        [{"to": "+4917012345678", "text": f"m{i}", "callback_url": receiver.url} for i in range(50)],
+        [
+            {"to": "+4917012345678", "text": f"m{i}", "callback_url": receiver.url}
+            for i in range(50)
+        ],
     )
     gw.proc.send_signal(signal.SIGTERM)
     with trio.fail_after(30):
@@ -134,8 +137,11 @@ async def test_sigkill_mid_load_loses_nothing(
     async def load() -> None:
         for b in range(40):
             msgs = [
-                {"to": f"+49170{b:03d}{i:04d}", "text": f"order {b}-{i}",
-                 "callback_url": receiver.url}
+                {
+                    "to": f"+49170{b:03d}{i:04d}",
+                    "text": f"order {b}-{i}",
+                    "callback_url": receiver.url,
+                }
                 for i in range(50)
             ]
             try:
