@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 from smsgw.drivers.seam import FailureKind, OutboundPart, Outcome, Receipt
 from smsgw.queue.model import FINAL, WAITING
 from smsgw.queue.retry import backoff
-from smsgw.queue.transitions import Events, refresh_message, set_parts
+from smsgw.queue.transitions import (
+    MSG_COLS,
+    Change,
+    Events,
+    MsgInfo,
+    apply,
+    derive,
+    load_infos,
+    refresh_message,
+    set_parts,
+)
 from smsgw.queue.writer import Tx
 
 __all__ = [
@@ -75,60 +85,62 @@ def claim(tx: Tx, events: Events, route: str, limit: int, now: float) -> list[Ou
     """
     conn = tx.conn
     rows = conn.execute(
-        "SELECT p.pid, p.seq, p.text, p.attempts, m.mid, m.id, m.to_number, m.sender,"
-        " m.encoding, m.parts_total, m.ref, m.ref_bits, m.msg_class, m.expires_at"
+        "SELECT p.pid, p.seq, p.text, p.attempts, m.to_number, m.sender, m.encoding, m.ref,"
+        f" m.ref_bits, m.expires_at, {MSG_COLS}"
         " FROM parts p JOIN messages m ON m.mid = p.mid"
         " WHERE p.route = ? AND p.status = 'queued'"
         " ORDER BY p.priority, p.pid LIMIT ?",
         (route, limit),
     ).fetchall()
     out: list[OutboundPart] = []
-    expired_mids: set[int] = set()
-    sending: list[tuple[float, int]] = []
-    mids: dict[int, None] = {}
-    for pid, seq, text, attempts, mid, mid_id, to, sender, enc, total, ref, bits, cls, exp in rows:
+    expired: dict[int, MsgInfo] = {}
+    sending: dict[int, MsgInfo] = {}
+    for row in rows:
+        pid, seq, text, attempts, to, sender, enc, ref, bits, exp = row[:10]
+        info = MsgInfo.from_row(row, 10)
         if exp <= now:
-            expired_mids.add(mid)
+            expired[info.mid] = info
             continue
-        sending.append((now, pid))
-        mids[mid] = None
+        sending[info.mid] = info
         out.append(
             OutboundPart(
                 part_id=pid,
-                message_id=mid_id,
+                message_id=info.public_id,
                 route=route,
                 to=to,
                 sender=sender,
                 text=text,
                 encoding=enc,
                 seq=seq,
-                total=total,
+                total=info.total,
                 ref=ref,
                 ref_bits=bits,
-                msg_class=cls,
+                msg_class=info.msg_class,  # type: ignore[arg-type]
                 validity_until=exp,
                 attempt=attempts + 1,
             )
         )
     conn.executemany(
         "UPDATE parts SET status = 'sending', sent_at = ?, attempts = attempts + 1 WHERE pid = ?",
-        sending,
+        [(now, p.part_id) for p in out],
     )
     conn.executemany(
-        "UPDATE messages SET attempts = attempts + 1 WHERE mid = ?", [(m,) for m in mids]
+        "UPDATE messages SET attempts = attempts + 1 WHERE mid = ?", [(m,) for m in sending]
     )
-    for mid in mids:
-        refresh_message(tx, events, mid, now, f"handed to route {route}")
-    for mid in expired_mids:
-        _stop_waiting_parts(tx, mid, "expired", now, "validity ran out before it could leave")
-        refresh_message(tx, events, mid, now, "validity ran out in the queue", error="expired")
+    note = f"handed to route {route}"
+    changes = [
+        Change(info, "sending" if info.total == 1 else derive(tx, info), note)
+        for info in sending.values()
+    ]
+    for info in expired.values():
+        _stop_waiting_parts(tx, info, "expired", now, "validity ran out before it could leave")
+        changes.append(Change(info, derive(tx, info), "validity ran out in the queue", "expired"))
+    apply(tx, events, changes, now)
     return out
 
 
-def _stop_waiting_parts(tx: Tx, mid: int, status: str, now: float, error: str) -> None:
-    first, total = tx.conn.execute(
-        "SELECT first_pid, parts_total FROM messages WHERE mid = ?", (mid,)
-    ).fetchone()
+def _stop_waiting_parts(tx: Tx, info: MsgInfo, status: str, now: float, error: str) -> None:
+    first, total = info.first_pid, info.total
     pids = [
         r[0]
         for r in tx.conn.execute(
@@ -137,6 +149,21 @@ def _stop_waiting_parts(tx: Tx, mid: int, status: str, now: float, error: str) -
         if r[1] in WAITING
     ]
     set_parts(tx, pids, status, now, error=error)
+
+
+def _parts_with_messages(tx: Tx, pids: Sequence[int]) -> dict[int, tuple[str, str, int, MsgInfo]]:
+    """pid -> (part status, route, attempts, message info), in chunks."""
+    out: dict[int, tuple[str, str, int, MsgInfo]] = {}
+    for i in range(0, len(pids), 500):
+        chunk = pids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in tx.conn.execute(
+            f"SELECT p.pid, p.status, p.route, p.attempts, {MSG_COLS} FROM parts p"
+            f" JOIN messages m ON m.mid = p.mid WHERE p.pid IN ({marks})",
+            chunk,
+        ):
+            out[row[0]] = (row[1], row[2], row[3], MsgInfo.from_row(row, 4))
+    return out
 
 
 def record_outcomes(
@@ -150,25 +177,38 @@ def record_outcomes(
     conn = tx.conn
     summary = OutcomeSummary()
     has_pending = conn.execute("SELECT 1 FROM pending_receipts LIMIT 1").fetchone() is not None
+    found = _parts_with_messages(tx, [o.part_id for o in outcomes])
+    submitted: list[tuple[object, ...]] = []
+    requeued: list[tuple[int]] = []
+    deferred: list[tuple[object, ...]] = []
+    # Per message: the latest known status of single-part messages, or None to derive.
+    touched: dict[int, tuple[MsgInfo, str | None, str, str | None]] = {}
     for o in outcomes:
-        row = conn.execute(
-            "SELECT p.mid, p.status, p.route, p.attempts, m.msg_class FROM parts p"
-            " JOIN messages m ON m.mid = p.mid WHERE p.pid = ?",
-            (o.part_id,),
-        ).fetchone()
-        if row is None or row[1] != "sending":
+        entry = found.get(o.part_id)
+        if entry is None or entry[0] != "sending":
             continue  # cancelled or already settled meanwhile; nothing to undo
-        mid, _, route, attempts, msg_class = row
+        _, route, attempts, info = entry
+        single = info.total == 1
         if o.failure is None:
-            conn.execute(
-                "UPDATE parts SET status = 'submitted', carrier_id = ?, submitted_at = ?"
-                " WHERE pid = ?",
-                (o.carrier_id, now, o.part_id),
+            submitted.append((o.carrier_id, now, o.part_id))
+            summary.submitted.append((o.part_id, info.msg_class))
+            touched[info.mid] = (
+                info,
+                "submitted" if single else None,
+                f"submitted to {route} as {o.carrier_id}",
+                None,
             )
-            summary.submitted.append((o.part_id, msg_class))
             if has_pending and o.carrier_id is not None:
-                _match_pending(tx, route, o.carrier_id, o.part_id, now)
-            refresh_message(tx, events, mid, now, f"submitted to {route} as {o.carrier_id}")
+                pending = _take_pending(tx, route, o.carrier_id)
+                if pending is not None:
+                    # Write the submit first so the receipt's final state wins below.
+                    conn.executemany(
+                        "UPDATE parts SET status = 'submitted', carrier_id = ?, submitted_at = ?"
+                        " WHERE pid = ?",
+                        [submitted.pop()],
+                    )
+                    set_parts(tx, [o.part_id], pending[0], now, error=pending[1])
+                    touched[info.mid] = (info, None, f"receipt (early): {pending[0]}", None)
             continue
         reason = f"{o.code} {o.reason}".strip()
         if o.maybe_sent:
@@ -176,20 +216,22 @@ def record_outcomes(
         if o.failure is FailureKind.THROTTLED:
             summary.throttled += 1
             summary.requeued_now = True
-            conn.execute(
-                "UPDATE parts SET status = 'queued', attempts = attempts - 1 WHERE pid = ?",
-                (o.part_id,),
+            requeued.append((o.part_id,))
+            touched[info.mid] = (
+                info,
+                "queued" if single else None,
+                f"throttled by {route}, requeued: {reason}",
+                None,
             )
-            refresh_message(tx, events, mid, now, f"throttled by {route}, requeued: {reason}")
         elif o.failure is FailureKind.TEMPORARY and attempts < policy.max_attempts.get(route, 5):
             summary.temporary += 1
             due = now + backoff(attempts, policy.retry_base, policy.retry_max, policy.rng)
-            conn.execute(
-                "UPDATE parts SET status = 'deferred', due_at = ?, error = ? WHERE pid = ?",
-                (due, reason, o.part_id),
-            )
-            refresh_message(
-                tx, events, mid, now, f"temporary failure ({reason}); retry at {due:.3f}"
+            deferred.append((due, reason, o.part_id))
+            touched[info.mid] = (
+                info,
+                "deferred" if single else None,
+                f"temporary failure ({reason}); retry at {due:.3f}",
+                None,
             )
         else:
             if o.failure is FailureKind.TEMPORARY:
@@ -198,23 +240,44 @@ def record_outcomes(
             else:
                 summary.permanent += 1
             set_parts(tx, [o.part_id], "failed", now, error=reason)
-            _stop_waiting_parts(tx, mid, "failed", now, "another part of the message failed")
-            refresh_message(tx, events, mid, now, reason, error=reason)
+            _stop_waiting_parts(tx, info, "failed", now, "another part of the message failed")
+            touched[info.mid] = (info, "failed", reason, reason)
+    conn.executemany(
+        "UPDATE parts SET status = 'submitted', carrier_id = ?, submitted_at = ? WHERE pid = ?",
+        submitted,
+    )
+    conn.executemany(
+        "UPDATE parts SET status = 'queued', attempts = attempts - 1 WHERE pid = ?", requeued
+    )
+    conn.executemany(
+        "UPDATE parts SET status = 'deferred', due_at = ?, error = ? WHERE pid = ?", deferred
+    )
+    apply(
+        tx,
+        events,
+        [
+            Change(info, status if status is not None else derive(tx, info), note, error)
+            for info, status, note, error in touched.values()
+        ],
+        now,
+    )
     return summary
 
 
-def _match_pending(tx: Tx, route: str, carrier_id: str, pid: int, now: float) -> None:
+def _take_pending(tx: Tx, route: str, carrier_id: str) -> tuple[str, str | None] | None:
+    """A receipt that arrived before its id: (part status, error) if there is one."""
     row = tx.conn.execute(
         "SELECT rowid, state, error_code FROM pending_receipts"
         " WHERE route = ? AND carrier_id = ? ORDER BY rowid LIMIT 1",
         (route, carrier_id),
     ).fetchone()
     if row is None:
-        return
+        return None
     tx.conn.execute("DELETE FROM pending_receipts WHERE rowid = ?", (row[0],))
     status = _RECEIPT_STATUS.get(row[1])
-    if status is not None:
-        set_parts(tx, [pid], status, now, error=row[2] or None)
+    if status is None:
+        return None
+    return status, (None if status == "delivered" else (row[2] or status))
 
 
 def record_receipts(
@@ -223,22 +286,20 @@ def record_receipts(
     """Match receipts to parts by (route, carrier id); keep the unmatched for late ids."""
     conn = tx.conn
     summary = ReceiptSummary()
+    pending: list[tuple[object, ...]] = []
+    finals: dict[str, list[tuple[float, str | None, int]]] = {}
+    touched: dict[int, tuple[int, str, str, str | None]] = {}
     for r in receipts:
-        status = _RECEIPT_STATUS.get(r.state)
         row = conn.execute(
             "SELECT pid, mid, status FROM parts WHERE route = ? AND carrier_id = ?"
             " ORDER BY pid DESC LIMIT 1",
             (r.route, r.carrier_id),
         ).fetchone()
         if row is None:
-            conn.execute(
-                "INSERT INTO pending_receipts (route, carrier_id, state, error_code, done_at,"
-                " received_at) VALUES (?,?,?,?,?,?)",
-                (r.route, r.carrier_id, r.state, r.error_code, r.done_at, now),
-            )
-            summary.pending += 1
+            pending.append((r.route, r.carrier_id, r.state, r.error_code, r.done_at, now))
             continue
         pid, mid, part_status = row
+        status = _RECEIPT_STATUS.get(r.state)
         if status is None:
             summary.matched += 1  # an intermediate state (accepted, enroute): nothing changes
             continue
@@ -247,15 +308,29 @@ def record_receipts(
             continue
         summary.matched += 1
         error = None if status == "delivered" else (r.error_code or status)
-        set_parts(tx, [pid], status, now, error=error)
-        refresh_message(
-            tx,
-            events,
-            mid,
-            now,
-            f"receipt: {r.state}" + (f" (err {r.error_code})" if r.error_code else ""),
-            error=None if status == "delivered" else f"receipt {r.state} {r.error_code}".strip(),
+        finals.setdefault(status, []).append((now, error, pid))
+        note = f"receipt: {r.state}" + (f" (err {r.error_code})" if r.error_code else "")
+        msg_error = None if status == "delivered" else f"receipt {r.state} {r.error_code}".strip()
+        touched[mid] = (pid, status, note, msg_error)
+    summary.pending = len(pending)
+    conn.executemany(
+        "INSERT INTO pending_receipts (route, carrier_id, state, error_code, done_at,"
+        " received_at) VALUES (?,?,?,?,?,?)",
+        pending,
+    )
+    for status, rows in finals.items():
+        conn.executemany(
+            f"UPDATE parts SET status = '{status}', done_at = ?, error = coalesce(?, error)"
+            " WHERE pid = ?",
+            rows,
         )
+    infos = load_infos(tx, touched)
+    changes = []
+    for mid, (_, status, note, msg_error) in touched.items():
+        info = infos[mid]
+        new = status if info.total == 1 else derive(tx, info)
+        changes.append(Change(info, new, note, msg_error if new == status else None))
+    apply(tx, events, changes, now)
     return summary
 
 
@@ -291,12 +366,12 @@ def expire_overdue(tx: Tx, events: Events, now: float, scan: int = 2000) -> int:
             " ORDER BY mid LIMIT ?",
             (priority, scan),
         ).fetchall()
-        for mid, expires_at in rows:
-            if expires_at > now:
-                continue
-            _stop_waiting_parts(tx, mid, "expired", now, "validity ran out before it could leave")
-            if refresh_message(tx, events, mid, now, "validity ran out", error="expired"):
-                count += 1
+        due = [mid for mid, expires_at in rows if expires_at <= now]
+        changes = []
+        for info in load_infos(tx, due).values():
+            _stop_waiting_parts(tx, info, "expired", now, "validity ran out before it could leave")
+            changes.append(Change(info, derive(tx, info), "validity ran out", "expired"))
+        count += apply(tx, events, changes, now)
     return count
 
 

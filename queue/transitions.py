@@ -1,21 +1,70 @@
-"""Message status changes, inside the writer's transaction.
+"""Message status changes, inside the writer's transaction, in batches.
 
-Every change of a message's status goes through :func:`refresh_message`: it derives the status
-from the parts, and when it changed, updates the row, appends to the history, queues the status
-webhook in the same transaction (so a committed change always has its webhook, and a rolled-back
-one never does), and registers the metric updates to run after commit.
+Every change of a message's status goes through :func:`apply`: it updates the rows, appends to
+the history, queues the status webhook in the same transaction (so a committed change always
+has its webhook, and a rolled-back one never does), and registers the metric updates to run
+after commit. Operations load the message columns they need with their own query (joined on
+the parts they touch, :data:`MSG_COLS`), so a batch of N single-part messages costs a handful
+of ``executemany`` calls, not N round trips.
+
+A message's status is derived from its parts (:func:`smsgw.queue.model.derive_status`); for a
+one-part message that is the part's status, which callers pass directly.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
 import msgspec
 from smsgw.queue.model import FINAL, derive_status
 from smsgw.queue.writer import Tx
 
-__all__ = ["Events", "StatusEvent", "refresh_message", "set_parts"]
+__all__ = [
+    "MSG_COLS",
+    "Change",
+    "Events",
+    "MsgInfo",
+    "StatusEvent",
+    "apply",
+    "derive",
+    "load_infos",
+    "refresh_message",
+    "set_parts",
+]
+
+MSG_COLS = (
+    "m.mid, m.status, m.parts_total, m.first_pid, m.msg_class, m.created_at, m.callback_url,"
+    " m.key, m.id, m.client_ref, m.error"
+)
+_N_MSG_COLS = 11
+
+
+class MsgInfo(NamedTuple):
+    mid: int
+    status: str
+    total: int
+    first_pid: int
+    msg_class: str
+    created_at: float
+    callback_url: str | None
+    key: str
+    public_id: str
+    client_ref: str | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: Sequence[object], offset: int = 0) -> MsgInfo:
+        return cls(*row[offset : offset + _N_MSG_COLS])  # type: ignore[arg-type]
+
+
+class Change(NamedTuple):
+    info: MsgInfo
+    status: str
+    note: str
+    error: str | None = None
+    route: str | None = None
 
 
 class StatusEvent(msgspec.Struct, frozen=True):
@@ -39,15 +88,13 @@ _webhook_body = msgspec.json.Encoder()
 
 def set_parts(
     tx: Tx,
-    pids: Sequence[int],
+    pids: Iterable[int],
     status: str,
     now: float,
     *,
     error: str | None = None,
 ) -> None:
     """Set the status of parts; ``done_at`` is stamped for final ones."""
-    if not pids:
-        return
     if status in FINAL:
         tx.conn.executemany(
             "UPDATE parts SET status = ?, done_at = ?, error = coalesce(?, error) WHERE pid = ?",
@@ -60,6 +107,94 @@ def set_parts(
         )
 
 
+def load_infos(tx: Tx, mids: Iterable[int]) -> dict[int, MsgInfo]:
+    """Message columns for ``mids`` (in chunks: SQLite caps bound parameters)."""
+    ids = list(dict.fromkeys(mids))
+    out: dict[int, MsgInfo] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in tx.conn.execute(
+            f"SELECT {MSG_COLS} FROM messages m WHERE m.mid IN ({marks})", chunk
+        ):
+            info = MsgInfo.from_row(row)
+            out[info.mid] = info
+    return out
+
+
+def derive(tx: Tx, info: MsgInfo) -> str:
+    """The message's status from its parts as they are now in this transaction."""
+    first, total = info.first_pid, info.total
+    if total == 1:
+        row = tx.conn.execute("SELECT status FROM parts WHERE pid = ?", (first,)).fetchone()
+        return str(row[0])
+    return derive_status(
+        r[0]
+        for r in tx.conn.execute(
+            "SELECT status FROM parts WHERE pid BETWEEN ? AND ?", (first, first + total - 1)
+        )
+    )
+
+
+def apply(tx: Tx, events: Events, changes: Sequence[Change], now: float) -> int:
+    """Record status changes (a change to the same status only adds history when it moves the
+    message to another route). Returns how many messages changed status."""
+    conn = tx.conn
+    updates: list[tuple[object, ...]] = []
+    routed: list[tuple[object, ...]] = []
+    history: list[tuple[object, ...]] = []
+    hooks: list[tuple[object, ...]] = []
+    emitted: list[StatusEvent] = []
+    for info, new, note, error, route in changes:
+        if new == info.status and route is None:
+            continue
+        err = error if error is not None else info.error
+        done = int(new in FINAL)
+        if route is not None:
+            routed.append((new, done, now, err, route, info.mid))
+        else:
+            updates.append((new, done, now, err, info.mid))
+        history.append((info.mid, now, new, note))
+        if new == info.status:
+            continue
+        if info.callback_url:
+            body = _webhook_body.encode(
+                {
+                    "event": "message.status",
+                    "id": info.public_id,
+                    "client_ref": info.client_ref,
+                    "status": new,
+                    "previous_status": info.status,
+                    "at": _rfc3339(now),
+                    "error": err,
+                    "note": note or None,
+                }
+            )
+            hooks.append((info.key, info.callback_url, body, now, now))
+        if done or new == "submitted":
+            emitted.append(StatusEvent(info.msg_class, new, info.created_at, now))
+    if updates:
+        conn.executemany(
+            "UPDATE messages SET status = ?, done = ?, updated_at = ?, error = ? WHERE mid = ?",
+            updates,
+        )
+    if routed:
+        conn.executemany(
+            "UPDATE messages SET status = ?, done = ?, updated_at = ?, error = ?, route = ?"
+            " WHERE mid = ?",
+            routed,
+        )
+    if history:
+        conn.executemany("INSERT INTO history (mid, at, status, note) VALUES (?,?,?,?)", history)
+    if hooks:
+        conn.executemany(
+            "INSERT INTO webhooks (key, url, body, next_at, created_at) VALUES (?,?,?,?,?)", hooks
+        )
+    if emitted:
+        tx.after_commit(lambda: events.on_status(emitted))
+    return len(emitted)
+
+
 def refresh_message(
     tx: Tx,
     events: Events,
@@ -70,73 +205,16 @@ def refresh_message(
     error: str | None = None,
     route: str | None = None,
 ) -> str | None:
-    """Derive the message's status from its parts and record a change; returns the new status.
-
-    Returns None when the status did not change (no history row, no webhook).
-    """
-    conn = tx.conn
-    row = conn.execute(
-        "SELECT status, parts_total, first_pid, msg_class, created_at, callback_url, key, id,"
-        " client_ref, error FROM messages WHERE mid = ?",
-        (mid,),
-    ).fetchone()
-    if row is None:
+    """Derive one message's status from its parts and record a change; returns the new status,
+    or None when it did not change."""
+    info = load_infos(tx, [mid]).get(mid)
+    if info is None:
         return None
-    old, total, first, msg_class, created_at, callback, key, public_id, client_ref, old_err = row
-    if total == 1:
-        statuses = [conn.execute("SELECT status FROM parts WHERE pid = ?", (first,)).fetchone()[0]]
-    else:
-        statuses = [
-            r[0]
-            for r in conn.execute(
-                "SELECT status FROM parts WHERE pid BETWEEN ? AND ?", (first, first + total - 1)
-            )
-        ]
-    new = derive_status(statuses)
-    if new == old and route is None:
-        return None
-    err = error if error is not None else old_err
-    if route is not None:
-        conn.execute(
-            "UPDATE messages SET status = ?, done = ?, updated_at = ?, error = ?, route = ?"
-            " WHERE mid = ?",
-            (new, int(new in FINAL), now, err, route, mid),
-        )
-    else:
-        conn.execute(
-            "UPDATE messages SET status = ?, done = ?, updated_at = ?, error = ? WHERE mid = ?",
-            (new, int(new in FINAL), now, err, mid),
-        )
-    if new == old:
-        conn.execute(
-            "INSERT INTO history (mid, at, status, note) VALUES (?, ?, ?, ?)", (mid, now, new, note)
-        )
-        return None
-    conn.execute(
-        "INSERT INTO history (mid, at, status, note) VALUES (?, ?, ?, ?)", (mid, now, new, note)
-    )
-    if callback:
-        body = _webhook_body.encode(
-            {
-                "event": "message.status",
-                "id": public_id,
-                "client_ref": client_ref,
-                "status": new,
-                "previous_status": old,
-                "at": _rfc3339(now),
-                "error": err,
-                "note": note or None,
-            }
-        )
-        conn.execute(
-            "INSERT INTO webhooks (key, url, body, next_at, created_at) VALUES (?, ?, ?, ?, ?)",
-            (key, callback, body, now, now),
-        )
-    if new in FINAL or new == "submitted":
-        event = StatusEvent(msg_class, new, created_at, now)
-        tx.after_commit(lambda: events.on_status((event,)))
-    return new
+    new = derive(tx, info)
+    apply(tx, events, [Change(info, new, note, error, route)], now)
+    return new if new != info.status else None
 
 
 def _rfc3339(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+    ms = round(t * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
