@@ -103,7 +103,7 @@ class Framer:
     def __init__(self) -> None:
         self._buf = bytearray()
 
-    def feed(self, data: bytes) -> tuple[list[bytes], PduTooLarge | None]:
+    def feed(self, data: bytes | bytearray) -> tuple[list[bytes], PduTooLarge | None]:
         """Add ``data``; return the complete PDUs now available and, if the stream broke, why.
 
         After an error the framer is useless (the stream has no recoverable boundary): the

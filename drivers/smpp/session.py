@@ -307,6 +307,11 @@ class Session:
         self._out.clear()
         return lost
 
+    @property
+    def has_data_to_send(self) -> bool:
+        """True when :meth:`data_to_send` would return bytes."""
+        return bool(self._out)
+
     def data_to_send(self) -> bytes:
         """Everything queued since the last call, as one buffer (b"" when nothing is)."""
         out = self._out
