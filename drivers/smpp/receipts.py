@@ -105,7 +105,23 @@ _KEY = re.compile(
 )
 
 
+# The Appendix B layout most SMSCs send verbatim: one anchored match instead of a scan.
+_STANDARD = re.compile(
+    r"id:(?P<id>\S+) sub:\S* dlvrd:\S* submit date:\S* done date:(?P<done>\S*) "
+    r"stat:(?P<stat>\S*) err:(?P<err>\S*)(?:\s|$)",
+    re.IGNORECASE,
+)
+
+
 def _fields(text: str) -> dict[str, str]:
+    m = _STANDARD.match(text)
+    if m is not None:
+        return {
+            "id": m.group("id"),
+            "done date": m.group("done"),
+            "stat": m.group("stat"),
+            "err": m.group("err"),
+        }
     fields: dict[str, str] = {}
     matches = list(_KEY.finditer(text))
     for i, m in enumerate(matches):
@@ -118,25 +134,48 @@ def _fields(text: str) -> dict[str, str]:
     return fields
 
 
+_HOURS: dict[str, float | None] = {}
+
+
 def _smpp_date(value: str) -> float | None:
     """Unix time of a receipt date (YYMMDDhhmm, YYMMDDhhmmss or YYYYMMDDhhmmss; UTC assumed,
     as Appendix B gives no zone)."""
     d = value.split()[0] if value else ""
     if not d.isdigit() or not d.isascii():
         return None
-    if len(d) == 14:
-        year, rest = int(d[:4]), d[4:]
-    elif len(d) in (10, 12):
-        year, rest = 2000 + int(d[:2]), d[2:]
-    else:
+    if len(d) in (10, 12):
+        # Receipts come in bursts from the same hour: cache the hour, add minutes and seconds.
+        minute, second = int(d[8:10]), int(d[10:12]) if len(d) == 12 else 0
+        if minute > 59 or second > 60:
+            return None
+        hour = d[:8]
+        base = _HOURS.get(hour, -1.0)
+        if base == -1.0:
+            base = _hour_start(2000 + int(d[:2]), d[2:8])
+            if len(_HOURS) > 4096:
+                _HOURS.clear()
+            _HOURS[hour] = base
+        return None if base is None else base + minute * 60 + second
+    if len(d) != 14:
         return None
-    month, day, hour, minute = int(rest[0:2]), int(rest[2:4]), int(rest[4:6]), int(rest[6:8])
-    second = int(rest[8:10]) if len(rest) >= 10 else 0
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+    return _full_date(d)
+
+
+def _hour_start(year: int, mdh: str) -> float | None:
+    month, day, hour = int(mdh[0:2]), int(mdh[2:4]), int(mdh[4:6])
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24):
         return None
     if day > calendar.monthrange(year, month)[1]:
         return None
-    return float(calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)))
+    return float(calendar.timegm((year, month, day, hour, 0, 0, 0, 0, 0)))
+
+
+def _full_date(d: str) -> float | None:
+    base = _hour_start(int(d[:4]), d[4:10])
+    minute, second = int(d[10:12]), int(d[12:14])
+    if base is None or minute > 59 or second > 60:
+        return None
+    return base + minute * 60 + second
 
 
 def _error_code(token: str) -> str:
@@ -151,23 +190,24 @@ def _error_code(token: str) -> str:
     return "0x" + digits.upper() if hex_prefix else t.upper()
 
 
-def parse_receipt_text(text: str) -> ParsedReceipt:
-    """Read an Appendix B style receipt text (any of its real variants).
-
-    Raises :class:`ReceiptError` when the text has no ``id:``.
-    """
+def _read_text(text: str) -> tuple[str, ReceiptState, str, float | None]:
     f = _fields(text)
     raw_id = f.get("id", "").split()
     if not raw_id:
         raise ReceiptError(f"no message id in receipt text {text[:80]!r}")
     stat = f.get("stat", "").split()
     state = _STATES.get(stat[0].upper(), "unknown") if stat else "unknown"
+    return raw_id[0], state, _error_code(f.get("err", "")), _smpp_date(f.get("done date", ""))
+
+
+def parse_receipt_text(text: str) -> ParsedReceipt:
+    """Read an Appendix B style receipt text (any of its real variants).
+
+    Raises :class:`ReceiptError` when the text has no ``id:``.
+    """
+    mid, state, err, done = _read_text(text)
     return ParsedReceipt(
-        message_id=raw_id[0],
-        id_from_tlv=False,
-        state=state,
-        error_code=_error_code(f.get("err", "")),
-        done_at=_smpp_date(f.get("done date", "")),
+        message_id=mid, id_from_tlv=False, state=state, error_code=err, done_at=done
     )
 
 
@@ -185,18 +225,22 @@ def parse_receipt(pdu: DeliverSm | DataSm) -> ParsedReceipt:
 
     Raises :class:`ReceiptError` when neither receipted_message_id nor the text names an id.
     """
-    tlv_id = pdu.tlv(Tag.RECEIPTED_MESSAGE_ID)
-    tlv_state = pdu.tlv(Tag.MESSAGE_STATE)
-    net_err = pdu.tlv(Tag.NETWORK_ERROR_CODE)
+    tlv_id = tlv_state = net_err = None
+    for tag, value in pdu.tlvs:
+        if tag == Tag.RECEIPTED_MESSAGE_ID:
+            tlv_id = value
+        elif tag == Tag.MESSAGE_STATE:
+            tlv_state = value
+        elif tag == Tag.NETWORK_ERROR_CODE:
+            net_err = value
     text = _receipt_text(pdu)
-    parsed: ParsedReceipt | None = None
+    message_id, state, error_code, done_at = "", "unknown", "", None
     if text:
         try:
-            parsed = parse_receipt_text(text)
+            message_id, state, error_code, done_at = _read_text(text)
         except ReceiptError:
             if tlv_id is None:
                 raise
-    message_id = parsed.message_id if parsed else ""
     from_tlv = False
     if tlv_id is not None:
         tid = tlv_id.split(b"\0", 1)[0].decode("latin-1").strip()
@@ -204,10 +248,8 @@ def parse_receipt(pdu: DeliverSm | DataSm) -> ParsedReceipt:
             message_id, from_tlv = tid, True
     if not message_id:
         raise ReceiptError("receipt without receipted_message_id or an id in its text")
-    state: ReceiptState = parsed.state if parsed else "unknown"
     if tlv_state is not None and len(tlv_state) == 1:
         state = _TLV_STATES.get(tlv_state[0], state)
-    error_code = parsed.error_code if parsed else ""
     if not error_code and net_err is not None and len(net_err) == 3:
         code = int.from_bytes(net_err[1:3], "big")
         if code:
@@ -215,9 +257,9 @@ def parse_receipt(pdu: DeliverSm | DataSm) -> ParsedReceipt:
     return ParsedReceipt(
         message_id=message_id,
         id_from_tlv=from_tlv,
-        state=state,
+        state=state,  # type: ignore[arg-type]
         error_code=error_code,
-        done_at=parsed.done_at if parsed else None,
+        done_at=done_at,
     )
 
 
