@@ -41,7 +41,7 @@ SUBMIT = SubmitSm(
     priority_flag=1,
     registered_delivery=1,
     validity_period="250101120000000+",
-    short_message=b"Your order 12345 has shipped and will arrive tomorrow. Track it at shop.example",
+    short_message=b"Your order 12345 has shipped and will arrive tomorrow. Track: shop.example",
 )
 RECEIPT_TEXT = (
     b"id:1A2B3C4D sub:001 dlvrd:001 submit date:2501011200 done date:2501011201 "
