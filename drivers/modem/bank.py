@@ -1,0 +1,159 @@
+"""The modem route's driver: a bank of modems behind one :class:`~smsgw.drivers.seam.Driver`.
+
+Parts go to the least-busy healthy modem (up, registered, under its daily cap), each modem
+holding at most :data:`~smsgw.drivers.modem.driver.SLOTS` so that none idles while another has
+a backlog. All parts of one concatenated message go through the same modem while it is up:
+the recipient's phone reassembles parts by sender number, and each SIM has its own.
+
+Each modem keeps its own rate (``config.rate`` parts per second per modem); the scheduler's
+token bucket keeps the route's. One modem failing (a hung firmware, a bad SIM, a pulled cable)
+never stalls another: each runs in its own task, reconnects on its own and gives back what it
+held as TEMPORARY failures.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import trio
+from smsgw.config.schema import ModemRouteConfig, TextConfig
+from smsgw.drivers.modem.discovery import usb_ports
+from smsgw.drivers.modem.driver import SLOTS, Modem
+from smsgw.drivers.seam import Driver, DriverState, LinkState, OutboundPart, Sink
+from smsgw.metrics.instruments import Metrics
+
+__all__ = ["ModemBank", "link_names"]
+
+log = logging.getLogger(__name__)
+
+_AFFINITY_MAX = 4096
+
+
+def link_names(ports: Sequence[str]) -> list[str]:
+    """Short, unique, stable names for the configured ports (metrics label ``link``).
+
+    ``/dev/serial/by-id/usb-HUAWEI_E3372-if00-port0`` -> ``usb-HUAWEI_E3372-if00-port0``;
+    ``imei:35693...`` -> ``imei-35693...``; duplicates get ``-2``, ``-3``...
+    """
+    out: list[str] = []
+    for spec in ports:
+        if spec.startswith(("imei:", "usb:")):
+            base = spec.replace(":", "-", 1)
+        else:
+            base = os.path.basename(spec.rstrip("/")) or spec
+        name, n = base, 2
+        while name in out:
+            name = f"{base}-{n}"
+            n += 1
+        out.append(name)
+    return out
+
+
+def _default_candidates() -> list[str]:
+    return [p.device for p in usb_ports()]
+
+
+class ModemBank(Driver):
+    """The driver of a ``driver = "modem"`` route.
+
+    ``candidates`` lists device paths to probe for ``imei:`` ports (default: the USB serial
+    ports the OS lists); tests pass emulator ptys.
+    """
+
+    def __init__(
+        self,
+        config: ModemRouteConfig,
+        metrics: Metrics,
+        text_config: TextConfig,
+        *,
+        candidates: Callable[[], list[str]] | None = None,
+    ) -> None:
+        self.name = config.name
+        self.config = config
+        self._changed = trio.Event()
+        self._in_use: set[str] = set()
+        self._affinity: OrderedDict[str, Modem] = OrderedDict()
+        self.modems = [
+            Modem(
+                name,
+                spec,
+                config,
+                metrics,
+                text_config,
+                candidates=candidates or _default_candidates,
+                in_use=self._in_use,
+                on_change=self._notify,
+            )
+            for name, spec in zip(link_names(config.ports), config.ports, strict=True)
+        ]
+
+    # -- Driver ------------------------------------------------------------------------------
+    async def run(self, sink: Sink, *, task_status: trio.TaskStatus[None]) -> None:
+        """Start every modem; ready at once (modems come up in the background)."""
+        async with trio.open_nursery() as nursery:
+            for m in self.modems:
+                nursery.start_soon(m.run, sink, name=f"modem {m.name}")
+            task_status.started()
+
+    def capacity(self) -> int:
+        return sum(max(0, SLOTS - m.load) for m in self.modems if m.ready())
+
+    async def submit(self, parts: Sequence[OutboundPart]) -> None:
+        """Hand each part to a modem; waits while every healthy modem is full (or none is up)."""
+        for part in parts:
+            modem = await self._pick(part)
+            modem.enqueue(part)
+            self._notify()
+
+    def state(self) -> DriverState:
+        ready = [m for m in self.modems if m.ready()]
+        return DriverState(
+            up=bool(ready),
+            links=[m.link_state() for m in self.modems],
+            window=SLOTS * len(ready),
+            in_flight=sum(m.load for m in self.modems),
+        )
+
+    async def wait_capacity(self) -> None:
+        while self.capacity() == 0:
+            await self._changed.wait()
+
+    # -- helpers -----------------------------------------------------------------------------
+    async def wait_link(self, name: str, state: LinkState, *, ready: bool = False) -> None:
+        """Return once modem ``name`` is in ``state`` (and ready for parts, if asked).
+
+        For tests and tools that must not poll; no timeout of its own.
+        """
+        modem = next(m for m in self.modems if m.name == name)
+        while modem.state != state or (ready and not modem.ready()):
+            await self._changed.wait()
+
+    async def wait_changed(self) -> None:
+        """Return at the next change of any modem (state, counts, queue)."""
+        await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def _pick(self, part: OutboundPart) -> Modem:
+        while True:
+            if part.total > 1:
+                held = self._affinity.get(part.message_id)
+                if held is not None and held.ready():
+                    self._affinity.move_to_end(part.message_id)
+                    if part.seq >= part.total:
+                        del self._affinity[part.message_id]
+                    return held
+            free = [m for m in self.modems if m.ready() and m.load < SLOTS]
+            if free:
+                modem = min(free, key=lambda m: (m.load, m.next_send_at))
+                if part.total > 1 and part.seq < part.total:
+                    self._affinity[part.message_id] = modem
+                    while len(self._affinity) > _AFFINITY_MAX:
+                        self._affinity.popitem(last=False)
+                return modem
+            await self._changed.wait()
