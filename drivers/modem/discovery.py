@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import trio
 from serial.tools import list_ports
-from smsgw.drivers.modem.port import AtPort, PortGone, open_port
+from smsgw.drivers.modem.port import AtPort, PortGone, open_port, unwrap_group
 from smsgw.drivers.modem.responses import csq_to_dbm, parse_cpin, parse_identity
 
 __all__ = ["ProbeResult", "UsbPort", "find_port", "probe", "real_path", "sync", "usb_ports"]
@@ -112,13 +112,17 @@ async def probe(device: str, *, baudrate: int = 115200, timeout: float = 2.0) ->
     except PortGone as e:
         return ProbeResult(device, False, error=e.reason)
     try:
-        async with port, trio.open_nursery() as nursery:
-            nursery.start_soon(_reader_ignoring_gone, port)
-            try:
-                result = await _ask(port, device, timeout)
-            finally:
-                nursery.cancel_scope.cancel()
-            return result
+        try:
+            async with port, trio.open_nursery() as nursery:
+                nursery.start_soon(_reader_ignoring_gone, port)
+                try:
+                    result = await _ask(port, device, timeout)
+                finally:
+                    nursery.cancel_scope.cancel()
+                return result
+        except BaseExceptionGroup as group:
+            unwrap_group(group, PortGone)
+            raise  # pragma: no cover - unwrap_group always raises
     except PortGone as e:
         return ProbeResult(device, False, error=e.reason)
 

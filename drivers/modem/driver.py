@@ -18,7 +18,8 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import trio
@@ -28,7 +29,7 @@ from smsgw.drivers.modem.at import Response
 from smsgw.drivers.modem.discovery import find_port, real_path, sync
 from smsgw.drivers.modem.errors import ErrorClass, classify_result
 from smsgw.drivers.modem.inbox import Inbox, ModemRestarted
-from smsgw.drivers.modem.port import AtPort, PortGone, open_port
+from smsgw.drivers.modem.port import AtPort, PortGone, open_port, unwrap_group
 from smsgw.drivers.modem.receipts import DailyCap, ReceiptBook
 from smsgw.drivers.modem.responses import (
     csq_to_dbm,
@@ -56,6 +57,15 @@ BUSY_PAUSE = 1.0
 REGISTRATION_POLL = 1.0
 SYNC_QUIET = 0.2
 """Seconds after ESC during which late answers are discarded before the first AT."""
+
+
+@asynccontextmanager
+async def _single_errors() -> AsyncIterator[None]:
+    """Turn the session nursery's exception group into the one exception that ended it."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        unwrap_group(group, ModemFatal, ModemRestarted, PortGone)
 
 
 class BringUpFailed(PortGone):
@@ -285,7 +295,7 @@ class Modem:
         self.path = real
         self._in_use.add(real)
         try:
-            async with port, trio.open_nursery() as nursery:
+            async with port, _single_errors(), trio.open_nursery() as nursery:
                 nursery.start_soon(port.reader)
                 inbox = Inbox(self, port, sink)
                 nursery.start_soon(inbox.run)

@@ -203,7 +203,12 @@ class ModemEmulator:
         """The device comes back under a new tty name; the symlink follows it."""
         self.hung = False
         self._power_on(boot_lines=False)
+        # Hold the old number while the new tty is made, as the kernel hands a re-plugged
+        # USB modem the next free ttyUSBn.
+        spare = os.openpty()
         self._open_pty()
+        os.close(spare[0])
+        os.close(spare[1])
         self._notify()
 
     def fail_next_send(self, code: int, *, sent_anyway: bool = False) -> None:

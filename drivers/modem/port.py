@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import termios
 from collections.abc import Callable
 from types import TracebackType
 
@@ -31,7 +32,7 @@ from smsgw.drivers.modem.at import (
     Urc,
 )
 
-__all__ = ["AtPort", "PortGone", "open_port"]
+__all__ = ["AtPort", "PortGone", "open_port", "unwrap_group"]
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +193,8 @@ class AtPort:
                     self._urc_send.send_nowait(ev)
                 except trio.WouldBlock:
                     self._on_protocol_error("urc_overflow")
-                except trio.ClosedResourceError:
-                    pass
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    pass  # nobody listens any more: the session is ending
             elif isinstance(ev, StrayLine):
                 log.debug("%s: stray line %r", self.path, ev.line)
                 self._on_protocol_error("stray_line")
@@ -205,6 +206,28 @@ class AtPort:
         if self._gone is None:
             self._gone = reason
         self._wake.set()
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [exc]
+
+
+def unwrap_group(group: BaseExceptionGroup[BaseException], *kinds: type[BaseException]) -> None:
+    """Raise the first exception of ``kinds`` (in order of preference) found in ``group``.
+
+    Cancellation wins over everything (it is how trio shuts down); a group holding none of
+    ``kinds`` is re-raised as it is.
+    """
+    leaves = _leaves(group)
+    if any(isinstance(x, trio.Cancelled) for x in leaves):
+        raise group
+    for kind in kinds:
+        for leaf in leaves:
+            if isinstance(leaf, kind):
+                raise leaf from None
+    raise group
 
 
 def _redact(text: str) -> str:
@@ -230,4 +253,15 @@ def open_port(path: str, baudrate: int, on_protocol_error: _Counter) -> AtPort:
         )
     except (OSError, serial.SerialException, ValueError) as e:
         raise PortGone(f"cannot open {path}: {e}") from None
+    try:
+        # pyserial's timeout=0 sets VMIN=0, with which read() returns b"" (EOF to us) when no
+        # byte is waiting. VMIN=1 makes it say EAGAIN instead, so trio waits for readability
+        # and b"" really means a hang-up (a removed USB device).
+        attrs = termios.tcgetattr(ser.fileno())
+        attrs[6][termios.VMIN] = 1
+        attrs[6][termios.VTIME] = 0
+        termios.tcsetattr(ser.fileno(), termios.TCSANOW, attrs)
+    except termios.error as e:
+        ser.close()
+        raise PortGone(f"cannot configure {path}: {e}") from None
     return AtPort(path, ser, on_protocol_error)

@@ -173,7 +173,7 @@ def _semi(ch: str) -> int:
 
 
 def _bcd_decode(data: bytes, count: int) -> str:
-    out = []
+    out: list[str] = []
     for b in data:
         for nib in (b & 0x0F, b >> 4):
             if len(out) < count and nib != 0xF:
@@ -284,7 +284,7 @@ def dcs_alphabet(dcs: int) -> Alphabet:
     if group <= 0x7:  # general data coding (00xx) and automatic deletion (01xx)
         if dcs & 0x20:
             return "8bit"  # compressed: we cannot read it as text
-        return ("gsm7", "8bit", "ucs2", "gsm7")[(dcs >> 2) & 0x03]  # type: ignore[return-value]
+        return ("gsm7", "8bit", "ucs2", "gsm7")[(dcs >> 2) & 0x03]
     if group in (0xC, 0xD):
         return "gsm7"
     if group == 0xE:
