@@ -195,7 +195,7 @@ class Inbox:
         m = self.modem
         try:
             udh, text = decode_user_text(d.dcs, d.udhi, d.user_data, d.udl)
-        except (PduError, ValueError) as e:
+        except PduError as e:
             log.warning("modem %s: undecodable message text: %s", m.name, e)
             m.protocol_error("bad_text")
             return

@@ -295,15 +295,21 @@ def dcs_alphabet(dcs: int) -> Alphabet:
 
 
 def decode_user_text(dcs: int, udhi: bool, user_data: bytes, udl: int) -> tuple[Udh | None, str]:
-    """The header and text of TP-UD; 8-bit data is returned as Latin-1 text."""
+    """The header and text of TP-UD; 8-bit data is returned as Latin-1 text.
+
+    Raises :class:`PduError` when the user data cannot be read (a header longer than the data).
+    """
     alphabet = dcs_alphabet(dcs)
     coding = {"gsm7": 0, "8bit": 4, "ucs2": 8}[alphabet]
-    if alphabet == "gsm7":
-        max_septets = len(user_data) * 8 // 7
-        return decode_payload(
-            user_data, coding, udhi=udhi, packed=True, septet_count=min(udl, max_septets)
-        )
-    return decode_payload(user_data[:udl], coding, udhi=udhi)
+    try:
+        if alphabet == "gsm7":
+            max_septets = len(user_data) * 8 // 7
+            return decode_payload(
+                user_data, coding, udhi=udhi, packed=True, septet_count=min(udl, max_septets)
+            )
+        return decode_payload(user_data[:udl], coding, udhi=udhi)
+    except (ValueError, IndexError) as e:
+        raise PduError(f"unreadable user data: {e}") from None
 
 
 # -- encoding ----------------------------------------------------------------------------------
@@ -351,6 +357,7 @@ def submit_for_text(
     boundary: the fill bits of §9.2.3.24 are inserted. ``validity`` in seconds becomes a
     relative TP-VP. Raises :class:`PduError` when the segment does not fit in 140 octets.
     """
+    encode_address(destination)  # refuse a bad number now, not when the PDU is laid out
     if encoding == "gsm7":
         septets = encode_gsm7(text)
         hdr_bits = len(udh) * 8
