@@ -6,6 +6,8 @@ saw a command), each test bounded by ``trio.fail_after``.
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -333,3 +335,53 @@ async def test_daily_cap_takes_modem_out_of_rotation(tmp_path: Path) -> None:
             await b.sink.wait_for(lambda: len(b.sink.outcomes_got) == 1)
             assert b.bank.capacity() == 0 and not b.bank.state().up
             assert b.bank.state().links[0]["sent_today"] == 1
+
+
+async def test_daily_cap_gives_back_what_the_sim_still_holds(tmp_path: Path) -> None:
+    emu = ModemEmulator(fast("generic", send_delay=0.2))
+    with trio.fail_after(15):
+        async with running_bank(str(tmp_path), [emu], daily_cap=1) as b:
+            await b.up()
+            await b.bank.submit([part(1), part(2)])
+            await b.sink.wait_for(lambda: len(b.sink.outcomes_got) == 2)
+            first, second = b.sink.outcomes_got
+            assert first.failure is None
+            assert second.failure is FailureKind.TEMPORARY and second.code == "DAILY CAP"
+            assert len(emu.sent) == 1
+
+
+async def test_inbound_names_our_number(tmp_path: Path) -> None:
+    emu = ModemEmulator(fast("generic", own_number="+4915100000001"))
+    with trio.fail_after(15):
+        async with running_bank(str(tmp_path), [emu]) as b:
+            await b.up()
+            await emu.inject_sms("+4917099999999", "HELP")
+            await b.sink.wait_for(lambda: len(b.sink.inbound_got) == 1)
+            assert b.sink.inbound_got[0].to == "+4915100000001"
+
+
+_PROBE = "import sys; from smsgw.drivers.modem.probe import main; sys.exit(main(sys.argv[1:]))"
+
+
+async def test_probe_command_identifies_a_modem_and_a_silent_port(tmp_path: Path) -> None:
+    emu = ModemEmulator(fast("sim800"))
+    silent = ModemEmulator(fast("generic"))
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(emu.run)
+            await nursery.start(silent.run)
+            silent.hang()
+            args = [sys.executable, "-c", _PROBE, "--json", "--timeout", "0.5"]
+            res = await trio.run_process([*args, emu.path, silent.path], capture_stdout=True)
+            rows = [json.loads(line) for line in res.stdout.decode().splitlines()]
+            assert [r["device"] for r in rows] == [emu.path, silent.path]
+            found, quiet = rows[0]["probe"], rows[1]["probe"]
+            assert found["answers"] and found["model"] == "SIMCOM_SIM800L"
+            assert found["imei"] == emu.personality.imei and found["sim"] == "READY"
+            assert found["signal_dbm"] == -73
+            assert not quiet["answers"] and "AT" in quiet["error"]
+            helped = await trio.run_process(
+                [sys.executable, "-c", _PROBE, "--help"], capture_stdout=True
+            )
+            assert b"smsgw modems" in helped.stdout
+            nursery.cancel_scope.cancel()

@@ -414,6 +414,8 @@ class Modem:
                     raise ModemFatal("SIM still asks for its PIN after it was accepted")
                 if not self.config.pin:
                     raise ModemFatal("SIM asks for a PIN and none is configured")
+                if not self.config.pin.isdigit() or not 4 <= len(self.config.pin) <= 8:
+                    raise ModemFatal("the configured pin is not 4 to 8 digits; not sent")
                 await self._enter_pin(port)
                 pin_sent = True
                 continue
@@ -477,6 +479,7 @@ class Modem:
             ok = stat == 1 or (stat == 5 and self.config.roaming)
             if ok != self.info.registered:
                 self.set_registered(ok, roaming=stat == 5)
+            self.changed()  # lets capacity waiters see a daily cap that rolled over
             if ok:
                 lost_at = None
             elif lost_at is None:

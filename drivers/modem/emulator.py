@@ -23,7 +23,7 @@ import datetime as dt
 import os
 import tty
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import trio
 from smsgw.drivers.modem.personalities import PERSONALITIES, Personality
@@ -103,7 +103,7 @@ class ModemEmulator:
         self.hung = False
         self.send_delay = self.personality.send_delay
         self._p = self.personality
-        self._s = _Settings()
+        self._s = _Settings(echo=self.personality.echo_on_reset)
         self._mr = self._p.mr_start
         self._pin_attempts = self._p.pin_attempts
         self._fail: list[tuple[int, bool]] = []
@@ -115,7 +115,6 @@ class ModemEmulator:
         self._nursery: trio.Nursery | None = None
         for sender, text in stored or []:
             self._store(self._deliver_pdu(sender, text, None))
-        self._power_on(boot_lines=False)
 
     # -- running -----------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -123,6 +122,7 @@ class ModemEmulator:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                self._power_on()
                 self._open_pty()
                 nursery.start_soon(self._noise_loop)
                 task_status.started()
@@ -144,11 +144,7 @@ class ModemEmulator:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
             if not data:
-                if self._master is master:
-                    # The host closed the slave (EIO on the master): wait for it to reopen.
-                    await trio.sleep(0.01)
-                    continue
-                return
+                return  # unplugged (we hold the slave open, so nothing else ends a read)
             if self.hung:
                 continue
             for byte in data:
@@ -189,7 +185,7 @@ class ModemEmulator:
     async def reboot(self) -> None:
         """Restart: settings are lost, the SIM locks again, boot lines are printed."""
         self.hung = False
-        self._power_on(boot_lines=False)
+        self._power_on()
         for line in self._p.boot_lines:
             await self._write(_EOL + line + _EOL)
         self._notify()
@@ -202,7 +198,7 @@ class ModemEmulator:
     async def replug(self) -> None:
         """The device comes back under a new tty name; the symlink follows it."""
         self.hung = False
-        self._power_on(boot_lines=False)
+        self._power_on()
         # Hold the old number while the new tty is made, as the kernel hands a re-plugged
         # USB modem the next free ttyUSBn.
         spare = os.openpty()
@@ -245,12 +241,11 @@ class ModemEmulator:
         return [c for c in self.log if c.upper().startswith(prefix.upper())]
 
     # -- internals: power, pty ---------------------------------------------------------------
-    def _power_on(self, *, boot_lines: bool) -> None:
-        now = trio.current_time() if _in_trio() else 0.0
+    def _power_on(self) -> None:
         self._s = _Settings(
             echo=self._p.echo_on_reset,
             pin_locked=bool(self._p.pin),
-            registered_at=now + self._p.registration_delay,
+            registered_at=trio.current_time() + self._p.registration_delay,
         )
 
     def _open_pty(self) -> None:
@@ -345,7 +340,9 @@ class ModemEmulator:
 
     async def _dispatch(self, up: str, line: str) -> None:
         p, s = self._p, self._s
-        needs_sim = up.startswith(("AT+CIMI", "AT+CCID", "AT+CPMS", "AT+CMG", "AT+CNMI", "AT+CSCA"))
+        needs_sim = up.startswith(
+            ("AT+CIMI", "AT+CCID", "AT+CPMS", "AT+CMG", "AT+CNMI", "AT+CSCA", "AT+CNUM")
+        )
         if s.pin_locked and needs_sim:
             await self._reply(final=b"+CME ERROR: 11")
             return
@@ -370,6 +367,8 @@ class ModemEmulator:
             await self._reply(p.revision.encode())
         elif up == "AT+CGSN":
             await self._reply(p.imei.encode())
+        elif up == "AT+CNUM":
+            await self._reply(f'+CNUM: "","{p.own_number}",145'.encode())
         elif up == "AT+CIMI":
             await self._reply(p.imsi.encode())
         elif up == "AT+CCID":
@@ -571,14 +570,3 @@ class ModemEmulator:
             idx += 1
         self.storage[idx] = (0, pdu)
         return idx
-
-
-def _in_trio() -> bool:
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True
-
-
-_ = replace  # personalities are adjusted with dataclasses.replace by callers

@@ -74,9 +74,17 @@ class Traffic:
                 m.last_error = f"{outcome.code} {outcome.reason}".strip()
             m.metrics.submit_latency.labels(m.route).observe(trio.current_time() - started)
             m.changed()
+            out = [outcome]
+            if m.queue and m.cap.reached(time.time()):
+                # The SIM is done for today: what it still holds goes back to the queue.
+                out += [
+                    _fail(p, FailureKind.TEMPORARY, "DAILY CAP", "daily cap of this SIM reached")
+                    for p in m.queue
+                ]
+                m.queue.clear()
             with trio.CancelScope(shield=True):
                 # An outcome must not be lost to a cancellation half-way through its commit.
-                await self.sink.outcomes([outcome])
+                await self.sink.outcomes(out)
             if self._fault is not None:
                 # No SIM, PIN lost, no network service: bring the modem up again.
                 raise PortGone(f"modem fault while sending: {self._fault}")
