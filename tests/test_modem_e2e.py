@@ -55,6 +55,15 @@ async def test_bring_up_each_personality(tmp_path: Path, name: str) -> None:
             log = [c.upper() for c in emu.log]
             assert log.index("ATE0") < log.index("AT+CMGF=0") < log.index("AT+CNMI=2,1,0,1,0")
             assert ("AT^CURC=0" in log) == (name == "huawei_e3372")
+            # Nothing the modem said was misread or left over.
+            errors = [
+                s
+                for m in b.metrics.registry.collect()
+                if m.name == "smsgw_protocol_errors"
+                for s in m.samples
+                if s.name.endswith("_total")
+            ]
+            assert errors == []
 
 
 async def test_huawei_noise_stops_after_curc(tmp_path: Path) -> None:

@@ -199,6 +199,7 @@ class Modem:
         self.info.registered = registered
         self.info.roaming = roaming
         self.metrics.modem_registered.labels(self.route, self.name).set(1 if registered else 0)
+        self.wake()
         self.changed()
 
     def set_signal(self, dbm: int | None) -> None:
@@ -322,9 +323,13 @@ class Modem:
         for item in bringup.SEQUENCE:
             if isinstance(item, bringup.Gate):
                 if item.name == "sync":
+                    # Whatever answers the ESC (OK, an error, a half-sent PDU's result) is
+                    # expected noise: let it arrive and drop it before the first AT.
+                    port.expect_strays = True
                     await port.write_raw(b"\x1b")
                     await trio.sleep(SYNC_QUIET)
                     await sync(port, timeout=min(self.config.command_timeout, 3.0))
+                    port.expect_strays = False
                 elif item.name == "pin":
                     await self._unlock(port)
                 elif item.name == "registration":

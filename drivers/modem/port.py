@@ -69,6 +69,8 @@ class AtPort:
         self._gone: str | None = None
         self._urc_send, self.urcs = trio.open_memory_channel[Urc](_URC_BACKLOG)
         self._on_protocol_error = on_protocol_error
+        self.expect_strays = False
+        """While True, lines that answer nothing are dropped without counting them."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def reader(
@@ -197,7 +199,8 @@ class AtPort:
                     pass  # nobody listens any more: the session is ending
             elif isinstance(ev, StrayLine):
                 log.debug("%s: stray line %r", self.path, ev.line)
-                self._on_protocol_error("stray_line")
+                if not self.expect_strays:
+                    self._on_protocol_error("stray_line")
             else:
                 self._result = ev
                 self._wake.set()
