@@ -12,11 +12,14 @@ from typing import Annotated, Literal
 import msgspec
 
 __all__ = [
+    "AutoReplyConfig",
     "Config",
     "KeyConfig",
+    "KeywordsConfig",
     "LimitsConfig",
     "ModemRouteConfig",
     "PolicyConfig",
+    "QuietWindowConfig",
     "RouteConfig",
     "RuleConfig",
     "SchedulerConfig",
@@ -76,6 +79,12 @@ class KeyConfig(_Table, frozen=True, kw_only=True):
     smart_encoding: bool = False
     """Replace look-alike characters (curly quotes, dashes) so text stays GSM-7."""
     marketing_requires_consent: bool = False
+    """Marketing goes only to numbers with a consent record (POST /v1/consents) and no later
+    opt-out."""
+    frequency_cap: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    """This key's marketing messages per recipient per window; None: ``policy.frequency_cap``."""
+    frequency_window_days: Positive | None = None
+    """None: ``policy.frequency_window_days``."""
 
 
 class _RouteBase(_Table, frozen=True, kw_only=True, tag_field="driver"):
@@ -193,14 +202,79 @@ class WebhookConfig(_Table, frozen=True, kw_only=True):
     concurrency: PosInt = 16
 
 
+Weekday = Annotated[int, msgspec.Meta(ge=1, le=7)]
+PolicyClass = Literal["transactional", "marketing"]
+"""Classes a courtesy policy may hold back; ``otp`` never waits."""
+
+
+class QuietWindowConfig(_Table, frozen=True, kw_only=True):
+    """Quiet hours for one class and/or one country (the most specific entry wins)."""
+
+    msg_class: PolicyClass | Literal[""] = msgspec.field(default="", name="class")
+    """Empty: every class held to quiet hours (``policy.quiet_classes``)."""
+    country: str = ""
+    """ISO 3166 region of the destination (``DE``); empty: every country."""
+    start: str = "09:00"
+    end: str = "21:00"
+    """Local time; an end before the start crosses midnight; start == end: always open."""
+    days: list[Weekday] = msgspec.field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7])
+    """ISO weekdays (1 = Monday) on which the window opens."""
+
+
+class KeywordsConfig(_Table, frozen=True, kw_only=True):
+    """Inbound keywords; matched against the whole text, ignoring case, accents, spacing and
+    punctuation."""
+
+    replace: bool = False
+    """False: these words extend the built-in lists; True: they replace them."""
+    optout: list[str] = []
+    optin: list[str] = []
+    help: list[str] = []
+
+
+class AutoReplyConfig(_Table, frozen=True, kw_only=True):
+    """Replies sent (as ``transactional``, through the route the keyword came in on) when a
+    keyword arrives; "" sends nothing."""
+
+    optout: str = "You are unsubscribed and will get no more messages. Reply START to resubscribe."
+    optin: str = "You are subscribed again. Reply STOP to opt out."
+    help: str = "Reply STOP to opt out, START to opt back in."
+
+
 class PolicyConfig(_Table, frozen=True, kw_only=True):
     """Consent and courtesy policies (issue 6); defaults are the safe ones."""
 
     quiet_start: str = "09:00"
     quiet_end: str = "21:00"
-    frequency_cap: int = 2
+    quiet_days: list[Weekday] = msgspec.field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7])
+    quiet_classes: list[PolicyClass] = msgspec.field(default_factory=lambda: ["marketing"])
+    """Classes held to the recipient's local daytime (the window above, or ``quiet_windows``)."""
+    quiet_windows: list[QuietWindowConfig] = []
+    fallback_tz: str = "UTC"
+    """Zone used for quiet hours when a number's zone is unknown."""
+    frequency_cap: Annotated[int, msgspec.Meta(ge=0)] = 2
+    """Messages per recipient per window (0: no cap); per key with ``keys.frequency_cap``."""
     frequency_window_days: Positive = 7.0
+    frequency_classes: list[PolicyClass] = msgspec.field(default_factory=lambda: ["marketing"])
+    frequency_exceeded: Literal["defer", "refuse"] = "defer"
+    """Over the cap: wait until the window allows it, or refuse with ``frequency_capped``."""
+    frequency_scope: Literal["key", "all"] = "key"
+    """Count a recipient's messages per API key, or over all keys."""
     transactional_to_optouts: bool = True
+    """Transactional messages still go to opted-out numbers (an order's shipping notice)."""
+    otp_to_optouts: bool = True
+    default_country: str = ""
+    """ISO 3166 region for numbers given in national format; "": only E.164 is accepted."""
+    validate_numbers: bool = True
+    """Refuse numbers ``phonenumbers`` does not recognise (422 ``invalid_number``)."""
+    refuse_non_mobile: bool = False
+    """Refuse fixed-line, toll-free and other non-mobile destinations (422 ``not_mobile``)."""
+    footer: bool = False
+    """Append an opt-out footer to marketing whose text has none (counted in its parts)."""
+    footer_texts: dict[str, str] = {}
+    """Footer per destination country (``"DE"``), ``""`` for the rest; over the built-in ones."""
+    keywords: KeywordsConfig = KeywordsConfig()
+    auto_reply: AutoReplyConfig = AutoReplyConfig()
 
 
 class LimitsConfig(_Table, frozen=True, kw_only=True):
