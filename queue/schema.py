@@ -121,6 +121,59 @@ _MIGRATIONS: tuple[str, ...] = (
         complete INTEGER NOT NULL
     );
     """,
+    # 2: consent and courtesy (issue 6).
+    # optout_events is the audit trail: rows are only ever inserted. optouts is derived from it
+    # (one row per number and scope currently opted out, naming the event that did it) so the
+    # accept and dispatch checks are one primary-key probe. marketing_sends holds one row per
+    # capped message: its planned time while it waits, the time it left once it did.
+    """
+    ALTER TABLE messages ADD COLUMN tz TEXT;
+    ALTER TABLE messages ADD COLUMN country TEXT;
+
+    CREATE TABLE optout_events (
+        eid INTEGER PRIMARY KEY,
+        number TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        action TEXT NOT NULL,
+        source TEXT NOT NULL,
+        at REAL NOT NULL,
+        inbound_id TEXT,
+        key TEXT,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX optout_events_number ON optout_events(number, eid);
+
+    CREATE TABLE optouts (
+        number TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        eid INTEGER NOT NULL,
+        PRIMARY KEY (number, scope)
+    ) WITHOUT ROWID;
+    CREATE INDEX optouts_eid ON optouts(eid);
+
+    CREATE TABLE consents (
+        cid INTEGER PRIMARY KEY,
+        number TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        source TEXT NOT NULL,
+        at REAL NOT NULL,
+        text_shown TEXT NOT NULL DEFAULT '',
+        evidence TEXT NOT NULL DEFAULT '',
+        key TEXT,
+        inbound_id TEXT,
+        recorded_at REAL NOT NULL
+    );
+    CREATE INDEX consents_number ON consents(number, at);
+
+    CREATE TABLE marketing_sends (
+        mid INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        number TEXT NOT NULL,
+        at REAL NOT NULL,
+        left_at REAL
+    );
+    CREATE INDEX marketing_sends_number ON marketing_sends(number, at);
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
