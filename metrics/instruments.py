@@ -197,6 +197,33 @@ class Metrics:
             registry=r,
         )
 
+        # Consent and courtesy (issue 6).
+        self.optouts = Counter(
+            "smsgw_optouts",
+            "Numbers that joined the opt-out list, by source (keyword, api, import).",
+            ["source"],
+            registry=r,
+        )
+        self.optins = Counter(
+            "smsgw_optins",
+            "Numbers that left the opt-out list, by source (keyword, api, import).",
+            ["source"],
+            registry=r,
+        )
+        self.policy_refused = Counter(
+            "smsgw_policy_refused",
+            "Messages refused at accept or stopped before leaving by a consent policy, by reason"
+            " (opted_out, consent_required, frequency_capped).",
+            ["reason"],
+            registry=r,
+        )
+        self.policy_deferred = Counter(
+            "smsgw_policy_deferred",
+            "Messages held back by a courtesy policy, by reason (quiet_hours, frequency_cap).",
+            ["reason"],
+            registry=r,
+        )
+
     def add_collector(self, fn: Callable[[], Iterable[Metric]]) -> None:
         """Register a function read at each scrape (live gauges: depth, tokens, window)."""
         self.registry.register(ScrapeCollector(fn))
