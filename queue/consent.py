@@ -1,0 +1,462 @@
+"""The opt-out list and consent records: store operations, a facade, CSV in and out.
+
+The opt-out list is an audit trail. Every opt-out and opt-in is a new row of ``optout_events``
+(number, scope, source, time, the inbound message or API key behind it, a note); nothing here
+updates or deletes one. ``optouts`` is derived from the trail (one row per number and scope that
+is opted out now, naming the event that did it), so the checks on the send path are a
+primary-key probe.
+
+A scope is ``*`` (every API key; what a STOP from the recipient means) or one key's name.
+Sources are ``keyword``, ``api`` and ``import``.
+
+Consent records (``POST /v1/consents``) are evidence of an opt-in: number, scope, source, when,
+the text the person was shown. With ``marketing_requires_consent`` a key's marketing goes only
+to numbers with a consent record younger than their last opt-out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, TypeVar
+
+import msgspec
+from smsgw.metrics.instruments import Metrics
+from smsgw.queue.writer import Tx
+
+__all__ = [
+    "ALL",
+    "CSV_MAX_ROWS",
+    "ConsentRecord",
+    "Consents",
+    "CsvError",
+    "OpRunner",
+    "OptinRequest",
+    "OptoutEvent",
+    "OptoutRequest",
+    "OptoutRow",
+    "Source",
+    "add_consents",
+    "blocking_optouts",
+    "consent_ok",
+    "export_csv",
+    "history",
+    "list_optouts",
+    "opt_in",
+    "opt_out",
+    "opted_out",
+    "parse_csv",
+]
+
+ALL = "*"
+"""The scope of an opt-out that covers every API key."""
+CSV_MAX_ROWS = 100_000
+T = TypeVar("T")
+Source = Literal["keyword", "api", "import"]
+
+
+class OptoutRequest(msgspec.Struct, frozen=True, kw_only=True):
+    number: str
+    scope: str = ALL
+    source: Source
+    at: float
+    inbound_id: str | None = None
+    key: str | None = None
+    note: str = ""
+
+
+class OptinRequest(msgspec.Struct, frozen=True, kw_only=True):
+    number: str
+    scope: str | None = None
+    """None: every scope the number is opted out in (a START from the recipient)."""
+    source: Source
+    at: float
+    inbound_id: str | None = None
+    key: str | None = None
+    note: str = ""
+
+
+class OptoutEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of the audit trail."""
+
+    eid: int
+    number: str
+    scope: str
+    action: Literal["out", "in"]
+    source: str
+    at: float
+    inbound_id: str | None
+    key: str | None
+    note: str
+
+
+class OptoutRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A number opted out now, with the event that opted it out."""
+
+    cursor: int
+    number: str
+    scope: str
+    source: str
+    at: float
+    inbound_id: str | None
+    key: str | None
+    note: str
+
+
+class ConsentRecord(msgspec.Struct, frozen=True, kw_only=True):
+    number: str
+    scope: str
+    source: str
+    at: float
+    text_shown: str = ""
+    evidence: str = ""
+    key: str | None = None
+    inbound_id: str | None = None
+
+
+class CsvError(ValueError):
+    """A CSV import refused as a whole; ``line`` is 1-based (the header is line 1)."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+# -- operations (writer thread) ----------------------------------------------------------------
+
+_ROW_COLS = (
+    "o.eid, o.number, o.scope, e.source, e.at, e.inbound_id, e.key, e.note"
+    " FROM optouts o JOIN optout_events e ON e.eid = o.eid"
+)
+
+
+def _row(r: Sequence[object]) -> OptoutRow:
+    return OptoutRow(
+        cursor=r[0],  # type: ignore[arg-type]
+        number=r[1],  # type: ignore[arg-type]
+        scope=r[2],  # type: ignore[arg-type]
+        source=r[3],  # type: ignore[arg-type]
+        at=r[4],  # type: ignore[arg-type]
+        inbound_id=r[5],  # type: ignore[arg-type]
+        key=r[6],  # type: ignore[arg-type]
+        note=r[7],  # type: ignore[arg-type]
+    )
+
+
+def _event(tx: Tx, action: str, req: OptoutRequest | OptinRequest, scope: str) -> int:
+    cur = tx.conn.execute(
+        "INSERT INTO optout_events (number, scope, action, source, at, inbound_id, key, note)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        (req.number, scope, action, req.source, req.at, req.inbound_id, req.key, req.note),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def opt_out(tx: Tx, items: Sequence[OptoutRequest]) -> list[bool]:
+    """Record opt-outs; each is appended to the trail even when the number was already out
+    (a repeated STOP is evidence too). Returns, per item, whether the number's state changed."""
+    changed: list[bool] = []
+    for req in items:
+        eid = _event(tx, "out", req, req.scope)
+        cur = tx.conn.execute(
+            "INSERT OR IGNORE INTO optouts (number, scope, eid) VALUES (?,?,?)",
+            (req.number, req.scope, eid),
+        )
+        changed.append(cur.rowcount > 0)
+    return changed
+
+
+def opt_in(tx: Tx, items: Sequence[OptinRequest]) -> list[bool]:
+    """Record opt-ins: the number leaves the list in ``scope`` (every scope when None). One
+    event per scope left, or one event in the asked scope when the number was not out."""
+    changed: list[bool] = []
+    for req in items:
+        if req.scope is None:
+            scopes = [
+                r[0]
+                for r in tx.conn.execute(
+                    "SELECT scope FROM optouts WHERE number = ?", (req.number,)
+                )
+            ]
+        else:
+            scopes = [
+                r[0]
+                for r in tx.conn.execute(
+                    "SELECT scope FROM optouts WHERE number = ? AND scope = ?",
+                    (req.number, req.scope),
+                )
+            ]
+        for scope in scopes:
+            _event(tx, "in", req, scope)
+        tx.conn.executemany(
+            "DELETE FROM optouts WHERE number = ? AND scope = ?",
+            [(req.number, s) for s in scopes],
+        )
+        if not scopes:
+            _event(tx, "in", req, req.scope or ALL)
+        changed.append(bool(scopes))
+    return changed
+
+
+def blocking_optouts(tx: Tx, number: str, key: str) -> OptoutRow | None:
+    """The opt-out that stops ``key``'s messages to ``number``, if any (the oldest)."""
+    r = tx.conn.execute(
+        f"SELECT {_ROW_COLS} WHERE o.number = ? AND o.scope IN (?, ?) ORDER BY o.eid LIMIT 1",
+        (number, ALL, key),
+    ).fetchone()
+    return None if r is None else _row(r)
+
+
+def opted_out(tx: Tx, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (number, key) pairs are stopped by an opt-out; one query per 500 numbers."""
+    wanted = list(dict.fromkeys(pairs))
+    numbers = list(dict.fromkeys(n for n, _ in wanted))
+    scopes: dict[str, set[str]] = {}
+    for i in range(0, len(numbers), 500):
+        chunk = numbers[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for number, scope in tx.conn.execute(
+            f"SELECT number, scope FROM optouts WHERE number IN ({marks})", chunk
+        ):
+            scopes.setdefault(number, set()).add(scope)
+    return {(n, k) for n, k in wanted if n in scopes and (ALL in scopes[n] or k in scopes[n])}
+
+
+def consent_ok(tx: Tx, number: str, key: str) -> bool:
+    """A consent record covers ``key`` and is younger than the number's last opt-out."""
+    given = tx.conn.execute(
+        "SELECT max(at) FROM consents WHERE number = ? AND scope IN (?, ?)", (number, ALL, key)
+    ).fetchone()[0]
+    if given is None:
+        return False
+    withdrawn = tx.conn.execute(
+        "SELECT max(at) FROM optout_events WHERE number = ? AND action = 'out' AND scope IN (?, ?)",
+        (number, ALL, key),
+    ).fetchone()[0]
+    return withdrawn is None or given > withdrawn
+
+
+def add_consents(tx: Tx, records: Sequence[ConsentRecord], now: float) -> list[int]:
+    """Append consent records; returns their ids."""
+    ids: list[int] = []
+    for c in records:
+        cur = tx.conn.execute(
+            "INSERT INTO consents (number, scope, source, at, text_shown, evidence, key,"
+            " inbound_id, recorded_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (c.number, c.scope, c.source, c.at, c.text_shown, c.evidence, c.key, c.inbound_id, now),
+        )
+        assert cur.lastrowid is not None
+        ids.append(cur.lastrowid)
+    return ids
+
+
+def list_optouts(tx: Tx, key: str, after: int, limit: int) -> list[OptoutRow]:
+    """Numbers opted out now for every key or for ``key``, by cursor (the opting event)."""
+    return [
+        _row(r)
+        for r in tx.conn.execute(
+            f"SELECT {_ROW_COLS} WHERE o.eid > ? AND o.scope IN (?, ?) ORDER BY o.eid LIMIT ?",
+            (after, ALL, key, limit),
+        )
+    ]
+
+
+def history(tx: Tx, number: str, key: str) -> tuple[list[OptoutRow], list[OptoutEvent]]:
+    """The number's current opt-outs and its whole trail (scopes ``*`` and ``key``)."""
+    current = [
+        _row(r)
+        for r in tx.conn.execute(
+            f"SELECT {_ROW_COLS} WHERE o.number = ? AND o.scope IN (?, ?) ORDER BY o.eid",
+            (number, ALL, key),
+        )
+    ]
+    events = [
+        OptoutEvent(
+            eid=r[0],
+            number=r[1],
+            scope=r[2],
+            action=r[3],
+            source=r[4],
+            at=r[5],
+            inbound_id=r[6],
+            key=r[7],
+            note=r[8],
+        )
+        for r in tx.conn.execute(
+            "SELECT eid, number, scope, action, source, at, inbound_id, key, note"
+            " FROM optout_events WHERE number = ? AND scope IN (?, ?) ORDER BY eid",
+            (number, ALL, key),
+        )
+    ]
+    return current, events
+
+
+# -- the facade (trio side) --------------------------------------------------------------------
+
+
+class OpRunner(Protocol):
+    """What :class:`Consents` needs of the store: run an operation in its writer thread."""
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+
+class Consents:
+    """Opt-outs and consents over a :class:`~smsgw.queue.store.Store`, moving the metrics
+    (``smsgw_optouts_total{source}``, ``smsgw_optins_total{source}``) after each commit.
+
+    Every method returns once its transaction committed; on cancellation the write still
+    commits (the store's rule) and the metrics are not moved.
+    """
+
+    def __init__(self, store: OpRunner, metrics: Metrics) -> None:
+        self._store = store
+        self._metrics = metrics
+
+    async def opt_out(self, items: Sequence[OptoutRequest]) -> list[bool]:
+        changed = await self._store.call(opt_out, items)
+        for req, did in zip(items, changed, strict=True):
+            if did:
+                self._metrics.optouts.labels(req.source).inc()
+        return changed
+
+    async def opt_in(self, items: Sequence[OptinRequest]) -> list[bool]:
+        changed = await self._store.call(opt_in, items)
+        for req, did in zip(items, changed, strict=True):
+            if did:
+                self._metrics.optins.labels(req.source).inc()
+        return changed
+
+    async def add_consents(self, records: Sequence[ConsentRecord], now: float) -> list[int]:
+        return await self._store.call(add_consents, records, now)
+
+    async def blocking(self, number: str, key: str) -> OptoutRow | None:
+        return await self._store.call(blocking_optouts, number, key)
+
+    async def page(self, key: str, after: int, limit: int) -> list[OptoutRow]:
+        return await self._store.call(list_optouts, key, after, limit)
+
+    async def history(self, number: str, key: str) -> tuple[list[OptoutRow], list[OptoutEvent]]:
+        return await self._store.call(history, number, key)
+
+    async def export_all(self, key: str) -> list[OptoutRow]:
+        """Every number opted out for ``key`` (or for all keys), in cursor order."""
+        rows: list[OptoutRow] = []
+        after = 0
+        while True:
+            page = await self.page(key, after, 5000)
+            rows += page
+            if len(page) < 5000:
+                return rows
+            after = page[-1].cursor
+
+
+# -- CSV ---------------------------------------------------------------------------------------
+
+CSV_COLUMNS = ("number", "scope", "source", "at", "inbound_id", "note")
+
+
+def export_csv(rows: Iterable[OptoutRow]) -> bytes:
+    """The list as CSV (header ``number,scope,source,at,inbound_id,note``; ``at`` RFC 3339 UTC,
+    scope ``all`` or a key name)."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        w.writerow(
+            [
+                r.number,
+                "all" if r.scope == ALL else r.scope,
+                r.source,
+                _rfc3339(r.at),
+                r.inbound_id or "",
+                r.note,
+            ]
+        )
+    return out.getvalue().encode()
+
+
+def parse_csv(
+    data: bytes,
+    *,
+    key: str,
+    now: float,
+    number: Callable[[str], str],
+) -> list[OptoutRequest]:
+    """Read an import: a header naming at least ``number``; optional ``scope`` (``all``, the
+    default, or ``key`` for the importing key), ``at`` (RFC 3339, default now) and ``note``.
+    Other columns (an export's ``source``, ``inbound_id``) are ignored.
+
+    ``number`` normalises a number or raises ValueError. Raises :class:`CsvError` naming the
+    first bad line; nothing is imported then.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CsvError(1, "not UTF-8 text") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise CsvError(1, "empty file; expected a header with a 'number' column") from None
+    except csv.Error as e:
+        raise CsvError(1, str(e)) from None
+    if "number" not in header:
+        raise CsvError(1, "the header has no 'number' column")
+    col = {name: i for i, name in enumerate(header)}
+    out: list[OptoutRequest] = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(out) >= CSV_MAX_ROWS:
+                raise CsvError(line, f"more than {CSV_MAX_ROWS} rows; split the file")
+            out.append(_csv_row(row, col, line, key, now, number))
+    except csv.Error as e:
+        raise CsvError(reader.line_num, str(e)) from None
+    return out
+
+
+def _csv_row(
+    row: list[str],
+    col: dict[str, int],
+    line: int,
+    key: str,
+    now: float,
+    number: Callable[[str], str],
+) -> OptoutRequest:
+    def cell(name: str) -> str:
+        i = col.get(name)
+        return row[i].strip() if i is not None and i < len(row) else ""
+
+    try:
+        num = number(cell("number"))
+    except ValueError as e:
+        raise CsvError(line, f"number {cell('number')!r}: {e}") from None
+    scope_text = cell("scope").lower() or "all"
+    if scope_text == "all":
+        scope = ALL
+    elif scope_text in ("key", key.lower()):
+        scope = key
+    else:
+        raise CsvError(line, f"scope must be 'all' or 'key', got {cell('scope')!r}")
+    at = now
+    if cell("at"):
+        try:
+            when = datetime.fromisoformat(cell("at").replace("Z", "+00:00"))
+        except ValueError:
+            raise CsvError(line, f"'at' is not an RFC 3339 time: {cell('at')!r}") from None
+        if when.tzinfo is None:
+            raise CsvError(line, "'at' must carry a time zone (e.g. 2026-01-01T09:00:00Z)")
+        at = when.timestamp()
+    return OptoutRequest(
+        number=num, scope=scope, source="import", at=at, key=key, note=cell("note")[:500]
+    )
+
+
+def _rfc3339(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
