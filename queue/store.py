@@ -10,6 +10,7 @@ batch of receipts, queue webhook events with the status change they report.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import trio
 from smsgw.drivers.seam import InboundMessage, OutboundPart, Outcome, Receipt
@@ -17,13 +18,16 @@ from smsgw.metrics.instruments import Metrics
 from smsgw.queue import ops_accept, ops_dispatch, ops_read
 from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
 from smsgw.queue.ops_accept import AcceptResult
-from smsgw.queue.ops_dispatch import DispatchPolicy, OutcomeSummary, ReceiptSummary
+from smsgw.queue.ops_dispatch import ClaimGate, DispatchPolicy, OutcomeSummary, ReceiptSummary
 from smsgw.queue.ops_read import QueueStats, WebhookJob
+from smsgw.queue.policy import Facts, Policy, Screened
 from smsgw.queue.schema import migrate
 from smsgw.queue.transitions import Events, StatusEvent
 from smsgw.queue.writer import StoreClosed, Tx, Writer
 
 __all__ = ["AcceptResult", "Store", "StoreClosed"]
+
+T = TypeVar("T")
 
 
 class Store:
@@ -54,6 +58,8 @@ class Store:
         self.version = 0
         """Counts commits that changed a message's status (for :meth:`wait_changed`)."""
         self._changed = trio.Event()
+        self.gate: ClaimGate | None = None
+        """Checked for every message about to leave (the consent and courtesy policy)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -110,10 +116,35 @@ class Store:
             self.on_ready(ready)
         return results
 
+    async def accept_screened(
+        self, items: Sequence[tuple[NewMessage, Facts]], policy: Policy
+    ) -> list[Screened]:
+        """Like :meth:`accept`, with the consent and courtesy policy deciding in the same
+        transaction which messages are refused and which wait (:meth:`Policy.accept_op`)."""
+        ids = [ops_accept.new_id("msg_", m.created_at) for m, _ in items]
+        screened = await self._writer.call(policy.accept_op, items, ids)
+        ready: set[str] = set()
+        for s in screened:
+            r = s.result
+            if r is not None and r.created and s.msg is not None:
+                self.active[s.msg.msg_class] += 1
+                if r.status == "queued":
+                    ready.add(r.route)
+        if ready:
+            self.on_ready(ready)
+        return screened
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a queue operation ``fn(tx, *args)`` in the writer thread (policy and consent
+        modules keep their own operations; see :mod:`smsgw.queue.consent`)."""
+        return await self._writer.call(fn, *args)
+
     # -- dispatch --------------------------------------------------------------------------
 
     async def claim(self, route: str, limit: int, now: float) -> list[OutboundPart]:
-        return await self._writer.call(ops_dispatch.claim, self._events, route, limit, now)
+        return await self._writer.call(
+            ops_dispatch.claim, self._events, route, limit, now, self.gate
+        )
 
     async def record_outcomes(self, outcomes: Sequence[Outcome], now: float) -> OutcomeSummary:
         summary = await self._writer.call(
