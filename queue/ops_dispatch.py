@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from smsgw.drivers.seam import FailureKind, OutboundPart, Outcome, Receipt
 from smsgw.queue.model import FINAL, WAITING
@@ -27,6 +28,7 @@ from smsgw.queue.transitions import (
 from smsgw.queue.writer import Tx
 
 __all__ = [
+    "ClaimGate",
     "DispatchPolicy",
     "OutcomeSummary",
     "ReceiptSummary",
@@ -59,6 +61,15 @@ class DispatchPolicy:
     rng: random.Random = field(default_factory=random.Random)
 
 
+class ClaimGate(Protocol):
+    """Checks made just before parts leave (the consent and courtesy policy)."""
+
+    def check_claim(self, tx: Tx, infos: Iterable[MsgInfo], now: float) -> dict[int, Change]:
+        """Messages to hold back (their parts already rejected or deferred in ``tx``), by mid,
+        with the status change to record."""
+        ...
+
+
 @dataclass
 class OutcomeSummary:
     submitted: list[tuple[int, str]] = field(default_factory=list)
@@ -78,10 +89,13 @@ class ReceiptSummary:
     duplicate: int = 0
 
 
-def claim(tx: Tx, events: Events, route: str, limit: int, now: float) -> list[OutboundPart]:
+def claim(
+    tx: Tx, events: Events, route: str, limit: int, now: float, gate: ClaimGate | None = None
+) -> list[OutboundPart]:
     """Take up to ``limit`` ready parts of ``route`` in priority order and mark them sending.
 
-    Parts whose message has expired are marked expired instead and not returned.
+    Parts whose message has expired are marked expired instead and not returned; messages the
+    ``gate`` holds back (an opt-out arrived, quiet hours began) are not returned either.
     """
     conn = tx.conn
     rows = conn.execute(
@@ -120,6 +134,11 @@ def claim(tx: Tx, events: Events, route: str, limit: int, now: float) -> list[Ou
                 attempt=attempts + 1,
             )
         )
+    held = gate.check_claim(tx, sending.values(), now) if gate is not None and sending else {}
+    if held:
+        stopped = {held[mid].info.public_id for mid in held}
+        out = [p for p in out if p.message_id not in stopped]
+        sending = {mid: info for mid, info in sending.items() if mid not in held}
     conn.executemany(
         "UPDATE parts SET status = 'sending', sent_at = ?, attempts = attempts + 1 WHERE pid = ?",
         [(now, p.part_id) for p in out],
@@ -135,6 +154,7 @@ def claim(tx: Tx, events: Events, route: str, limit: int, now: float) -> list[Ou
     for info in expired.values():
         _stop_waiting_parts(tx, info, "expired", now, "validity ran out before it could leave")
         changes.append(Change(info, derive(tx, info), "validity ran out in the queue", "expired"))
+    changes += held.values()
     apply(tx, events, changes, now)
     return out
 
