@@ -128,14 +128,19 @@ class Policy:
             where = f"policy.quiet_windows[{i}]"
             country = _region(w.country, where + ".country")
             self._windows[(w.msg_class, country)] = _window(w.start, w.end, w.days, where)
-        self._quiet_classes = frozenset(p.quiet_classes) | {c for c, _ in self._windows if c}
+        # An entry naming a class and no country holds that class everywhere; naming a country
+        # too, only there.
+        self._quiet_classes = frozenset(p.quiet_classes) | {
+            c for c, country in self._windows if c and not country
+        }
+        self._window_classes = self._quiet_classes | {c for c, _ in self._windows if c}
         self._cap_classes = frozenset(p.frequency_classes)
         self._optout_classes = frozenset(
             ["marketing"]
             + ([] if p.transactional_to_optouts else ["transactional"])
             + ([] if p.otp_to_optouts else ["otp"])
         )
-        self._policed = self._optout_classes | self._quiet_classes | self._cap_classes
+        self._policed = self._optout_classes | self._window_classes | self._cap_classes
         for country in p.footer_texts:
             _region(country, f"policy.footer_texts.{country}")
 
@@ -143,7 +148,9 @@ class Policy:
 
     def needs_facts(self, msg_class: str) -> bool:
         """Whether the accept path must work out the number's zones and country."""
-        return msg_class in self._quiet_classes or (self.config.footer and msg_class == "marketing")
+        return msg_class in self._window_classes or (
+            self.config.footer and msg_class == "marketing"
+        )
 
     def with_footer(self, msg_class: str, country: str, text: str) -> str:
         """``text`` with the opt-out footer appended when config asks and the text has none."""
