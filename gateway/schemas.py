@@ -26,6 +26,14 @@ __all__ = [
 ]
 
 MessageClass = Literal["otp", "transactional", "marketing"]
+TimeZone = Annotated[
+    str,
+    Meta(
+        max_length=64,
+        description="IANA time zone of the recipient (Europe/Berlin); overrides the zones known"
+        " for the number when quiet hours apply.",
+    ),
+]
 
 
 class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -41,6 +49,7 @@ class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     validity: Annotated[int, Meta(ge=1, le=7 * 86400, description="Seconds.")] | None = None
     route: str | None = None
     smart_encoding: bool | None = None
+    tz: TimeZone | None = None
 
 
 class PreviewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -65,6 +74,10 @@ class Accepted(msgspec.Struct, kw_only=True, omit_defaults=True):
     client_ref: str | None = None
     send_at: str | None = None
     smart_encoded: bool = False
+    deferred_until: str | None = None
+    """When a courtesy policy (quiet hours, frequency cap) lets the message leave."""
+    note: str | None = None
+    """Which policy holds the message and until when."""
 
 
 class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
