@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import re
 from datetime import UTC
+from typing import NamedTuple
 
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.drivers.text import ReferenceAllocator, TextError, TooManyParts, plan
 from smsgw.gateway.errors import Invalid
 from smsgw.gateway.schemas import SendRequest
 from smsgw.queue.model import NewMessage
+from smsgw.queue.numbers import NumberError, parse_number, shape_ok
+from smsgw.queue.policy import Facts, Policy
+from smsgw.queue.quiet_hours import UnknownZone, zone
 from smsgw.queue.routing import Router
 
-__all__ = ["Acceptor", "valid_sender"]
+__all__ = ["Acceptor", "Prepared", "valid_sender"]
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
@@ -28,12 +32,21 @@ def valid_sender(sender: str) -> bool:
     return bool(E164.match(sender) or _SHORT_CODE.match(sender) or _ALNUM_SENDER.match(sender))
 
 
+class Prepared(NamedTuple):
+    msg: NewMessage
+    smart: bool
+    """Smart encoding changed the text."""
+    facts: Facts
+    """What the number told us (zones, country), for the policy and the row."""
+
+
 class Acceptor:
     """Validates and prepares messages for one gateway's config."""
 
-    def __init__(self, config: Config, router: Router) -> None:
+    def __init__(self, config: Config, router: Router, policy: Policy | None = None) -> None:
         self.config = config
         self.router = router
+        self.policy = policy if policy is not None else Policy(config)
         self._refs = {8: ReferenceAllocator(8), 16: ReferenceAllocator(16)}
         self._ref_bits = {r.name: r.ref_bits for r in config.routes}
         self._validity = {
@@ -46,14 +59,69 @@ class Acceptor:
         self, key: KeyConfig, req: SendRequest, now: float, *, field_prefix: str = ""
     ) -> tuple[NewMessage, bool]:
         """Return the message and whether smart encoding changed its text; raises Invalid."""
-        fp = field_prefix
-        to = req.to.strip()
-        if not E164.match(to):
+        prepared = self.prepare(key, req, now, field_prefix=field_prefix)
+        return prepared.msg, prepared.smart
+
+    def destination(self, req: SendRequest, fp: str = "") -> tuple[str, Facts]:
+        """The E.164 destination and what policy needs of it; raises Invalid.
+
+        The number is parsed once here (``phonenumbers``, 15-30 µs); zones and country are
+        worked out only for classes held to quiet hours or given a footer.
+        """
+        pc = self.config.policy
+        details = self.policy.needs_facts(req.msg_class)
+        zones: tuple[str, ...] = ()
+        if req.tz is not None:
+            try:
+                zone(req.tz)
+            except UnknownZone:
+                raise Invalid(
+                    f"'tz' must be an IANA time zone like Europe/Berlin, got {req.tz!r}",
+                    field=fp + "tz",
+                    code="invalid_tz",
+                ) from None
+            zones = (req.tz,)
+        raw = req.to.strip()
+        if not (pc.validate_numbers or pc.refuse_non_mobile or pc.default_country or details):
+            if not shape_ok(raw):
+                raise Invalid(
+                    f"'to' must be an E.164 number like +4917012345678, got {req.to!r}",
+                    field=fp + "to",
+                    code="invalid_number",
+                )
+            return raw, Facts()
+        try:
+            info = parse_number(raw, self.policy.default_country, details=details)
+        except NumberError as e:
             raise Invalid(
-                f"'to' must be an E.164 number like +4917012345678, got {req.to!r}",
+                f"'to' {req.to!r} is not a phone number: {e.reason}",
+                field=fp + "to",
+                code="invalid_number",
+            ) from None
+        if pc.validate_numbers and not info.valid:
+            raise Invalid(
+                f"'to' {info.e164} is not a valid phone number",
                 field=fp + "to",
                 code="invalid_number",
             )
+        if pc.refuse_non_mobile and not info.mobile:
+            raise Invalid(
+                f"'to' {info.e164} is a {info.kind.replace('_', ' ')} number; only mobile"
+                " numbers are accepted",
+                field=fp + "to",
+                code="not_mobile",
+            )
+        if not details:
+            return info.e164, Facts()
+        return info.e164, Facts(zones=zones or info.zones, country=info.country)
+
+    def prepare(
+        self, key: KeyConfig, req: SendRequest, now: float, *, field_prefix: str = ""
+    ) -> Prepared:
+        """The message, whether smart encoding changed its text, and the number's facts;
+        raises Invalid naming the field."""
+        fp = field_prefix
+        to, facts = self.destination(req, fp)
         if not req.text:
             raise Invalid("'text' must not be empty", field=fp + "text", code="empty_text")
         sender = req.sender if req.sender is not None else (key.senders or [DEFAULT_SENDER])[0]
@@ -101,8 +169,10 @@ class Acceptor:
             routes = picked
         ref_bits = self._ref_bits.get(routes[0], 8)
         smart = key.smart_encoding if req.smart_encoding is None else req.smart_encoding
+        # The footer goes on before the split, so the part count the client pays for has it.
+        text = self.policy.with_footer(req.msg_class, facts.country, req.text)
         try:
-            p = plan(req.text, max_parts=self.config.text.max_parts, ref_bits=ref_bits, smart=smart)
+            p = plan(text, max_parts=self.config.text.max_parts, ref_bits=ref_bits, smart=smart)
         except TooManyParts as e:
             raise Invalid(
                 f"text needs {e.parts} parts, more than the limit of {e.max_parts}",
@@ -134,4 +204,4 @@ class Acceptor:
             due_at=send_at,
             note="accepted" if send_at is None else "accepted, scheduled for send_at",
         )
-        return msg, p.smart_replaced
+        return Prepared(msg, p.smart_replaced, facts)
