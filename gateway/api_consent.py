@@ -1,0 +1,283 @@
+"""``/v1/optouts`` and ``/v1/consents``: the opt-out list and consent records over HTTP.
+
+* ``GET /v1/optouts?after=&limit=``: numbers opted out for every key or for the caller's key,
+  a page and a cursor; with ``Accept: text/csv`` or ``?format=csv``, the whole list as CSV.
+* ``POST /v1/optouts`` ``{"number", "scope"?, "note"?}``: ``201`` and the opt-out (``200`` when
+  it was already there); with ``Content-Type: text/csv``, an import: ``200 {"imported",
+  "added"}``, or ``422`` naming the first bad line, and nothing imported.
+* ``GET /v1/optouts/{number}``: whether it is opted out, and its whole trail.
+* ``DELETE /v1/optouts/{number}?scope=``: ``200``, the number opted back in; ``404`` if it was
+  not out.
+* ``POST /v1/consents`` ``{"number", "source", "at"?, "text_shown"?, "evidence"?, "scope"?}``:
+  ``201 {"id", ...}``.
+
+``scope`` is ``"all"`` (every key, the default: what a STOP means) or ``"key"`` (the caller's
+key only). Every change is appended to the audit trail with the calling key; nothing is erased.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+from smsgw.config.schema import Config, KeyConfig
+from smsgw.gateway.errors import Invalid, NotFound, UnsupportedMediaType
+from smsgw.gateway.http import Request, Response
+from smsgw.queue.consent import (
+    ALL,
+    ConsentRecord,
+    Consents,
+    CsvError,
+    OptinRequest,
+    OptoutEvent,
+    OptoutRequest,
+    OptoutRow,
+    export_csv,
+    parse_csv,
+)
+from smsgw.queue.numbers import NumberError, parse_number
+
+__all__ = ["ConsentApi", "ConsentBody", "OptoutBody"]
+
+Handler = Callable[[Request, KeyConfig | None], Awaitable[Response]]
+Scope = Literal["all", "key"]
+Number = Annotated[str, Meta(min_length=1, max_length=32, description="E.164 (+4917012345678).")]
+Note = Annotated[str, Meta(max_length=500)]
+
+
+class OptoutBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    number: Number
+    scope: Scope = "all"
+    note: Note = ""
+
+
+class ConsentBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Evidence that the person agreed to marketing messages."""
+
+    number: Number
+    source: Annotated[str, Meta(min_length=1, max_length=64, description="web, checkout, …")]
+    at: datetime | None = None
+    """When consent was given (default: now)."""
+    text_shown: Annotated[str, Meta(max_length=2000)] = ""
+    evidence: Annotated[str, Meta(max_length=2000)] = ""
+    """Anything that proves it: a form id, an IP address, an order number."""
+    scope: Scope = "key"
+
+
+_JSON = [("content-type", "application/json")]
+_encoder = msgspec.json.Encoder()
+_optout_decoder = msgspec.json.Decoder(OptoutBody)
+_consent_decoder = msgspec.json.Decoder(ConsentBody)
+
+
+class ConsentApi:
+    """The handlers; ``routes`` and ``prefixed`` are what :class:`~smsgw.gateway.api.Api`
+    serves."""
+
+    def __init__(
+        self,
+        config: Config,
+        consents: Consents,
+        *,
+        wall: Callable[[], float] = time.time,
+        decode: Callable[[msgspec.json.Decoder[Any], bytes, str], Any],
+    ) -> None:
+        self.config = config
+        self.consents = consents
+        self.wall = wall
+        self._decode = decode
+        self._country = config.policy.default_country.upper()
+        self.routes: dict[str, dict[str, Handler]] = {
+            "/v1/optouts": {"GET": self._list, "POST": self._add},
+            "/v1/consents": {"POST": self._consent},
+        }
+        self.prefixed: dict[str, tuple[str, dict[str, Handler]]] = {
+            "/v1/optouts/": ("/v1/optouts/{number}", {"GET": self._get, "DELETE": self._remove})
+        }
+
+    def number(self, raw: str, field: str = "number") -> str:
+        """E.164 for ``raw``; raises Invalid."""
+        try:
+            return parse_number(raw, self._country).e164
+        except NumberError as e:
+            raise Invalid(
+                f"{raw!r} is not a phone number: {e.reason}", field=field, code="invalid_number"
+            ) from None
+
+    def _scope(self, scope: str, key: KeyConfig) -> str:
+        return ALL if scope == "all" else key.name
+
+    # -- handlers ------------------------------------------------------------------------
+
+    async def _list(self, request: Request, key: KeyConfig | None) -> Response:
+        assert key is not None
+        q = request.query
+        wants_csv = q.get("format") == "csv" or "text/csv" in request.headers.get("accept", "")
+        if wants_csv:
+            rows = await self.consents.export_all(key.name)
+            return Response(
+                200,
+                export_csv(rows),
+                [
+                    ("content-type", "text/csv; charset=utf-8"),
+                    ("content-disposition", 'attachment; filename="optouts.csv"'),
+                ],
+            )
+        after = _cursor(q.get("after"))
+        limit = _limit(q.get("limit"))
+        page = await self.consents.page(key.name, after, limit)
+        body = {
+            "optouts": [_view(r) for r in page],
+            "next": str(page[-1].cursor) if len(page) == limit else None,
+        }
+        return Response(200, _encoder.encode(body), _JSON)
+
+    async def _add(self, request: Request, key: KeyConfig | None) -> Response:
+        assert key is not None
+        ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        now = self.wall()
+        if ctype == "text/csv":
+            return await self._import(request.body, key, now)
+        if ctype and ctype not in ("application/json", "application/x-www-form-urlencoded"):
+            raise UnsupportedMediaType(f"expected application/json or text/csv, got {ctype}")
+        body: OptoutBody = self._decode(_optout_decoder, request.body, "")
+        number = self.number(body.number)
+        req = OptoutRequest(
+            number=number,
+            scope=self._scope(body.scope, key),
+            source="api",
+            at=now,
+            key=key.name,
+            note=body.note,
+        )
+        [changed] = await self.consents.opt_out([req])
+        row = await self.consents.blocking(number, key.name)
+        assert row is not None
+        return Response(201 if changed else 200, _encoder.encode(_view(row)), _JSON)
+
+    async def _import(self, data: bytes, key: KeyConfig, now: float) -> Response:
+        def normalise(raw: str) -> str:
+            try:
+                return parse_number(raw, self._country).e164
+            except NumberError as e:
+                raise ValueError(e.reason) from None
+
+        try:
+            items = parse_csv(data, key=key.name, now=now, number=normalise)
+        except CsvError as e:
+            raise Invalid(str(e), field=f"line {e.line}", code="invalid_csv") from None
+        changed = await self.consents.opt_out(items)
+        body = {"imported": len(items), "added": sum(changed)}
+        return Response(200, _encoder.encode(body), _JSON)
+
+    async def _get(self, request: Request, key: KeyConfig | None) -> Response:
+        assert key is not None
+        number = self.number(_tail(request.path), "number")
+        current, events = await self.consents.history(number, key.name)
+        body = {
+            "number": number,
+            "opted_out": bool(current),
+            "optouts": [_view(r) for r in current],
+            "history": [_event_view(e) for e in events],
+        }
+        return Response(200, _encoder.encode(body), _JSON)
+
+    async def _remove(self, request: Request, key: KeyConfig | None) -> Response:
+        assert key is not None
+        number = self.number(_tail(request.path), "number")
+        scope_text = request.query.get("scope", "all")
+        if scope_text not in ("all", "key"):
+            raise Invalid("'scope' must be 'all' or 'key'", field="scope")
+        scope = self._scope(scope_text, key)
+        req = OptinRequest(number=number, scope=scope, source="api", at=self.wall(), key=key.name)
+        if await self.consents.blocking(number, key.name) is None:
+            raise NotFound(f"{number} is not opted out", field="number")
+        [changed] = await self.consents.opt_in([req])
+        if not changed:
+            raise NotFound(f"{number} is not opted out in scope {scope_text!r}", field="scope")
+        still = await self.consents.blocking(number, key.name)
+        body = {"number": number, "opted_out": still is not None}
+        return Response(200, _encoder.encode(body), _JSON)
+
+    async def _consent(self, request: Request, key: KeyConfig | None) -> Response:
+        assert key is not None
+        body: ConsentBody = self._decode(_consent_decoder, request.body, "")
+        now = self.wall()
+        given = now
+        if body.at is not None:
+            if body.at.tzinfo is None:
+                raise Invalid("'at' must carry a time zone", field="at", code="invalid_time")
+            given = body.at.timestamp()
+            if given > now + 300:
+                raise Invalid("'at' is in the future", field="at", code="invalid_time")
+        record = ConsentRecord(
+            number=self.number(body.number),
+            scope=self._scope(body.scope, key),
+            source=body.source,
+            at=given,
+            text_shown=body.text_shown,
+            evidence=body.evidence,
+            key=key.name,
+        )
+        [cid] = await self.consents.add_consents([record], now)
+        reply = {
+            "id": f"cns_{cid}",
+            "number": record.number,
+            "scope": "all" if record.scope == ALL else "key",
+            "source": record.source,
+            "at": _rfc3339(record.at),
+        }
+        return Response(201, _encoder.encode(reply), _JSON)
+
+
+def _view(r: OptoutRow) -> dict[str, object]:
+    return {
+        "number": r.number,
+        "scope": "all" if r.scope == ALL else r.scope,
+        "source": r.source,
+        "at": _rfc3339(r.at),
+        "inbound_id": r.inbound_id,
+        "note": r.note,
+    }
+
+
+def _event_view(e: OptoutEvent) -> dict[str, object]:
+    return {
+        "action": "opt_out" if e.action == "out" else "opt_in",
+        "scope": "all" if e.scope == ALL else e.scope,
+        "source": e.source,
+        "at": _rfc3339(e.at),
+        "inbound_id": e.inbound_id,
+        "key": e.key,
+        "note": e.note,
+    }
+
+
+def _tail(path: str) -> str:
+    return urllib.parse.unquote(path.rsplit("/", 1)[1])
+
+
+def _cursor(raw: str | None) -> int:
+    if not raw:
+        return 0
+    if not raw.isdigit() or len(raw) > 18:
+        raise Invalid("'after' must be a cursor from a previous page", field="after")
+    return int(raw)
+
+
+def _limit(raw: str | None) -> int:
+    if not raw:
+        return 100
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise Invalid("'limit' must be between 1 and 1000", field="limit")
+    return int(raw)
+
+
+def _rfc3339(t: float) -> str:
+    ms = round(t * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
