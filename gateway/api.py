@@ -19,7 +19,8 @@ import trio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.drivers.text import TextError, plan
-from smsgw.gateway.accept import Acceptor
+from smsgw.gateway.accept import Acceptor, Prepared
+from smsgw.gateway.api_consent import ConsentApi
 from smsgw.gateway.errors import (
     BadRequest,
     Conflict,
@@ -45,8 +46,10 @@ from smsgw.gateway.schemas import (
 )
 from smsgw.gateway.views import inbound_page, message_page, message_view, rfc3339
 from smsgw.metrics.instruments import Metrics
+from smsgw.queue.consent import Consents
 from smsgw.queue.limiter import TokenBucket
 from smsgw.queue.model import NewMessage
+from smsgw.queue.policy import Policy, Screened
 from smsgw.queue.routing import Router
 from smsgw.queue.scheduler import Scheduler
 from smsgw.queue.store import Store
@@ -93,6 +96,7 @@ class Api:
         *,
         wall: Callable[[], float] = time.time,
         extra_routes: dict[str, dict[str, Handler]] | None = None,
+        policy: Policy | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -100,7 +104,9 @@ class Api:
         self.metrics = metrics
         self.wall = wall
         self.router = Router(config.rules, [r.name for r in config.routes])
-        self.acceptor = Acceptor(config, self.router)
+        self.policy = policy if policy is not None else Policy(config, metrics)
+        self.acceptor = Acceptor(config, self.router, self.policy)
+        self.consent_api = ConsentApi(config, Consents(store, metrics), wall=wall, decode=_decode)
         self.shutting_down = False
         self._keys = {hashlib.sha256(k.token.encode()).digest(): k for k in config.keys}
         now = trio.current_time()
@@ -121,9 +127,12 @@ class Api:
             "/metrics": {"GET": self._metrics},
             "/v1/openapi.json": {"GET": self._openapi},
         }
+        self._routes.update(self.consent_api.routes)
         self._routes.update(extra_routes or {})
         self._public = {"/healthz", "/readyz", "/metrics", "/v1/openapi.json"}
         self._message_item: dict[str, Handler] = {"GET": self._get, "DELETE": self._cancel}
+        self._prefixed = self.consent_api.prefixed
+        """Other item paths: prefix -> (endpoint label, handlers)."""
 
     @staticmethod
     def _classes() -> tuple[str, ...]:
@@ -139,6 +148,11 @@ class Api:
             if methods is None and request.path.startswith("/v1/messages/"):
                 endpoint = "/v1/messages/{id}"
                 methods = self._message_item
+            if methods is None:
+                for prefix, (name, table) in self._prefixed.items():
+                    if request.path.startswith(prefix) and len(request.path) > len(prefix):
+                        endpoint, methods = name, table
+                        break
             if methods is None:
                 endpoint = "other"
                 raise NotFound(f"no such endpoint: {request.path}")
@@ -220,20 +234,17 @@ class Api:
         req = _decode(_send_decoder, body, "")
         if req.client_ref is None and "idempotency-key" in request.headers:
             req.client_ref = request.headers["idempotency-key"][:128] or None
-        msg, smart = self.acceptor.build(key, req, self.wall())
+        prepared = self.acceptor.prepare(key, req, self.wall())
         self._take_quota(key, 1)
-        result = (await self.store.accept([msg]))[0]
+        [screened] = await self.store.accept_screened([(prepared.msg, prepared.facts)], self.policy)
+        if screened.refusal is not None:
+            self.metrics.messages_refused.labels(screened.refusal.code).inc()
+            raise Invalid(screened.refusal.message, field="to", code=screened.refusal.code)
+        result = screened.result
+        assert result is not None
         if result.created:
-            self._count(msg)
-        reply = Accepted(
-            id=result.id,
-            status=result.status,
-            parts=result.parts,
-            encoding=result.encoding,
-            client_ref=result.client_ref,
-            send_at=rfc3339(result.send_at) if result.send_at else None,
-            smart_encoded=smart and result.created,
-        )
+            self._count(prepared.msg)
+        reply = _accepted(prepared, screened)
         return Response(202 if result.created else 200, _encoder.encode(reply), _JSON_HEADERS)
 
     async def _send_batch(self, key: KeyConfig, raw: msgspec.Raw) -> Response:
@@ -249,34 +260,39 @@ class Api:
             raise Invalid("'messages' is empty", field="messages", code="empty_batch")
         now = self.wall()
         replies: list[Accepted | ErrorReply | None] = [None] * len(items)
-        good: list[tuple[int, NewMessage, bool]] = []
+        good: list[tuple[int, Prepared]] = []
         for i, item in enumerate(items):
             prefix = f"messages[{i}]."
             try:
                 req = _decode(_send_decoder, item, prefix)
-                msg, smart = self.acceptor.build(key, req, now, field_prefix=prefix)
+                prepared = self.acceptor.prepare(key, req, now, field_prefix=prefix)
             except GatewayError as e:
                 self.metrics.messages_refused.labels(e.code).inc()
                 replies[i] = ErrorReply(
                     error=ErrorBody(code=e.code, message=e.message, field=e.field)
                 )
                 continue
-            good.append((i, msg, smart))
+            good.append((i, prepared))
         if good:
             self._take_quota(key, len(good))
-            results = await self.store.accept([m for _, m, _ in good])
-            for (i, msg, smart), r in zip(good, results, strict=True):
-                if r.created:
-                    self._count(msg)
-                replies[i] = Accepted(
-                    id=r.id,
-                    status=r.status,
-                    parts=r.parts,
-                    encoding=r.encoding,
-                    client_ref=r.client_ref,
-                    send_at=rfc3339(r.send_at) if r.send_at else None,
-                    smart_encoded=smart and r.created,
-                )
+            results = await self.store.accept_screened(
+                [(p.msg, p.facts) for _, p in good], self.policy
+            )
+            for (i, prepared), s in zip(good, results, strict=True):
+                if s.refusal is not None:
+                    self.metrics.messages_refused.labels(s.refusal.code).inc()
+                    replies[i] = ErrorReply(
+                        error=ErrorBody(
+                            code=s.refusal.code,
+                            message=s.refusal.message,
+                            field=f"messages[{i}].to",
+                        )
+                    )
+                    continue
+                assert s.result is not None
+                if s.result.created:
+                    self._count(prepared.msg)
+                replies[i] = _accepted(prepared, s)
         reply = BatchReply(messages=[r for r in replies if r is not None])
         return Response(202, _encoder.encode(reply), _JSON_HEADERS)
 
@@ -410,6 +426,23 @@ class Api:
 
 
 _JSON_HEADERS = [("content-type", "application/json")]
+
+
+def _accepted(prepared: Prepared, screened: Screened) -> Accepted:
+    r = screened.result
+    assert r is not None
+    held = screened.deferred_until
+    return Accepted(
+        id=r.id,
+        status=r.status,
+        parts=r.parts,
+        encoding=r.encoding,
+        client_ref=r.client_ref,
+        send_at=rfc3339(r.send_at) if r.send_at else None,
+        smart_encoded=prepared.smart and r.created,
+        deferred_until=rfc3339(held) if held is not None else None,
+        note=screened.note if held is not None else None,
+    )
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], body: bytes | msgspec.Raw, prefix: str) -> Any:
