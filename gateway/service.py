@@ -18,18 +18,26 @@ import msgspec
 import trio
 from prometheus_client.core import GaugeMetricFamily, Metric
 from smsgw.config.loader import parse_listen
-from smsgw.config.schema import Config
+from smsgw.config.schema import Config, KeyConfig
 from smsgw.drivers.factory import make_driver
 from smsgw.drivers.seam import InboundMessage
+from smsgw.gateway.accept import Acceptor
 from smsgw.gateway.api import Api
+from smsgw.gateway.errors import GatewayError
 from smsgw.gateway.http import HttpLimits, HttpServer, Request
+from smsgw.gateway.schemas import SendRequest
 from smsgw.gateway.sdnotify import notify, watchdog
 from smsgw.gateway.views import rfc3339
 from smsgw.gateway.webhooks import WebhookWorker
 from smsgw.metrics.instruments import Metrics
+from smsgw.queue.consent import Consents
+from smsgw.queue.inbound_keywords import KeywordHandler, sender_number
 from smsgw.queue.limiter import RouteLimiter
+from smsgw.queue.model import NewMessage
 from smsgw.queue.ops_dispatch import DispatchPolicy
 from smsgw.queue.ops_read import QueueStats
+from smsgw.queue.policy import SYSTEM_KEY, Policy
+from smsgw.queue.routing import Router
 from smsgw.queue.scheduler import RouteRunner, RouteSink, Scheduler
 from smsgw.queue.store import Store
 
@@ -37,6 +45,8 @@ __all__ = ["Gateway"]
 
 log = logging.getLogger("smsgw")
 _encoder = msgspec.json.Encoder()
+_SYSTEM = KeyConfig(name=SYSTEM_KEY, token="")
+"""The key keyword auto-replies are accepted under (any sender, exempt from policy)."""
 
 
 class Gateway:
@@ -71,6 +81,22 @@ class Gateway:
             submit_timeout=config.scheduler.submit_timeout,
             failover_after=config.scheduler.failover_after,
         )
+        # Consent and courtesy: one policy decides at accept (the API) and before each message
+        # leaves (the store's claim gate); keywords from any route feed the opt-out list.
+        self.policy = Policy(config, self.metrics)
+        self.store.gate = self.policy
+        self.consents = Consents(self.store, self.metrics)
+        self._reply_acceptor = Acceptor(
+            config, Router(config.rules, [r.name for r in config.routes]), self.policy
+        )
+        self.keywords = KeywordHandler(
+            self.policy.matcher,
+            config.policy.auto_reply,
+            self.consents,
+            self.store,
+            self._keyword_reply,
+            wall,
+        )
         self.api: Api | None = None
         self.server: HttpServer | None = None
         self._stop = trio.Event()
@@ -96,7 +122,14 @@ class Gateway:
                 )
                 await nursery.start(webhooks.run)
                 nursery.start_soon(self._stats_loop)
-                self.api = Api(config, self.store, self.scheduler, self.metrics, wall=self.wall)
+                self.api = Api(
+                    config,
+                    self.store,
+                    self.scheduler,
+                    self.metrics,
+                    wall=self.wall,
+                    policy=self.policy,
+                )
                 self.metrics.add_collector(self._collect)
                 s = config.server
                 self.server = HttpServer(
@@ -146,8 +179,30 @@ class Gateway:
             sink = RouteSink(runner, self.store, self.metrics, self.wall, self._on_inbound)
             await nursery.start(driver.run, sink)
 
+    def _keyword_reply(
+        self, msg: InboundMessage, text: str, client_ref: str, now: float
+    ) -> NewMessage | None:
+        """An auto-reply to a keyword: back to its sender, from the number it was sent to,
+        through the route it came in on (see :mod:`smsgw.queue.inbound_keywords`)."""
+        ours = sender_number(msg.to)
+        req = SendRequest(
+            to=sender_number(msg.sender),
+            text=text,
+            sender=ours if ours.startswith("+") or ours.isdigit() else None,
+            msg_class="transactional",
+            client_ref=client_ref,
+            route=msg.route,
+        )
+        try:
+            return self._reply_acceptor.prepare(_SYSTEM, req, now).msg
+        except GatewayError as e:
+            log.info("no auto-reply to %s: %s", msg.sender, e.message)
+            return None
+
     async def _on_inbound(self, items: Sequence[InboundMessage], ids: Sequence[str]) -> None:
-        """Queue inbound webhooks for every key that has an ``inbound_url``."""
+        """Act on STOP/START/HELP, then queue inbound webhooks for every key that has an
+        ``inbound_url``."""
+        await self.keywords.handle(items, ids)
         now = self.wall()
         for key in self.config.keys:
             if not key.inbound_url:
