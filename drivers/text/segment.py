@@ -1,0 +1,196 @@
+"""Choosing the encoding and splitting text into parts (3GPP TS 23.038, TS 23.040 §9.2.3.24).
+
+A part carries at most 140 octets of user data, header included. Without a header that is
+160 septets of GSM 7-bit text or 70 UTF-16 code units; a concatenation header takes 6
+octets (8-bit reference) or 7 (16-bit), leaving 153/152 septets (the header plus its fill
+bits take 7/8 septets) or 67/66 code units.
+
+Two characters must never be torn apart: a GSM extension character is two septets (ESC +
+code) and a character outside the BMP is two UTF-16 code units (a surrogate pair). A part
+that ends with half of one shows garbage in both parts. The splitter counts each such
+character as one indivisible two-unit item and fills each part greedily; for items of size
+1 and 2 in a fixed order, filling every part as full as it can go gives the fewest parts.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+from typing import Literal
+
+from smsgw.drivers.text.errors import EncodeError, InvalidArgument, TooManyParts
+from smsgw.drivers.text.gsm7 import extension_positions, is_gsm7, non_gsm7_chars
+from smsgw.drivers.text.smart import smart_replace
+from smsgw.drivers.text.ucs2 import astral_positions, has_lone_surrogate
+
+__all__ = ["MAX_PARTS", "Encoding", "Plan", "capacity", "plan", "split"]
+
+Encoding = Literal["gsm7", "ucs2"]
+
+MAX_PARTS = 255
+"""A part's sequence number is one octet (TS 23.040 §9.2.3.24.1)."""
+
+# (single part, per part with an 8-bit reference header, with a 16-bit one)
+_CAPACITY: dict[str, tuple[int, int, int]] = {
+    "gsm7": (160, 153, 152),  # septets
+    "ucs2": (70, 67, 66),  # UTF-16 code units
+}
+
+
+def capacity(encoding: Encoding, *, multipart: bool, ref_bits: Literal[8, 16] = 8) -> int:
+    """Units one part holds: septets for ``gsm7``, UTF-16 code units for ``ucs2``."""
+    single, c8, c16 = _CAPACITY[encoding]
+    if not multipart:
+        return single
+    return c8 if ref_bits == 8 else c16
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How a text goes on the wire: encoding, parts, and each part's text.
+
+    ``text`` is what is actually sent (after smart replacement, if it happened);
+    ``"".join(segments) == text`` and ``len(segments) == parts``. ``units`` counts septets
+    (``gsm7``, extension characters as two) or UTF-16 code units (``ucs2``) of the whole
+    text. ``ucs2_chars`` lists the distinct characters that forced UCS-2, in order of first
+    appearance (empty for ``gsm7``).
+    """
+
+    text: str
+    encoding: Encoding
+    segments: tuple[str, ...]
+    parts: int
+    units: int
+    smart_replaced: bool
+    ucs2_chars: tuple[str, ...]
+
+
+def split(text: str, wide: list[int], cap: int) -> list[str]:
+    """Split ``text`` into the fewest pieces of at most ``cap`` units each.
+
+    ``wide`` lists, in increasing order, the indices of the characters that cost two units
+    and cannot be divided; every other character costs one. The last piece may be shorter;
+    the others are as full as they can be. Empty text gives one empty piece.
+    """
+    n = len(text)
+    if n + len(wide) <= cap:
+        return [text]
+    if not wide:
+        return [text[i : i + cap] for i in range(0, n, cap)]
+    out: list[str] = []
+    s = 0
+    idx = 0
+    nw = len(wide)
+    while s < n:
+        k = 0  # two-unit characters taken into this piece so far
+        end = -1
+        while idx < nw:
+            w = wide[idx]
+            used = w - s + k  # units of the piece before character w
+            if used + 2 <= cap:
+                k += 1
+                idx += 1
+                continue
+            # w does not fit: the piece ends at w, or earlier if it is full before w
+            end = min(w, s + cap - k)
+            break
+        if end < 0:
+            end = min(n, s + cap - k)
+        out.append(text[s:end])
+        s = end
+    return out
+
+
+def _count(n: int, wide: list[int], cap: int) -> int:
+    """Pieces :func:`split` would make, without building them (for the over-limit error)."""
+    if n + len(wide) <= cap:
+        return 1
+    if not wide:
+        return -(-n // cap)
+    parts = 0
+    s = 0
+    while s < n:
+        idx = bisect_left(wide, s)
+        # the same greedy walk as split(), on indices only
+        k = 0
+        end = -1
+        while idx < len(wide):
+            w = wide[idx]
+            if w - s + k + 2 <= cap:
+                k += 1
+                idx += 1
+                continue
+            end = min(w, s + cap - k)
+            break
+        if end < 0:
+            end = min(n, s + cap - k)
+        parts += 1
+        s = end
+    return parts
+
+
+def _layout(
+    text: str, encoding: Encoding, ref_bits: Literal[8, 16], max_parts: int
+) -> tuple[list[str], int]:
+    wide = extension_positions(text) if encoding == "gsm7" else astral_positions(text)
+    units = len(text) + len(wide)
+    single, c8, c16 = _CAPACITY[encoding]
+    if units <= single:
+        return [text], units
+    cap = c8 if ref_bits == 8 else c16
+    # A text this long cannot fit: count without slicing, and say how many it would take.
+    if units > cap * max_parts:
+        raise TooManyParts(_count(len(text), wide, cap), max_parts)
+    segments = split(text, wide, cap)
+    if len(segments) > max_parts:
+        raise TooManyParts(len(segments), max_parts)
+    return segments, units
+
+
+def plan(
+    text: str, *, max_parts: int = 10, ref_bits: Literal[8, 16] = 8, smart: bool = False
+) -> Plan:
+    """Pick the encoding for ``text`` and split it into the fewest parts.
+
+    GSM 7-bit when every character is in the default alphabet or its extension table,
+    UCS-2 otherwise. With ``smart=True``, typographic characters (curly quotes, dashes,
+    ellipsis, odd spaces: :data:`smsgw.drivers.text.smart.SMART_MAP`) are replaced when that
+    makes the whole text GSM 7-bit and does not take more parts; otherwise the original text
+    is planned in UCS-2 unchanged (``smart_replaced`` says which happened).
+
+    ``ref_bits`` is the concatenation reference the route uses: it decides the room per
+    part (153 or 152 septets, 67 or 66 code units). Empty text is one empty part.
+
+    Raises :class:`TooManyParts` (with the count) when more than ``max_parts`` parts are
+    needed, never truncating; :class:`EncodeError` for text holding a lone surrogate;
+    :class:`InvalidArgument` for ``max_parts`` outside 1..255 or ``ref_bits`` not 8 or 16.
+    """
+    if not 1 <= max_parts <= MAX_PARTS:
+        raise InvalidArgument(f"max_parts must be 1..{MAX_PARTS}, not {max_parts}")
+    if ref_bits not in (8, 16):
+        raise InvalidArgument(f"ref_bits must be 8 or 16, not {ref_bits}")
+    if is_gsm7(text):
+        segments, units = _layout(text, "gsm7", ref_bits, max_parts)
+        return Plan(text, "gsm7", tuple(segments), len(segments), units, False, ())
+    if has_lone_surrogate(text):
+        raise EncodeError("text holds a lone surrogate (half a UTF-16 pair); it cannot be sent")
+    if smart:
+        replaced = smart_replace(text)
+        if is_gsm7(replaced):
+            try:
+                g_segments, g_units = _layout(replaced, "gsm7", ref_bits, max_parts)
+            except TooManyParts:
+                g_segments, g_units = [], 0
+            if g_segments:
+                try:
+                    u_parts = len(_layout(text, "ucs2", ref_bits, max_parts)[0])
+                except TooManyParts:
+                    u_parts = MAX_PARTS + 1
+                if len(g_segments) <= u_parts:
+                    return Plan(
+                        replaced, "gsm7", tuple(g_segments), len(g_segments), g_units, True, ()
+                    )
+    segments, units = _layout(text, "ucs2", ref_bits, max_parts)
+    return Plan(
+        text, "ucs2", tuple(segments), len(segments), units, False, tuple(non_gsm7_chars(text))
+    )
