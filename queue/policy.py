@@ -203,11 +203,20 @@ class Policy:
         out: list[Screened | None] = [None] * len(items)
         batch_slots: dict[tuple[str, str | None], list[float]] = {}
         taken: list[tuple[int, NewMessage, Facts, str, _Verdict]] = []
+        # One probe of the opt-out list for the whole batch; details only for the refused.
+        blocked = consent.opted_out(
+            tx,
+            [
+                (m.to, m.key)
+                for m, _ in items
+                if m.key != SYSTEM_KEY and self._optouts_apply(m.msg_class)
+            ],
+        )
         for i, (msg, facts) in enumerate(items):
             if msg.key == SYSTEM_KEY or msg.msg_class not in self._policed:
                 taken.append((i, msg, facts, ids[i], _Verdict(msg, False, ())))
                 continue
-            verdict = self._screen(tx, msg, facts, batch_slots)
+            verdict = self._screen(tx, msg, facts, batch_slots, (msg.to, msg.key) in blocked)
             if isinstance(verdict, Refusal):
                 if msg.client_ref is not None and _known_ref(tx, msg.key, msg.client_ref):
                     # An idempotent replay: the store answers with the original message.
@@ -259,9 +268,10 @@ class Policy:
         msg: NewMessage,
         facts: Facts,
         batch_slots: dict[tuple[str, str | None], list[float]],
+        blocked: bool,
     ) -> Refusal | _Verdict:
         cls = msg.msg_class
-        if self._optouts_apply(cls):
+        if blocked:
             row = consent.blocking_optouts(tx, msg.to, msg.key)
             if row is not None:
                 return Refusal(
