@@ -45,6 +45,9 @@ token = "other-token-0123456789"
 name = "sim"
 driver = "simulator"
 
+[[rules]]
+route = ["sim"]
+
 [policy]
 {policy}
 """
