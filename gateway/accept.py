@@ -8,16 +8,18 @@ from datetime import UTC
 from typing import NamedTuple
 
 from smsgw.config.schema import Config, KeyConfig
+from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.text import ReferenceAllocator, TextError, TooManyParts, plan
-from smsgw.gateway.errors import Invalid
+from smsgw.gateway.errors import GatewayError, Invalid
 from smsgw.gateway.schemas import SendRequest
+from smsgw.queue.inbound_keywords import ReplyBuilder, sender_number
 from smsgw.queue.model import NewMessage
 from smsgw.queue.numbers import NumberError, parse_number, shape_ok
-from smsgw.queue.policy import Facts, Policy
+from smsgw.queue.policy import SYSTEM_KEY, Facts, Policy
 from smsgw.queue.quiet_hours import UnknownZone, zone
 from smsgw.queue.routing import Router
 
-__all__ = ["Acceptor", "Prepared", "valid_sender"]
+__all__ = ["Acceptor", "Prepared", "keyword_replies", "valid_sender"]
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
@@ -205,3 +207,30 @@ class Acceptor:
             note="accepted" if send_at is None else "accepted, scheduled for send_at",
         )
         return Prepared(msg, p.smart_replaced, facts)
+
+
+_SYSTEM = KeyConfig(name=SYSTEM_KEY, token="")
+"""The key keyword auto-replies are accepted under (any sender, exempt from policy)."""
+
+
+def keyword_replies(acceptor: Acceptor) -> ReplyBuilder:
+    """Builds keyword auto-replies (:mod:`smsgw.queue.inbound_keywords`): back to the sender,
+    from the number the keyword was sent to, through the route it came in on, validated and
+    split like any message. None when there is no number to answer (an alphanumeric sender)."""
+
+    def build(msg: InboundMessage, text: str, client_ref: str, now: float) -> NewMessage | None:
+        ours = sender_number(msg.to)
+        req = SendRequest(
+            to=sender_number(msg.sender),
+            text=text,
+            sender=ours if valid_sender(ours) else None,
+            msg_class="transactional",
+            client_ref=client_ref,
+            route=msg.route,
+        )
+        try:
+            return acceptor.prepare(_SYSTEM, req, now).msg
+        except GatewayError:
+            return None
+
+    return build

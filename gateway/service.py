@@ -18,25 +18,22 @@ import msgspec
 import trio
 from prometheus_client.core import GaugeMetricFamily, Metric
 from smsgw.config.loader import parse_listen
-from smsgw.config.schema import Config, KeyConfig
+from smsgw.config.schema import Config
 from smsgw.drivers.factory import make_driver
 from smsgw.drivers.seam import InboundMessage
-from smsgw.gateway.accept import Acceptor
+from smsgw.gateway.accept import Acceptor, keyword_replies
 from smsgw.gateway.api import Api
-from smsgw.gateway.errors import GatewayError
 from smsgw.gateway.http import HttpLimits, HttpServer, Request
-from smsgw.gateway.schemas import SendRequest
 from smsgw.gateway.sdnotify import notify, watchdog
 from smsgw.gateway.views import rfc3339
 from smsgw.gateway.webhooks import WebhookWorker
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent import Consents
-from smsgw.queue.inbound_keywords import KeywordHandler, sender_number
+from smsgw.queue.inbound_keywords import KeywordHandler
 from smsgw.queue.limiter import RouteLimiter
-from smsgw.queue.model import NewMessage
 from smsgw.queue.ops_dispatch import DispatchPolicy
 from smsgw.queue.ops_read import QueueStats
-from smsgw.queue.policy import SYSTEM_KEY, Policy
+from smsgw.queue.policy import Policy
 from smsgw.queue.routing import Router
 from smsgw.queue.scheduler import RouteRunner, RouteSink, Scheduler
 from smsgw.queue.store import Store
@@ -45,8 +42,6 @@ __all__ = ["Gateway"]
 
 log = logging.getLogger("smsgw")
 _encoder = msgspec.json.Encoder()
-_SYSTEM = KeyConfig(name=SYSTEM_KEY, token="")
-"""The key keyword auto-replies are accepted under (any sender, exempt from policy)."""
 
 
 class Gateway:
@@ -86,7 +81,7 @@ class Gateway:
         self.policy = Policy(config, self.metrics)
         self.store.gate = self.policy
         self.consents = Consents(self.store, self.metrics)
-        self._reply_acceptor = Acceptor(
+        replies = Acceptor(
             config, Router(config.rules, [r.name for r in config.routes]), self.policy
         )
         self.keywords = KeywordHandler(
@@ -94,7 +89,7 @@ class Gateway:
             config.policy.auto_reply,
             self.consents,
             self.store,
-            self._keyword_reply,
+            keyword_replies(replies),
             wall,
         )
         self.api: Api | None = None
@@ -178,26 +173,6 @@ class Gateway:
             self.scheduler.add(runner)
             sink = RouteSink(runner, self.store, self.metrics, self.wall, self._on_inbound)
             await nursery.start(driver.run, sink)
-
-    def _keyword_reply(
-        self, msg: InboundMessage, text: str, client_ref: str, now: float
-    ) -> NewMessage | None:
-        """An auto-reply to a keyword: back to its sender, from the number it was sent to,
-        through the route it came in on (see :mod:`smsgw.queue.inbound_keywords`)."""
-        ours = sender_number(msg.to)
-        req = SendRequest(
-            to=sender_number(msg.sender),
-            text=text,
-            sender=ours if ours.startswith("+") or ours.isdigit() else None,
-            msg_class="transactional",
-            client_ref=client_ref,
-            route=msg.route,
-        )
-        try:
-            return self._reply_acceptor.prepare(_SYSTEM, req, now).msg
-        except GatewayError as e:
-            log.info("no auto-reply to %s: %s", msg.sender, e.message)
-            return None
 
     async def _on_inbound(self, items: Sequence[InboundMessage], ids: Sequence[str]) -> None:
         """Act on STOP/START/HELP, then queue inbound webhooks for every key that has an
