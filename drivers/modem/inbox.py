@@ -246,7 +246,12 @@ class Inbox:
         """Store concatenated messages whose missing parts never came, marked incomplete."""
         timeout = self.modem.text_config.reassembly_timeout
         while True:
-            await trio.sleep(min(timeout / 4, 30.0))
+            deadline = self._reasm.next_deadline()
+            # A message started later times out later, so sleeping a whole timeout when
+            # nothing waits never misses one.
+            await trio.sleep_until(
+                deadline if deadline is not None else trio.current_time() + timeout
+            )
             for done in self._reasm.expire(trio.current_time()):
                 sender = done.key[0] if isinstance(done.key, tuple) else ""
                 locations = self._held.pop(done.key, [])

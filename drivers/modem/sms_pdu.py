@@ -18,16 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from smsgw.drivers.text import (
-    Udh as Udh,
-)
-from smsgw.drivers.text import (
-    decode_payload,
-    encode_gsm7,
-    encode_ucs2,
-    pack_septets,
-    parse_udh,
-)
+from smsgw.drivers.text import Udh, decode_payload, encode_gsm7, encode_ucs2, pack_septets
 
 __all__ = [
     "Address",
@@ -507,6 +498,3 @@ def decode_pdu(pdu_hex: str) -> tuple[str | None, Tpdu]:
 def decode_submit_text(s: Submit) -> tuple[Udh | None, str]:
     """The header and text of a SUBMIT (the emulator uses it to see what was sent)."""
     return decode_user_text(s.dcs, s.udhi, s.user_data, s.udl)
-
-
-_ = parse_udh  # re-exported for callers reading headers of 8-bit data
