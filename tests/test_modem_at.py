@@ -484,6 +484,9 @@ def test_sans_io_modules_never_import_trio() -> None:
     code = (
         "import sys\n"
         "import smsgw.drivers.modem.at, smsgw.drivers.modem.errors\n"
+        "import smsgw.drivers.modem.sms_pdu, smsgw.drivers.modem.responses\n"
+        "import smsgw.drivers.modem.bringup, smsgw.drivers.modem.lines\n"
+        "import smsgw.drivers.modem.receipts, smsgw.drivers.modem.personalities\n"
         "assert 'trio' not in sys.modules, 'trio imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -11,9 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from smsgw.drivers.modem.sms_pdu import StatusReport
-from smsgw.drivers.seam import ReceiptState
+
+if TYPE_CHECKING:  # the seam imports trio; this module stays sans-IO
+    from smsgw.drivers.seam import ReceiptState
 
 __all__ = ["DailyCap", "ReceiptBook", "carrier_id", "receipt_state"]
 
