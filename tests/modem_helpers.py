@@ -126,7 +126,12 @@ class Bench:
 
 @asynccontextmanager
 async def running_bank(
-    tmp: str, emus: list[ModemEmulator], *, start: bool = True, **config: Any
+    tmp: str,
+    emus: list[ModemEmulator],
+    *,
+    start: bool = True,
+    reassembly_timeout: float = 5.0,
+    **config: Any,
 ) -> AsyncIterator[Bench]:
     """Start the emulators (each behind a stable symlink in ``tmp``) and a bank on them."""
     for i, e in enumerate(emus):
@@ -140,7 +145,7 @@ async def running_bank(
         bank = ModemBank(
             route(ports, **config),
             metrics,
-            TextConfig(reassembly_timeout=5.0),
+            TextConfig(reassembly_timeout=reassembly_timeout),
             candidates=lambda: [e.path for e in emus if e.path],
         )
         sink = RecordingSink()

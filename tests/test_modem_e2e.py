@@ -211,6 +211,35 @@ async def test_inbound_multipart_and_alphanumeric_sender(tmp_path: Path) -> None
             await emu.wait_until(lambda: not emu.storage)
 
 
+async def test_direct_delivery_is_acknowledged_after_it_is_stored(tmp_path: Path) -> None:
+    emu = ModemEmulator(fast("quectel_ec25", cnma_timeout=5.0))
+    acks_when_stored: list[int] = []
+    with trio.fail_after(15):
+        async with running_bank(str(tmp_path), [emu]) as b:
+            b.sink.on_inbound = lambda m: acks_when_stored.append(emu.cnma_count)
+            await b.up()
+            await emu.inject_sms("+4917099999999", ["direct ", "and whole"], direct=True)
+            await b.sink.wait_for(lambda: len(b.sink.inbound_got) == 1)
+            assert b.sink.inbound_got[0].text == "direct and whole"
+            await emu.wait_until(lambda: emu.cnma_count == 2)
+            # Part one was acknowledged on arrival (the network would resend it otherwise),
+            # the last part only once the whole message was stored.
+            assert acks_when_stored == [1]
+            assert not emu.storage
+
+
+async def test_incomplete_message_is_stored_after_the_timeout(tmp_path: Path) -> None:
+    emu = ModemEmulator(fast("generic"))
+    with trio.fail_after(15):
+        async with running_bank(str(tmp_path), [emu], reassembly_timeout=0.3) as b:
+            await b.up()
+            await emu.inject_sms("+4917099999999", ["first, ", "lost", ", third"], only={1, 3})
+            await b.sink.wait_for(lambda: len(b.sink.inbound_got) == 1)
+            msg = b.sink.inbound_got[0]
+            assert (msg.text, msg.parts, msg.complete) == ("first, , third", 2, False)
+            await emu.wait_until(lambda: not emu.storage)
+
+
 @pytest.mark.parametrize("name", ["generic", "quectel_ep06"])
 async def test_messages_stored_before_start_are_read(tmp_path: Path, name: str) -> None:
     emu = ModemEmulator(

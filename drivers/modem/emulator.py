@@ -211,18 +211,30 @@ class ModemEmulator:
         """The next AT+CMGS answers ``+CMS ERROR: code`` (and still sends if ``sent_anyway``)."""
         self._fail.append((code, sent_anyway))
 
-    async def inject_sms(self, sender: str, parts: list[str] | str, *, ref: int = 7) -> list[int]:
-        """A message from ``sender`` arrives: stored and announced with +CMTI (or +CMT).
+    async def inject_sms(
+        self,
+        sender: str,
+        parts: list[str] | str,
+        *,
+        ref: int = 7,
+        only: set[int] | None = None,
+        direct: bool = False,
+    ) -> list[int]:
+        """A message from ``sender`` arrives: stored and announced with +CMTI, or delivered
+        directly with +CMT when ``direct`` (or when the host asked for that with AT+CNMI).
 
-        A list of texts arrives as a concatenated message (8-bit reference ``ref``). Returns
-        the storage indices used (empty for direct delivery).
+        A list of texts arrives as a concatenated message (8-bit reference ``ref``); ``only``
+        names the part numbers that do arrive (the others are lost on the way). Returns the
+        storage indices used (empty for direct delivery).
         """
         texts = [parts] if isinstance(parts, str) else parts
         used: list[int] = []
         for seq, text in enumerate(texts, 1):
+            if only is not None and seq not in only:
+                continue
             concat = (ref, len(texts), seq) if len(texts) > 1 else None
             pdu = self._deliver_pdu(sender, text, concat)
-            if self._s.cnmi[1] == 2:
+            if direct or self._s.cnmi[1] == 2:
                 await self._send_direct(b"+CMT: ,", pdu)
             else:
                 idx = self._store(pdu)
