@@ -5,6 +5,11 @@ holding at most :data:`~smsgw.drivers.modem.driver.SLOTS` so that none idles whi
 a backlog. All parts of one concatenated message go through the same modem while it is up:
 the recipient's phone reassembles parts by sender number, and each SIM has its own.
 
+Per-modem counts (parts sent and failed, receipts, inbound, parts held) are read at scrape
+time as ``smsgw_modem_parts_total``, ``smsgw_modem_receipts_total``,
+``smsgw_modem_inbound_total`` and ``smsgw_modem_queued``; up, registered, signal and identity
+are the shared gauges of :mod:`smsgw.metrics.instruments`.
+
 Each modem keeps its own rate (``config.rate`` parts per second per modem); the scheduler's
 token bucket keeps the route's. One modem failing (a hung firmware, a bad SIM, a pulled cable)
 never stalls another: each runs in its own task, reconnects on its own and gives back what it
@@ -15,10 +20,12 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import trio
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from smsgw.config.schema import ModemRouteConfig, TextConfig
 from smsgw.drivers.modem.discovery import usb_ports
 from smsgw.drivers.modem.driver import SLOTS, Modem
@@ -50,6 +57,48 @@ def link_names(ports: Sequence[str]) -> list[str]:
             n += 1
         out.append(name)
     return out
+
+
+# One scrape-time collector per Metrics (registry), reading every bank registered with it, so
+# two modem routes never expose the same family twice.
+_BANKS: weakref.WeakKeyDictionary[Metrics, list[weakref.ref[ModemBank]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _register(metrics: Metrics, bank: ModemBank) -> None:
+    banks = _BANKS.get(metrics)
+    if banks is None:
+        banks = _BANKS[metrics] = []
+        metrics.add_collector(lambda: _collect(banks))
+    banks.append(weakref.ref(bank))
+
+
+def _collect(banks: list[weakref.ref[ModemBank]]) -> Iterable[Metric]:
+    labels = ["route", "link"]
+    parts = CounterMetricFamily(
+        "smsgw_modem_parts", "Parts a modem finished, by result (sent, failed).",
+        labels=[*labels, "result"],
+    )  # fmt: skip
+    receipts = CounterMetricFamily(
+        "smsgw_modem_receipts", "Status reports a modem received.", labels=labels
+    )
+    inbound = CounterMetricFamily(
+        "smsgw_modem_inbound", "Inbound messages a modem received.", labels=labels
+    )
+    queued = GaugeMetricFamily("smsgw_modem_queued", "Parts a modem holds now.", labels=labels)
+    for ref in banks:
+        bank = ref()
+        if bank is None:
+            continue
+        for m in bank.modems:
+            lv = [m.route, m.name]
+            parts.add_metric([*lv, "sent"], m.counts["sent"])
+            parts.add_metric([*lv, "failed"], m.counts["failed"])
+            receipts.add_metric(lv, m.counts["receipts"])
+            inbound.add_metric(lv, m.counts["inbound"])
+            queued.add_metric(lv, m.load)
+    return [parts, receipts, inbound, queued]
 
 
 def _default_candidates() -> list[str]:
@@ -89,6 +138,7 @@ class ModemBank(Driver):
             )
             for name, spec in zip(link_names(config.ports), config.ports, strict=True)
         ]
+        _register(metrics, self)
 
     # -- Driver ------------------------------------------------------------------------------
     async def run(self, sink: Sink, *, task_status: trio.TaskStatus[None]) -> None:
