@@ -95,10 +95,12 @@ class HttpServer:
         self.limits = limits
         self.on_response = on_response
         self._conns: set[_Connection] = set()
+        self._listeners: list[trio.SocketListener] = []
         self._accept_scope = trio.CancelScope()
         self._closing = False
         self._serving = False
         self._served = 0
+        self._writes = 0
         self._rejected = 0
         self._rejecting = 0
         self._max_rejecting = max(16, limits.max_connections // 16)
@@ -141,7 +143,7 @@ class HttpServer:
         if self._serving:
             raise RuntimeError("HttpServer.serve() runs once per server")
         self._serving = True
-        listeners = await trio.open_tcp_listeners(port, host=host)
+        self._listeners = listeners = await trio.open_tcp_listeners(port, host=host)
         try:
             task_status.started((host, listeners[0].socket.getsockname()[1]))
             async with trio.open_nursery() as outer:
@@ -151,9 +153,6 @@ class HttpServer:
                         async with trio.open_nursery() as acceptors:
                             for listener in listeners:
                                 acceptors.start_soon(self._accept, listener, connections)
-                    # Not accepting: let the kernel refuse newcomers while the rest finish.
-                    for listener in listeners:
-                        await trio.aclose_forcefully(listener)
                 outer.cancel_scope.cancel()
         finally:
             for listener in listeners:
@@ -167,16 +166,22 @@ class HttpServer:
         """
         self._closing = True
         self._accept_scope.cancel()
+        # Closed here rather than when the acceptors notice: from now on the kernel refuses
+        # newcomers instead of queueing them for no one.
+        for listener in self._listeners:
+            listener.socket.close()
         for conn in self._conns:
             if conn.phase == _IDLE:
                 conn.scope.cancel()
 
     def statistics(self) -> dict[str, int | bool]:
-        """Counts: ``connections`` open, ``requests`` answered, ``rejected`` over the limit;
+        """Counts: ``connections`` open, ``requests`` answered, ``writes`` (send calls; fewer
+        than requests when pipelined answers were coalesced), ``rejected`` over the limit;
         ``accepting`` is False before serve() and after close_idle()."""
         return {
             "connections": len(self._conns),
             "requests": self._served,
+            "writes": self._writes,
             "rejected": self._rejected,
             "accepting": self._serving and not self._closing,
         }
@@ -202,6 +207,8 @@ class HttpServer:
         while True:
             try:
                 stream = await listener.accept()
+            except trio.ClosedResourceError:
+                return  # close_idle() closed the listening socket
             except OSError as e:
                 # Out of file descriptors or memory: wait for connections to close, as
                 # trio.serve_listeners does, rather than spin or die.
@@ -570,6 +577,7 @@ class _Connection:
     async def _send(self, out: list[bytes]) -> None:
         self.phase = _WRITING
         self.deadline = trio.current_time() + self.limits.read_timeout
+        self.server._writes += 1
         await self.stream.send_all(out[0] if len(out) == 1 else b"".join(out))
         self.phase = _BUSY
         self.deadline = math.inf
