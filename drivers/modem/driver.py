@@ -134,6 +134,7 @@ class Modem:
         self._in_use = in_use
         self._on_change = on_change
         self._wake = trio.Event()
+        self._reached_up = False
         self._info_labels: tuple[str, str] | None = None
         self._link_up = metrics.link_up.labels(self.route, name)
         self._link_up.set(0)
@@ -214,7 +215,7 @@ class Modem:
         try:
             while True:
                 self.set_state("connecting")
-                started = trio.current_time()
+                self._reached_up = False
                 try:
                     await self._session(sink)
                 except ModemFatal as e:
@@ -229,8 +230,8 @@ class Modem:
                     log.warning("modem %s down: %s", self.name, e)
                 self.set_state("down")
                 await self._fail_held(sink, f"modem down: {self.last_error}")
-                if trio.current_time() - started > 2 * self.config.reconnect_max:
-                    backoff = self.config.reconnect_min  # it was up a good while
+                if self._reached_up:
+                    backoff = self.config.reconnect_min  # it worked: retry soon
                 self.metrics.reconnects.labels(self.route, self.name).inc()
                 await trio.sleep(backoff)
                 backoff = min(backoff * 2, self.config.reconnect_max)
@@ -301,6 +302,7 @@ class Modem:
                 inbox = Inbox(self, port, sink)
                 nursery.start_soon(inbox.run)
                 await self._bring_up(port, inbox)
+                self._reached_up = True
                 self.set_state("up")
                 log.info(
                     "modem %s up on %s (%s %s)",
