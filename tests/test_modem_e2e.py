@@ -120,7 +120,9 @@ async def test_per_modem_counts_are_scraped(tmp_path: Path) -> None:
             assert b.sample("smsgw_modem_receipts_total", **link) == 1
             assert b.sample("smsgw_modem_inbound_total", **link) == 1
             assert b.sample("smsgw_modem_queued", **link) == 0
-            assert b.bank.state().links[0]["last_error"] == "CMS 38 network out of order"
+            (link_state,) = b.bank.state().links
+            assert link_state["last_error"] == "CMS 38 network out of order"
+            assert (link_state["parts_sent"], link_state["parts_failed"]) == (1, 1)
 
 
 async def test_per_modem_rate_spaces_the_sends(tmp_path: Path) -> None:
@@ -289,6 +291,7 @@ async def test_wrong_pin_stops_without_retrying(tmp_path: Path) -> None:
             while modem.failed is None:
                 await b.bank.wait_changed()
             assert "PIN" in modem.failed
+            assert b.bank.state().links[0]["stopped"] == modem.failed
             assert modem.state == "down" and not b.bank.state().up
             assert emu.commands('AT+CPIN="') == ['AT+CPIN="0000"']
             assert b.sample("smsgw_reconnects_total", route="modems", link=b.link(0)) is None

@@ -172,7 +172,7 @@ class Modem:
             "state": self.state,
             "port": self.spec,
             "device": self.path,
-            "failed": self.failed,
+            "stopped": self.failed,
             "registered": i.registered,
             "roaming": i.roaming,
             "signal_dbm": i.signal_dbm,
@@ -186,7 +186,10 @@ class Modem:
             "sent_today": self.cap.used(time.time()),
             "daily_cap": self.config.daily_cap,
             "last_error": self.last_error,
-            **self.counts,
+            "parts_sent": self.counts["sent"],
+            "parts_failed": self.counts["failed"],
+            "receipts": self.counts["receipts"],
+            "inbound": self.counts["inbound"],
         }
 
     def set_state(self, state: LinkState) -> None:
