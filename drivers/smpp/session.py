@@ -164,6 +164,11 @@ class Session:
         return self._state
 
     @property
+    def closed(self) -> bool:
+        """True once the session is over (a new connection needs a new session)."""
+        return self._state is _S.CLOSED
+
+    @property
     def in_flight(self) -> int:
         """submit_sm sent and not yet answered."""
         return self._submits
@@ -361,7 +366,7 @@ class Session:
 
     # -- what we receive ---------------------------------------------------------------------
 
-    def receive_data(self, data: bytes, now: float) -> list[Event]:
+    def receive_data(self, data: bytes | bytearray, now: float) -> list[Event]:
         """Feed bytes from the peer; returns the events they make, in order.
 
         A framing error or a PDU that does not parse closes the session: the events before it

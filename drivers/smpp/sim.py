@@ -66,6 +66,8 @@ class SimSettings(msgspec.Struct, frozen=True, kw_only=True):
     receipts: bool = True
     receipt_delay: float = 0.0
     """Seconds from submit to receipt; 0 sends it right behind the submit_sm_resp."""
+    response_delay: float = 0.0
+    """Seconds before each submit_sm_resp (a slow carrier; fills the ESME's window)."""
     throttle: float = 0.0
     """Fraction of submits answered ESME_RTHROTTLED."""
     fail_temporary: float = 0.0
@@ -105,6 +107,7 @@ class SimStats(msgspec.Struct, kw_only=True):
     mo_acked: int = 0
     protocol_errors: int = 0
     bound_now: int = 0
+    enquire_links: int = 0
 
 
 class _Conn:
@@ -160,7 +163,7 @@ class SmscSim:
         self._next_id = 0x10000000 + self._rng.randrange(0x1000000)
         self._accounts: dict[str, _Account] = {}
         self._conns: set[_Conn] = set()
-        self._due: list[tuple[float, int, str, DeliverSm]] = []
+        self._due: list[tuple[float, int, Callable[[], None]]] = []
         self._due_changed = trio.Event()
         self._changed = trio.Event()
         self._tie = 0
@@ -303,6 +306,7 @@ class SmscSim:
         elif t is DeliverSmResp or t is DataSmResp or t is GenericNack:
             self._on_delivery_ack(conn, pdu.sequence, pdu.status)  # type: ignore[attr-defined]
         elif t is EnquireLink:
+            self.stats.enquire_links += 1
             conn.send(encode_header_only(Cmd.ENQUIRE_LINK_RESP, pdu.sequence))  # type: ignore[attr-defined]
         elif t is BindRequest:
             self._on_bind(conn, pdu)  # type: ignore[arg-type]
@@ -366,12 +370,16 @@ class SmscSim:
         if status:
             if status != Status.RTHROTTLED:
                 self.stats.failed += 1
-            conn.send(encode_message_id_resp(Cmd.SUBMIT_SM_RESP, pdu.sequence, status))
+            self._later(
+                s.response_delay,
+                lambda: conn.send(encode_message_id_resp(Cmd.SUBMIT_SM_RESP, pdu.sequence, status)),
+            )
             return
         n = self._next_id
         self._next_id += 1
         mid = f"{n:08X}" if s.id_format == "hex" else str(n)
-        conn.send(encode_message_id_resp(Cmd.SUBMIT_SM_RESP, pdu.sequence, 0, mid))
+        resp = encode_message_id_resp(Cmd.SUBMIT_SM_RESP, pdu.sequence, 0, mid)
+        self._later(s.response_delay, lambda: conn.send(resp))
         self.stats.accepted += 1
         wants = pdu.registered_delivery & 0x03
         if not s.receipts or not wants:
@@ -380,13 +388,16 @@ class SmscSim:
         if wants == 2 and delivered:  # receipts on failure only (§5.2.17)
             return
         receipt = self._receipt(pdu, n, mid, delivered)
-        if s.receipt_delay <= 0:
-            self._route(conn.account, receipt)
-        else:
-            self._tie += 1
-            due = trio.current_time() + s.receipt_delay
-            heapq.heappush(self._due, (due, self._tie, conn.account, receipt))
-            self._due_changed.set()
+        account = conn.account
+        self._later(s.response_delay + s.receipt_delay, lambda: self._route(account, receipt))
+
+    def _later(self, delay: float, action: Callable[[], None]) -> None:
+        if delay <= 0:
+            action()
+            return
+        self._tie += 1
+        heapq.heappush(self._due, (trio.current_time() + delay, self._tie, action))
+        self._due_changed.set()
 
     def _receipt(self, sub: SubmitSm, n: int, mid: str, delivered: bool) -> DeliverSm:
         fmt = self.settings.receipt_id_format
@@ -466,8 +477,7 @@ class SmscSim:
             self._due_changed = trio.Event()
             now = trio.current_time()
             while self._due and self._due[0][0] <= now:
-                _, _, account, pdu = heapq.heappop(self._due)
-                self._route(account, pdu)
+                heapq.heappop(self._due)[2]()
             self._notify()
 
 

@@ -41,7 +41,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SYSTEM_ID:PASSWORD",
         help="an account that may bind (repeatable); none = accept any",
     )
-    p.add_argument("--receipt-delay", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument(
+        "--receipt-delay", type=float, default=0.0, metavar="SECONDS", help="submit to receipt"
+    )
+    p.add_argument(
+        "--response-delay", type=float, default=0.0, metavar="SECONDS", help="before submit_sm_resp"
+    )
     p.add_argument("--no-receipts", action="store_true", help="never send delivery receipts")
     p.add_argument("--throttle", type=_fraction, default=0.0, help="fraction ESME_RTHROTTLED")
     p.add_argument("--fail-temporary", type=_fraction, default=0.0, help="fraction ESME_RSYSERR")
@@ -104,6 +109,7 @@ def main(argv: list[str]) -> int:
         accounts=dict(a.account),
         receipts=not a.no_receipts,
         receipt_delay=a.receipt_delay,
+        response_delay=a.response_delay,
         throttle=a.throttle,
         fail_temporary=a.fail_temporary,
         fail_permanent=a.fail_permanent,
