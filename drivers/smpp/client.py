@@ -347,7 +347,6 @@ class _Link:
                 part = self.parts.pop(ev.sequence, None)
                 if part is None:
                     continue
-                d.latency.observe(now - ev.sent_at)
                 if ev.status == 0:
                     outcomes.append(
                         Outcome(part_id=part.part_id, carrier_id=d.ids.from_response(ev.message_id))
@@ -367,6 +366,7 @@ class _Link:
                 if cls == "throttled":
                     self.throttles += 1
                     self.paused_until = now + d.config.throttle_pause
+                    self._wake_timer.set()  # so the pause ends on time
                 elif cls == "bind":
                     down = f"submit refused with bind-level status {format_status(ev.status)}"
             elif type(ev) is DeliverSmReceived or type(ev) is DataSmReceived:
@@ -463,7 +463,6 @@ class SmppDriver(Driver):
         self.ids = IdNormaliser(config.message_id_format)
         self.renderer = Renderer(config)
         self.rng = random.Random()
-        self.latency = metrics.submit_latency.labels(config.name)
         self.inbound: InboundAssembler[_Ack] = InboundAssembler(
             config.name,
             reassembly_timeout=self.text_config.reassembly_timeout,

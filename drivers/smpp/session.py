@@ -18,6 +18,7 @@ This module must not import trio (a test checks it).
 from __future__ import annotations
 
 import enum
+import struct
 
 from smsgw.drivers.smpp.codec import (
     Framer,
@@ -118,6 +119,7 @@ _MAY_RECEIVE: dict[int, frozenset[SessionState]] = {
 }
 
 _MAX_SEQUENCE = 0x7FFFFFFF
+_DELIVER_SM_RESP = struct.Struct(">IIII").pack
 
 
 class Session:
@@ -275,7 +277,8 @@ class Session:
         """
         if self._state is _S.CLOSED:
             raise LocalProtocolError("cannot answer: the session is closed")
-        self._out.append(encode_message_id_resp(Cmd.DELIVER_SM_RESP, sequence, status))
+        # One per receipt: the 17-octet PDU (header + empty message_id) packed directly.
+        self._out.append(_DELIVER_SM_RESP(17, Cmd.DELIVER_SM_RESP, status, sequence) + b"\0")
 
     def answer_data_sm(self, sequence: int, status: int = Status.ROK) -> None:
         """Queue the data_sm_resp (§4.7.2) for the data_sm with ``sequence``."""

@@ -1,28 +1,40 @@
 """CPU per SMPP operation on the hot path, ours against smpplib; prints one JSON object.
 
-    .venv/bin/python tests/bench/bench_smpp.py [--n 20000]
+    .venv/bin/python tests/bench/bench_smpp.py [--n 20000] [--e2e 50000]
 
 Figures are µs per operation (the best of 5 runs, so background noise on a shared machine
 inflates them less). ``session_round_trip`` is everything the sans-IO layer does for one
 message: submit_sm encoded and queued, its submit_sm_resp framed and decoded, the receipt
 framed, decoded and parsed into a seam Receipt, and the deliver_sm_resp queued — no sockets.
+
+``--e2e N`` also runs the trio driver against ``smsgw smsc-sim`` in a child process on
+loopback (4 binds, window 100, instant receipts) with a sink that only counts, and reports
+messages per second and the driver process's CPU µs per message (submit_sm out, its response
+and its receipt in, deliver_sm_resp out: everything but the store).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import trio
+from prometheus_client import CollectorRegistry
 from smpplib import smpp as smpplib_smpp
+from smsgw.config.schema import SmppRouteConfig, TextConfig
+from smsgw.drivers.seam import InboundMessage, OutboundPart, Outcome, Receipt
+from smsgw.drivers.smpp.client import SmppDriver
 from smsgw.drivers.smpp.codec import decode, encode
 from smsgw.drivers.smpp.events import DeliverSmReceived, SubmitResponse
 from smsgw.drivers.smpp.pdu import BindResponse, DeliverSm, SubmitSm, SubmitSmResp, Tag
 from smsgw.drivers.smpp.receipts import IdNormaliser, parse_receipt
 from smsgw.drivers.smpp.session import Session
+from smsgw.metrics.instruments import Metrics
 
 
 class _Holder:
@@ -137,9 +149,86 @@ def session_round_trips(n: int) -> float:
     return round(best, 2)
 
 
+class _CountingSink:
+    def __init__(self) -> None:
+        self.outcomes_n = self.receipts_n = self.failed = 0
+        self.changed = trio.Event()
+
+    async def outcomes(self, items: Sequence[Outcome]) -> None:
+        self.outcomes_n += len(items)
+        self.failed += sum(1 for o in items if o.failure is not None)
+        self.changed.set()
+
+    async def receipts(self, items: Sequence[Receipt]) -> None:
+        self.receipts_n += len(items)
+        self.changed.set()
+
+    async def inbound(self, items: Sequence[InboundMessage]) -> None:
+        pass
+
+
+async def _e2e(port: int, n: int) -> dict[str, float]:
+    config = SmppRouteConfig(
+        name="bench", host="127.0.0.1", port=port, system_id="bench", binds=4, window=100
+    )
+    driver = SmppDriver(config, Metrics(CollectorRegistry()), TextConfig())
+    sink = _CountingSink()
+    parts = [
+        OutboundPart(
+            part_id=i,
+            message_id=f"m{i}",
+            route="bench",
+            to="+4917012345678",
+            sender="MyShop",
+            text="Your order 12345 has shipped and will arrive tomorrow.",
+            encoding="gsm7",
+            seq=1,
+            total=1,
+            ref=0,
+        )
+        for i in range(n)
+    ]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(driver.run, sink)
+        await driver.wait_until(lambda: driver.capacity() == 400)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        for i in range(0, n, 400):
+            await driver.submit(parts[i : i + 400])
+        while sink.outcomes_n < n or sink.receipts_n < n - sink.failed:
+            sink.changed = trio.Event()
+            await sink.changed.wait()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+        nursery.cancel_scope.cancel()
+    return {
+        "e2e_messages": n,
+        "e2e_msgs_per_s": round(n / wall),
+        "e2e_driver_cpu_us_per_msg": round(cpu / n * 1e6, 1),
+        "e2e_failed": sink.failed,
+    }
+
+
+def run_e2e(n: int) -> dict[str, float]:
+    """The driver here, the simulator in a child process (so its CPU is not counted)."""
+    sim = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from smsgw.drivers.smpp.sim import main; "
+         "sys.exit(main(['--port', '0', '--window', '400']))"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert sim.stdout is not None
+        line = sim.stdout.readline()  # "smsc-sim: listening on 127.0.0.1:PORT (...)"
+        port = int(line.split(" on ", 1)[1].split()[0].rsplit(":", 1)[1])
+        return trio.run(_e2e, port, n)
+    finally:
+        sim.terminate()
+        sim.wait()
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=20000)
+    p.add_argument("--e2e", type=int, default=0, metavar="N", help="also run N messages e2e")
     a = p.parse_args(argv)
     n = a.n
     assert encode(SUBMIT, 7) == smpplib_submit(), "fast path and oracle disagree"
@@ -152,6 +241,8 @@ def main(argv: list[str]) -> int:
         "session_round_trip_us": session_round_trips(n),
         "python": sys.version.split()[0],
     }
+    if a.e2e:
+        result.update(run_e2e(a.e2e))
     print(json.dumps(result))
     return 0
 
