@@ -19,6 +19,8 @@ from smsgw.drivers.smpp.pdu import (
     BindRequest,
     BindResponse,
     Cmd,
+    DataSm,
+    DataSmResp,
     DeliverSm,
     DeliverSmResp,
     EnquireLink,
@@ -555,3 +557,30 @@ async def test_bind_level_status_on_submit_rebinds(env: Env) -> None:
     await driver.wait_until(lambda: len(peers) == 2 and driver.capacity() == 10)
     [o] = env.sink.got_outcomes
     assert (o.failure, o.code, o.maybe_sent) == (FailureKind.TEMPORARY, "0x00000004", False)
+
+
+async def test_data_sm_receipt_is_answered_with_data_sm_resp_after_storing(env: Env) -> None:
+    got: list[Pdu] = []
+    answered = trio.Event()
+
+    async def script(peer: Peer) -> None:
+        await peer.bind()
+        receipt = DataSm(
+            source_addr="4917012345678",
+            esm_class=0x04,
+            tlvs=(
+                (Tag.RECEIPTED_MESSAGE_ID, b"77\0"),
+                (Tag.MESSAGE_STATE, b"\x02"),
+                (Tag.MESSAGE_PAYLOAD, b"id:77 stat:DELIVRD err:000"),
+            ),
+        )
+        await peer.send(encode(receipt, 12))
+        got.append(await peer.read_kind(DataSmResp))
+        answered.set()
+        await serve_idle(peer)
+
+    port, _ = await scripted(env, script)
+    await env.driver(port, binds=1)
+    await answered.wait()
+    assert got == [DataSmResp(sequence=12)]
+    assert env.sink.got_receipts == [Receipt(route="op", carrier_id="77", state="delivered")]
