@@ -1,0 +1,431 @@
+"""One bind of an SMPP route: its connection loop, its session and the parts on it.
+
+A :class:`Link` connects (TCP, TLS when ``tls = true``), binds, and serves its
+:class:`~smsgw.drivers.smpp.session.Session` with three tasks — a reader feeding it bytes, a
+writer sending what it queued (many PDUs per ``send_all``), a timer firing its deadlines
+(response timeouts, the idle enquire_link) — until the connection is lost, then reconnects with
+exponential backoff and jitter. Session events become the seam's outcomes and receipts here;
+inbound parts go to the driver, which joins them across binds.
+
+Cancellation is shutdown: a bound link lets outstanding answers arrive (a few seconds at most),
+unbinds and closes; every part still outstanding gets a TEMPORARY outcome.
+"""
+
+from __future__ import annotations
+
+import math
+import ssl
+from typing import TYPE_CHECKING
+
+import trio
+from smsgw.drivers.seam import FailureKind, LinkState, OutboundPart, Outcome, Receipt
+from smsgw.drivers.smpp.errors import LocalProtocolError
+from smsgw.drivers.smpp.events import (
+    BindRejected,
+    Bound,
+    DataSmReceived,
+    DeliverSmReceived,
+    Event,
+    Nacked,
+    PeerUnbound,
+    ProtocolViolation,
+    RequestTimedOut,
+    SubmitResponse,
+    Unbound,
+)
+from smsgw.drivers.smpp.pdu import BindMode, Cmd, DataSm, DeliverSm, Status
+from smsgw.drivers.smpp.receipts import ReceiptError, is_receipt, parse_receipt
+from smsgw.drivers.smpp.session import Session, SessionState
+from smsgw.drivers.smpp.status import format_status
+
+if TYPE_CHECKING:
+    from smsgw.drivers.smpp.client import SmppDriver
+
+__all__ = ["SHUTDOWN_GRACE", "Ack", "Link", "LinkDown"]
+
+_FAILURES = {
+    "throttled": FailureKind.THROTTLED,
+    "temporary": FailureKind.TEMPORARY,
+    "permanent": FailureKind.PERMANENT,
+    "bind": FailureKind.TEMPORARY,
+}
+_BOUND = (SessionState.BOUND_TX, SessionState.BOUND_RX, SessionState.BOUND_TRX)
+SHUTDOWN_GRACE = 5.0
+"""Most seconds a link spends draining and unbinding when the driver is cancelled."""
+
+
+class LinkDown(Exception):
+    """This connection is finished; ``kind`` labels why (for logs and link state)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+
+
+class Link:
+    """One bind: its connection loop, its session and the parts outstanding on it."""
+
+    def __init__(self, driver: SmppDriver, name: str, mode: BindMode) -> None:
+        self.driver = driver
+        self.name = name
+        self.mode: BindMode = mode
+        self.state: LinkState = "down"
+        self.session: Session | None = None
+        self.parts: dict[int, OutboundPart] = {}
+        self.paused_until = 0.0
+        self.reconnects = 0
+        self.throttles = 0
+        self.last_error = ""
+        self._wake_writer = trio.Event()
+        self._wake_timer = trio.Event()
+        self._down: str | None = None
+        self._was_bound = False
+        m, route = driver.metrics, driver.name
+        self._up_gauge = m.link_up.labels(route, name)
+        self._up_gauge.set(0)
+
+    # -- capacity ----------------------------------------------------------------------------
+
+    def free(self) -> int:
+        s = self.session
+        if s is None or self.state != "up" or self.paused_until:
+            return 0
+        return s.window_free
+
+    def flush(self) -> None:
+        """Have the writer send what the session queued (one send_all for all of it)."""
+        self._wake_writer.set()
+        self._wake_timer.set()
+
+    # -- the connection loop ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        cfg = self.driver.config
+        failures = 0
+        while True:
+            self.state = "connecting"
+            was_bound = False
+            try:
+                await self._connect_and_serve()
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self.last_error = f"connection: {exc}"
+            except trio.TooSlowError:
+                self.last_error = "connect timed out"
+            except LinkDown as exc:
+                self.last_error = str(exc)
+            finally:
+                was_bound = self._was_bound
+                self._set_down()
+            failures = 0 if was_bound else failures + 1
+            self.reconnects += 1
+            self.driver.metrics.reconnects.labels(self.driver.name, self.name).inc()
+            base = min(cfg.reconnect_max, cfg.reconnect_min * 2 ** min(failures, 30))
+            await trio.sleep(base / 2 + self.driver.rng.uniform(0, base / 2))
+
+    def _set_down(self) -> None:
+        if self.state == "up":
+            self.driver.notify_capacity()
+        self.state = "down"
+        self._up_gauge.set(0)
+
+    async def _open(self) -> trio.abc.Stream:
+        cfg = self.driver.config
+        with trio.fail_after(cfg.response_timeout):
+            tcp = await trio.open_tcp_stream(cfg.host, cfg.port)  # TCP_NODELAY by default
+            if not cfg.tls:
+                return tcp
+            ctx = ssl.create_default_context()
+            if not cfg.tls_verify:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            stream = trio.SSLStream(tcp, ctx, server_hostname=cfg.host)
+            try:
+                await stream.do_handshake()
+            except BaseException:
+                await trio.aclose_forcefully(stream)
+                raise
+            return stream
+
+    async def _connect_and_serve(self) -> bool:
+        """One connection's life; returns whether it got bound. Raises when it broke."""
+        cfg = self.driver.config
+        stream = await self._open()
+        now = trio.current_time()
+        session = Session(
+            self.mode,
+            window=cfg.window,
+            response_timeout=cfg.response_timeout,
+            enquire_link=cfg.enquire_link,
+            now=now,
+        )
+        self.session = session
+        self._down = None
+        self._was_bound = False
+        try:
+            session.bind(
+                system_id=cfg.system_id,
+                password=cfg.password,
+                system_type=cfg.system_type,
+                address_range=cfg.address_range,
+                now=now,
+            )
+            self.flush()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._writer, session, stream, nursery.cancel_scope)
+                nursery.start_soon(self._timer, session, nursery.cancel_scope)
+                await self._reader(session, stream)
+                nursery.cancel_scope.cancel()
+            if self._down:
+                raise LinkDown(self._down)
+            return self._was_bound
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._close(session, stream)
+
+    async def _close(self, session: Session, stream: trio.abc.Stream) -> None:
+        """Unbind if still bound (shutdown), report what is left, close the stream."""
+        grace = min(SHUTDOWN_GRACE, self.driver.config.response_timeout)
+        with trio.move_on_after(grace):
+            try:
+                if self._down is None and session.state in _BOUND:
+                    # Cancelled while bound: shutdown. Let outstanding answers arrive, unbind.
+                    await self._drain_and_unbind(session, stream)
+                elif session.has_data_to_send:
+                    # Going down for a reason: still tell the peer why (the generic_nack).
+                    await stream.send_all(session.data_to_send())
+            except (LinkDown, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+        lost = session.close()
+        outcomes = []
+        for a in lost:
+            part = self.parts.pop(a.sequence, None)
+            if part is not None:
+                outcomes.append(
+                    Outcome(
+                        part_id=part.part_id,
+                        failure=FailureKind.TEMPORARY,
+                        code="link_down",
+                        reason=f"bind {self.name} lost before the answer"
+                        if a.maybe_sent
+                        else f"bind {self.name} lost before sending",
+                        maybe_sent=a.maybe_sent,
+                    )
+                )
+        for part in self.parts.values():  # cannot happen; never leave a part without outcome
+            outcomes.append(
+                Outcome(part_id=part.part_id, failure=FailureKind.TEMPORARY, maybe_sent=True)
+            )
+        self.parts.clear()
+        self.session = None
+        if outcomes:
+            with trio.move_on_after(SHUTDOWN_GRACE):
+                await self.driver.sink().outcomes(outcomes)
+        await trio.aclose_forcefully(stream)
+
+    async def _drain_and_unbind(self, session: Session, stream: trio.abc.Stream) -> None:
+        self.state = "down"  # no new submits while draining
+        self.driver.notify_capacity()
+        while session.in_flight and not session.closed:
+            await self._read_once(session, stream)
+        if session.closed:
+            return
+        session.unbind(trio.current_time())
+        await stream.send_all(session.data_to_send())
+        while not session.closed:
+            await self._read_once(session, stream)
+
+    async def _read_once(self, session: Session, stream: trio.abc.Stream) -> None:
+        data = await stream.receive_some(65536)
+        if not data:
+            raise LinkDown("the SMSC closed the connection")
+        await self._process(session, session.receive_data(data, trio.current_time()))
+        out = session.data_to_send()
+        if out:
+            await stream.send_all(out)
+
+    # -- the three tasks of a connection --------------------------------------------------
+
+    async def _reader(self, session: Session, stream: trio.abc.Stream) -> None:
+        try:
+            while session.state is not SessionState.CLOSED and self._down is None:
+                data = await stream.receive_some(65536)
+                if not data:
+                    self._down = "the SMSC closed the connection"
+                    return
+                await self._process(session, session.receive_data(data, trio.current_time()))
+                self.flush()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self._down = f"read failed: {exc}"
+        except LinkDown as exc:
+            self._down = str(exc)
+
+    async def _writer(
+        self, session: Session, stream: trio.abc.Stream, scope: trio.CancelScope
+    ) -> None:
+        timeout = self.driver.config.response_timeout
+        while True:
+            await self._wake_writer.wait()
+            self._wake_writer = trio.Event()
+            data = session.data_to_send()
+            if not data:
+                continue
+            # Shielded: a send cut in half by cancellation would leave half a PDU on the wire
+            # and make the unbind that follows garbage. A peer that stops reading still
+            # cannot hold us for longer than the response timeout.
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + timeout) as cs:
+                try:
+                    await stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                    self._down = f"write failed: {exc}"
+                    scope.cancel()
+                    return
+            if cs.cancelled_caught:
+                self._down = "write timed out: the SMSC stopped reading"
+                scope.cancel()
+                return
+
+    async def _timer(self, session: Session, scope: trio.CancelScope) -> None:
+        while True:
+            deadline = session.next_deadline()
+            if self.paused_until and (deadline is None or self.paused_until < deadline):
+                deadline = self.paused_until
+            with trio.move_on_at(math.inf if deadline is None else deadline):
+                await self._wake_timer.wait()
+            self._wake_timer = trio.Event()
+            now = trio.current_time()
+            if self.paused_until and now >= self.paused_until:
+                self.paused_until = 0.0
+                self.driver.notify_capacity()
+            events = session.timers(now)
+            if events:
+                try:
+                    await self._process(session, events)
+                except LinkDown as exc:
+                    self._down = str(exc)
+                    scope.cancel()
+                    return
+            if session.has_data_to_send:
+                self._wake_writer.set()
+
+    # -- events -> outcomes, receipts, inbound --------------------------------------------------
+
+    async def _process(self, session: Session, events: list[Event]) -> None:
+        """Act on a batch of session events; raises :class:`LinkDown` when the link must go."""
+        d = self.driver
+        now = trio.current_time()
+        outcomes: list[Outcome] = []
+        receipts: list[Receipt] = []
+        answers: list[tuple[int, bool]] = []  # (sequence, is_data_sm) to answer after storing
+        mo: list[DeliverSm | DataSm] = []
+        down: str | None = None
+        for ev in events:
+            if type(ev) is SubmitResponse:
+                part = self.parts.pop(ev.sequence, None)
+                if part is None:
+                    continue
+                if ev.status == 0:
+                    outcomes.append(
+                        Outcome(part_id=part.part_id, carrier_id=d.ids.from_response(ev.message_id))
+                    )
+                    continue
+                cls = d.statuses.classify(ev.status)
+                if cls == "ok":  # a vendor status configured as harmless is still not an id
+                    cls = "temporary"
+                outcomes.append(
+                    Outcome(
+                        part_id=part.part_id,
+                        failure=_FAILURES[cls],
+                        code=format_status(ev.status),
+                        reason=d.statuses.describe(ev.status),
+                    )
+                )
+                if cls == "throttled":
+                    self.throttles += 1
+                    self.paused_until = now + d.config.throttle_pause
+                    self._wake_timer.set()  # so the pause ends on time
+                elif cls == "bind":
+                    down = f"submit refused with bind-level status {format_status(ev.status)}"
+            elif type(ev) is DeliverSmReceived or type(ev) is DataSmReceived:
+                pdu = ev.pdu
+                is_data = type(ev) is DataSmReceived
+                if is_receipt(pdu.esm_class):
+                    try:
+                        receipts.append(d.ids.receipt(d.name, parse_receipt(pdu)))
+                    except ReceiptError as exc:
+                        d.protocol_error("bad_receipt", str(exc))
+                    answers.append((pdu.sequence, is_data))
+                else:
+                    mo.append(pdu)
+            elif type(ev) is RequestTimedOut:
+                if ev.command_id == Cmd.SUBMIT_SM:
+                    part = self.parts.pop(ev.sequence, None)
+                    if part is not None:
+                        outcomes.append(
+                            Outcome(
+                                part_id=part.part_id,
+                                failure=FailureKind.TEMPORARY,
+                                code="timeout",
+                                reason=f"no submit_sm_resp within {d.config.response_timeout}s",
+                                maybe_sent=True,
+                            )
+                        )
+                else:
+                    d.protocol_error("response_timeout", f"0x{ev.command_id:08X}")
+                    down = f"no answer to 0x{ev.command_id:08X}: link presumed dead"
+            elif type(ev) is Bound:
+                self._was_bound = True
+                self.state = "up"
+                self._up_gauge.set(1)
+                self.last_error = ""
+                d.notify_capacity()
+            elif type(ev) is ProtocolViolation:
+                d.protocol_error(ev.kind, ev.detail)
+                if ev.fatal:
+                    down = f"protocol error: {ev.detail}"
+            elif type(ev) is BindRejected:
+                d.protocol_error("bind_rejected", format_status(ev.status))
+                down = f"bind refused: {d.statuses.describe(ev.status)}"
+            elif type(ev) is PeerUnbound:
+                down = "the SMSC unbound"
+            elif type(ev) is Nacked:
+                d.protocol_error("generic_nack", format_status(ev.status))
+            elif type(ev) is Unbound:
+                pass
+        if outcomes:
+            # Shielded (within a grace period): these parts' answers are already consumed; an
+            # outcome lost to shutdown would leave them "sending" until the store times out.
+            with trio.CancelScope(shield=True), trio.move_on_after(SHUTDOWN_GRACE):
+                await d.sink().outcomes(outcomes)
+            d.notify_capacity()
+        if receipts:
+            await d.sink().receipts(receipts)
+        for seq, is_data in answers:
+            self.answer(session, seq, is_data, Status.ROK)
+        if mo:
+            await d.take_inbound(self, session, mo, now)
+        if down is not None:
+            raise LinkDown(down)
+
+    def answer(self, session: Session, seq: int, is_data: bool, status: int) -> None:
+        """Queue the answer to an inbound deliver_sm/data_sm on ``session`` if it still lives."""
+        if session.state is SessionState.CLOSED:
+            return  # the connection went while we stored it: the SMSC will send it again
+        try:
+            if is_data:
+                session.answer_data_sm(seq, status)
+            else:
+                session.answer(seq, status)
+        except LocalProtocolError:
+            return
+        self._wake_writer.set()
+
+
+class Ack:
+    """Where to send the answer to one inbound part, once it may be acknowledged."""
+
+    __slots__ = ("is_data", "link", "sequence", "session")
+
+    def __init__(self, link: Link, session: Session, sequence: int, is_data: bool) -> None:
+        self.link = link
+        self.session = session
+        self.sequence = sequence
+        self.is_data = is_data
