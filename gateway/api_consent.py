@@ -18,7 +18,6 @@ key only). Every change is appended to the audit trail with the calling key; not
 from __future__ import annotations
 
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -259,7 +258,8 @@ def _event_view(e: OptoutEvent) -> dict[str, object]:
 
 
 def _tail(path: str) -> str:
-    return urllib.parse.unquote(path.rsplit("/", 1)[1])
+    # The server hands over the path percent-decoded already.
+    return path.rsplit("/", 1)[1]
 
 
 def _cursor(raw: str | None) -> int:
