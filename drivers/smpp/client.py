@@ -23,6 +23,7 @@ Promises, per the seam:
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
@@ -42,6 +43,8 @@ from smsgw.drivers.smpp.status import StatusTable
 from smsgw.metrics.instruments import Metrics
 
 __all__ = ["SmppDriver"]
+
+log = logging.getLogger("smsgw.smpp")
 
 
 class SmppDriver(Driver):
@@ -212,7 +215,8 @@ class SmppDriver(Driver):
         return self._sink
 
     def protocol_error(self, kind: str, detail: str) -> None:
-        """Count a protocol error by its bounded kind."""
+        """Count a protocol error by its bounded kind, and log it."""
+        log.warning("smpp route %s: protocol error %s: %s", self.name, kind, detail)
         self.metrics.protocol_errors.labels(self.name, kind).inc()
 
     async def take_inbound(

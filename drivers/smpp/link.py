@@ -13,6 +13,7 @@ unbinds and closes; every part still outstanding gets a TEMPORARY outcome.
 
 from __future__ import annotations
 
+import logging
 import math
 import ssl
 from typing import TYPE_CHECKING
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SHUTDOWN_GRACE", "Ack", "Link", "LinkDown"]
 
+log = logging.getLogger("smsgw.smpp")
+
 _FAILURES = {
     "throttled": FailureKind.THROTTLED,
     "temporary": FailureKind.TEMPORARY,
@@ -55,7 +58,8 @@ SHUTDOWN_GRACE = 5.0
 
 
 class LinkDown(Exception):
-    """This connection is finished; ``kind`` labels why (for logs and link state)."""
+    """This connection is finished; the message says why (logged, and shown as the link's
+    ``error`` in ``GET /v1/routes``)."""
 
     def __init__(self, why: str) -> None:
         super().__init__(why)
@@ -86,6 +90,7 @@ class Link:
     # -- capacity ----------------------------------------------------------------------------
 
     def free(self) -> int:
+        """submit_sm this link can take now: 0 unless bound to transmit and not paused."""
         s = self.session
         if s is None or self.state != "up" or self.paused_until:
             return 0
@@ -99,6 +104,8 @@ class Link:
     # -- the connection loop ------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Connect, bind and serve; after any loss back off and do it again. Returns only by
+        cancellation (after unbinding, when bound)."""
         cfg = self.driver.config
         failures = 0
         while True:
@@ -116,6 +123,10 @@ class Link:
                 was_bound = self._was_bound
                 self._set_down()
             failures = 0 if was_bound else failures + 1
+            log.warning(
+                "smpp route %s %s: link down (%s); reconnecting", self.driver.name, self.name,
+                self.last_error or "closed",
+            )  # fmt: skip
             self.reconnects += 1
             self.driver.metrics.reconnects.labels(self.driver.name, self.name).inc()
             base = min(cfg.reconnect_max, cfg.reconnect_min * 2 ** min(failures, 30))
@@ -373,6 +384,10 @@ class Link:
                     down = f"no answer to 0x{ev.command_id:08X}: link presumed dead"
             elif type(ev) is Bound:
                 self._was_bound = True
+                log.info(
+                    "smpp route %s %s: bound as %s to %s", d.name, self.name, self.mode,
+                    ev.system_id,
+                )  # fmt: skip
                 self.state = "up"
                 self._up_gauge.set(1)
                 self.last_error = ""
