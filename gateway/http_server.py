@@ -136,14 +136,21 @@ class HttpServer:
     ) -> None:
         """Listen on ``host:port`` (0 picks a port) and serve until cancelled.
 
-        Calls ``task_status.started((host, bound_port))`` once listening. Returns by itself
+        Calls ``task_status.started((host, bound_port))`` once listening (with port 0 and a
+        host name of several addresses, on the first address only). Returns by itself
         only after :meth:`close_idle`, once the last connection has closed. Raises OSError if
         it cannot listen. On cancellation, every connection is closed at once.
         """
         if self._serving:
             raise RuntimeError("HttpServer.serve() runs once per server")
         self._serving = True
-        self._listeners = listeners = await trio.open_tcp_listeners(port, host=host)
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        if port == 0 and len(listeners) > 1:
+            # Each address would get a different free port; keep one so the port is the port.
+            for extra in listeners[1:]:
+                await trio.aclose_forcefully(extra)
+            del listeners[1:]
+        self._listeners = listeners
         try:
             task_status.started((host, listeners[0].socket.getsockname()[1]))
             async with trio.open_nursery() as outer:
@@ -175,7 +182,7 @@ class HttpServer:
                 conn.scope.cancel()
 
     def statistics(self) -> dict[str, int | bool]:
-        """Counts: ``connections`` open, ``requests`` answered, ``writes`` (send calls; fewer
+        """Counts: ``connections`` open, ``requests`` the handler answered, ``writes`` (sends; fewer
         than requests when pipelined answers were coalesced), ``rejected`` over the limit;
         ``accepting`` is False before serve() and after close_idle()."""
         return {
