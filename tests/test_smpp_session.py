@@ -288,3 +288,27 @@ def test_sans_io_modules_never_import_trio() -> None:
         "assert 'trio' not in sys.modules, 'trio was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_events_are_the_same_whole_and_byte_by_byte() -> None:
+    def stream(s: Session) -> bytes:
+        seqs = [s.submit(SM, 1.0) for _ in range(2)]
+        s.data_to_send()
+        return (
+            encode(SubmitSmResp(message_id="b"), seqs[1])
+            + encode(DeliverSm(sequence=40, esm_class=4, short_message=b"id:1 stat:DELIVRD"))
+            + encode(EnquireLink(), 41)
+            + encode(SubmitSmResp(message_id="a"), seqs[0])
+        )
+
+    whole = bound()
+    data = stream(whole)
+    expected = whole.receive_data(data, 2.0)
+    assert len(expected) == 3
+    split = bound()
+    stream(split)
+    got = []
+    for i in range(len(data)):
+        got += split.receive_data(data[i : i + 1], 2.0)
+    assert got == expected
+    assert split.data_to_send() == whole.data_to_send()  # the same enquire_link_resp
