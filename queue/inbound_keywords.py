@@ -40,16 +40,24 @@ ReplyBuilder = Callable[[InboundMessage, str, str, float], NewMessage | None]
 cannot be sent (an alphanumeric sender has no number to answer)."""
 
 
-def sender_number(raw: str) -> str:
+def sender_number(raw: str, default_country: str = "") -> str:
     """The E.164 form of an inbound sender where it is a number; the text as it came if not.
 
-    SMPP peers often drop the ``+`` (TON international, digits only), modems give ``+`` forms.
+    SMPP peers often drop the ``+`` (TON international, digits only), modems give ``+`` forms;
+    a national form (leading 0) is read in ``default_country`` when one is configured.
     """
     text = raw.strip()
-    candidate = text if text.startswith("+") else "+" + text
-    if candidate[1:].isdigit() and len(candidate) >= 8:
+    national = text.startswith("0") and not text.startswith("00") and bool(default_country)
+    if text.startswith("00"):
+        candidate = "+" + text[2:]
+    elif text.startswith("+") or national:
+        candidate = text
+    else:
+        candidate = "+" + text
+    digits = candidate.lstrip("+")
+    if digits.isdigit() and len(digits) >= 7:
         try:
-            return parse_number(candidate).e164
+            return parse_number(candidate, default_country if national else "").e164
         except NumberError:
             return text
     return text
@@ -67,7 +75,10 @@ class KeywordHandler:
         store: Store,
         build_reply: ReplyBuilder,
         wall: Callable[[], float],
+        *,
+        default_country: str = "",
     ) -> None:
+        self.default_country = default_country
         self.matcher = matcher
         self.replies = replies
         self.consents = consents
@@ -89,7 +100,7 @@ class KeywordHandler:
             kinds.append(kind)
             if kind is None:
                 continue
-            number = sender_number(msg.sender)
+            number = sender_number(msg.sender, self.default_country)
             note = f"{msg.text.strip()[:40]!r} to {msg.to} via {msg.route}"
             if kind == "optout":
                 outs.append(

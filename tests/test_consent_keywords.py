@@ -186,3 +186,21 @@ async def test_an_alphanumeric_sender_is_recorded_and_not_answered(env: Env) -> 
     await env.mo("STOP", sender="PROMO")
     assert await env.ps.consents.blocking("PROMO", "shop") is not None
     assert env.replies() == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "country", "number"),
+    [
+        ("+4915112345678", "", BERLIN),
+        ("4915112345678", "", BERLIN),  # SMPP, TON international without "+"
+        ("004915112345678", "", BERLIN),
+        ("015112345678", "DE", BERLIN),  # a modem reporting the national form
+        ("015112345678", "", "015112345678"),  # no country to read it in: kept as it came
+        ("PROMO", "DE", "PROMO"),
+        ("12345", "DE", "12345"),
+    ],
+)
+def test_inbound_senders_are_read_as_e164_where_they_can_be(
+    raw: str, country: str, number: str
+) -> None:
+    assert sender_number(raw, country) == number
