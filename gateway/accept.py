@@ -219,9 +219,10 @@ def keyword_replies(acceptor: Acceptor) -> ReplyBuilder:
     split like any message. None when there is no number to answer (an alphanumeric sender)."""
 
     def build(msg: InboundMessage, text: str, client_ref: str, now: float) -> NewMessage | None:
-        ours = sender_number(msg.to)
+        country = acceptor.policy.default_country
+        ours = sender_number(msg.to, country)
         req = SendRequest(
-            to=sender_number(msg.sender),
+            to=sender_number(msg.sender, country),
             text=text,
             sender=ours if valid_sender(ours) else None,
             msg_class="transactional",

@@ -91,6 +91,7 @@ class Gateway:
             self.store,
             keyword_replies(replies),
             wall,
+            default_country=self.policy.default_country,
         )
         self.api: Api | None = None
         self.server: HttpServer | None = None
