@@ -287,11 +287,18 @@ async def test_consent_required_means_a_record_younger_than_the_last_opt_out(
 
 
 async def test_keyword_replies_are_exempt_and_replays_get_the_original(tmp_path: Path) -> None:
-    now = at("2027-01-15T03:00:00")
-    async with policy_store(tmp_path / "q.db") as ps:
+    now = at("2027-01-15T03:00:00")  # night in Berlin
+    # Even where transactional messages obey opt-outs and quiet hours, the confirmation of a
+    # STOP goes at once.
+    cfg = config('transactional_to_optouts = false\nquiet_classes = ["marketing", "transactional"]')
+    async with policy_store(tmp_path / "q.db", cfg) as ps:
         await ps.consents.opt_out([OptoutRequest(number=BERLIN, source="keyword", at=now)])
-        [reply] = await ps.accept(message(BERLIN, now, msg_class="transactional", key=SYSTEM_KEY))
+        reply, other = await ps.accept(
+            message(BERLIN, now, msg_class="transactional", key=SYSTEM_KEY),
+            message(BERLIN, now, msg_class="transactional"),
+        )
         assert reply.result is not None and reply.result.status == "queued"
+        assert other.refusal is not None and other.refusal.code == "opted_out"
         assert len(await ps.store.claim("sim", 10, now)) == 1
         # A marketing message accepted before the opt-out and retried with its client_ref
         # after it gets the original answer, not a refusal.
