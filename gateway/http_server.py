@@ -60,11 +60,7 @@ _FLUSH = 256 * 1024  # write out pipelined answers once this much is waiting
 _LINGER = 2.0
 _LINGER_BYTES = 1 << 20
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_ACCEPT_CAPACITY_ERRNOS = frozenset(
-    getattr(errno, name)
-    for name in ("EMFILE", "ENFILE", "ENOMEM", "ENOBUFS")
-    if hasattr(errno, name)
-)
+_ACCEPT_CAPACITY_ERRNOS = frozenset([errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS])
 _METHODS = {
     m.encode(): m
     for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
@@ -579,6 +575,10 @@ class _Connection:
             self.continued = True
         if out:
             await self._send(out)
+        if self.in_message:
+            # A request begun behind the ones just answered: its read time counts from now,
+            # not from while we were busy.
+            self.started = trio.current_time()
         return keep and not self.scope.cancel_called
 
     async def _send(self, out: list[bytes]) -> None:

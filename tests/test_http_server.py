@@ -466,6 +466,24 @@ async def test_a_request_not_complete_within_read_timeout_is_408(
     assert await c.eof() == b""
 
 
+async def test_read_time_does_not_count_while_the_server_is_busy(
+    nursery: trio.Nursery, connect: Connect, autojump_clock: trio.testing.MockClock
+) -> None:
+    async def slow(req: Request) -> Response:
+        if req.path == "/slow":
+            await trio.sleep(20)
+        return await echo(req)
+
+    _, port = await start(nursery, slow, read_timeout=10, idle_timeout=60)
+    c = await connect(port)
+    # The second request begins behind a handler that takes twice read_timeout.
+    await c.send(get("/slow") + b"GET /second HTTP/1.1\r\n")
+    assert (await c.response()).json()["path"] == "/slow"
+    await trio.sleep(5)  # virtual time: the client takes a while to finish, within its 10 s
+    await c.send(b"Host: t\r\n\r\n")
+    assert (await c.response()).json()["path"] == "/second"
+
+
 async def test_an_idle_keep_alive_connection_is_closed_after_idle_timeout(
     nursery: trio.Nursery, connect: Connect, autojump_clock: trio.testing.MockClock
 ) -> None:
