@@ -200,6 +200,10 @@ class Policy:
     ) -> list[Screened]:
         """Screen and insert a batch in one transaction (so a check and the insert it allows
         cannot be split by another writer)."""
+        if not any(m.msg_class in self._policed and m.key != SYSTEM_KEY for m, _ in items):
+            # Nothing to police (OTP, transactional by default): the plain insert.
+            plain = ops_accept.accept(tx, [m for m, _ in items], ids)
+            return [Screened(result=r, msg=m) for (m, _), r in zip(items, plain, strict=True)]
         out: list[Screened | None] = [None] * len(items)
         batch_slots: dict[tuple[str, str | None], list[float]] = {}
         taken: list[tuple[int, NewMessage, Facts, str, _Verdict]] = []
