@@ -28,12 +28,8 @@ import errno
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable
-from typing import Any, NoReturn
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-import httptools
 import trio
 from smsgw.gateway.http_types import (
     CLOSE,
@@ -41,6 +37,7 @@ from smsgw.gateway.http_types import (
     Handler,
     HttpLimits,
     Request,
+    RequestReader,
     Response,
     render,
 )
@@ -53,28 +50,17 @@ OnResponse = Callable[[Request | None, int, float], None]
 """Called after each answer: (request, or None for the server's own errors; status; seconds)."""
 
 _RECV = 65536
-# Bytes given to the parser at once: one slice can complete several pipelined requests, so
-# this bounds how far past ``max_pipelined`` the queue can grow (~200 minimal requests).
-_SLICE = 4096
 _FLUSH = 256 * 1024  # write out pipelined answers once this much is waiting
 _LINGER = 2.0
 _LINGER_BYTES = 1 << 20
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _ACCEPT_CAPACITY_ERRNOS = frozenset([errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS])
-_METHODS = {
-    m.encode(): m
-    for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
-}
 
 # What a connection is doing: decides what a passed deadline means.
 _IDLE = 0  # waiting for the first byte of a request: a timeout closes silently
 _READING = 1  # a request has begun: a timeout is a 408
 _BUSY = 2  # parsing or in the handler: no deadline
 _WRITING = 3  # sending answers: a timeout drops the connection
-
-
-class _Reject(Exception):
-    """Raised in a parser callback to stop parsing; the status is in ``_Connection.reject``."""
 
 
 class HttpServer:
@@ -269,170 +255,30 @@ def _peer(stream: trio.SocketStream) -> str:
     return str(addr)
 
 
-def _split_target(url: bytes) -> tuple[str, dict[str, str]]:
-    # llhttp admits only visible ASCII in the target, so latin-1 cannot fail or mislead.
-    target = url.decode("latin-1")
-    if target.startswith("/"):
-        path, _, qs = target.partition("?")
-        path = path.partition("#")[0]
-    elif target == "*":
-        return "*", {}
-    else:  # absolute-form (RFC 9112 §3.2.2)
-        parts = urlsplit(target)
-        path, qs = parts.path or "/", parts.query
-    if "%" in path:
-        path = unquote(path)
-    if not qs:
-        return path, {}
-    return path, dict(parse_qsl(qs.partition("#")[0], keep_blank_values=True))
-
-
 class _Connection:
-    """One client connection: the parser's callbacks, the request queue and the loop."""
+    """One client connection: its reader, its deadline and the loop that answers it."""
 
     __slots__ = (
-        "body",
-        "body_len",
-        "continued",
-        "deadline",
-        "expect_continue",
-        "fatal",
-        "fed",
-        "header_bytes",
-        "headers",
-        "in_headers",
-        "in_message",
-        "limits",
-        "linger",
-        "now",
-        "parser",
-        "pending",
-        "phase",
-        "reject",
-        "remote",
-        "scope",
-        "server",
-        "started",
-        "stream",
-        "upgrade",
-        "url",
-        "version",
-    )
+        "deadline", "limits", "linger", "phase", "reader", "remote", "scope", "server", "stream",
+    )  # fmt: skip
 
     def __init__(self, server: HttpServer, stream: trio.SocketStream) -> None:
         self.server = server
         self.limits = server.limits
         self.stream = stream
         self.scope = trio.CancelScope()
-        self.deadline = math.inf
+        self.deadline = math.inf  # read by the sweeper; moved by the loop as it changes phase
         self.phase = _BUSY
         self.remote = _peer(stream)
-        self.parser: Any = httptools.HttpRequestParser(self)
-        self.pending: deque[Request] = deque()
-        self.url = b""
-        self.headers: dict[str, str] = {}
-        self.body: list[bytes] = []
-        self.body_len = 0
-        self.header_bytes = 0
-        self.fed = 0  # bytes fed since the current message began (over by at most one slice)
-        self.in_message = False
-        self.in_headers = False
-        self.version = "1.1"
-        self.now = 0.0
-        self.started = 0.0  # when the current message's first bytes arrived
-        self.expect_continue = False
-        self.continued = False
-        self.reject: int | None = None
-        self.fatal: int | None = None  # the error to answer once the queue is answered
-        self.upgrade = False
+        self.reader = RequestReader(server.limits, self.remote)
         self.linger = False
-
-    # -- parser callbacks (httptools calls these from feed_data) ---------------------------
-
-    def _abort(self, status: int) -> NoReturn:
-        self.reject = status
-        raise _Reject
-
-    def on_message_begin(self) -> None:
-        self.in_message = True
-        self.in_headers = True
-        self.started = self.now
-        self.fed = 0
-        self.header_bytes = 0
-        self.url = b""
-        self.headers = {}
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-        if len(self.url) > self.limits.max_header_bytes:
-            self._abort(414)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # Also called for chunked trailers (after headers complete): counted, then dropped.
-        self.header_bytes += len(name) + len(value) + 4
-        if self.header_bytes + len(self.url) > self.limits.max_header_bytes:
-            self._abort(431)
-        if self.in_headers:
-            key = name.decode("latin-1").lower()
-            text = value.decode("latin-1")
-            old = self.headers.get(key)
-            self.headers[key] = text if old is None else f"{old}, {text}"
-
-    def on_headers_complete(self) -> None:
-        self.in_headers = False
-        headers = self.headers
-        self.version = version = self.parser.get_http_version()
-        length = headers.get("content-length")
-        if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                self._abort(400)
-            if declared > self.limits.max_body_bytes:
-                self._abort(413)
-        if version == "1.1":
-            if "host" not in headers:  # RFC 9112 §3.2: MUST answer 400
-                self._abort(400)
-            expect = headers.get("expect")
-            # RFC 9110 §10.1.1; an HTTP/1.0 client's Expect is ignored.
-            self.expect_continue = expect is not None and expect.lower() == "100-continue"
-
-    def on_body(self, chunk: bytes) -> None:
-        size = self.body_len + len(chunk)
-        if size > self.limits.max_body_bytes:
-            self._abort(413)
-        self.body_len = size
-        self.body.append(chunk)
-
-    def on_message_complete(self) -> None:
-        parts = self.body
-        body = parts[0] if len(parts) == 1 else b"".join(parts)
-        parts.clear()
-        self.body_len = 0
-        raw = self.parser.get_method()
-        method = _METHODS.get(raw) or raw.decode("latin-1")
-        path, query = _split_target(self.url)
-        self.pending.append(
-            Request(
-                method,
-                path,
-                query,
-                self.headers,
-                body,
-                self.remote,
-                self.version,
-                self.parser.should_keep_alive(),
-            )
-        )
-        self.in_message = False
-        self.expect_continue = False
-        self.continued = False
 
     # -- the loop ---------------------------------------------------------------------------
 
     async def run(self) -> None:
         server = self.server
         stream = self.stream
+        reader = self.reader
         try:
             with self.scope:
                 await self._serve()
@@ -440,7 +286,7 @@ class _Connection:
             final: list[bytes] = []
             if self.scope.cancel_called and self.phase == _READING:
                 render(final, server._errors[408], False, CLOSE)
-                server._report(None, 408, trio.current_time() - self.started)
+                server._report(None, 408, trio.current_time() - reader.started)
             if final or self.linger:
                 with trio.move_on_after(_LINGER):
                     if final:
@@ -458,13 +304,13 @@ class _Connection:
         server = self.server
         limits = self.limits
         receive = self.stream.receive_some
-        pending = self.pending
+        reader = self.reader
         rest: memoryview | None = None
         while True:
             if rest is None:
-                if self.in_message:
+                if reader.in_message:
                     self.phase = _READING
-                    self.deadline = self.started + limits.read_timeout
+                    self.deadline = reader.started + limits.read_timeout
                 elif server._closing:
                     return
                 else:
@@ -477,59 +323,23 @@ class _Connection:
                     return
                 self.phase = _BUSY
                 self.deadline = math.inf
-                self.now = trio.current_time()
-                rest = self._feed(data)
+                rest = reader.feed(data, trio.current_time())
             else:
-                rest = self._feed(rest)
-            answer = pending or self.fatal or (self.expect_continue and not self.continued)
-            if answer and not await self._answer():
+                rest = reader.feed(rest, reader.started)
+            if (
+                reader.pending or reader.error or reader.wants_continue
+            ) and not await self._answer():
                 return
-            if self.upgrade:
+            if reader.upgrade:
                 return  # what follows an Upgrade request is not HTTP; we do not switch
-
-    def _feed(self, data: bytes | memoryview) -> memoryview | None:
-        """Parse ``data`` a slice at a time; return what is left when the queue is full."""
-        if len(data) <= _SLICE:
-            self._feed_slice(data)
-            return None
-        view = memoryview(data)
-        cap = self.limits.max_pipelined
-        for offset in range(0, len(view), _SLICE):
-            if self.fatal or self.upgrade:
-                return None
-            if len(self.pending) >= cap:
-                return view[offset:]
-            self._feed_slice(view[offset : offset + _SLICE])
-        return None
-
-    def _feed_slice(self, chunk: bytes | memoryview) -> None:
-        try:
-            self.parser.feed_data(chunk)
-        except httptools.HttpParserUpgrade:
-            self.upgrade = True
-            return
-        except httptools.HttpParserError as e:
-            if self.reject is None and not isinstance(e.__context__, (_Reject, type(None))):
-                log.error("parser callback failed", exc_info=e.__context__)
-            self.fatal = self.reject or 400
-            return
-        if self.in_message:
-            # Bytes httptools holds for a header line it has not finished, or for trailers,
-            # are invisible to the callbacks; bound them by what was fed.
-            self.fed += len(chunk)
-            limits = self.limits
-            if self.in_headers:
-                if self.fed > limits.max_header_bytes + _SLICE:
-                    self.fatal = 431
-            elif self.fed > 2 * (limits.max_body_bytes + limits.max_header_bytes) + _SLICE:
-                self.fatal = 413
 
     async def _answer(self) -> bool:
         """Answer the queued requests in order and write them at once; False means close."""
         server = self.server
         handler = server.handler
         report = server.on_response is not None
-        pending = self.pending
+        reader = self.reader
+        pending = reader.pending
         out: list[bytes] = []
         size = 0
         keep = True
@@ -543,7 +353,7 @@ class _Connection:
                 response = server._internal
             # Decided after the handler: close_idle() may have been called meanwhile.
             close = not request.keep_alive or (
-                not pending and self.fatal is None and (self.upgrade or server._closing)
+                not pending and reader.error is None and (reader.upgrade or server._closing)
             )
             connection = CLOSE if close else KEEP_ALIVE if request.http_version == "1.0" else ""
             head_only = request.method == "HEAD"
@@ -565,20 +375,20 @@ class _Connection:
                 await self._send(out)
                 out = []
                 size = 0
-        if keep and self.fatal is not None:
-            render(out, server._errors[self.fatal], False, CLOSE)
-            server._report(None, self.fatal, trio.current_time() - self.started)
+        if keep and reader.error is not None:
+            render(out, server._errors[reader.error], False, CLOSE)
+            server._report(None, reader.error, trio.current_time() - reader.started)
             keep = False
             self.linger = True
-        elif keep and self.expect_continue and not self.continued:
+        elif keep and reader.wants_continue:
             out.append(_CONTINUE)
-            self.continued = True
+            reader.continued = True
         if out:
             await self._send(out)
-        if self.in_message:
+        if reader.in_message:
             # A request begun behind the ones just answered: its read time counts from now,
             # not from while we were busy.
-            self.started = trio.current_time()
+            reader.started = trio.current_time()
         return keep and not self.scope.cancel_called
 
     async def _send(self, out: list[bytes]) -> None:

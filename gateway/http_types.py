@@ -1,20 +1,32 @@
-"""The values the HTTP server hands to a handler and takes back: Request, Response, HttpLimits.
+"""HTTP/1.1 without I/O: the values a handler sees and returns, and their wire form.
 
-Also the one place a :class:`Response` becomes bytes on the wire (``render``), so that every
-answer, the handler's and the server's own (400, 408, 413, 431, 503), is framed the same way.
+- :class:`Request`, :class:`Response`, :data:`Handler`, :class:`HttpLimits`: the API.
+- :class:`RequestReader`: bytes in, :class:`Request` values (or an error status) out, within
+  the limits; the httptools (llhttp) parser underneath.
+- :func:`render`: the one place a :class:`Response` becomes bytes, so every answer, the
+  handler's and the server's own (400, 408, 413, 414, 431, 503), is framed the same way.
+
+No trio here: time comes in as an argument, and the server module does the I/O.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Any, NoReturn
+from urllib.parse import parse_qsl, unquote, urlsplit
 
+import httptools
 import msgspec
 
-__all__ = ["Handler", "HttpLimits", "Request", "Response", "render"]
+__all__ = ["Handler", "HttpLimits", "Request", "RequestReader", "Response", "render"]
+
+log = logging.getLogger("smsgw.http")
 
 _encoder = msgspec.json.Encoder()
 
@@ -180,3 +192,206 @@ def render(out: list[bytes], response: Response, head_only: bool, connection: st
     out.append(head)
     if body:
         out.append(body)
+
+
+# -- parsing -------------------------------------------------------------------------------
+
+# Bytes given to llhttp at once. One slice can complete several pipelined requests, so this
+# bounds how far past ``max_pipelined`` the queue can grow (~200 minimal requests).
+SLICE = 4096
+_METHODS = {
+    m.encode(): m
+    for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
+}
+
+
+class _Reject(Exception):
+    """Raised in a parser callback to stop parsing; the status is in ``RequestReader.error``."""
+
+
+def _split_target(url: bytes) -> tuple[str, dict[str, str]]:
+    # llhttp admits only visible ASCII in the target, so latin-1 cannot fail or mislead.
+    target = url.decode("latin-1")
+    if target.startswith("/"):
+        path, _, qs = target.partition("?")
+        if "#" in path:
+            path = path.partition("#")[0]
+    elif target == "*":
+        return "*", {}
+    else:  # absolute-form (RFC 9112 §3.2.2)
+        parts = urlsplit(target)
+        path, qs = parts.path or "/", parts.query
+    if "%" in path:
+        path = unquote(path)
+    if not qs:
+        return path, {}
+    return path, dict(parse_qsl(qs.partition("#")[0], keep_blank_values=True))
+
+
+class RequestReader:
+    """Parses one connection's requests: :meth:`feed` bytes, take Requests from ``pending``.
+
+    State the caller reads:
+
+    - ``pending``: complete requests in arrival order (the caller pops them);
+    - ``error``: an HTTP status (400, 413, 414, 431) once the input cannot go on; the
+      requests in ``pending`` came before it and deserve their answers first, then this
+      error, then the connection ends. Nothing more is parsed;
+    - ``upgrade``: an Upgrade/CONNECT request was parsed; what follows is not HTTP;
+    - ``in_message`` and ``started``: a request has begun (and the time its bytes came);
+    - ``wants_continue``: the request under way asked for ``100 Continue`` and has not had it.
+
+    Memory is bounded by the limits: headers (431/414), body (413), and bytes llhttp holds
+    for an unfinished header line or trailer (counted as fed, at most one slice over).
+    """
+
+    __slots__ = (
+        "_body", "_body_len", "_fed", "_header_bytes", "_headers", "_in_headers", "_limits",
+        "_now", "_parser", "_remote", "_url", "_version", "continued", "error",
+        "expect_continue", "in_message", "pending", "started", "upgrade",
+    )  # fmt: skip
+
+    def __init__(self, limits: HttpLimits, remote: str) -> None:
+        self._limits = limits
+        self._remote = remote
+        self._parser: Any = httptools.HttpRequestParser(self)
+        self.pending: deque[Request] = deque()
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._body_len = 0
+        self._header_bytes = 0
+        self._fed = 0  # bytes fed since the current message began (over by at most one slice)
+        self._in_headers = False
+        self._version = "1.1"
+        self._now = 0.0
+        self.in_message = False
+        self.started = 0.0
+        self.expect_continue = False
+        self.continued = False
+        self.error: int | None = None
+        self.upgrade = False
+
+    @property
+    def wants_continue(self) -> bool:
+        return self.expect_continue and not self.continued
+
+    def feed(self, data: bytes | memoryview, now: float) -> memoryview | None:
+        """Parse ``data`` (received at ``now``) a slice at a time.
+
+        Stops early, returning the unparsed rest, once ``max_pipelined`` requests are pending;
+        feed the rest after answering them. Never raises for bad input: sets ``error``.
+        """
+        self._now = now
+        if len(data) <= SLICE:
+            self._feed_slice(data)
+            return None
+        view = memoryview(data)
+        cap = self._limits.max_pipelined
+        for offset in range(0, len(view), SLICE):
+            if self.error or self.upgrade:
+                return None
+            if len(self.pending) >= cap:
+                return view[offset:]
+            self._feed_slice(view[offset : offset + SLICE])
+        return None
+
+    def _feed_slice(self, chunk: bytes | memoryview) -> None:
+        if self.error or self.upgrade:
+            return
+        try:
+            self._parser.feed_data(chunk)
+        except httptools.HttpParserUpgrade:
+            self.upgrade = True
+            return
+        except httptools.HttpParserError as e:
+            if self.error is None and not isinstance(e.__context__, (_Reject, type(None))):
+                log.error("parser callback failed", exc_info=e.__context__)
+            self.error = self.error or 400
+            return
+        if self.in_message:
+            # Bytes llhttp holds for a header line it has not finished, or for trailers, are
+            # invisible to the callbacks; bound them by what was fed.
+            self._fed += len(chunk)
+            limits = self._limits
+            if self._in_headers:
+                if self._fed > limits.max_header_bytes + SLICE:
+                    self.error = 431
+            elif self._fed > 2 * (limits.max_body_bytes + limits.max_header_bytes) + SLICE:
+                self.error = 413
+
+    # -- llhttp callbacks (called from feed_data) -------------------------------------------
+
+    def _abort(self, status: int) -> NoReturn:
+        self.error = status
+        raise _Reject
+
+    def on_message_begin(self) -> None:
+        self.in_message = True
+        self._in_headers = True
+        self.started = self._now
+        self._fed = 0
+        self._header_bytes = 0
+        self._url = b""
+        self._headers = {}
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self._limits.max_header_bytes:
+            self._abort(414)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # Also called for chunked trailers (after headers complete): counted, then dropped.
+        self._header_bytes += len(name) + len(value) + 4
+        if self._header_bytes + len(self._url) > self._limits.max_header_bytes:
+            self._abort(431)
+        if self._in_headers:
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            old = self._headers.get(key)
+            self._headers[key] = text if old is None else f"{old}, {text}"
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        headers = self._headers
+        self._version = version = self._parser.get_http_version()
+        length = headers.get("content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                self._abort(400)
+            if declared > self._limits.max_body_bytes:
+                self._abort(413)
+        if version == "1.1":
+            if "host" not in headers:  # RFC 9112 §3.2: MUST answer 400
+                self._abort(400)
+            expect = headers.get("expect")
+            # RFC 9110 §10.1.1; an HTTP/1.0 client's Expect is ignored.
+            self.expect_continue = expect is not None and expect.lower() == "100-continue"
+
+    def on_body(self, chunk: bytes) -> None:
+        size = self._body_len + len(chunk)
+        if size > self._limits.max_body_bytes:
+            self._abort(413)
+        self._body_len = size
+        self._body.append(chunk)
+
+    def on_message_complete(self) -> None:
+        parts = self._body
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.clear()
+        self._body_len = 0
+        parser = self._parser
+        raw = parser.get_method()
+        method = _METHODS.get(raw) or raw.decode("latin-1")
+        path, query = _split_target(self._url)
+        keep_alive = parser.should_keep_alive()
+        self.pending.append(
+            Request(
+                method, path, query, self._headers, body, self._remote, self._version, keep_alive
+            )
+        )
+        self.in_message = False
+        self.expect_continue = False
+        self.continued = False

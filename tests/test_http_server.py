@@ -7,6 +7,8 @@ over the wire. Timeouts run on trio's autojump clock and are asserted to the swe
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,7 @@ import msgspec
 import pytest
 import trio
 from smsgw.gateway.http import HttpLimits, HttpServer, Request, Response
+from smsgw.gateway.http_types import RequestReader
 
 Hook = Callable[[Request | None, int, float], None]
 
@@ -643,3 +646,96 @@ async def test_any_bytes_get_answers_or_a_400_and_never_break_the_server(wire: b
             assert (await healthy.response(timeout=10)).status == 200
             assert server.statistics()["connections"] == 1
         nursery.cancel_scope.cancel()
+
+
+# -- the reader without sockets ----------------------------------------------------------------
+
+_VECTORS = [
+    b"GET /a%20b?x=1&x=2&y HTTP/1.1\r\nHost: t\r\nX-Dup: 1\r\nx-dup: 2\r\n\r\n",
+    b"POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc",
+    b"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"2\r\nab\r\n1\r\nc\r\n0\r\n\r\n",
+    b"GET http://example.com/abs?q=%41 HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n",
+    b"GET /old HTTP/1.0\r\n\r\n",
+]
+_EXPECTED = [
+    ("GET", "/a b", {"x": "2", "y": ""}, b"", "1.1", True),
+    ("POST", "/p", {}, b"abc", "1.1", True),
+    ("POST", "/c", {}, b"abc", "1.1", True),
+    ("GET", "/abs", {"q": "A"}, b"", "1.1", True),
+    ("OPTIONS", "*", {}, b"", "1.1", True),
+    ("GET", "/old", {}, b"", "1.0", False),
+]
+
+
+def _read(pieces: list[bytes], **limits: Any) -> RequestReader:
+    reader = RequestReader(HttpLimits(**limits), "peer:1")
+    for piece in pieces:
+        assert reader.feed(piece, 0.0) is None
+    return reader
+
+
+@pytest.mark.parametrize("split", ["whole", "byte_by_byte"])
+def test_reader_gives_the_same_requests_however_the_bytes_arrive(split: str) -> None:
+    wire = b"".join(_VECTORS)
+    pieces = [wire] if split == "whole" else [wire[i : i + 1] for i in range(len(wire))]
+    reader = _read(pieces)
+    got = [
+        (r.method, r.path, r.query, r.body, r.http_version, r.keep_alive) for r in reader.pending
+    ]
+    assert got == _EXPECTED
+    assert reader.pending[0].headers == {"host": "t", "x-dup": "1, 2"}
+    assert reader.error is None and not reader.in_message
+
+
+def test_reader_keeps_a_partial_request_for_later() -> None:
+    reader = _read([_VECTORS[1] + b"GET /next HTTP/1.1\r\nHo"])
+    assert [r.path for r in reader.pending] == ["/p"]
+    assert reader.in_message and reader.error is None
+    reader.feed(b"st: t\r\n\r\n", 1.0)
+    assert [r.path for r in reader.pending] == ["/p", "/next"]
+
+
+def test_reader_stops_at_max_pipelined_and_hands_back_the_rest() -> None:
+    reader = RequestReader(HttpLimits(max_pipelined=2), "peer:1")
+    one = b"GET / HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"p" * 3000 + b"\r\n\r\n"
+    rest = reader.feed(one * 10, 0.0)
+    assert rest is not None and 2 <= len(reader.pending) < 10
+    parsed = len(reader.pending)
+    reader.pending.clear()
+    while rest is not None:
+        rest = reader.feed(rest, 0.0)
+        parsed += len(reader.pending)
+        reader.pending.clear()
+    assert parsed == 10
+
+
+def test_reader_marks_an_error_after_the_good_requests() -> None:
+    reader = _read([_VECTORS[0] + b"BREW /pot HTCPCP/1.0\r\n\r\n" + _VECTORS[1]])
+    assert [r.path for r in reader.pending] == ["/a b"]
+    assert reader.error == 400
+    reader.feed(_VECTORS[1], 0.0)  # nothing after an error is parsed
+    assert len(reader.pending) == 1
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(
+    st.one_of(
+        st.binary(max_size=800),
+        st.lists(st.sampled_from(_PIECES), max_size=30).map(b"".join),
+    ),
+    st.integers(min_value=1, max_value=64),
+)
+def test_reader_turns_any_bytes_into_requests_or_an_error(wire: bytes, step: int) -> None:
+    reader = RequestReader(HttpLimits(max_body_bytes=64, max_header_bytes=256), "peer:1")
+    for i in range(0, len(wire), step):
+        reader.feed(wire[i : i + step], 0.0)
+    assert reader.error in (None, 400, 413, 414, 431)
+    for r in reader.pending:
+        assert len(r.body) <= 64
+
+
+def test_the_reader_does_not_import_trio() -> None:
+    code = "import sys, smsgw.gateway.http_types; assert 'trio' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
