@@ -20,7 +20,7 @@ from smsgw.drivers.text import (
     pack_septets,
     unpack_septets,
 )
-from smsgw.drivers.text.gsm7 import BASIC, EXTENSION
+from smsgw.drivers.text.gsm7 import BASIC, EXTENSION, scan_gsm7
 
 GSM_CHARS = [c for c in BASIC if c != "\x1b"] + list(EXTENSION)
 # Extension characters drawn often, so that escapes meet every boundary.
@@ -239,3 +239,32 @@ def test_random_packed_data_gives_septets_or_typed_error(
         assert count < 0 or fill + 7 * count > 8 * len(data)
     else:
         assert len(septets) == count and all(s <= 0x7F for s in septets)
+
+
+# Characters that take each path of the fast check: ASCII, Latin-1, €, the U+0080 that
+# stands in for € internally, Greek capitals (GSM but not Latin-1), and others.
+_tricky = st.text(
+    alphabet=st.sampled_from(list("aZ09 @$`[]{}\x0c\t\x80\x81€ÄéçßΔΩΣ\u2126жü😀’"))
+    | st.characters(max_codepoint=0x3FF),
+    max_size=60,
+)
+
+
+@settings(max_examples=300)
+@given(_tricky)
+def test_fast_checks_agree_with_the_table(text: str) -> None:
+    expected = all(c in GSM_CHARS for c in text)
+    assert is_gsm7(text) == expected
+    if expected:
+        ext = [i for i, c in enumerate(text) if c in EXTENSION]
+        assert scan_gsm7(text) == ext
+        septets = encode_gsm7(text)
+        assert septets == b"".join(
+            bytes([0x1B, EXTENSION[c]]) if c in EXTENSION else bytes([BASIC.index(c)]) for c in text
+        )
+        assert decode_gsm7(septets) == text
+    else:
+        assert scan_gsm7(text) is None
+        assert non_gsm7_chars(text) == list(dict.fromkeys(c for c in text if c not in GSM_CHARS))
+        with pytest.raises(EncodeError):
+            encode_gsm7(text)

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from smsgw.drivers.text import (
+    SMART_MAP,
     EncodeError,
     InvalidArgument,
     TooManyParts,
@@ -17,8 +18,10 @@ from smsgw.drivers.text import (
     encode_ucs2,
     fill_bits_for,
     header_septets,
+    is_gsm7,
     pack_septets,
     plan,
+    smart_replace,
     udh_concat,
 )
 from smsgw.drivers.text.gsm7 import BASIC, EXTENSION
@@ -230,3 +233,11 @@ def test_any_plans_are_minimal_and_fit(text: str, ref_bits: Literal[8, 16]) -> N
 @given(any_text)
 def test_ucs2_round_trip(text: str) -> None:
     assert decode_ucs2(encode_ucs2(text)) == text
+
+
+def test_smart_map_replacements_are_gsm_and_never_replaced_again() -> None:
+    for char, replacement in SMART_MAP.items():
+        assert not is_gsm7(char), repr(char)
+        assert is_gsm7(replacement), repr(char)
+        assert not any(c in SMART_MAP for c in replacement)
+    assert smart_replace("a\u00a0b\u200bc\tdé") == "a bc dé"

@@ -26,6 +26,7 @@ __all__ = [
     "gsm7_septets",
     "is_gsm7",
     "non_gsm7_chars",
+    "scan_gsm7",
 ]
 
 ESC = 0x1B
@@ -64,12 +65,31 @@ EXTENSION: dict[str, int] = {
 
 _BASIC_CHARS = BASIC.replace("\x1b", "")
 _ALL_CHARS = _BASIC_CHARS + "".join(EXTENSION)
+_ALL_SET = frozenset(_ALL_CHARS)
 
-# Encoding: one charmap (C) pass; values are the septets as bytes.
+# The fast path. Most text fits in Latin-1 (all of ASCII, the accented letters of the
+# table), and Latin-1 encoding and bytes.translate are single C passes; so a text is
+# encoded to Latin-1 (with € first swapped for U+0080, a control character nobody sends)
+# and translated octet by octet into a *marked* form: one octet per character, the septet
+# for a basic character, _EXT_MARK for an extension character, _NOT_GSM for the rest.
+# Text that does not fit (Greek capitals, anything beyond Latin-1) takes the slow path.
+_EXT_MARK = 0xFE
+_NOT_GSM = 0xFF
+_EURO_STANDIN = "\x80"
+_MARK_TABLE = bytearray([_NOT_GSM] * 256)
+for _i, _c in enumerate(BASIC):
+    if _i != ESC and ord(_c) < 256:
+        _MARK_TABLE[ord(_c)] = _i
+for _c in EXTENSION:
+    _MARK_TABLE[ord(_c) if _c != "€" else ord(_EURO_STANDIN)] = _EXT_MARK
+_MARK = bytes(_MARK_TABLE)  # for text whose € became U+0080
+_MARK_TABLE[ord(_EURO_STANDIN)] = _NOT_GSM
+_MARK_NO_EURO = bytes(_MARK_TABLE)  # for text as it came: a real U+0080 is not GSM
+del _MARK_TABLE, _i, _c
+
+# The slow path: a charmap (C) pass; values are the septets as bytes.
 _ENCODE_MAP: dict[int, bytes] = {ord(c): bytes([i]) for i, c in enumerate(BASIC) if i != ESC}
 _ENCODE_MAP.update({ord(c): bytes([ESC, code]) for c, code in EXTENSION.items()})
-# The basic table alone as a fast single-byte map, for text without extension characters.
-_BASIC_ENCODING_MAP = codecs.charmap_build(BASIC.replace("\x1b", "\ufffe"))
 
 # Decoding: the basic table as a charmap string (0x1B handled before it is used).
 _DECODE_BASIC = BASIC
@@ -82,19 +102,58 @@ _NON_GSM = re.compile("[^" + re.escape(_ALL_CHARS) + "]")
 _EXT_RE = re.compile("[" + re.escape("".join(EXTENSION)) + "]")
 
 
+def _marked(text: str) -> bytes | None:
+    """The marked form of ``text`` (see above), or ``None`` when it is not Latin-1 + €."""
+    try:
+        return text.encode("latin-1").translate(_MARK_NO_EURO)
+    except UnicodeEncodeError:
+        pass
+    if "€" not in text or _EURO_STANDIN in text:
+        return None
+    try:
+        return text.replace("€", _EURO_STANDIN).encode("latin-1").translate(_MARK)
+    except UnicodeEncodeError:
+        return None
+
+
+def _marks(marked: bytes) -> list[int]:
+    out: list[int] = []
+    i = marked.find(_EXT_MARK)
+    while i >= 0:
+        out.append(i)
+        i = marked.find(_EXT_MARK, i + 1)
+    return out
+
+
 def is_gsm7(text: str) -> bool:
     """Whether every character of ``text`` is in the default alphabet or its extension."""
+    m = _marked(text)
+    if m is not None:
+        return _NOT_GSM not in m
     return _NON_GSM.search(text) is None
 
 
 def non_gsm7_chars(text: str) -> list[str]:
     """The distinct characters outside the GSM alphabet, in order of first appearance."""
-    return list(dict.fromkeys(_NON_GSM.findall(text)))
+    return [c for c in dict.fromkeys(text) if c not in _ALL_SET]
 
 
 def extension_positions(text: str) -> list[int]:
     """Indices of the extension-table characters in ``text`` (each costs two septets)."""
     return [m.start() for m in _EXT_RE.finditer(text)]
+
+
+def scan_gsm7(text: str) -> list[int] | None:
+    """``None`` when ``text`` is not GSM 7-bit, else the indices of its extension characters
+    (as :func:`extension_positions`)."""
+    m = _marked(text)
+    if m is not None:
+        if _NOT_GSM in m:
+            return None
+        return _marks(m) if _EXT_MARK in m else []
+    if _NON_GSM.search(text) is not None:
+        return None
+    return extension_positions(text)
 
 
 def gsm7_septets(text: str) -> int:
@@ -111,10 +170,19 @@ def encode_gsm7(text: str) -> bytes:
     Extension characters become ``0x1B xx``. Raises :class:`EncodeError` naming the first
     character outside the alphabet.
     """
-    try:
-        return codecs.charmap_encode(text, "strict", _BASIC_ENCODING_MAP)[0]
-    except UnicodeEncodeError:
-        pass
+    m = _marked(text)
+    if m is not None and _NOT_GSM not in m:
+        if _EXT_MARK not in m:
+            return m
+        out = bytearray()
+        start = 0
+        for i in _marks(m):
+            out += m[start:i]
+            out.append(ESC)
+            out.append(EXTENSION[text[i]])
+            start = i + 1
+        out += m[start:]
+        return bytes(out)
     try:
         return codecs.charmap_encode(text, "strict", _ENCODE_MAP)[0]
     except UnicodeEncodeError as e:

@@ -18,10 +18,10 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Literal
 
-from smsgw.drivers.text.errors import EncodeError, InvalidArgument, TooManyParts
-from smsgw.drivers.text.gsm7 import extension_positions, is_gsm7, non_gsm7_chars
+from smsgw.drivers.text.errors import InvalidArgument, TooManyParts
+from smsgw.drivers.text.gsm7 import non_gsm7_chars, scan_gsm7
 from smsgw.drivers.text.smart import smart_replace
-from smsgw.drivers.text.ucs2 import astral_positions, has_lone_surrogate
+from smsgw.drivers.text.ucs2 import ucs2_wide
 
 __all__ = ["MAX_PARTS", "Encoding", "Plan", "capacity", "plan", "split"]
 
@@ -52,8 +52,7 @@ class Plan:
     ``text`` is what is actually sent (after smart replacement, if it happened);
     ``"".join(segments) == text`` and ``len(segments) == parts``. ``units`` counts septets
     (``gsm7``, extension characters as two) or UTF-16 code units (``ucs2``) of the whole
-    text. ``ucs2_chars`` lists the distinct characters that forced UCS-2, in order of first
-    appearance (empty for ``gsm7``).
+    text.
     """
 
     text: str
@@ -62,7 +61,14 @@ class Plan:
     parts: int
     units: int
     smart_replaced: bool
-    ucs2_chars: tuple[str, ...]
+
+    @property
+    def ucs2_chars(self) -> tuple[str, ...]:
+        """The distinct characters that forced UCS-2, in order of first appearance (empty
+        for ``gsm7``). Computed when asked: only a preview needs it."""
+        if self.encoding == "gsm7":
+            return ()
+        return tuple(non_gsm7_chars(self.text))
 
 
 def split(text: str, wide: list[int], cap: int) -> list[str]:
@@ -130,13 +136,12 @@ def _count(n: int, wide: list[int], cap: int) -> int:
 
 
 def _layout(
-    text: str, encoding: Encoding, ref_bits: Literal[8, 16], max_parts: int
-) -> tuple[list[str], int]:
-    wide = extension_positions(text) if encoding == "gsm7" else astral_positions(text)
+    text: str, wide: list[int], encoding: Encoding, ref_bits: Literal[8, 16], max_parts: int
+) -> tuple[str, ...]:
     units = len(text) + len(wide)
     single, c8, c16 = _CAPACITY[encoding]
     if units <= single:
-        return [text], units
+        return (text,)
     cap = c8 if ref_bits == 8 else c16
     # A text this long cannot fit: count without slicing, and say how many it would take.
     if units > cap * max_parts:
@@ -144,7 +149,16 @@ def _layout(
     segments = split(text, wide, cap)
     if len(segments) > max_parts:
         raise TooManyParts(len(segments), max_parts)
-    return segments, units
+    return tuple(segments)
+
+
+def _min_parts(units: int, encoding: Encoding, ref_bits: Literal[8, 16]) -> int:
+    """A lower bound of the parts ``units`` need (exact when no pair meets a boundary)."""
+    single, c8, c16 = _CAPACITY[encoding]
+    if units <= single:
+        return 1
+    cap = c8 if ref_bits == 8 else c16
+    return -(-units // cap)
 
 
 def plan(
@@ -167,30 +181,38 @@ def plan(
     """
     if not 1 <= max_parts <= MAX_PARTS:
         raise InvalidArgument(f"max_parts must be 1..{MAX_PARTS}, not {max_parts}")
-    if ref_bits not in (8, 16):
+    if ref_bits != 8 and ref_bits != 16:
         raise InvalidArgument(f"ref_bits must be 8 or 16, not {ref_bits}")
-    if is_gsm7(text):
-        segments, units = _layout(text, "gsm7", ref_bits, max_parts)
-        return Plan(text, "gsm7", tuple(segments), len(segments), units, False, ())
-    if has_lone_surrogate(text):
-        raise EncodeError("text holds a lone surrogate (half a UTF-16 pair); it cannot be sent")
+    wide = scan_gsm7(text)
+    if wide is not None:
+        segments = _layout(text, wide, "gsm7", ref_bits, max_parts)
+        return Plan(text, "gsm7", segments, len(segments), len(text) + len(wide), False)
+    u_wide = ucs2_wide(text)  # refuses a lone surrogate
+    u_units = len(text) + len(u_wide)
     if smart:
         replaced = smart_replace(text)
-        if is_gsm7(replaced):
+        g_wide = scan_gsm7(replaced)
+        if g_wide is not None:
             try:
-                g_segments, g_units = _layout(replaced, "gsm7", ref_bits, max_parts)
+                g_segments = _layout(replaced, g_wide, "gsm7", ref_bits, max_parts)
             except TooManyParts:
-                g_segments, g_units = [], 0
-            if g_segments:
-                try:
-                    u_parts = len(_layout(text, "ucs2", ref_bits, max_parts)[0])
-                except TooManyParts:
-                    u_parts = MAX_PARTS + 1
-                if len(g_segments) <= u_parts:
-                    return Plan(
-                        replaced, "gsm7", tuple(g_segments), len(g_segments), g_units, True, ()
-                    )
-    segments, units = _layout(text, "ucs2", ref_bits, max_parts)
-    return Plan(
-        text, "ucs2", tuple(segments), len(segments), units, False, tuple(non_gsm7_chars(text))
-    )
+                g_segments = ()
+            # GSM unless it would take more parts than UCS-2 (say, a text of ellipses)
+            if g_segments and (
+                len(g_segments) <= _min_parts(u_units, "ucs2", ref_bits)
+                or len(g_segments) <= len(_split_or_none(text, u_wide, ref_bits, max_parts))
+            ):
+                g_units = len(replaced) + len(g_wide)
+                return Plan(replaced, "gsm7", g_segments, len(g_segments), g_units, True)
+    segments = _layout(text, u_wide, "ucs2", ref_bits, max_parts)
+    return Plan(text, "ucs2", segments, len(segments), u_units, False)
+
+
+def _split_or_none(
+    text: str, wide: list[int], ref_bits: Literal[8, 16], max_parts: int
+) -> tuple[str, ...]:
+    """The UCS-2 segments, or ``MAX_PARTS + 1`` dummies when over the limit (for comparing)."""
+    try:
+        return _layout(text, wide, "ucs2", ref_bits, max_parts)
+    except TooManyParts:
+        return ("",) * (MAX_PARTS + 1)

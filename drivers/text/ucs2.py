@@ -11,7 +11,14 @@ import re
 
 from smsgw.drivers.text.errors import EncodeError
 
-__all__ = ["astral_positions", "decode_ucs2", "encode_ucs2", "has_lone_surrogate", "ucs2_units"]
+__all__ = [
+    "astral_positions",
+    "decode_ucs2",
+    "encode_ucs2",
+    "has_lone_surrogate",
+    "ucs2_units",
+    "ucs2_wide",
+]
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -25,6 +32,20 @@ def has_lone_surrogate(text: str) -> bool:
 def astral_positions(text: str) -> list[int]:
     """Indices of the characters outside the BMP (each costs two UTF-16 code units)."""
     return [m.start() for m in _ASTRAL.finditer(text)]
+
+
+def ucs2_wide(text: str) -> list[int]:
+    """Indices of the characters outside the BMP, after checking that ``text`` can be sent.
+
+    Raises :class:`EncodeError` for a lone surrogate.
+    """
+    try:
+        units = len(text.encode("utf-16-be")) // 2
+    except UnicodeEncodeError as e:
+        raise EncodeError(
+            f"lone surrogate U+{ord(text[e.start]):04X} at {e.start} cannot be sent"
+        ) from None
+    return astral_positions(text) if units != len(text) else []
 
 
 def ucs2_units(text: str) -> int:
