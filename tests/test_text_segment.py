@@ -230,6 +230,19 @@ def test_any_plans_are_minimal_and_fit(text: str, ref_bits: Literal[8, 16]) -> N
 
 
 @settings(max_examples=200, deadline=None)
+@given(st.one_of(gsm_text, any_text), st.integers(1, 4))
+def test_over_the_limit_counts_exactly(text: str, max_parts: int) -> None:
+    full = plan(text, max_parts=255)
+    try:
+        p = plan(text, max_parts=max_parts)
+    except TooManyParts as e:
+        assert (e.parts, e.max_parts) == (full.parts, max_parts)
+        assert full.parts > max_parts
+    else:
+        assert p == full
+
+
+@settings(max_examples=200, deadline=None)
 @given(any_text)
 def test_ucs2_round_trip(text: str) -> None:
     assert decode_ucs2(encode_ucs2(text)) == text

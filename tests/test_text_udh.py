@@ -140,6 +140,11 @@ def test_decode_smpp_forms() -> None:
     assert decode_payload("Привет".encode("iso8859_5"), 6) == (None, "Привет")
     # data_coding 0 is the SMSC's default alphabet: octets over 0x7F mean Latin-1, not septets
     assert decode_payload("Grüße".encode("latin-1"), 0) == (None, "Grüße")
+    # an SMSC whose default alphabet is Latin-1/ASCII: said per route
+    assert decode_payload(b"a_b@c$", 0) == (None, "a§b¡c¤")
+    assert decode_payload(b"a_b@c$", 0, smsc_default="latin1") == (None, "a_b@c$")
+    assert decode_payload(b"a_b@", 0xF0, smsc_default="latin1") == (None, "a§b¡")  # GSM DCS
+    assert decode_payload(bytearray(b"ok"), 0) == (None, "ok")
     udh, text = decode_payload(udh_concat(9, 2, 2) + encode_gsm7("{end}"), 0, udhi=True)
     assert udh is not None and udh.concat == Concat(9, 2, 2, 8) and text == "{end}"
     udh, text = decode_payload(udh_concat(300, 2, 1, 16) + encode_ucs2("ж"), 8, udhi=True)

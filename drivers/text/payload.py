@@ -21,6 +21,8 @@ What each alphabet becomes:
 
 from __future__ import annotations
 
+from typing import Literal
+
 from smsgw.drivers.text.errors import DecodeError, TextError
 from smsgw.drivers.text.gsm7 import decode_gsm7
 from smsgw.drivers.text.packing import fill_bits_for, header_septets, unpack_septets
@@ -84,23 +86,28 @@ def _gsm_packed(data: bytes, udh_octets: int, septet_count: int | None) -> str:
 
 
 def decode_payload(
-    data: bytes,
+    data: bytes | bytearray | memoryview,
     data_coding: int,
     *,
     udhi: bool = False,
     packed: bool = False,
     septet_count: int | None = None,
+    smsc_default: Literal["gsm7", "latin1"] = "gsm7",
 ) -> tuple[Udh | None, str]:
     """The header (when ``udhi``) and text of one inbound part.
 
     ``packed`` and ``septet_count`` (TP-UDL, header septets included) matter only for GSM
     7-bit: packed data comes from modem PDUs, unpacked from SMPP. Without ``septet_count``
     every whole septet in the data is read. The header is returned as parsed even when the
-    text after it is empty.
+    text after it is empty. ``smsc_default`` says what an SMSC means by ``data_coding=0``
+    (its default alphabet) when it is not GSM 7-bit: set ``"latin1"`` for SMSCs configured
+    to send Latin-1 or ASCII there (unpacked data only; a modem's TP-DCS 0 is always GSM).
 
     Raises only :class:`TextError` subclasses: :class:`UdhError` for a malformed header,
     :class:`DecodeError` for septets that do not fit the data or compressed text.
     """
+    if not isinstance(data, bytes):
+        data = bytes(data)
     udh: Udh | None = None
     rest = data
     if udhi:
@@ -110,7 +117,7 @@ def decode_payload(
         if kind == "gsm7":
             if packed:
                 return udh, _gsm_packed(data, len(data) - len(rest), septet_count)
-            if rest.isascii():
+            if rest.isascii() and (smsc_default == "gsm7" or data_coding & 0xFF):
                 return udh, decode_gsm7(rest)
             return udh, rest.decode("latin-1")
         if kind == "ucs2":
