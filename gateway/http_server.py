@@ -325,7 +325,8 @@ class _Connection:
                 self.deadline = math.inf
                 rest = reader.feed(data, trio.current_time())
             else:
-                rest = reader.feed(rest, reader.started)
+                # Requests held back while the queue was full start their read clock now.
+                rest = reader.feed(rest, trio.current_time())
             if (
                 reader.pending or reader.error or reader.wants_continue
             ) and not await self._answer():
