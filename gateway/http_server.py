@@ -1,7 +1,9 @@
 """An HTTP/1.1 server: the httptools (llhttp) parser on trio socket streams.
 
-One task per connection reads, parses, calls the handler for each complete request in order
-and writes every answer that is ready in one ``send_all``. What it guards against:
+One task per connection reads, parses (:class:`~smsgw.gateway.http_types.RequestReader`),
+calls the handler for each complete request in order and writes every answer that is ready in
+one ``send_all`` (trio's SocketStream sets TCP_NODELAY, so it leaves at once). What it guards
+against:
 
 - sizes: request line and headers (431, 414 for the target), body (413, declared or chunked),
   requests parsed ahead of their answers (reading pauses at ``max_pipelined``);
@@ -360,7 +362,7 @@ class _Connection:
             head_only = request.method == "HEAD"
             try:
                 render(out, response, head_only, connection)
-            except (ValueError, UnicodeEncodeError):
+            except Exception:  # not a Response, a 1xx, a header that would break framing
                 log.exception("unsendable answer to %s %s", request.method, request.path)
                 response = server._internal
                 render(out, response, head_only, connection)

@@ -133,7 +133,8 @@ KEEP_ALIVE = "connection: keep-alive\r\n"
 def _status_line(status: int) -> str:
     line = _status_lines.get(status)
     if line is None:
-        if not 100 <= status <= 999:
+        # A 1xx is not a final answer (RFC 9110 §15.2); only the server sends 100 Continue.
+        if not 200 <= status <= 999:
             raise ValueError(f"bad HTTP status {status}")
         line = _status_lines[status] = f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n"
     return line
@@ -160,9 +161,9 @@ def _check_name(name: str) -> None:
 def render(out: list[bytes], response: Response, head_only: bool, connection: str) -> None:
     """Append ``response`` as wire bytes to ``out``; ``connection`` is "", CLOSE or KEEP_ALIVE.
 
-    ``head_only`` (a HEAD request) keeps Content-Length but sends no body. 1xx, 204 and 304
-    answers carry neither (RFC 9110 §8.6). Raises ValueError or UnicodeEncodeError for a
-    status or header that cannot go on the wire.
+    ``head_only`` (a HEAD request) keeps Content-Length but sends no body. 204 and 304
+    answers carry neither (RFC 9110 §8.6). Raises ValueError, TypeError or UnicodeEncodeError
+    for a status or header that cannot go on the wire (a 1xx, a value with a line break).
     """
     status = response.status
     body = response.body
@@ -178,7 +179,7 @@ def render(out: list[bytes], response: Response, head_only: bool, connection: st
         if "\r" in value or "\n" in value or "\0" in value:
             raise ValueError(f"header {name} has a line break or NUL")
         extra += f"{name}: {value}\r\n"
-    if status < 200 or status == 204 or status == 304:
+    if status == 204 or status == 304:
         length = ""
         body = b""
     else:

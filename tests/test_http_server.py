@@ -412,16 +412,19 @@ async def test_the_server_owns_framing_headers(nursery: trio.Nursery, connect: C
             return Response(200, b"hi", headers)
         if req.path == "/inject":
             return Response(200, b"{}", [("Location", "/x\r\nSet-Cookie: evil=1")])
+        if req.path == "/interim":
+            return Response(101)
         return Response(204)
 
     _, port = await start(nursery, handler)
     c = await connect(port)
-    await c.send(get("/text") + get("/inject") + get("/nothing"))
+    await c.send(get("/text") + get("/inject") + get("/interim") + get("/nothing"))
     r = await c.response()
     assert r.body == b"hi" and r.headers["content-length"] == "2"
     assert r.headers["content-type"] == "text/plain" and r.headers["x-a"] == "1"
     r = await c.response()
     assert r.status == 500 and "set-cookie" not in r.headers
+    assert (await c.response()).status == 500
     r = await c.response()
     assert r.status == 204 and "content-length" not in r.headers and r.body == b""
     await c.send(get("/still-here"))
