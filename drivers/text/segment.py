@@ -14,7 +14,6 @@ character as one indivisible two-unit item and fills each part greedily; for ite
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Literal
 
@@ -71,19 +70,13 @@ class Plan:
         return tuple(non_gsm7_chars(self.text))
 
 
-def split(text: str, wide: list[int], cap: int) -> list[str]:
-    """Split ``text`` into the fewest pieces of at most ``cap`` units each.
-
-    ``wide`` lists, in increasing order, the indices of the characters that cost two units
-    and cannot be divided; every other character costs one. The last piece may be shorter;
-    the others are as full as they can be. Empty text gives one empty piece.
-    """
-    n = len(text)
+def _ends(n: int, wide: list[int], cap: int) -> list[int]:
+    """Where each piece of the greedy split ends (see :func:`split`), as text indices."""
     if n + len(wide) <= cap:
-        return [text]
+        return [n]
     if not wide:
-        return [text[i : i + cap] for i in range(0, n, cap)]
-    out: list[str] = []
+        return [*range(cap, n, cap), n]
+    ends: list[int] = []
     s = 0
     idx = 0
     nw = len(wide)
@@ -102,63 +95,57 @@ def split(text: str, wide: list[int], cap: int) -> list[str]:
             break
         if end < 0:
             end = min(n, s + cap - k)
-        out.append(text[s:end])
+        ends.append(end)
         s = end
+    return ends
+
+
+def split(text: str, wide: list[int], cap: int) -> list[str]:
+    """Split ``text`` into the fewest pieces of at most ``cap`` units each.
+
+    ``wide`` lists, in increasing order, the indices of the characters that cost two units
+    and cannot be divided; every other character costs one. Every piece but the last is as
+    full as it can be. Empty text gives one empty piece.
+    """
+    out: list[str] = []
+    s = 0
+    for e in _ends(len(text), wide, cap):
+        out.append(text[s:e])
+        s = e
     return out
 
 
-def _count(n: int, wide: list[int], cap: int) -> int:
-    """Pieces :func:`split` would make, without building them (for the over-limit error)."""
-    if n + len(wide) <= cap:
-        return 1
-    if not wide:
-        return -(-n // cap)
-    parts = 0
-    s = 0
-    while s < n:
-        idx = bisect_left(wide, s)
-        # the same greedy walk as split(), on indices only
-        k = 0
-        end = -1
-        while idx < len(wide):
-            w = wide[idx]
-            if w - s + k + 2 <= cap:
-                k += 1
-                idx += 1
-                continue
-            end = min(w, s + cap - k)
-            break
-        if end < 0:
-            end = min(n, s + cap - k)
-        parts += 1
-        s = end
-    return parts
+def _cap(encoding: Encoding, units: int, ref_bits: Literal[8, 16]) -> int:
+    single, c8, c16 = _CAPACITY[encoding]
+    if units <= single:
+        return single
+    return c8 if ref_bits == 8 else c16
 
 
 def _layout(
     text: str, wide: list[int], encoding: Encoding, ref_bits: Literal[8, 16], max_parts: int
 ) -> tuple[str, ...]:
+    """The segments of ``text``; :class:`TooManyParts` with the count when over the limit."""
     units = len(text) + len(wide)
-    single, c8, c16 = _CAPACITY[encoding]
-    if units <= single:
+    cap = _cap(encoding, units, ref_bits)
+    if units <= cap:
         return (text,)
-    cap = c8 if ref_bits == 8 else c16
-    # A text this long cannot fit: count without slicing, and say how many it would take.
-    if units > cap * max_parts:
-        raise TooManyParts(_count(len(text), wide, cap), max_parts)
-    segments = split(text, wide, cap)
-    if len(segments) > max_parts:
-        raise TooManyParts(len(segments), max_parts)
+    ends = _ends(len(text), wide, cap)
+    if len(ends) > max_parts:
+        raise TooManyParts(len(ends), max_parts)
+    if not wide:
+        return tuple(text[i : i + cap] for i in range(0, len(text), cap))
+    segments = []
+    s = 0
+    for e in ends:
+        segments.append(text[s:e])
+        s = e
     return tuple(segments)
 
 
-def _min_parts(units: int, encoding: Encoding, ref_bits: Literal[8, 16]) -> int:
-    """A lower bound of the parts ``units`` need (exact when no pair meets a boundary)."""
-    single, c8, c16 = _CAPACITY[encoding]
-    if units <= single:
-        return 1
-    cap = c8 if ref_bits == 8 else c16
-    return -(-units // cap)
+def _parts(text: str, wide: list[int], encoding: Encoding, ref_bits: Literal[8, 16]) -> int:
+    units = len(text) + len(wide)
+    return len(_ends(len(text), wide, _cap(encoding, units, ref_bits)))
 
 
 def plan(
@@ -192,27 +179,12 @@ def plan(
     if smart:
         replaced = smart_replace(text)
         g_wide = scan_gsm7(replaced)
-        if g_wide is not None:
-            try:
-                g_segments = _layout(replaced, g_wide, "gsm7", ref_bits, max_parts)
-            except TooManyParts:
-                g_segments = ()
-            # GSM unless it would take more parts than UCS-2 (say, a text of ellipses)
-            if g_segments and (
-                len(g_segments) <= _min_parts(u_units, "ucs2", ref_bits)
-                or len(g_segments) <= len(_split_or_none(text, u_wide, ref_bits, max_parts))
-            ):
-                g_units = len(replaced) + len(g_wide)
-                return Plan(replaced, "gsm7", g_segments, len(g_segments), g_units, True)
+        # GSM unless it would take more parts than UCS-2 (a text of ellipses, say)
+        if g_wide is not None and _parts(replaced, g_wide, "gsm7", ref_bits) <= _parts(
+            text, u_wide, "ucs2", ref_bits
+        ):
+            segments = _layout(replaced, g_wide, "gsm7", ref_bits, max_parts)
+            units = len(replaced) + len(g_wide)
+            return Plan(replaced, "gsm7", segments, len(segments), units, True)
     segments = _layout(text, u_wide, "ucs2", ref_bits, max_parts)
     return Plan(text, "ucs2", segments, len(segments), u_units, False)
-
-
-def _split_or_none(
-    text: str, wide: list[int], ref_bits: Literal[8, 16], max_parts: int
-) -> tuple[str, ...]:
-    """The UCS-2 segments, or ``MAX_PARTS + 1`` dummies when over the limit (for comparing)."""
-    try:
-        return _layout(text, wide, "ucs2", ref_bits, max_parts)
-    except TooManyParts:
-        return ("",) * (MAX_PARTS + 1)
