@@ -4,8 +4,9 @@ Septets here are *unpacked*: one septet per byte, as SMPP carries them with
 ``data_coding=0``; an extension character is the pair ``0x1B xx``. Packing into octets for
 SMS PDUs lives in :mod:`smsgw.drivers.text.packing`.
 
-The work is done by C-level codecs (``codecs.charmap_*``) and compiled regular expressions;
-there is no per-character Python loop on the encode path.
+The work is done in single C passes (Latin-1 encoding plus ``bytes.translate`` for most
+text, ``codecs.charmap_*`` and compiled regular expressions for the rest); there is no
+per-character Python loop.
 """
 
 from __future__ import annotations
