@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 
 import msgspec
+
 from smsgw.config.schema import Config
 
 __all__ = ["DEFAULT_CONFIG_NAME", "ConfigError", "load", "load_default", "parse", "parse_listen"]

@@ -199,6 +199,20 @@ class Driver(abc.ABC):
     def state(self) -> DriverState:
         """Current health; cheap, called at every scrape."""
 
+    #: Whether :meth:`resume` needs to be called after a restart (the store is only asked when
+    #: it does).
+    forgets_on_restart: bool = False
+
+    async def resume(self, awaiting: Sequence[str]) -> None:
+        """Carrier ids of parts this route submitted before the process restarted that still
+        await their receipts.
+
+        A real carrier keeps them and sends the receipts once a link is back, so transports
+        leave this alone. A carrier that lived inside the crashed process (the simulator) sets
+        :attr:`forgets_on_restart` and schedules those receipts again here.
+        """
+        return None
+
     @abc.abstractmethod
     async def wait_capacity(self) -> None:
         """Return once :meth:`capacity` is above zero (a link came up, the window drained).

@@ -11,10 +11,12 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+import time
 from collections import deque
 from collections.abc import Sequence
 
 import trio
+
 from smsgw.config.schema import SimulatorRouteConfig
 from smsgw.drivers.seam import (
     Driver,
@@ -39,7 +41,9 @@ class SimulatorDriver(Driver):
         self.config = config
         self._metrics = metrics
         self._rng = random.Random(config.seed)
-        self._ids = itertools.count(0x10000)
+        # Ids stay unique across restarts: a receipt resumed after a crash must not match a
+        # part the new process submitted.
+        self._ids = itertools.count(int(time.time() * 1000) << 16)
         self._pending: deque[tuple[float, OutboundPart]] = deque()
         self._receipts: list[tuple[float, int, Receipt]] = []
         self._in_flight = 0
@@ -82,6 +86,16 @@ class SimulatorDriver(Driver):
         if self._in_flight >= self.config.window:
             self._room = trio.Event()
         self._work.set()
+
+    forgets_on_restart = True
+
+    async def resume(self, awaiting: Sequence[str]) -> None:
+        """Deliver (or not) what the simulated carrier had accepted before a crash."""
+        due = trio.current_time() + self.config.receipt_delay
+        for n, carrier_id in enumerate(awaiting, 1):  # negative keys: no part id collides
+            heapq.heappush(self._receipts, (due, -n, self._receipt(carrier_id)))
+        if self._receipts:
+            self._receipt_work.set()
 
     def state(self) -> DriverState:
         return DriverState(
@@ -143,20 +157,21 @@ class SimulatorDriver(Driver):
     def _schedule_receipts(self, outcomes: Sequence[Outcome], now: float) -> None:
         due = now + self.config.receipt_delay
         for o in outcomes:
-            if o.carrier_id is None:
-                continue
-            state: ReceiptState = (
-                "undelivered" if self._rng.random() < self.config.undeliverable else "delivered"
-            )
-            receipt = Receipt(
-                route=self.name,
-                carrier_id=o.carrier_id,
-                state=state,
-                error_code="" if state == "delivered" else "001",
-            )
-            heapq.heappush(self._receipts, (due, o.part_id, receipt))
+            if o.carrier_id is not None:
+                heapq.heappush(self._receipts, (due, o.part_id, self._receipt(o.carrier_id)))
         if self._receipts:
             self._receipt_work.set()
+
+    def _receipt(self, carrier_id: str) -> Receipt:
+        state: ReceiptState = (
+            "undelivered" if self._rng.random() < self.config.undeliverable else "delivered"
+        )
+        return Receipt(
+            route=self.name,
+            carrier_id=carrier_id,
+            state=state,
+            error_code="" if state == "delivered" else "001",
+        )
 
     async def _receipt_loop(self, sink: Sink) -> None:
         while True:

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import trio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.drivers.text import TextError, plan
 from smsgw.gateway.accept import Acceptor, Prepared

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
+
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.gateway.errors import Invalid, NotFound, UnsupportedMediaType
 from smsgw.gateway.http import Request, Response

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 import trio
+
 from smsgw import __version__
 from smsgw.config.loader import DEFAULT_CONFIG_NAME, ConfigError, load
 from smsgw.config.schema import Config, KeyConfig

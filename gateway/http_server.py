@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 
 import trio
+
 from smsgw.gateway.http_types import (
     CLOSE,
     KEEP_ALIVE,

@@ -6,10 +6,11 @@ import functools
 from typing import Any
 
 import msgspec
+
 from smsgw import __version__
+from smsgw.gateway.api_consent import ConsentBody, OptoutBody
 from smsgw.gateway.schemas import (
     Accepted,
-    BatchReply,
     ErrorReply,
     InboundPage,
     MessagePage,
@@ -51,15 +52,28 @@ def openapi_document() -> bytes:
             SendRequest,
             Accepted,
             ErrorReply,
-            BatchReply,
             MessageView,
             MessagePage,
             InboundPage,
             PreviewRequest,
             PreviewReply,
+            OptoutBody,
+            ConsentBody,
         ],
         ref_template=_REF,
     )
+    # msgspec cannot describe an untagged union of Structs, so the batch reply is spelt out.
+    components["BatchReply"] = {
+        "type": "object",
+        "properties": {
+            "messages": {
+                "type": "array",
+                "items": {"oneOf": [_ref("Accepted"), _ref("ErrorReply")]},
+                "description": "One answer per item, in the order sent.",
+            }
+        },
+        "required": ["messages"],
+    }
     components["BatchRequest"] = {
         "type": "object",
         "properties": {
@@ -72,6 +86,14 @@ def openapi_document() -> bytes:
         {"name": "after", "in": "query", "schema": {"type": "string"}},
         {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}},
     ]
+    number_param = [
+        {"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
+    scope_param = {
+        "name": "scope",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["all", "key"]},
+    }
     id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
     doc = {
         "openapi": "3.1.0",
@@ -126,6 +148,44 @@ def openapi_document() -> bytes:
                         "409": _json(_ref("ErrorReply"), "Already left."),
                     },
                 },
+            },
+            "/v1/optouts": {
+                "get": {
+                    "summary": "Opted-out numbers (JSON pages, or CSV with ?format=csv)",
+                    "parameters": page_params,
+                    "responses": {"200": {"description": "A page and a cursor, or CSV."}},
+                },
+                "post": {
+                    "summary": "Opt a number out, or import a CSV list (Content-Type: text/csv)",
+                    "requestBody": _json(_ref("OptoutBody"), "The number and scope."),
+                    "responses": {
+                        "201": {"description": "Opted out."},
+                        "200": {"description": "Already out, or the CSV import's counts."},
+                        **_ERRORS,
+                    },
+                },
+            },
+            "/v1/optouts/{number}": {
+                "get": {
+                    "summary": "Whether a number is opted out, with its audit trail",
+                    "parameters": number_param,
+                    "responses": {"200": {"description": "State and trail."}},
+                },
+                "delete": {
+                    "summary": "Opt a number back in",
+                    "parameters": [*number_param, scope_param],
+                    "responses": {
+                        "200": {"description": "Opted back in."},
+                        "404": _json(_ref("ErrorReply"), "Not opted out."),
+                    },
+                },
+            },
+            "/v1/consents": {
+                "post": {
+                    "summary": "Record consent to marketing messages",
+                    "requestBody": _json(_ref("ConsentBody"), "The evidence."),
+                    "responses": {"201": {"description": "Recorded."}, **_ERRORS},
+                }
             },
             "/v1/routes": {"get": {"summary": "Routes and their health", "responses": {}}},
             "/v1/inbound": {

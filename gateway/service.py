@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 import msgspec
 import trio
 from prometheus_client.core import GaugeMetricFamily, Metric
+
 from smsgw.config.loader import parse_listen
 from smsgw.config.schema import Config
 from smsgw.drivers.factory import make_driver

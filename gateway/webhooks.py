@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Mapping
 
 import trio
+
 from smsgw.config.schema import WebhookConfig
 from smsgw.gateway.httpclient import HttpClientError, request
 from smsgw.metrics.instruments import Metrics
@@ -60,12 +61,16 @@ class WebhookWorker:
         self._gave_up = metrics.webhook_deliveries.labels("gave_up")
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        released = await self.store.release_webhooks(self.wall())
+        if released:
+            log.info("%d webhook deliveries interrupted by the last stop are due again", released)
         task_status.started()
         async with trio.open_nursery() as nursery:
             while True:
-                free = int(self._limiter.available_tokens)
-                jobs = []
-                if free > 0:
+                # Hold a slot while asking, so a full house waits for a delivery to end, not
+                # for the poll interval.
+                async with self._limiter:
+                    free = int(self._limiter.available_tokens) + 1
                     jobs = await self.store.due_webhooks(
                         self.wall(), free, lease=self.config.timeout * 3
                     )

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
+
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.writer import Tx
 

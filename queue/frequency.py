@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import msgspec
+
 from smsgw.queue.writer import Tx
 
 __all__ = [

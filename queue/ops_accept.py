@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 
 import msgspec
+
 from smsgw.queue.model import PRIORITY, NewMessage
 from smsgw.queue.writer import Tx
 

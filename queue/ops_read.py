@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+
 from smsgw.drivers.seam import InboundMessage
 from smsgw.queue.model import HistoryEntry, InboundRow, MessageRow, PartRow
 from smsgw.queue.ops_accept import new_id
@@ -15,6 +16,7 @@ __all__ = [
     "QueueStats",
     "WebhookJob",
     "add_inbound",
+    "awaiting_receipts",
     "count_active",
     "due_webhooks",
     "get_message",
@@ -22,6 +24,7 @@ __all__ = [
     "list_messages",
     "queue_stats",
     "ready_by_route",
+    "release_webhooks",
     "webhook_done",
     "webhook_retry",
 ]
@@ -140,6 +143,15 @@ def count_active(tx: Tx) -> dict[str, int]:
     }
 
 
+def awaiting_receipts(tx: Tx, route: str) -> list[str]:
+    rows = tx.conn.execute(
+        "SELECT carrier_id FROM parts"
+        " WHERE route = ? AND carrier_id IS NOT NULL AND status = 'submitted'",
+        (route,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def ready_by_route(tx: Tx) -> dict[str, int]:
     """Parts ready to leave per route (an index count: for /v1/routes, not for every scrape)."""
     return {
@@ -216,9 +228,16 @@ def due_webhooks(tx: Tx, now: float, limit: int, lease: float) -> list[WebhookJo
         (now, limit),
     ).fetchall()
     tx.conn.executemany(
-        "UPDATE webhooks SET next_at = ? WHERE wid = ?", [(now + lease, r[0]) for r in rows]
+        "UPDATE webhooks SET next_at = ?, leased = 1 WHERE wid = ?",
+        [(now + lease, r[0]) for r in rows],
     )
     return [WebhookJob(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in rows]
+
+
+def release_webhooks(tx: Tx, now: float) -> int:
+    """Make deliveries leased by a previous process due now (it died before finishing them)."""
+    cur = tx.conn.execute("UPDATE webhooks SET leased = 0, next_at = ? WHERE leased = 1", (now,))
+    return cur.rowcount
 
 
 def webhook_done(tx: Tx, wids: Sequence[int]) -> None:
@@ -231,7 +250,7 @@ def webhook_retry(tx: Tx, wid: int, next_at: float | None, error: str) -> None:
         tx.conn.execute("DELETE FROM webhooks WHERE wid = ?", (wid,))
     else:
         tx.conn.execute(
-            "UPDATE webhooks SET attempts = attempts + 1, next_at = ?, last_error = ?"
+            "UPDATE webhooks SET attempts = attempts + 1, next_at = ?, last_error = ?, leased = 0"
             " WHERE wid = ?",
             (next_at, error[:500], wid),
         )

@@ -28,6 +28,7 @@ from typing import Final, NamedTuple
 
 import msgspec
 import phonenumbers
+
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue import consent, frequency, ops_accept

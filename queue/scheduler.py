@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import trio
+
 from smsgw.drivers.seam import Driver, InboundMessage, Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.limiter import RouteLimiter
@@ -213,6 +214,9 @@ class Scheduler:
         recovered = await self.store.recover_in_flight(self.wall())
         for route in recovered:
             self.metrics.duplicates_risked.labels(route).inc()
+        for runner in self.runners.values():
+            if runner.driver.forgets_on_restart:
+                await runner.driver.resume(await self.store.awaiting_receipts(runner.name))
         async with trio.open_nursery() as nursery:
             for runner in self.runners.values():
                 await nursery.start(runner.run)

@@ -174,6 +174,11 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX marketing_sends_number ON marketing_sends(number, at);
     """,
+    # 3: a webhook delivery taken by a process that then died is due again at the next start,
+    # not when its lease would have run out.
+    """
+    ALTER TABLE webhooks ADD COLUMN leased INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import trio
+
 from smsgw.drivers.seam import InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue import ops_accept, ops_dispatch, ops_read
@@ -202,6 +203,10 @@ class Store:
             ops_read.list_messages, key, status, client_ref, after, limit
         )
 
+    async def awaiting_receipts(self, route: str) -> list[str]:
+        """Carrier ids of the route's parts that were submitted and have no receipt yet."""
+        return await self._writer.call(ops_read.awaiting_receipts, route)
+
     async def stats(self) -> QueueStats:
         return await self._writer.call(ops_read.queue_stats)
 
@@ -218,6 +223,9 @@ class Store:
 
     async def due_webhooks(self, now: float, limit: int, lease: float) -> list[WebhookJob]:
         return await self._writer.call(ops_read.due_webhooks, now, limit, lease)
+
+    async def release_webhooks(self, now: float) -> int:
+        return await self._writer.call(ops_read.release_webhooks, now)
 
     async def webhook_done(self, wids: Sequence[int]) -> None:
         await self._writer.call(ops_read.webhook_done, wids)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 import msgspec
+
 from smsgw.queue.model import FINAL, derive_status
 from smsgw.queue.writer import Tx
 

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import trio
+
 from smsgw.metrics.instruments import Metrics
 
 __all__ = ["StoreClosed", "Tx", "Writer"]

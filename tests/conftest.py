@@ -9,6 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import trio
+
 from smsgw.config.loader import parse
 from smsgw.gateway.httpclient import request
 from smsgw.gateway.service import Gateway

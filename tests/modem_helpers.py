@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import trio
+
 from smsgw.config.schema import ModemRouteConfig, TextConfig
 from smsgw.drivers.modem.bank import ModemBank
 from smsgw.drivers.modem.emulator import PERSONALITIES, ModemEmulator, Personality

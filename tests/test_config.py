@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from smsgw.config.loader import ConfigError, load, load_default, parse
 from smsgw.config.schema import SimulatorRouteConfig, SmppRouteConfig
 from smsgw.gateway.cli import main as cli_main

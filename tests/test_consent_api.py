@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 import pytest
 import trio
-from smsgw.drivers.smpp.sim import SimSettings, SmscSim, serve_smsc_sim
 
+from smsgw.drivers.smpp.sim import SimSettings, SmscSim, serve_smsc_sim
 from tests.conftest import OTHER_TOKEN, StartGateway
 from tests.policy_helpers import BERLIN, HONOLULU, SHANGHAI, at
 

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from smsgw.queue import consent
 from smsgw.queue.consent import (
     ALL,
@@ -18,7 +19,6 @@ from smsgw.queue.consent import (
     parse_csv,
 )
 from smsgw.queue.numbers import NumberError, parse_number
-
 from tests.policy_helpers import BERLIN, SHANGHAI, at, policy_store
 
 NOW = at("2027-01-15T10:00:00")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import trio
+
 from smsgw.config.loader import parse
 from smsgw.config.schema import Config
 from smsgw.drivers.factory import make_driver
@@ -28,7 +29,6 @@ from smsgw.queue.limiter import RouteLimiter
 from smsgw.queue.policy import SYSTEM_KEY
 from smsgw.queue.routing import Router
 from smsgw.queue.scheduler import RouteRunner, RouteSink, Scheduler
-
 from tests.modem_helpers import fast
 from tests.policy_helpers import BERLIN, PolicyStore, message
 

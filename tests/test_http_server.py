@@ -18,6 +18,7 @@ import hypothesis.strategies as st
 import msgspec
 import pytest
 import trio
+
 from smsgw.gateway.http import HttpLimits, HttpServer, Request, Response
 from smsgw.gateway.http_types import RequestReader
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import msgspec
 import pytest
 import trio
+
 from smsgw.gateway.http import HttpLimits, HttpServer, Request, Response
 from smsgw.gateway.httpclient import HttpClientError, request
 from smsgw.queue.model import FINAL
-
 from tests.conftest import TOKEN, gateway_toml
 
 pytestmark = pytest.mark.slow
@@ -72,12 +72,16 @@ async def start_process(nursery: trio.Nursery, config: Path) -> GatewayProcess:
     )
     assert proc.stdout is not None
     buf = b""
-    with trio.fail_after(30):
-        while b"listening on " not in buf or not buf.split(b"listening on ", 1)[1].count(b"\n"):
-            chunk = await proc.stdout.receive_some(4096)
-            if not chunk:
-                raise RuntimeError(f"gateway exited: {buf.decode()}")
-            buf += chunk
+    try:
+        with trio.fail_after(30):
+            while b"listening on " not in buf or not buf.split(b"listening on ", 1)[1].count(b"\n"):
+                chunk = await proc.stdout.receive_some(4096)
+                if not chunk:
+                    raise RuntimeError(f"gateway exited: {buf.decode()}")
+                buf += chunk
+    except BaseException:
+        proc.kill()
+        raise
     url = buf.split(b"listening on ", 1)[1].split(b"\n", 1)[0].decode().strip()
 
     async def drain() -> None:
@@ -85,7 +89,16 @@ async def start_process(nursery: trio.Nursery, config: Path) -> GatewayProcess:
         async for _ in proc.stdout:
             pass
 
+    async def reap() -> None:
+        # A failing test must not leave a gateway running behind it.
+        try:
+            await trio.sleep_forever()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+
     nursery.start_soon(drain)
+    nursery.start_soon(reap)
     return GatewayProcess(proc, url)
 
 

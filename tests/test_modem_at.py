@@ -13,6 +13,7 @@ import sys
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from smsgw.drivers.modem.at import (
     MAX_LINE,
     AtConversation,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import trio
+
 from smsgw.drivers.modem.emulator import PERSONALITIES, ModemEmulator
 from smsgw.drivers.seam import FailureKind
-
 from tests.modem_helpers import Bench, fast, part, running_bank
 
 

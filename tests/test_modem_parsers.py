@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from smsgw.drivers.modem import bringup
 from smsgw.drivers.modem.errors import ErrorClass, classify, classify_result
 from smsgw.drivers.modem.receipts import DailyCap, ReceiptBook, receipt_state

@@ -13,6 +13,7 @@ import datetime as dt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from smsgw.drivers.modem.sms_pdu import (
     Address,
     Deliver,

@@ -27,10 +27,10 @@ from typing import Any
 import pytest
 import trio
 from prometheus_client.metrics import MetricWrapperBase
+
 from smsgw.config.schema import ServerConfig
 from smsgw.gateway.cli import build_parser
 from smsgw.gateway.httpclient import request
-
 from tests.conftest import Running, StartGateway, gateway_toml
 
 ROOT = Path(__file__).resolve().parent.parent

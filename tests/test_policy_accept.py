@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from smsgw.config.loader import ConfigError
 from smsgw.config.schema import Config
 from smsgw.gateway.accept import Acceptor
@@ -10,7 +11,6 @@ from smsgw.gateway.errors import Invalid
 from smsgw.gateway.schemas import SendRequest
 from smsgw.queue.policy import Policy, PolicyConfigError
 from smsgw.queue.routing import Router
-
 from tests.policy_helpers import BERLIN, RUSSIA_MOBILE, SHANGHAI, at, config
 
 NOW = at("2027-01-15T10:00:00")

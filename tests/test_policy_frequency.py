@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from smsgw.queue.frequency import earliest_slot
 
 DAY = 86_400.0

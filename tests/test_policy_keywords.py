@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from smsgw.queue.keywords import (
     DEFAULT_FOOTERS,
     DEFAULT_HELP,

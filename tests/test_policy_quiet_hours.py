@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from smsgw.queue.numbers import NumberError, parse_number
 from smsgw.queue.quiet_hours import (
     UnknownZone,

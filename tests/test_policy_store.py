@@ -6,7 +6,6 @@ from pathlib import Path
 
 from smsgw.queue.consent import OptinRequest, OptoutRequest
 from smsgw.queue.policy import SYSTEM_KEY
-
 from tests.policy_helpers import (
     BERLIN,
     HONOLULU,

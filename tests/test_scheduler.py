@@ -8,6 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import trio
+
 from smsgw.config.schema import SimulatorRouteConfig
 from smsgw.drivers.seam import Driver, DriverState, OutboundPart, Outcome, Sink
 from smsgw.drivers.simulator import SimulatorDriver
@@ -17,7 +18,6 @@ from smsgw.queue.model import FINAL
 from smsgw.queue.ops_dispatch import DispatchPolicy
 from smsgw.queue.scheduler import RouteRunner, RouteSink, Scheduler
 from smsgw.queue.store import Store
-
 from tests.helpers import hold_clock_while_busy, new_message
 
 EPOCH = 1_800_000_000.0

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import trio
 from prometheus_client import CollectorRegistry
+
 from smsgw.config.schema import SmppRouteConfig, TextConfig
 from smsgw.drivers.seam import FailureKind, InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.drivers.smpp.client import SmppDriver

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from smpplib import smpp as smpplib_smpp
+
 from smsgw.drivers.smpp.codec import MAX_PDU_SIZE, Framer, decode, encode
 from smsgw.drivers.smpp.errors import LocalProtocolError, PduTooLarge, RemoteProtocolError
 from smsgw.drivers.smpp.pdu import (

@@ -8,6 +8,7 @@ import struct
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from smsgw.drivers.seam import Receipt
 from smsgw.drivers.smpp.addressing import AddressError, Addressing, classify_address, to_display
 from smsgw.drivers.smpp.codec import decode

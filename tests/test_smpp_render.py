@@ -8,6 +8,7 @@ import struct
 from typing import Any
 
 import pytest
+
 from smsgw.config.schema import SmppRouteConfig
 from smsgw.drivers.seam import InboundMessage, OutboundPart
 from smsgw.drivers.smpp.codec import decode, encode

@@ -9,6 +9,7 @@ import sys
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from smsgw.drivers.smpp.codec import Framer, decode, encode
 from smsgw.drivers.smpp.errors import LocalProtocolError
 from smsgw.drivers.smpp.events import (

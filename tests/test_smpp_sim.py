@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
+
 from smsgw.drivers.smpp.codec import decode, encode
 from smsgw.drivers.smpp.events import (
     BindRejected,

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from smsgw.drivers.seam import FailureKind, Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.ops_dispatch import DispatchPolicy
 from smsgw.queue.schema import SCHEMA_VERSION
 from smsgw.queue.store import Store
-
 from tests.helpers import new_message
 
 
@@ -243,6 +243,7 @@ async def test_status_change_queues_a_webhook_in_the_same_transaction(store: Sto
 
 async def test_a_failing_operation_does_not_sink_its_batch(store: Store) -> None:
     import trio
+
     from smsgw.queue.writer import Tx
 
     def boom(tx: Tx) -> None:

@@ -9,6 +9,7 @@ from typing import Literal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from smsgw.drivers.text import (
     Concat,
     InvalidArgument,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from smsgw.drivers import text
 from smsgw.drivers.text import InvalidArgument, ReferenceAllocator
 

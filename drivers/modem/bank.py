@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
 from smsgw.config.schema import ModemRouteConfig, TextConfig
 from smsgw.drivers.modem.discovery import usb_ports
 from smsgw.drivers.modem.driver import SLOTS, Modem

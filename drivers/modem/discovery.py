@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import trio
 from serial.tools import list_ports
+
 from smsgw.drivers.modem.port import AtPort, PortGone, open_port, unwrap_group
 from smsgw.drivers.modem.responses import csq_to_dbm, parse_cpin, parse_identity
 

@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import trio
+
 from smsgw.config.schema import ModemRouteConfig, TextConfig
 from smsgw.drivers.modem import bringup
 from smsgw.drivers.modem.at import Response

@@ -17,6 +17,7 @@ import sys
 from dataclasses import replace
 
 import trio
+
 from smsgw.drivers.modem.emulator import ModemEmulator
 from smsgw.drivers.modem.personalities import PERSONALITIES
 

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
+
 from smsgw.drivers.modem.personalities import PERSONALITIES, Personality
 from smsgw.drivers.modem.sms_pdu import (
     Address,

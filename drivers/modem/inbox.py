@@ -20,6 +20,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 import trio
+
 from smsgw.drivers.modem.at import Urc
 from smsgw.drivers.modem.port import AtPort
 from smsgw.drivers.modem.receipts import receipt_state

@@ -21,6 +21,7 @@ from types import TracebackType
 
 import serial
 import trio
+
 from smsgw.drivers.modem.at import (
     AtConversation,
     Command,

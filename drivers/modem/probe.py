@@ -18,6 +18,7 @@ import sys
 from dataclasses import asdict
 
 import trio
+
 from smsgw.drivers.modem.discovery import ProbeResult, UsbPort, probe, usb_ports
 
 __all__ = ["main"]

@@ -21,6 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 import trio
+
 from smsgw.drivers.modem.errors import ErrorClass, classify_result
 from smsgw.drivers.modem.port import AtPort, PortGone
 from smsgw.drivers.modem.responses import parse_cmgs

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import trio
+
 from smsgw.config.schema import SmppRouteConfig, TextConfig
 from smsgw.drivers.seam import Driver, DriverState, FailureKind, OutboundPart, Outcome, Sink
 from smsgw.drivers.smpp.errors import LocalProtocolError

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from smpplib import smpp as _smpplib
+
 from smsgw.drivers.smpp.errors import LocalProtocolError, PduTooLarge, RemoteProtocolError
 from smsgw.drivers.smpp.pdu import (
     BindMode,

@@ -9,6 +9,7 @@ has to know (the peer unbinding).
 from __future__ import annotations
 
 import msgspec
+
 from smsgw.drivers.smpp.pdu import BindMode, DataSm, DeliverSm
 
 __all__ = [

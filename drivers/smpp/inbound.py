@@ -19,6 +19,7 @@ from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 import msgspec
+
 from smsgw.drivers import text as t
 from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.smpp.addressing import to_display

@@ -19,6 +19,7 @@ import ssl
 from typing import TYPE_CHECKING
 
 import trio
+
 from smsgw.drivers.seam import FailureKind, LinkState, OutboundPart, Outcome, Receipt
 from smsgw.drivers.smpp.errors import LocalProtocolError
 from smsgw.drivers.smpp.events import (

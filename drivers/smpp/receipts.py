@@ -25,6 +25,7 @@ import re
 from typing import Literal
 
 import msgspec
+
 from smsgw.drivers.seam import Receipt, ReceiptState
 from smsgw.drivers.smpp.pdu import DataSm, DeliverSm, Tag
 

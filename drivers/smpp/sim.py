@@ -25,6 +25,7 @@ from typing import Literal
 
 import msgspec
 import trio
+
 from smsgw.drivers.smpp.codec import (
     Framer,
     decode,

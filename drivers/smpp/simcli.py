@@ -6,6 +6,7 @@ import argparse
 import sys
 
 import trio
+
 from smsgw.drivers.smpp.sim import SimSettings, SmscSim, serve_smsc_sim
 
 __all__ = ["main"]

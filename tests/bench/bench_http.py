@@ -18,6 +18,7 @@ import time
 
 import msgspec
 import trio
+
 from smsgw.gateway.http import HttpLimits, HttpServer, Request, Response
 
 

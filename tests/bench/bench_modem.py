@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import trio
+
 from smsgw.config.schema import ModemRouteConfig, TextConfig
 from smsgw.drivers.modem.bank import ModemBank
 from smsgw.drivers.modem.emulator import PERSONALITIES, ModemEmulator

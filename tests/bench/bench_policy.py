@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import trio
+
 from smsgw.config.loader import parse
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.model import MessageClass, NewMessage

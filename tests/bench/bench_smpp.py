@@ -26,6 +26,7 @@ from typing import Any
 import trio
 from prometheus_client import CollectorRegistry
 from smpplib import smpp as smpplib_smpp
+
 from smsgw.config.schema import SmppRouteConfig, TextConfig
 from smsgw.drivers.seam import InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.drivers.smpp.client import SmppDriver

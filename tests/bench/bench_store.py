@@ -63,7 +63,10 @@ async def main(n: int) -> None:
                 [Outcome(part_id=p.part_id, carrier_id=f"c{p.part_id}") for p in parts], now
             )
             await store.record_receipts(
-                [Receipt(route="sim", carrier_id=f"c{p.part_id}", state="delivered") for p in parts],
+                [
+                    Receipt(route="sim", carrier_id=f"c{p.part_id}", state="delivered")
+                    for p in parts
+                ],
                 now,
             )
             done += len(parts)
