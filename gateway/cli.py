@@ -246,6 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_OWN_PARSERS = {"bench", "smsc-sim", "modems"}
+"""Commands that parse their own options (argparse's REMAINDER drops a leading ``-h``)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _OWN_PARSERS:
+        args = argparse.Namespace(rest=argv[1:])
+        func = {"bench": cmd_bench, "smsc-sim": cmd_smsc_sim, "modems": cmd_modems}[argv[0]]
+        return int(func(args))
     args = build_parser().parse_args(argv)
     return int(args.func(args))

@@ -132,3 +132,15 @@ def test_check_config_prints_the_same_line(
     assert cli_main(["check-config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"{path}: rules[0].route[0]: unknown route 'gone'"
+
+
+@pytest.mark.parametrize(
+    "command", ["serve", "send", "status", "check-config", "bench", "smsc-sim", "modems"]
+)
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code: object = cli_main([command, "--help"])
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 0
+    assert f"smsgw {command}" in capsys.readouterr().out
