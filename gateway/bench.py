@@ -191,10 +191,10 @@ async def _batch_phase(port: int, total: int, conns: int, batch: int) -> dict[st
         for b in range(per_conn):
             wire = _batch((w * per_conn + b) * batch, batch)
             t = time.perf_counter()
-            status, _ = await conn.call(wire)
+            status, answer = await conn.call(wire)
             latencies.append(time.perf_counter() - t)
             if status != 202:
-                raise RuntimeError(f"batch answered {status}")
+                raise RuntimeError(f"batch answered {status}: {answer.decode()[:500]}")
 
     t0 = time.perf_counter()
     async with trio.open_nursery() as n:
@@ -204,6 +204,7 @@ async def _batch_phase(port: int, total: int, conns: int, batch: int) -> dict[st
     sent = per_conn * conns * batch
     latencies.sort()
     return {
+        "connections": conns,
         "messages": sent,
         "seconds": round(elapsed, 3),
         "accepted_msg_per_s": round(sent / elapsed),
@@ -231,14 +232,14 @@ async def _single_phase(port: int, total: int, conns: int) -> dict[str, float]:
         conn = await Conn.open(port)
         for i in range(per_conn):
             body = msgspec.json.encode(
-                {"to": f"+4915{(w * per_conn + i) % 10_000_000:08d}", "text": "Code 482913"}
+                {"to": f"+49151{(w * per_conn + i) % 100_000_000:08d}", "text": "Code 482913"}
             )
             wire = _post("/v1/messages", body)
             t = time.perf_counter()
-            status, _ = await conn.call(wire)
+            status, answer = await conn.call(wire)
             latencies.append(time.perf_counter() - t)
             if status != 202:
-                raise RuntimeError(f"single send answered {status}")
+                raise RuntimeError(f"single send answered {status}: {answer.decode()}")
 
     t0 = time.perf_counter()
     async with trio.open_nursery() as n:
@@ -247,6 +248,7 @@ async def _single_phase(port: int, total: int, conns: int) -> dict[str, float]:
     elapsed = time.perf_counter() - t0
     latencies.sort()
     return {
+        "connections": conns,
         "requests": per_conn * conns,
         "req_per_s": round(per_conn * conns / elapsed),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
@@ -268,7 +270,7 @@ def _throughput(args: argparse.Namespace) -> dict[str, object]:
                 done = await _wait_final(port, int(b["messages"]), timeout=600)
                 cpu1 = proc.cpu()
                 e2e = int(b["messages"]) / (done - t0)
-                single = await _single_phase(port, args.single, args.connections)
+                single = await _single_phase(port, args.single, args.single_connections)
                 cpu2 = proc.cpu()
                 return {
                     "ready_seconds": round(ready, 3),
@@ -328,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=100, help="messages per batch request")
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--single", type=int, default=10_000, help="single-message requests")
+    p.add_argument(
+        "--single-connections",
+        type=int,
+        default=16,
+        help="connections for single requests (a shop's web workers each hold one)",
+    )
     p.add_argument("--synchronous", choices=["full", "normal"], default="full")
     p.add_argument("--route", choices=["sim"], default="sim", help="route driver to bench")
     p.add_argument("--million", action="store_true", help="measure a queue of --queued messages")
