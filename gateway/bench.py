@@ -27,9 +27,34 @@ __all__ = ["main"]
 TOKEN = "bench-token-0123456789abcdef"
 
 
-def _config(tmp: Path, port: int, route_rate: float, synchronous: str, route: str) -> Path:
-    routes = {
-        "sim": f"""
+def _route_toml(route: str, route_rate: float, peer: dict[str, object]) -> str:
+    """The bench route: the built-in simulator, SMPP binds to ``smsgw smsc-sim``, or a bank of
+    emulated modems (``peer`` says where the simulator listens or where the modems' links are)."""
+    if route == "smpp":
+        return f"""
+[[routes]]
+name = "bench"
+driver = "smpp"
+host = "127.0.0.1"
+port = {peer["port"]}
+system_id = "bench"
+password = "bench"
+binds = 4
+window = 100
+rate = {route_rate}
+burst = {max(1, int(min(route_rate, 1000)))}
+"""
+    if route == "modem":
+        ports = msgspec.json.encode(peer["links"]).decode()
+        return f"""
+[[routes]]
+name = "bench"
+driver = "modem"
+ports = {ports}
+rate = 1.0
+burst = 1
+"""
+    return f"""
 [[routes]]
 name = "bench"
 driver = "simulator"
@@ -38,8 +63,17 @@ burst = {max(1, int(min(route_rate, 1000)))}
 latency = 0
 receipt_delay = 0
 window = 5000
-""",
-    }
+"""
+
+
+def _config(
+    tmp: Path,
+    port: int,
+    route_rate: float,
+    synchronous: str,
+    route: str,
+    peer: dict[str, object] | None = None,
+) -> Path:
     text = f"""
 [server]
 listen = "127.0.0.1:{port}"
@@ -56,7 +90,7 @@ token = "{TOKEN}"
 rate = 1000000
 burst = 1000000
 
-{routes[route]}
+{_route_toml(route, route_rate, peer or {})}
 
 [[rules]]
 route = ["bench"]
@@ -64,6 +98,46 @@ route = ["bench"]
     path = tmp / "bench.toml"
     path.write_text(text)
     return path
+
+
+class Peer:
+    """The far end of a bench route in its own process: ``smsgw smsc-sim`` or emulated modems,
+    so the gateway's CPU figures are the gateway's alone."""
+
+    def __init__(self, route: str, tmp: Path, modems: int, send_delay: float) -> None:
+        self.info: dict[str, object] = {}
+        self.popen: subprocess.Popen[str] | None = None
+        if route == "smpp":
+            port = _free_port()
+            cmd = ["smsc-sim", "--port", str(port), "--account", "bench:bench", "--window", "100"]
+            self.popen = _child(["-m", "smsgw", *cmd])
+            self._wait_for("listening on")
+            self.info = {"port": port}
+        elif route == "modem":
+            links = tmp / "modems"
+            cmd = ["-m", "smsgw.drivers.modem.emulate", "--link-dir", str(links)]
+            cmd += ["--send-delay", str(send_delay), "--report-delay", "0.2"]
+            self.popen = _child([*cmd, *(["sim800"] * modems)])
+            found = [msgspec.json.decode(self._wait_for('"link"')) for _ in range(modems)]
+            self.info = {"links": [m["link"] for m in found]}
+
+    def _wait_for(self, marker: str) -> str:
+        assert self.popen is not None and self.popen.stdout is not None
+        for line in self.popen.stdout:
+            if marker in line:
+                return line
+        raise RuntimeError(f"bench peer exited before printing {marker!r}")
+
+    def stop(self) -> None:
+        if self.popen is not None:
+            self.popen.terminate()
+            self.popen.wait(30)
+
+
+def _child(args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def _free_port() -> int:
@@ -259,35 +333,57 @@ async def _single_phase(port: int, total: int, conns: int) -> dict[str, float]:
 def _throughput(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="smsgw-bench-") as d:
         port = _free_port()
-        proc = Proc(_config(Path(d), port, 1e6, args.synchronous, "sim"))
+        peer = Peer(args.route, Path(d), args.modems, args.send_delay)
+        proc: Proc | None = None
         try:
+            proc = Proc(_config(Path(d), port, 1e6, args.synchronous, args.route, peer.info))
             ready = proc.wait_listening()
-            cpu0 = proc.cpu()
-
-            async def run() -> dict[str, object]:
-                b = await _batch_phase(port, args.messages, args.connections, args.batch)
-                t0 = b.pop("_t0")
-                done = await _wait_final(port, int(b["messages"]), timeout=600)
-                cpu1 = proc.cpu()
-                e2e = int(b["messages"]) / (done - t0)
-                single = await _single_phase(port, args.single, args.single_connections)
-                cpu2 = proc.cpu()
-                return {
-                    "ready_seconds": round(ready, 3),
-                    "batch": b,
-                    "end_to_end_msg_per_s": round(e2e),
-                    "server_cpu_us_per_msg": round((cpu1 - cpu0) / int(b["messages"]) * 1e6, 1),
-                    "single": single,
-                    "server_cpu_us_per_single_request": round(
-                        (cpu2 - cpu1) / int(single["requests"]) * 1e6, 1
-                    ),
-                    "peak_rss_mb": round(proc.peak_rss_mb(), 1),
-                }
-
-            result = trio.run(run)
+            result = trio.run(_drive, args, port, proc, ready)
         finally:
-            proc.stop()
+            if proc is not None:
+                proc.stop()
+            peer.stop()
     return result
+
+
+async def _drive(
+    args: argparse.Namespace, port: int, proc: Proc, ready: float
+) -> dict[str, object]:
+    await _wait_route_up(port, timeout=60)
+    cpu0 = proc.cpu()
+    b = await _batch_phase(port, args.messages, args.connections, args.batch)
+    t0 = b.pop("_t0")
+    done = await _wait_final(port, int(b["messages"]), timeout=600)
+    cpu1 = proc.cpu()
+    e2e = int(b["messages"]) / (done - t0)
+    result: dict[str, object] = {
+        "route": args.route,
+        "ready_seconds": round(ready, 3),
+        "batch": b,
+        "end_to_end_msg_per_s": round(e2e, 2 if args.route == "modem" else None),
+        "server_cpu_us_per_msg": round((cpu1 - cpu0) / int(b["messages"]) * 1e6, 1),
+    }
+    if args.route == "modem":
+        result["modems"] = args.modems
+        result["ideal_msg_per_s"] = round(args.modems / args.send_delay, 2)
+    if args.single:
+        single = await _single_phase(port, args.single, args.single_connections)
+        result["single"] = single
+        result["server_cpu_us_per_single_request"] = round(
+            (proc.cpu() - cpu1) / int(single["requests"]) * 1e6, 1
+        )
+    result["peak_rss_mb"] = round(proc.peak_rss_mb(), 1)
+    return result
+
+
+async def _wait_route_up(port: int, timeout: float) -> None:
+    """Wait until the route is up (binds bound, modems registered): /readyz answers 200."""
+    conn = await Conn.open(port)
+    with trio.fail_after(timeout):
+        while True:
+            if (await conn.call(_get("/readyz")))[0] == 200:
+                return
+            await trio.sleep(0.1)  # another process: nothing here to wait on
 
 
 def _million(args: argparse.Namespace) -> dict[str, object]:
@@ -337,10 +433,21 @@ def main(argv: list[str] | None = None) -> int:
         help="connections for single requests (a shop's web workers each hold one)",
     )
     p.add_argument("--synchronous", choices=["full", "normal"], default="full")
-    p.add_argument("--route", choices=["sim"], default="sim", help="route driver to bench")
+    p.add_argument(
+        "--route",
+        choices=["sim", "smpp", "modem"],
+        default="sim",
+        help="sim: the built-in simulator; smpp: 4 binds (window 100) to smsgw smsc-sim with"
+        " instant receipts; modem: emulated modems on ptys",
+    )
+    p.add_argument("--modems", type=int, default=4, help="emulated modems (--route modem)")
+    p.add_argument("--send-delay", type=float, default=2.0, help="seconds per part per modem")
     p.add_argument("--million", action="store_true", help="measure a queue of --queued messages")
     p.add_argument("--queued", type=int, default=1_000_000)
     args = p.parse_args(argv)
+    if args.route == "modem" and "--messages" not in (argv or []):
+        args.messages, args.batch, args.single = 8 * args.modems, 4 * args.modems, 0
+        args.connections = 1
     result = _million(args) if args.million else _throughput(args)
     result["synchronous"] = args.synchronous
     print(msgspec.json.format(msgspec.json.encode(result), indent=2).decode())

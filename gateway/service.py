@@ -19,7 +19,7 @@ import trio
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from smsgw.config.loader import parse_listen
-from smsgw.config.schema import Config
+from smsgw.config.schema import Config, ModemRouteConfig
 from smsgw.drivers.factory import make_driver
 from smsgw.drivers.seam import InboundMessage
 from smsgw.gateway.accept import Acceptor, keyword_replies
@@ -165,9 +165,11 @@ class Gateway:
         now = trio.current_time()
         for route in self.config.routes:
             driver = make_driver(route, self.metrics, self.config.text)
+            # A modem route's rate is per modem; the bank keeps each modem to it.
+            modems = len(route.ports) if isinstance(route, ModemRouteConfig) else 1
             limiter = RouteLimiter(
-                route.rate,
-                route.burst,
+                route.rate * modems,
+                None if route.burst is None else route.burst * modems,
                 now,
                 throttle_pause=getattr(route, "throttle_pause", 1.0),
             )
