@@ -9,7 +9,7 @@ import msgspec
 
 from smsgw.drivers.seam import InboundMessage
 from smsgw.queue.model import HistoryEntry, InboundRow, MessageRow, PartRow
-from smsgw.queue.ops_accept import new_id
+from smsgw.queue.ops_accept import new_ids
 from smsgw.queue.writer import Tx
 
 __all__ = [
@@ -179,7 +179,7 @@ def queue_stats(tx: Tx) -> QueueStats:
 
 def add_inbound(tx: Tx, items: Sequence[InboundMessage]) -> list[str]:
     """Store inbound messages; returns their ids."""
-    ids = [new_id("in_", m.received_at) for m in items]
+    ids = new_ids("in_", [m.received_at for m in items])
     tx.conn.executemany(
         "INSERT INTO inbound (id, route, sender, to_number, text, received_at, parts, complete)"
         " VALUES (?,?,?,?,?,?,?,?)",

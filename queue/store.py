@@ -105,7 +105,7 @@ class Store:
 
     async def accept(self, msgs: Sequence[NewMessage]) -> list[AcceptResult]:
         """Commit new messages (idempotent per key + client_ref); ids are assigned here."""
-        ids = [ops_accept.new_id("msg_", m.created_at) for m in msgs]
+        ids = ops_accept.new_ids("msg_", [m.created_at for m in msgs])
         results = await self._writer.call(ops_accept.accept, msgs, ids)
         ready: set[str] = set()
         for msg, r in zip(msgs, results, strict=True):
@@ -122,7 +122,7 @@ class Store:
     ) -> list[Screened]:
         """Like :meth:`accept`, with the consent and courtesy policy deciding in the same
         transaction which messages are refused and which wait (:meth:`Policy.accept_op`)."""
-        ids = [ops_accept.new_id("msg_", m.created_at) for m, _ in items]
+        ids = ops_accept.new_ids("msg_", [m.created_at for m, _ in items])
         screened = await self._writer.call(policy.accept_op, items, ids)
         ready: set[str] = set()
         for s in screened:

@@ -266,3 +266,19 @@ async def test_a_failing_operation_does_not_sink_its_batch(store: Store) -> None
     assert isinstance(results["bad"], sqlite3.IntegrityError)
     assert store.active["transactional"] == 1
     assert await store.get("shop", results["good"][0].id) is not None  # type: ignore[index]
+
+
+def test_ids_sort_by_time_and_carry_it() -> None:
+    from smsgw.queue.ops_accept import new_ids
+
+    times = [1_700_000_000.0 + i * 0.001 for i in range(500)]
+    ids = new_ids("msg_", times)
+    assert len(set(ids)) == 500 and sorted(ids) == ids
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    for t, public in zip(times, ids, strict=True):
+        body = public.removeprefix("msg_")
+        assert len(body) == 26 and set(body) <= set(alphabet)
+        value = 0
+        for ch in body:
+            value = value * 32 + alphabet.index(ch)
+        assert value >> 80 == int(t * 1000)
