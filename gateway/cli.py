@@ -17,6 +17,7 @@ import trio
 from smsgw import __version__
 from smsgw.config.loader import DEFAULT_CONFIG_NAME, ConfigError, load
 from smsgw.config.schema import Config, KeyConfig
+from smsgw.queue.policy import Policy, PolicyConfigError
 
 __all__ = ["main", "resolve_token"]
 
@@ -54,9 +55,20 @@ def with_default_key(config: Config) -> tuple[Config, str | None]:
     return msgspec.structs.replace(config, keys=[key]), source
 
 
+def load_checked(path: str | None) -> Config:
+    """:func:`~smsgw.config.loader.load`, then the checks that need the queue's policy code
+    (time zones, keyword lists, countries); every refusal is a :class:`ConfigError`."""
+    config = load(path)
+    try:
+        Policy(config)
+    except PolicyConfigError as e:
+        raise ConfigError(path or "<embedded default>", e.field, e.reason) from None
+    return config
+
+
 def _load_or_exit(path: str | None) -> Config:
     try:
-        return load(path)
+        return load_checked(path)
     except ConfigError as e:
         print(f"smsgw: {e}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -103,7 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     try:
-        config = load(args.file)
+        config = load_checked(args.file)
     except ConfigError as e:
         print(str(e), file=sys.stderr)
         return 2

@@ -135,6 +135,27 @@ def test_check_config_prints_the_same_line(
 
 
 @pytest.mark.parametrize(
+    ("policy", "line"),
+    [
+        ('fallback_tz = "Mars/Olympus"', "policy.fallback_tz: unknown time zone 'Mars/Olympus'"),
+        ('default_country = "XX"', "policy.default_country: unknown country 'XX'"),
+    ],
+)
+def test_check_config_refuses_a_policy_that_cannot_work(
+    policy: str,
+    line: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHOP_TOKEN", "x" * 32)
+    path = tmp_path / "policy.toml"
+    path.write_bytes(GOOD + f"\n[policy]\n{policy}\n".encode())
+    assert cli_main(["check-config", str(path)]) == 2
+    assert capsys.readouterr().err.strip().startswith(f"{path}: {line}")
+
+
+@pytest.mark.parametrize(
     "command", ["serve", "send", "status", "check-config", "bench", "smsc-sim", "modems"]
 )
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
