@@ -63,6 +63,12 @@ def test_latin1_data_coding_and_ucs2() -> None:
     assert (sm.data_coding, sm.short_message) == (8, encode_ucs2("Привет 👋"))
 
 
+def test_latin1_route_sends_euro_and_greek_in_the_gsm_alphabet() -> None:
+    sm = Renderer(cfg(data_coding_gsm=3)).render(part(text="Preis: 5€ ΔΣ"), NOW)
+    assert sm.data_coding == 0
+    assert sm.short_message == b"Preis: 5\x1b\x65 \x10\x18"
+
+
 def test_ia5_refuses_what_ascii_cannot_carry() -> None:
     assert Renderer(cfg(data_coding_gsm=1)).render(part(text="abc"), NOW).data_coding == 1
     with pytest.raises(RenderError, match="IA5"):

@@ -25,7 +25,7 @@ from smsgw.config.schema import SmppRouteConfig
 from smsgw.drivers.seam import OutboundPart
 from smsgw.drivers.smpp.addressing import Addressing
 from smsgw.drivers.smpp.pdu import SubmitSm, Tag
-from smsgw.drivers.text import encode_gsm7, encode_latin1, encode_ucs2, udh_concat
+from smsgw.drivers.text import EncodeError, encode_gsm7, encode_latin1, encode_ucs2, udh_concat
 
 __all__ = ["PRIORITY", "RenderError", "Renderer", "smpp_absolute_time"]
 
@@ -65,7 +65,13 @@ class Renderer:
         if dc == 0:
             return 0, encode_gsm7(part.text)
         if dc == 3:
-            return 3, encode_latin1(part.text)
+            try:
+                return 3, encode_latin1(part.text)
+            except EncodeError:
+                # GSM text with € or a Greek capital: Latin-1 cannot carry it, and UCS-2 would
+                # not fit the parts planned at accept. The SMSC default alphabet (GSM 03.38,
+                # one septet per octet) carries every GSM character in the planned length.
+                return 0, encode_gsm7(part.text)
         try:
             return 1, part.text.encode("ascii")
         except UnicodeEncodeError:
