@@ -288,6 +288,20 @@ async def _batch_phase(port: int, total: int, conns: int, batch: int) -> dict[st
     }
 
 
+async def _store_figures(port: int) -> dict[str, float]:
+    """Commits so far and operations per commit, from the gateway's own metrics."""
+    conn = await Conn.open(port)
+    _, body = await conn.call(_get("/metrics"))
+    values: dict[str, float] = {}
+    for line in body.decode().splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("smsgw_store_commit_seconds_count", "smsgw_store_batch_operations_sum"):
+            values[name] = float(value)
+    commits = values.get("smsgw_store_commit_seconds_count", 0.0)
+    ops = values.get("smsgw_store_batch_operations_sum", 0.0)
+    return {"commits": commits, "operations": ops}
+
+
 async def _wait_final(port: int, expected: int, timeout: float) -> float:
     conn = await Conn.open(port)
     deadline = time.perf_counter() + timeout
@@ -351,10 +365,14 @@ async def _drive(
 ) -> dict[str, object]:
     await _wait_route_up(port, timeout=60)
     cpu0 = proc.cpu()
+    store0 = await _store_figures(port)
     b = await _batch_phase(port, args.messages, args.connections, args.batch)
     t0 = b.pop("_t0")
     done = await _wait_final(port, int(b["messages"]), timeout=600)
     cpu1 = proc.cpu()
+    store1 = await _store_figures(port)
+    commits = store1["commits"] - store0["commits"]
+    ops = store1["operations"] - store0["operations"]
     e2e = int(b["messages"]) / (done - t0)
     result: dict[str, object] = {
         "route": args.route,
@@ -362,6 +380,8 @@ async def _drive(
         "batch": b,
         "end_to_end_msg_per_s": round(e2e, 2 if args.route == "modem" else None),
         "server_cpu_us_per_msg": round((cpu1 - cpu0) / int(b["messages"]) * 1e6, 1),
+        "store_commits_per_msg": round(commits / int(b["messages"]), 3),
+        "store_operations_per_commit": round(ops / commits, 1) if commits else 0,
     }
     if args.route == "modem":
         result["modems"] = args.modems
