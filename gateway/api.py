@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 import trio
@@ -49,7 +49,7 @@ from smsgw.gateway.views import inbound_page, message_page, message_view, rfc333
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent import Consents
 from smsgw.queue.limiter import TokenBucket
-from smsgw.queue.model import NewMessage
+from smsgw.queue.model import NewMessage, Status
 from smsgw.queue.policy import Policy, Screened
 from smsgw.queue.routing import Router
 from smsgw.queue.scheduler import Scheduler
@@ -59,21 +59,7 @@ __all__ = ["Api"]
 
 log = logging.getLogger("smsgw.api")
 
-STATUSES = frozenset(
-    [
-        "queued",
-        "scheduled",
-        "deferred",
-        "sending",
-        "submitted",
-        "delivered",
-        "undelivered",
-        "expired",
-        "failed",
-        "rejected",
-        "cancelled",
-    ]
-)
+STATUSES = frozenset(get_args(Status))
 _JSON_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 _send_decoder = msgspec.json.Decoder(SendRequest)
