@@ -59,6 +59,8 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
     part_rows: list[tuple[object, ...]] = []
     history_rows: list[tuple[object, ...]] = []
     next_pid = int(conn.execute("SELECT coalesce(max(pid), 0) + 1 FROM parts").fetchone()[0])
+    next_mid = int(conn.execute("SELECT coalesce(max(mid), 0) + 1 FROM messages").fetchone()[0])
+    message_rows: list[tuple[object, ...]] = []
     batch_refs: dict[tuple[str, str], AcceptResult] = {}
     for msg, public_id in zip(msgs, ids, strict=True):
         if msg.client_ref is not None:
@@ -70,12 +72,11 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
                 continue
         priority = PRIORITY[msg.msg_class]
         first_pid = next_pid
-        cur = conn.execute(
-            "INSERT INTO messages (id, key, client_ref, msg_class, priority, status, to_number,"
-            " sender, text, encoding, parts_total, first_pid, ref, ref_bits, routes, route,"
-            " callback_url, created_at, updated_at, send_at, expires_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        mid = next_mid
+        next_mid += 1
+        message_rows.append(
             (
+                mid,
                 public_id,
                 msg.key,
                 msg.client_ref,
@@ -97,9 +98,8 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
                 msg.created_at,
                 msg.send_at,
                 msg.expires_at,
-            ),
+            )
         )
-        mid = cur.lastrowid
         for seq, segment in enumerate(msg.segments, start=1):
             part_rows.append(
                 (next_pid, mid, seq, segment, msg.status, msg.routes[0], priority, msg.due_at)
@@ -119,6 +119,13 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
         if msg.client_ref is not None:
             batch_refs[(msg.key, msg.client_ref)] = result
         out.append(result)
+    conn.executemany(
+        "INSERT INTO messages (mid, id, key, client_ref, msg_class, priority, status, to_number,"
+        " sender, text, encoding, parts_total, first_pid, ref, ref_bits, routes, route,"
+        " callback_url, created_at, updated_at, send_at, expires_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        message_rows,
+    )
     conn.executemany(
         "INSERT INTO parts (pid, mid, seq, text, status, route, priority, due_at)"
         " VALUES (?,?,?,?,?,?,?,?)",

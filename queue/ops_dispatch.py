@@ -143,9 +143,6 @@ def claim(
         "UPDATE parts SET status = 'sending', sent_at = ?, attempts = attempts + 1 WHERE pid = ?",
         [(now, p.part_id) for p in out],
     )
-    conn.executemany(
-        "UPDATE messages SET attempts = attempts + 1 WHERE mid = ?", [(m,) for m in sending]
-    )
     note = f"handed to route {route}"
     changes = [
         Change(info, "sending" if info.total == 1 else derive(tx, info), note)
@@ -155,7 +152,7 @@ def claim(
         _stop_waiting_parts(tx, info, "expired", now, "validity ran out before it could leave")
         changes.append(Change(info, derive(tx, info), "validity ran out in the queue", "expired"))
     changes += held.values()
-    apply(tx, events, changes, now)
+    apply(tx, events, changes, now, attempted=sending.keys())
     return out
 
 

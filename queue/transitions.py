@@ -14,7 +14,7 @@ one-part message that is the part's status, which callers pass directly.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import NamedTuple
 
 import msgspec
@@ -137,10 +137,26 @@ def derive(tx: Tx, info: MsgInfo) -> str:
     )
 
 
-def apply(tx: Tx, events: Events, changes: Sequence[Change], now: float) -> int:
+def apply(
+    tx: Tx,
+    events: Events,
+    changes: Sequence[Change],
+    now: float,
+    *,
+    attempted: Collection[int] = (),
+) -> int:
     """Record status changes (a change to the same status only adds history when it moves the
-    message to another route). Returns how many messages changed status."""
+    message to another route). Returns how many messages changed status.
+
+    ``attempted``: messages whose ``attempts`` count goes up by one (a part was handed to a
+    route), in the same UPDATE as their status.
+    """
     conn = tx.conn
+    if attempted:
+        attempted = set(attempted)
+        bumped = [(c.info.mid,) for c in changes if c.info.mid in attempted and _skipped(c)]
+        conn.executemany("UPDATE messages SET attempts = attempts + 1 WHERE mid = ?", bumped)
+    bump: list[tuple[object, ...]] = []
     updates: list[tuple[object, ...]] = []
     routed: list[tuple[object, ...]] = []
     history: list[tuple[object, ...]] = []
@@ -153,6 +169,8 @@ def apply(tx: Tx, events: Events, changes: Sequence[Change], now: float) -> int:
         done = int(new in FINAL)
         if route is not None:
             routed.append((new, done, now, err, route, info.mid))
+        elif info.mid in attempted:
+            bump.append((new, done, now, err, info.mid))
         else:
             updates.append((new, done, now, err, info.mid))
         history.append((info.mid, now, new, note))
@@ -179,6 +197,12 @@ def apply(tx: Tx, events: Events, changes: Sequence[Change], now: float) -> int:
             "UPDATE messages SET status = ?, done = ?, updated_at = ?, error = ? WHERE mid = ?",
             updates,
         )
+    if bump:
+        conn.executemany(
+            "UPDATE messages SET status = ?, done = ?, updated_at = ?, error = ?,"
+            " attempts = attempts + 1 WHERE mid = ?",
+            bump,
+        )
     if routed:
         conn.executemany(
             "UPDATE messages SET status = ?, done = ?, updated_at = ?, error = ?, route = ?"
@@ -194,6 +218,11 @@ def apply(tx: Tx, events: Events, changes: Sequence[Change], now: float) -> int:
     if emitted:
         tx.after_commit(lambda: events.on_status(emitted))
     return len(emitted)
+
+
+def _skipped(change: Change) -> bool:
+    """:func:`apply` writes nothing to the message row for this change."""
+    return change.status == change.info.status and change.route is None
 
 
 def refresh_message(

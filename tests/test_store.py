@@ -137,7 +137,7 @@ async def test_temporary_failure_is_retried_with_backoff_then_fails(store: Store
             [Outcome(part_id=part.part_id, failure=FailureKind.TEMPORARY, code="0x08")], now
         )
         row = await store.get("shop", r.id)
-        assert row is not None and row.status == "deferred"
+        assert row is not None and row.status == "deferred" and row.attempts == attempt
         assert await store.claim("sim", 1, now) == []
         # Equal jitter: the retry comes between half and all of base * 2^(attempt-1).
         assert await store.promote_due(now + 2.0 ** (attempt - 1) * 2 / 2 - 0.01) == set()
