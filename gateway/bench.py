@@ -297,9 +297,12 @@ async def _store_figures(port: int) -> dict[str, float]:
         name, _, value = line.partition(" ")
         if name in ("smsgw_store_commit_seconds_count", "smsgw_store_batch_operations_sum"):
             values[name] = float(value)
-    commits = values.get("smsgw_store_commit_seconds_count", 0.0)
-    ops = values.get("smsgw_store_batch_operations_sum", 0.0)
-    return {"commits": commits, "operations": ops}
+        elif name.startswith("smsgw_receipts_total{"):
+            result = name.split('result="', 1)[1].split('"', 1)[0]
+            values[f"receipts_{result}"] = values.get(f"receipts_{result}", 0.0) + float(value)
+    values["commits"] = values.pop("smsgw_store_commit_seconds_count", 0.0)
+    values["operations"] = values.pop("smsgw_store_batch_operations_sum", 0.0)
+    return values
 
 
 async def _wait_final(port: int, expected: int, timeout: float) -> float:
@@ -382,6 +385,11 @@ async def _drive(
         "server_cpu_us_per_msg": round((cpu1 - cpu0) / int(b["messages"]) * 1e6, 1),
         "store_commits_per_msg": round(commits / int(b["messages"]), 3),
         "store_operations_per_commit": round(ops / commits, 1) if commits else 0,
+        "receipts": {
+            k.removeprefix("receipts_"): int(v - store0.get(k, 0.0))
+            for k, v in store1.items()
+            if k.startswith("receipts_")
+        },
     }
     if args.route == "modem":
         result["modems"] = args.modems
