@@ -15,8 +15,11 @@ from smsgw.metrics.instruments import Metrics
 __all__ = ["make_driver"]
 
 
-def make_driver(route: RouteConfig, metrics: Metrics, text: TextConfig) -> Driver:
-    """The driver for ``route``; its links come up when it is started."""
+def make_driver(
+    route: RouteConfig, metrics: Metrics, text: TextConfig, state_dir: str | None = None
+) -> Driver:
+    """The driver for ``route``; its links come up when it is started. ``state_dir`` is where a
+    driver may keep small state across restarts (a modem's daily count)."""
     if isinstance(route, SimulatorRouteConfig):
         from smsgw.drivers.simulator import SimulatorDriver
 
@@ -28,5 +31,5 @@ def make_driver(route: RouteConfig, metrics: Metrics, text: TextConfig) -> Drive
     if isinstance(route, ModemRouteConfig):
         from smsgw.drivers.modem.bank import ModemBank
 
-        return ModemBank(route, metrics, text)
+        return ModemBank(route, metrics, text, state_dir=state_dir)
     raise TypeError(f"no driver for {type(route).__name__}")

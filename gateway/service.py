@@ -11,6 +11,7 @@ again at the next start.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -161,10 +162,14 @@ class Gateway:
         deadline = trio.current_time() + self.config.server.shutdown_grace
         await self.scheduler.drain(deadline)
 
+    def _state_dir(self) -> str:
+        """The data dir: the store's folder (where the API token is kept too)."""
+        return os.path.dirname(os.path.abspath(self.config.store.path))
+
     async def _start_routes(self, nursery: trio.Nursery) -> None:
         now = trio.current_time()
         for route in self.config.routes:
-            driver = make_driver(route, self.metrics, self.config.text)
+            driver = make_driver(route, self.metrics, self.config.text, self._state_dir())
             # A modem route's rate is per modem; the bank keeps each modem to it.
             modems = len(route.ports) if isinstance(route, ModemRouteConfig) else 1
             limiter = RouteLimiter(

@@ -132,6 +132,7 @@ async def running_bank(
     *,
     start: bool = True,
     reassembly_timeout: float = 5.0,
+    state_dir: str | None = None,
     **config: Any,
 ) -> AsyncIterator[Bench]:
     """Start the emulators (each behind a stable symlink in ``tmp``) and a bank on them."""
@@ -148,6 +149,7 @@ async def running_bank(
             metrics,
             TextConfig(reassembly_timeout=reassembly_timeout),
             candidates=lambda: [e.path for e in emus if e.path],
+            state_dir=state_dir,
         )
         sink = RecordingSink()
         if start:

@@ -406,6 +406,26 @@ async def test_daily_cap_takes_modem_out_of_rotation(tmp_path: Path) -> None:
             assert b.bank.state().links[0]["sent_today"] == 1
 
 
+async def test_daily_cap_holds_across_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    with trio.fail_after(15):
+        async with running_bank(
+            str(tmp_path), [ModemEmulator(fast("generic"))], daily_cap=2, state_dir=str(state)
+        ) as b:
+            await b.up()
+            await b.bank.submit([part(1)])
+            await b.sink.wait_for(lambda: len(b.sink.outcomes_got) == 1)
+        # A new process: the SIM has one part left today, not two.
+        emu = ModemEmulator(fast("generic"))
+        async with running_bank(str(tmp_path), [emu], daily_cap=2, state_dir=str(state)) as b:
+            await b.up()
+            assert b.bank.state().links[0]["sent_today"] == 1
+            await b.bank.submit([part(2)])
+            await b.sink.wait_for(lambda: len(b.sink.outcomes_got) == 1)
+            assert b.bank.capacity() == 0 and b.bank.state().links[0]["sent_today"] == 2
+
+
 async def test_daily_cap_gives_back_what_the_sim_still_holds(tmp_path: Path) -> None:
     emu = ModemEmulator(fast("generic", send_delay=0.2))
     with trio.fail_after(15):

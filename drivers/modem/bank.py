@@ -120,6 +120,7 @@ class ModemBank(Driver):
         text_config: TextConfig,
         *,
         candidates: Callable[[], list[str]] | None = None,
+        state_dir: str | None = None,
     ) -> None:
         self.name = config.name
         self.config = config
@@ -136,6 +137,7 @@ class ModemBank(Driver):
                 candidates=candidates or _default_candidates,
                 in_use=self._in_use,
                 on_change=self._notify,
+                state_dir=state_dir,
             )
             for name, spec in zip(link_names(config.ports), config.ports, strict=True)
         ]

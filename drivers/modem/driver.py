@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import msgspec
 import trio
 
 from smsgw.config.schema import ModemRouteConfig, TextConfig
@@ -48,6 +50,12 @@ from smsgw.metrics.instruments import Metrics
 __all__ = ["SLOTS", "BringUpFailed", "Modem", "ModemFatal", "ModemInfo"]
 
 log = logging.getLogger(__name__)
+
+
+class _CapState(msgspec.Struct, kw_only=True):
+    day: str
+    used: int
+
 
 SLOTS = 2
 """Parts a modem holds at once: one being sent, one ready, so it never waits on the bank."""
@@ -110,6 +118,7 @@ class Modem:
         candidates: Callable[[], list[str]],
         in_use: set[str],
         on_change: Callable[[], None],
+        state_dir: str | None = None,
     ) -> None:
         self.name = name
         self.spec = spec
@@ -127,6 +136,12 @@ class Modem:
         self.counts = {"sent": 0, "failed": 0, "receipts": 0, "inbound": 0}
         self.book = ReceiptBook(name)
         self.cap = DailyCap(config.daily_cap)
+        self._cap_path = (
+            os.path.join(state_dir, f"daily-cap-{config.name}-{name}.json")
+            if state_dir is not None and config.daily_cap > 0
+            else None
+        )
+        self._load_cap()
         self.queue: deque[OutboundPart] = deque()
         self.in_flight: OutboundPart | None = None
         self.in_flight_written = False
@@ -139,6 +154,33 @@ class Modem:
         self._info_labels: tuple[str, str] | None = None
         self._link_up = metrics.link_up.labels(self.route, name)
         self._link_up.set(0)
+
+    # -- the daily cap survives restarts ----------------------------------------------------
+    def _load_cap(self) -> None:
+        if self._cap_path is None:
+            return
+        try:
+            with open(self._cap_path, "rb") as f:
+                saved = msgspec.json.decode(f.read(), type=_CapState)
+            self.cap.restore(saved.day, saved.used)
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as e:  # msgspec.DecodeError is a ValueError
+            log.warning("%s: daily cap state unreadable (%s); counting from zero", self.name, e)
+
+    def took_cap(self) -> None:
+        """One part went out on this SIM: count it, and keep the count on disk."""
+        self.cap.take(time.time())
+        snap = self.cap.snapshot()
+        if self._cap_path is None or snap is None:
+            return
+        tmp = self._cap_path + ".tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(msgspec.json.encode(_CapState(day=snap[0], used=snap[1])))
+            os.replace(tmp, self._cap_path)
+        except OSError as e:
+            log.warning("%s: daily cap state not saved: %s", self.name, e)
 
     # -- what the bank sees ------------------------------------------------------------------
     @property

@@ -116,3 +116,11 @@ class DailyCap:
     def take(self, now: float) -> None:
         self._roll(now)
         self._used += 1
+
+    def snapshot(self) -> tuple[str, int] | None:
+        """(UTC day, parts used that day) for keeping across a restart; None before any use."""
+        return None if self._day is None else (self._day.isoformat(), self._used)
+
+    def restore(self, day: str, used: int) -> None:
+        """Carry on from a :meth:`snapshot` (a past day simply rolls over at the next use)."""
+        self._day, self._used = dt.date.fromisoformat(day), max(0, used)

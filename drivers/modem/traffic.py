@@ -69,7 +69,7 @@ class Traffic:
             m.in_flight_written = False
             if outcome.failure is None:
                 m.counts["sent"] += 1
-                m.cap.take(time.time())
+                m.took_cap()
             else:
                 m.counts["failed"] += 1
                 m.last_error = f"{outcome.code} {outcome.reason}".strip()
