@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -16,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from smsgw.config.schema import Config
+from smsgw.config.schema import Config, SmppRouteConfig
 
 __all__ = ["DEFAULT_CONFIG_NAME", "ConfigError", "load", "load_default", "parse", "parse_listen"]
 
@@ -126,6 +127,14 @@ def _check(config: Config, file: str) -> None:
         if route.name in names:
             raise ConfigError(file, f"routes[{i}].name", f"duplicate route name {route.name!r}")
         names.add(route.name)
+        if isinstance(route, SmppRouteConfig) and route.tls_ca:
+            try:
+                ssl.create_default_context(cafile=route.tls_ca)
+            except (OSError, ssl.SSLError) as e:
+                reason = (
+                    f"cannot load CA file {route.tls_ca!r}: {getattr(e, 'strerror', None) or e}"
+                )
+                raise ConfigError(file, f"routes[{i}].tls_ca", reason) from None
     for i, rule in enumerate(config.rules):
         if not rule.route:
             raise ConfigError(file, f"rules[{i}].route", "must name at least one route")

@@ -129,6 +129,9 @@ class SmppRouteConfig(_RouteBase, frozen=True, kw_only=True, tag="smpp"):
     rate: Positive = 100.0
     tls: bool = False
     tls_verify: bool = True
+    tls_ca: str = ""
+    """PEM file of the CA(s) to trust for the SMSC's certificate (a private CA); "": the
+    system's."""
     enquire_link: Positive = 30.0
     response_timeout: Positive = 10.0
     reconnect_min: Positive = 1.0

@@ -165,3 +165,16 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
         code = exit_.code
     assert code == 0
     assert f"smsgw {command}" in capsys.readouterr().out
+
+
+def test_unreadable_tls_ca_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tls.toml"
+    path.write_text(
+        '[[routes]]\nname = "op"\ndriver = "smpp"\nhost = "smsc.example"\nsystem_id = "x"\n'
+        f'tls = true\ntls_ca = "{tmp_path / "missing.pem"}"\n[[rules]]\nroute = ["op"]\n'
+    )
+    with pytest.raises(ConfigError) as e:
+        load(str(path))
+    assert e.value.key == "routes[0].tls_ca"
+    assert e.value.reason.startswith("cannot load CA file")
+    assert e.value.reason.endswith("No such file or directory")

@@ -319,6 +319,22 @@ async def test_tls(env: Env, tmp_path: Path) -> None:
     assert env.sink.got_receipts[0].carrier_id == env.sink.got_outcomes[0].carrier_id
 
 
+async def test_tls_verified_against_a_private_ca(env: Env, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    await trio.run_process(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=smsc.test", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        capture_stdout=True, capture_stderr=True,
+    )  # fmt: skip
+    sim = await env.sim(tls_cert=str(cert), tls_key=str(key))
+    driver, _ = await env.driver(sim.port, binds=1, tls=True, tls_ca=str(cert))
+    await driver.wait_capacity()
+    await driver.submit([part(1)])
+    await env.sink.wait(lambda: len(env.sink.got_outcomes) == 1)
+    assert env.sink.got_outcomes[0].failure is None
+
+
 # -- against scripted SMSCs (hand-built bytes) ---------------------------------------------------
 
 

@@ -13,6 +13,7 @@ unbinds and closes; every part still outstanding gets a TEMPORARY outcome.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import ssl
@@ -145,10 +146,7 @@ class Link:
             tcp = await trio.open_tcp_stream(cfg.host, cfg.port)  # TCP_NODELAY by default
             if not cfg.tls:
                 return tcp
-            ctx = ssl.create_default_context()
-            if not cfg.tls_verify:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
+            ctx = _tls_context(cfg.tls_ca, cfg.tls_verify)
             stream = trio.SSLStream(tcp, ctx, server_hostname=cfg.host)
             try:
                 await stream.do_handshake()
@@ -445,3 +443,14 @@ class Ack:
         self.session = session
         self.sequence = sequence
         self.is_data = is_data
+
+
+@functools.cache
+def _tls_context(cafile: str, verify: bool) -> ssl.SSLContext:
+    """A client context trusting ``cafile`` (or the system's CAs), or trusting anything when
+    ``verify`` is off: built once, shared by the route's binds."""
+    ctx = ssl.create_default_context(cafile=cafile or None)
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
