@@ -168,9 +168,14 @@ class Proc:
         raise RuntimeError("gateway exited before listening")
 
     def cpu(self) -> float:
+        user, system = self.cpu_split()
+        return user + system
+
+    def cpu_split(self) -> tuple[float, float]:
+        """(user, system) CPU seconds of the gateway so far."""
         fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
+        return int(fields[11]) / ticks, int(fields[12]) / ticks
 
     def peak_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
@@ -367,12 +372,14 @@ async def _drive(
     args: argparse.Namespace, port: int, proc: Proc, ready: float
 ) -> dict[str, object]:
     await _wait_route_up(port, timeout=60)
+    sys0 = proc.cpu_split()[1]
     cpu0 = proc.cpu()
     store0 = await _store_figures(port)
     b = await _batch_phase(port, args.messages, args.connections, args.batch)
     t0 = b.pop("_t0")
     done = await _wait_final(port, int(b["messages"]), timeout=600)
     cpu1 = proc.cpu()
+    sys1 = proc.cpu_split()[1]
     store1 = await _store_figures(port)
     commits = store1["commits"] - store0["commits"]
     ops = store1["operations"] - store0["operations"]
@@ -383,6 +390,7 @@ async def _drive(
         "batch": b,
         "end_to_end_msg_per_s": round(e2e, 2 if args.route == "modem" else None),
         "server_cpu_us_per_msg": round((cpu1 - cpu0) / int(b["messages"]) * 1e6, 1),
+        "server_kernel_share": round((sys1 - sys0) / (cpu1 - cpu0), 2) if cpu1 > cpu0 else 0,
         "store_commits_per_msg": round(commits / int(b["messages"]), 3),
         "store_operations_per_commit": round(ops / commits, 1) if commits else 0,
         "receipts": {
@@ -452,7 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="smsgw bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--messages", type=int, default=100_000, help="messages in the batch phase")
     p.add_argument("--batch", type=int, default=100, help="messages per batch request")
-    p.add_argument("--connections", type=int, default=4)
+    p.add_argument(
+        "--connections", type=int, default=8, help="connections posting batches (a shop's workers)"
+    )
     p.add_argument("--single", type=int, default=10_000, help="single-message requests")
     p.add_argument(
         "--single-connections",

@@ -18,7 +18,7 @@ from typing import Final
 
 import msgspec
 import phonenumbers
-from phonenumbers import PhoneNumberType, timezone
+from phonenumbers import PhoneMetadata, PhoneNumberDesc, PhoneNumberType, timezone
 
 __all__ = ["NumberError", "NumberInfo", "parse_number", "shape_ok"]
 
@@ -108,10 +108,88 @@ def _e164_fast(text: str) -> tuple[phonenumbers.PhoneNumber, int] | None:
             national = digits[n:]
             if not national or national[0] == "0":
                 return None
+            ntype = _type_of(code, national)
+            if ntype == PhoneNumberType.UNKNOWN:
+                return None
             num = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-            ntype = phonenumbers.number_type(num)
-            return None if ntype == PhoneNumberType.UNKNOWN else (num, ntype)
+            return num, ntype
     return None
+
+
+# -- phonenumbers.number_type, with its regexes compiled once -------------------------------------
+# number_type() looks each pattern up in the re module's cache and wraps it in "^(?:...)$" on
+# every call: two thirds of its time. These functions follow phonenumberutil's
+# number_type, _region_code_for_number_from_list, _number_type_helper and
+# _is_number_matching_desc step by step; tests/test_numbers.py checks they agree with it.
+
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    rx = _PATTERNS.get(pattern)
+    if rx is None:
+        rx = _PATTERNS[pattern] = re.compile(pattern)
+    return rx
+
+
+def _matches(national: str, desc: PhoneNumberDesc | None) -> bool:
+    if desc is None:
+        return False
+    lengths = desc.possible_length
+    if lengths and len(national) not in lengths:
+        return False
+    pattern = desc.national_number_pattern
+    if not pattern:
+        return False
+    return _rx(pattern).fullmatch(national) is not None
+
+
+def _type_in(national: str, md: PhoneMetadata) -> int:
+    if not _matches(national, md.general_desc):
+        return PhoneNumberType.UNKNOWN
+    for desc, kind in (
+        (md.premium_rate, PhoneNumberType.PREMIUM_RATE),
+        (md.toll_free, PhoneNumberType.TOLL_FREE),
+        (md.shared_cost, PhoneNumberType.SHARED_COST),
+        (md.voip, PhoneNumberType.VOIP),
+        (md.personal_number, PhoneNumberType.PERSONAL_NUMBER),
+        (md.pager, PhoneNumberType.PAGER),
+        (md.uan, PhoneNumberType.UAN),
+        (md.voicemail, PhoneNumberType.VOICEMAIL),
+    ):
+        if _matches(national, desc):
+            return kind
+    if _matches(national, md.fixed_line):
+        if md.same_mobile_and_fixed_line_pattern or _matches(national, md.mobile):
+            return PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return PhoneNumberType.FIXED_LINE
+    if not md.same_mobile_and_fixed_line_pattern and _matches(national, md.mobile):
+        return PhoneNumberType.MOBILE
+    return PhoneNumberType.UNKNOWN
+
+
+def _type_of(code: int, national: str) -> int:
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
+    if regions is None:
+        return PhoneNumberType.UNKNOWN
+    region: str | None = regions[0]
+    if len(regions) > 1:
+        region = None
+        for candidate in regions:
+            md = PhoneMetadata.metadata_for_region(candidate.upper(), None)
+            if md is None:
+                continue
+            if md.leading_digits is not None:
+                if _rx(md.leading_digits).match(national):
+                    region = candidate
+                    break
+            elif _type_in(national, md) != PhoneNumberType.UNKNOWN:
+                region = candidate
+                break
+    if region is None:
+        return PhoneNumberType.UNKNOWN  # as number_type: no metadata without a region
+    md = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    return PhoneNumberType.UNKNOWN if md is None else _type_in(national, md)
 
 
 _CALLING_CODES: Final = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)

@@ -60,3 +60,14 @@ def test_punctuation_leading_zeros_and_letters_go_to_the_full_parser(text: str) 
 def test_fast_path_agrees_on_random_digits(code: int, rest: str) -> None:
     text = f"+{code}{rest}"
     assert _read(text, True, fast=True) == _read(text, True, fast=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    code=st.sampled_from([1, 7, 44, 47, 61, 262, 590, 599, 212, 358, 39, 49, 86, 800, 979]),
+    rest=st.text("0123456789", min_size=4, max_size=12),
+)
+def test_type_agrees_with_phonenumbers_for_shared_calling_codes(code: int, rest: str) -> None:
+    national = rest.lstrip("0") or "1"
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+    assert numbers._type_of(code, national) == phonenumbers.number_type(number)
