@@ -32,6 +32,13 @@ from smsgw.metrics.instruments import Metrics
 
 __all__ = ["SimulatorDriver"]
 
+# The refusals a simulated carrier draws, in the order their config fractions are read.
+_FAILURES = (
+    (FailureKind.THROTTLED, "0x00000058", "simulated throttling"),
+    (FailureKind.TEMPORARY, "0x00000008", "simulated system error"),
+    (FailureKind.PERMANENT, "0x0000000B", "simulated invalid destination"),
+)
+
 
 class SimulatorDriver(Driver):
     """A simulated carrier with a window of ``config.window`` outstanding parts."""
@@ -128,29 +135,12 @@ class SimulatorDriver(Driver):
 
     def _answer(self, part: OutboundPart) -> Outcome:
         c, r = self.config, self._rng.random()
-        if r < c.throttle:
-            return Outcome(
-                part_id=part.part_id,
-                failure=FailureKind.THROTTLED,
-                code="0x00000058",
-                reason="simulated throttling",
-            )
-        r -= c.throttle
-        if r < c.fail_temporary:
-            return Outcome(
-                part_id=part.part_id,
-                failure=FailureKind.TEMPORARY,
-                code="0x00000008",
-                reason="simulated system error",
-            )
-        r -= c.fail_temporary
-        if r < c.fail_permanent:
-            return Outcome(
-                part_id=part.part_id,
-                failure=FailureKind.PERMANENT,
-                code="0x0000000B",
-                reason="simulated invalid destination",
-            )
+        for share, (failure, code, reason) in zip(
+            (c.throttle, c.fail_temporary, c.fail_permanent), _FAILURES, strict=True
+        ):
+            if r < share:
+                return Outcome(part_id=part.part_id, failure=failure, code=code, reason=reason)
+            r -= share
         self.submitted += 1
         return Outcome(part_id=part.part_id, carrier_id=format(next(self._ids), "x"))
 

@@ -40,6 +40,7 @@ from smsgw.queue.consent import (
     export_csv,
     parse_csv,
 )
+from smsgw.queue.model import rfc3339
 from smsgw.queue.numbers import NumberError, parse_number
 
 __all__ = ["ConsentApi", "ConsentBody", "OptoutBody"]
@@ -230,7 +231,7 @@ class ConsentApi:
             "number": record.number,
             "scope": "all" if record.scope == ALL else "key",
             "source": record.source,
-            "at": _rfc3339(record.at),
+            "at": rfc3339(record.at),
         }
         return Response(201, _encoder.encode(reply), _JSON)
 
@@ -240,7 +241,7 @@ def _view(r: OptoutRow) -> dict[str, object]:
         "number": r.number,
         "scope": "all" if r.scope == ALL else r.scope,
         "source": r.source,
-        "at": _rfc3339(r.at),
+        "at": rfc3339(r.at),
         "inbound_id": r.inbound_id,
         "note": r.note,
     }
@@ -251,7 +252,7 @@ def _event_view(e: OptoutEvent) -> dict[str, object]:
         "action": "opt_out" if e.action == "out" else "opt_in",
         "scope": "all" if e.scope == ALL else e.scope,
         "source": e.source,
-        "at": _rfc3339(e.at),
+        "at": rfc3339(e.at),
         "inbound_id": e.inbound_id,
         "key": e.key,
         "note": e.note,
@@ -277,8 +278,3 @@ def _limit(raw: str | None) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= 1000:
         raise Invalid("'limit' must be between 1 and 1000", field="limit")
     return int(raw)
-
-
-def _rfc3339(t: float) -> str:
-    ms = round(t * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"

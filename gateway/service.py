@@ -168,8 +168,9 @@ class Gateway:
 
     async def _start_routes(self, nursery: trio.Nursery) -> None:
         now = trio.current_time()
+        state_dir = self._state_dir()
         for route in self.config.routes:
-            driver = make_driver(route, self.metrics, self.config.text, self._state_dir())
+            driver = make_driver(route, self.metrics, self.config.text, state_dir)
             # A modem route's rate is per modem; the bank keeps each modem to it.
             modems = len(route.ports) if isinstance(route, ModemRouteConfig) else 1
             limiter = RouteLimiter(

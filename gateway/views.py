@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from smsgw.gateway.schemas import (
     HistoryView,
     InboundPage,
@@ -12,15 +10,9 @@ from smsgw.gateway.schemas import (
     MessageView,
     PartView,
 )
-from smsgw.queue.model import InboundRow, MessageRow
+from smsgw.queue.model import InboundRow, MessageRow, rfc3339
 
 __all__ = ["inbound_page", "message_page", "message_view", "rfc3339"]
-
-
-def rfc3339(t: float) -> str:
-    """Unix seconds as RFC 3339 UTC with milliseconds: ``2026-11-22T20:56:44.123Z``."""
-    ms = round(t * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
 def _opt(t: float | None) -> str | None:

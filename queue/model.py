@@ -6,6 +6,7 @@ by :func:`derive_status`; a message refused at the door never gets an id or a ro
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Final, Literal
 
@@ -24,6 +25,7 @@ __all__ = [
     "PartRow",
     "Status",
     "derive_status",
+    "rfc3339",
 ]
 
 Status = Literal[
@@ -159,3 +161,9 @@ class InboundRow(msgspec.Struct, frozen=True, kw_only=True):
     received_at: float
     parts: int
     complete: bool
+
+
+def rfc3339(t: float) -> str:
+    """Unix seconds as RFC 3339 UTC with milliseconds: ``2026-11-22T20:56:44.123Z``."""
+    ms = round(t * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"

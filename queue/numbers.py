@@ -104,7 +104,7 @@ def _e164_fast(text: str) -> tuple[phonenumbers.PhoneNumber, int] | None:
         return None
     for n in (1, 2, 3):
         code = int(digits[:n])
-        if code in _CALLING_CODES:
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
             national = digits[n:]
             if not national or national[0] == "0":
                 return None
@@ -190,9 +190,6 @@ def _type_of(code: int, national: str) -> int:
         return PhoneNumberType.UNKNOWN  # as number_type: no metadata without a region
     md = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
     return PhoneNumberType.UNKNOWN if md is None else _type_in(national, md)
-
-
-_CALLING_CODES: Final = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)

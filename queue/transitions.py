@@ -13,13 +13,12 @@ one-part message that is the part's status, which callers pass directly.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import NamedTuple
 
 import msgspec
 
-from smsgw.queue.model import FINAL, derive_status
+from smsgw.queue.model import FINAL, derive_status, rfc3339
 from smsgw.queue.writer import Tx
 
 __all__ = [
@@ -184,7 +183,7 @@ def apply(
                     "client_ref": info.client_ref,
                     "status": new,
                     "previous_status": info.status,
-                    "at": _rfc3339(now),
+                    "at": rfc3339(now),
                     "error": err,
                     "note": note or None,
                 }
@@ -243,8 +242,3 @@ def refresh_message(
     new = derive(tx, info)
     apply(tx, events, [Change(info, new, note, error, route)], now)
     return new if new != info.status else None
-
-
-def _rfc3339(t: float) -> str:
-    ms = round(t * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
