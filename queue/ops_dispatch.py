@@ -11,21 +11,27 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import msgspec
+
 from smsgw.drivers.seam import FailureKind, OutboundPart, Outcome, Receipt
 from smsgw.queue.model import FINAL, WAITING
 from smsgw.queue.retry import backoff
 from smsgw.queue.transitions import (
+    IN_IDS,
     MSG_COLS,
     Change,
     Events,
     MsgInfo,
     apply,
     derive,
+    id_list,
     load_infos,
     refresh_message,
     set_parts,
 )
 from smsgw.queue.writer import Tx
+
+_ids = msgspec.json.Encoder()
 
 __all__ = [
     "ClaimGate",
@@ -139,10 +145,12 @@ def claim(
         stopped = {held[mid].info.public_id for mid in held}
         out = [p for p in out if p.message_id not in stopped]
         sending = {mid: info for mid, info in sending.items() if mid not in held}
-    conn.executemany(
-        "UPDATE parts SET status = 'sending', sent_at = ?, attempts = attempts + 1 WHERE pid = ?",
-        [(now, p.part_id) for p in out],
-    )
+    if out:
+        conn.execute(
+            "UPDATE parts SET status = 'sending', sent_at = ?, attempts = attempts + 1"
+            f" WHERE pid {IN_IDS}",
+            (now, id_list([p.part_id for p in out])),
+        )
     note = f"handed to route {route}"
     changes = [
         Change(info, "sending" if info.total == 1 else derive(tx, info), note)
@@ -300,22 +308,37 @@ def _take_pending(tx: Tx, route: str, carrier_id: str) -> tuple[str, str | None]
 def record_receipts(
     tx: Tx, events: Events, receipts: Sequence[Receipt], now: float
 ) -> ReceiptSummary:
-    """Match receipts to parts by (route, carrier id); keep the unmatched for late ids."""
+    """Match receipts to parts by (route, carrier id); keep the unmatched for late ids.
+
+    One query per route finds the parts with their messages; when a carrier reused an id, the
+    newest part with it is the one meant.
+    """
     conn = tx.conn
     summary = ReceiptSummary()
-    pending: list[tuple[object, ...]] = []
-    finals: dict[str, list[tuple[float, str | None, int]]] = {}
-    touched: dict[int, tuple[int, str, str, str | None]] = {}
+    wanted: dict[str, set[str]] = {}
     for r in receipts:
-        row = conn.execute(
-            "SELECT pid, mid, status FROM parts WHERE route = ? AND carrier_id = ?"
-            " ORDER BY pid DESC LIMIT 1",
-            (r.route, r.carrier_id),
-        ).fetchone()
-        if row is None:
+        wanted.setdefault(r.route, set()).add(r.carrier_id)
+    found: dict[tuple[str, str], tuple[int, str, MsgInfo]] = {}
+    for route, ids in wanted.items():
+        for row in conn.execute(
+            f"SELECT p.carrier_id, p.pid, p.status, {MSG_COLS} FROM parts p"
+            " JOIN messages m ON m.mid = p.mid"
+            " WHERE p.route = ? AND p.carrier_id IN (SELECT value FROM json_each(?))",
+            (route, _ids.encode(list(ids)).decode()),
+        ):
+            key = (route, row[0])
+            seen = found.get(key)
+            if seen is None or row[1] > seen[0]:
+                found[key] = (row[1], row[2], MsgInfo.from_row(row, 3))
+    pending: list[tuple[object, ...]] = []
+    finals: dict[tuple[str, str | None], list[int]] = {}
+    touched: dict[int, tuple[MsgInfo, str, str, str | None]] = {}
+    for r in receipts:
+        hit = found.get((r.route, r.carrier_id))
+        if hit is None:
             pending.append((r.route, r.carrier_id, r.state, r.error_code, r.done_at, now))
             continue
-        pid, mid, part_status = row
+        pid, part_status, info = hit
         status = _RECEIPT_STATUS.get(r.state)
         if status is None:
             summary.matched += 1  # an intermediate state (accepted, enroute): nothing changes
@@ -325,26 +348,21 @@ def record_receipts(
             continue
         summary.matched += 1
         error = None if status == "delivered" else (r.error_code or status)
-        finals.setdefault(status, []).append((now, error, pid))
+        finals.setdefault((status, error), []).append(pid)
         note = f"receipt: {r.state}" + (f" (err {r.error_code})" if r.error_code else "")
         msg_error = None if status == "delivered" else f"receipt {r.state} {r.error_code}".strip()
-        touched[mid] = (pid, status, note, msg_error)
+        touched[info.mid] = (info, status, note, msg_error)
     summary.pending = len(pending)
-    conn.executemany(
-        "INSERT INTO pending_receipts (route, carrier_id, state, error_code, done_at,"
-        " received_at) VALUES (?,?,?,?,?,?)",
-        pending,
-    )
-    for status, rows in finals.items():
+    if pending:
         conn.executemany(
-            f"UPDATE parts SET status = '{status}', done_at = ?, error = coalesce(?, error)"
-            " WHERE pid = ?",
-            rows,
+            "INSERT INTO pending_receipts (route, carrier_id, state, error_code, done_at,"
+            " received_at) VALUES (?,?,?,?,?,?)",
+            pending,
         )
-    infos = load_infos(tx, touched)
+    for (status, error), pids in finals.items():
+        set_parts(tx, pids, status, now, error=error)
     changes = []
-    for mid, (_, status, note, msg_error) in touched.items():
-        info = infos[mid]
+    for info, status, note, msg_error in touched.values():
         new = status if info.total == 1 else derive(tx, info)
         changes.append(Change(info, new, note, msg_error if new == status else None))
     apply(tx, events, changes, now)

@@ -24,11 +24,13 @@ from smsgw.queue.writer import Tx
 __all__ = [
     "MSG_COLS",
     "Change",
+    "IN_IDS",
     "Events",
     "MsgInfo",
     "StatusEvent",
     "apply",
     "derive",
+    "id_list",
     "load_infos",
     "refresh_message",
     "set_parts",
@@ -84,6 +86,16 @@ class Events:
 
 
 _webhook_body = msgspec.json.Encoder()
+_ids = msgspec.json.Encoder()
+
+IN_IDS = "IN (SELECT value FROM json_each(?))"
+"""``WHERE pid {IN_IDS}`` with :func:`id_list` as its parameter: one statement, one bound
+value and one cached plan for any number of rows."""
+
+
+def id_list(ids: Iterable[int]) -> str:
+    """Row ids as the JSON array :data:`IN_IDS` reads."""
+    return _ids.encode(list(ids)).decode()
 
 
 def set_parts(
@@ -94,16 +106,20 @@ def set_parts(
     *,
     error: str | None = None,
 ) -> None:
-    """Set the status of parts; ``done_at`` is stamped for final ones."""
+    """Set the status of parts; ``done_at`` is stamped for final ones (one statement)."""
+    ids = id_list(pids)
+    if ids == "[]":
+        return
     if status in FINAL:
-        tx.conn.executemany(
-            "UPDATE parts SET status = ?, done_at = ?, error = coalesce(?, error) WHERE pid = ?",
-            [(status, now, error, pid) for pid in pids],
+        tx.conn.execute(
+            "UPDATE parts SET status = ?, done_at = ?, error = coalesce(?, error)"
+            f" WHERE pid {IN_IDS}",
+            (status, now, error, ids),
         )
     else:
-        tx.conn.executemany(
-            "UPDATE parts SET status = ?, error = coalesce(?, error) WHERE pid = ?",
-            [(status, error, pid) for pid in pids],
+        tx.conn.execute(
+            f"UPDATE parts SET status = ?, error = coalesce(?, error) WHERE pid {IN_IDS}",
+            (status, error, ids),
         )
 
 
@@ -149,30 +165,32 @@ def apply(
 
     ``attempted``: messages whose ``attempts`` count goes up by one (a part was handed to a
     route), in the same UPDATE as their status.
+
+    Rows are written set-wise: changes that write the same values share one UPDATE over a
+    list of ids, and history entries with the same status and note one INSERT, so a batch of
+    N messages is a few statements whatever N is.
     """
     conn = tx.conn
     if attempted:
         attempted = set(attempted)
-        bumped = [(c.info.mid,) for c in changes if c.info.mid in attempted and _skipped(c)]
-        conn.executemany("UPDATE messages SET attempts = attempts + 1 WHERE mid = ?", bumped)
-    bump: list[tuple[object, ...]] = []
-    updates: list[tuple[object, ...]] = []
-    routed: list[tuple[object, ...]] = []
-    history: list[tuple[object, ...]] = []
+        bumped = [c.info.mid for c in changes if c.info.mid in attempted and _skipped(c)]
+        if bumped:
+            conn.execute(
+                f"UPDATE messages SET attempts = attempts + 1 WHERE mid {IN_IDS}",
+                (id_list(bumped),),
+            )
+    # (status, done, error or None to keep, route or None to keep, attempted) -> mids
+    updates: dict[tuple[str, int, str | None, str | None, bool], list[int]] = {}
+    history: dict[tuple[str, str], list[int]] = {}
     hooks: list[tuple[object, ...]] = []
     emitted: list[StatusEvent] = []
     for info, new, note, error, route in changes:
         if new == info.status and route is None:
             continue
-        err = error if error is not None else info.error
         done = int(new in FINAL)
-        if route is not None:
-            routed.append((new, done, now, err, route, info.mid))
-        elif info.mid in attempted:
-            bump.append((new, done, now, err, info.mid))
-        else:
-            updates.append((new, done, now, err, info.mid))
-        history.append((info.mid, now, new, note))
+        mid = info.mid
+        updates.setdefault((new, done, error, route, mid in attempted), []).append(mid)
+        history.setdefault((new, note), []).append(mid)
         if new == info.status:
             continue
         if info.callback_url:
@@ -184,32 +202,32 @@ def apply(
                     "status": new,
                     "previous_status": info.status,
                     "at": rfc3339(now),
-                    "error": err,
+                    "error": error if error is not None else info.error,
                     "note": note or None,
                 }
             )
             hooks.append((info.key, info.callback_url, body, now, now))
         if done or new == "submitted":
             emitted.append(StatusEvent(info.msg_class, new, info.created_at, now))
-    if updates:
-        conn.executemany(
-            "UPDATE messages SET status = ?, done = ?, updated_at = ?, error = ? WHERE mid = ?",
-            updates,
-        )
-    if bump:
-        conn.executemany(
-            "UPDATE messages SET status = ?, done = ?, updated_at = ?, error = ?,"
-            " attempts = attempts + 1 WHERE mid = ?",
-            bump,
-        )
-    if routed:
-        conn.executemany(
-            "UPDATE messages SET status = ?, done = ?, updated_at = ?, error = ?, route = ?"
-            " WHERE mid = ?",
-            routed,
-        )
-    if history:
-        conn.executemany("INSERT INTO history (mid, at, status, note) VALUES (?,?,?,?)", history)
+    for (new, done, error, route, bump), mids in updates.items():
+        conn.execute(
+            "UPDATE messages SET status = ?, done = ?, updated_at = ?, error = coalesce(?, error),"
+            " route = coalesce(?, route)" + (", attempts = attempts + 1" if bump else "")
+            + f" WHERE mid {IN_IDS}",
+            (new, done, now, error, route, id_list(mids)),
+        )  # fmt: skip
+    singles: list[tuple[object, ...]] = []
+    for (new, note), mids in history.items():
+        if len(mids) == 1:
+            singles.append((mids[0], now, new, note))
+        else:
+            conn.execute(
+                "INSERT INTO history (mid, at, status, note)"
+                " SELECT value, ?, ?, ? FROM json_each(?)",
+                (now, new, note, id_list(mids)),
+            )
+    if singles:
+        conn.executemany("INSERT INTO history (mid, at, status, note) VALUES (?,?,?,?)", singles)
     if hooks:
         conn.executemany(
             "INSERT INTO webhooks (key, url, body, next_at, created_at) VALUES (?,?,?,?,?)", hooks
