@@ -22,9 +22,9 @@ from smsgw.queue.model import FINAL, derive_status, rfc3339
 from smsgw.queue.writer import Tx
 
 __all__ = [
+    "IN_IDS",
     "MSG_COLS",
     "Change",
-    "IN_IDS",
     "Events",
     "MsgInfo",
     "StatusEvent",
