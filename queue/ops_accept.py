@@ -10,6 +10,7 @@ from typing import Final
 import msgspec
 
 from smsgw.queue.model import PRIORITY, NewMessage
+from smsgw.queue.transitions import id_list
 from smsgw.queue.writer import Tx
 
 __all__ = ["AcceptResult", "accept", "new_id", "new_ids"]
@@ -57,7 +58,7 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
     conn = tx.conn
     out: list[AcceptResult] = []
     part_rows: list[tuple[object, ...]] = []
-    history_rows: list[tuple[object, ...]] = []
+    history: dict[tuple[float, str, str], list[int]] = {}
     next_pid = int(conn.execute("SELECT coalesce(max(pid), 0) + 1 FROM parts").fetchone()[0])
     next_mid = int(conn.execute("SELECT coalesce(max(mid), 0) + 1 FROM messages").fetchone()[0])
     message_rows: list[tuple[object, ...]] = []
@@ -105,7 +106,7 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
                 (next_pid, mid, seq, segment, msg.status, msg.routes[0], priority, msg.due_at)
             )
             next_pid += 1
-        history_rows.append((mid, msg.created_at, msg.status, msg.note or "accepted"))
+        history.setdefault((msg.created_at, msg.status, msg.note or "accepted"), []).append(mid)
         result = AcceptResult(
             id=public_id,
             status=msg.status,
@@ -131,10 +132,11 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
         " VALUES (?,?,?,?,?,?,?,?)",
         part_rows,
     )
-    conn.executemany(
-        "INSERT INTO history (mid, at, status, note) VALUES (?,?,?,?)",
-        history_rows,
-    )
+    for (at, status, note), mids in history.items():
+        conn.execute(
+            "INSERT INTO history (mid, at, status, note) SELECT value, ?, ?, ? FROM json_each(?)",
+            (at, status, note, id_list(mids)),
+        )
     return out
 
 

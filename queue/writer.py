@@ -154,6 +154,14 @@ class Writer:
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
         conn.execute("PRAGMA busy_timeout=5000")
+        try:  # the store writes many rows per statement through json_each (see transitions)
+            conn.execute("SELECT value FROM json_each('[1]')").fetchall()
+        except sqlite3.OperationalError as e:
+            conn.close()
+            raise RuntimeError(
+                f"SQLite {sqlite3.sqlite_version} was built without the JSON functions"
+                " (json_each) that the store needs"
+            ) from e
         return conn
 
     def _run(self) -> None:
