@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Final
+from collections.abc import Callable
+from typing import Final, NamedTuple
 
 import msgspec
 import phonenumbers
@@ -89,9 +90,9 @@ def parse_number(raw: str, default_country: str = "", *, details: bool = False) 
     return _cached(text, default_country.upper(), details)
 
 
-def _e164_fast(text: str) -> tuple[phonenumbers.PhoneNumber, int] | None:
+def _e164_fast(text: str) -> tuple[int, str, int] | None:
     """A plain ``+<digits>`` number read without ``phonenumbers.parse``, when it is valid as
-    written; None sends the caller to the full parser.
+    written: (calling code, national number, type); None sends the caller to the full parser.
 
     ``parse`` spends two thirds of its time normalising punctuation, letters, extensions and
     national prefixes, none of which a clean E.164 string has. Calling codes are prefix-free,
@@ -111,8 +112,7 @@ def _e164_fast(text: str) -> tuple[phonenumbers.PhoneNumber, int] | None:
             ntype = _type_of(code, national)
             if ntype == PhoneNumberType.UNKNOWN:
                 return None
-            num = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-            return num, ntype
+            return code, national, ntype
     return None
 
 
@@ -132,38 +132,78 @@ def _rx(pattern: str) -> re.Pattern[str]:
     return rx
 
 
-def _matches(national: str, desc: PhoneNumberDesc | None) -> bool:
+_Desc = tuple[frozenset[int] | None, Callable[[str], object]]
+"""A number description ready to test: the possible lengths (None: any) and its fullmatch."""
+
+
+def _desc(desc: PhoneNumberDesc | None) -> _Desc | None:
+    """None for a description that matches nothing (absent, or without a pattern)."""
+    if desc is None or not desc.national_number_pattern:
+        return None
+    lengths = frozenset(desc.possible_length) if desc.possible_length else None
+    return lengths, _rx(desc.national_number_pattern).fullmatch
+
+
+class _Types(NamedTuple):
+    """One region's type descriptions in the order number_type tries them."""
+
+    general: _Desc | None
+    special: tuple[tuple[frozenset[int] | None, Callable[[str], object], int], ...]
+    fixed_line: _Desc | None
+    mobile: _Desc | None
+    same_mobile_and_fixed_line: bool
+
+
+_TYPES: dict[int, _Types] = {}
+
+
+def _types(md: PhoneMetadata) -> _Types:
+    found = _TYPES.get(id(md))
+    if found is None:
+        special = []
+        for desc, kind in (
+            (md.premium_rate, PhoneNumberType.PREMIUM_RATE),
+            (md.toll_free, PhoneNumberType.TOLL_FREE),
+            (md.shared_cost, PhoneNumberType.SHARED_COST),
+            (md.voip, PhoneNumberType.VOIP),
+            (md.personal_number, PhoneNumberType.PERSONAL_NUMBER),
+            (md.pager, PhoneNumberType.PAGER),
+            (md.uan, PhoneNumberType.UAN),
+            (md.voicemail, PhoneNumberType.VOICEMAIL),
+        ):
+            d = _desc(desc)
+            if d is not None:
+                special.append((d[0], d[1], kind))
+        found = _TYPES[id(md)] = _Types(
+            _desc(md.general_desc),
+            tuple(special),
+            _desc(md.fixed_line),
+            _desc(md.mobile),
+            bool(md.same_mobile_and_fixed_line_pattern),
+        )  # metadata objects live as long as the process: id() stays theirs
+    return found
+
+
+def _matches(national: str, desc: _Desc | None) -> bool:
     if desc is None:
         return False
-    lengths = desc.possible_length
-    if lengths and len(national) not in lengths:
-        return False
-    pattern = desc.national_number_pattern
-    if not pattern:
-        return False
-    return _rx(pattern).fullmatch(national) is not None
+    lengths, fullmatch = desc
+    return (lengths is None or len(national) in lengths) and fullmatch(national) is not None
 
 
 def _type_in(national: str, md: PhoneMetadata) -> int:
-    if not _matches(national, md.general_desc):
+    t = _types(md)
+    if not _matches(national, t.general):
         return PhoneNumberType.UNKNOWN
-    for desc, kind in (
-        (md.premium_rate, PhoneNumberType.PREMIUM_RATE),
-        (md.toll_free, PhoneNumberType.TOLL_FREE),
-        (md.shared_cost, PhoneNumberType.SHARED_COST),
-        (md.voip, PhoneNumberType.VOIP),
-        (md.personal_number, PhoneNumberType.PERSONAL_NUMBER),
-        (md.pager, PhoneNumberType.PAGER),
-        (md.uan, PhoneNumberType.UAN),
-        (md.voicemail, PhoneNumberType.VOICEMAIL),
-    ):
-        if _matches(national, desc):
+    n = len(national)
+    for lengths, fullmatch, kind in t.special:
+        if (lengths is None or n in lengths) and fullmatch(national) is not None:
             return kind
-    if _matches(national, md.fixed_line):
-        if md.same_mobile_and_fixed_line_pattern or _matches(national, md.mobile):
+    if _matches(national, t.fixed_line):
+        if t.same_mobile_and_fixed_line or _matches(national, t.mobile):
             return PhoneNumberType.FIXED_LINE_OR_MOBILE
         return PhoneNumberType.FIXED_LINE
-    if not md.same_mobile_and_fixed_line_pattern and _matches(national, md.mobile):
+    if not t.same_mobile_and_fixed_line and _matches(national, t.mobile):
         return PhoneNumberType.MOBILE
     return PhoneNumberType.UNKNOWN
 
@@ -196,8 +236,10 @@ def _type_of(code: int, national: str) -> int:
 def _cached(text: str, region: str, details: bool) -> NumberInfo:
     fast = _e164_fast(text)
     if fast is not None:
-        num, ntype = fast
+        code, national, ntype = fast
         e164 = text
+        if details:
+            num = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
     else:
         try:
             num = phonenumbers.parse(text, region or None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from collections.abc import Sequence
@@ -25,20 +26,27 @@ def new_id(prefix: str, now: float | None = None) -> str:
 
 def new_ids(prefix: str, times: Sequence[float]) -> list[str]:
     """:func:`new_id` for each time, with one ``os.urandom`` call for them all (a syscall
-    releases the GIL, and getting it back from the writer thread costs more than the id)."""
-    rnd = os.urandom(10 * len(times))
+    releases the GIL, and getting it back from the writer thread costs more than the id).
+
+    The 80 random bits are exactly the last 16 digits, so they are base32-encoded in one call
+    for the whole batch; the 10 digits of the time are worked out once per millisecond.
+    """
+    rnd = base64.b32encode(os.urandom(10 * len(times))).translate(_TO_CROCKFORD).decode()
     pairs = _PAIRS
     out = []
+    last = -1
+    head = ""
     for i, t in enumerate(times):
         ms = int(t * 1000) & ((1 << 48) - 1)
-        n = (ms << 80) | int.from_bytes(rnd[10 * i : 10 * i + 10], "big")
-        # 130 bits (the top two zero) as 26 digits, two at a time from the right.
-        out.append(prefix + "".join([pairs[(n >> s) & 1023] for s in _SHIFTS]))
+        if ms != last:
+            last = ms
+            head = prefix + "".join([pairs[(ms >> s) & 1023] for s in (40, 30, 20, 10, 0)])
+        out.append(head + rnd[16 * i : 16 * i + 16])
     return out
 
 
 _PAIRS: Final = [a + b for a in _CROCKFORD for b in _CROCKFORD]
-_SHIFTS: Final = tuple(range(120, -1, -10))
+_TO_CROCKFORD: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode())
 
 
 class AcceptResult(msgspec.Struct, frozen=True, kw_only=True):
