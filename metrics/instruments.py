@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from smsgw.metrics.histogram import BatchHistogram
+
 __all__ = ["LATENCY_BUCKETS", "Metrics", "ScrapeCollector"]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -102,14 +104,14 @@ class Metrics:
             ["from_route", "to_route"],
             registry=r,
         )
-        self.submit_latency = Histogram(
+        self.submit_latency = BatchHistogram(
             "smsgw_submit_latency_seconds",
             "Time from handing a part to the driver to the carrier's answer.",
             ["route"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.end_to_end_latency = Histogram(
+        self.end_to_end_latency = BatchHistogram(
             "smsgw_end_to_end_latency_seconds",
             "Time from accept to a final status, by class.",
             ["class"],
@@ -175,7 +177,7 @@ class Metrics:
             ["method", "endpoint", "code"],
             registry=r,
         )
-        self.http_duration = Histogram(
+        self.http_duration = BatchHistogram(
             "smsgw_http_request_duration_seconds",
             "Time to answer an HTTP request.",
             ["endpoint"],

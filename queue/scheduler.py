@@ -99,11 +99,11 @@ class RouteRunner:
     def settled(self, part_ids: Iterable[int]) -> None:
         """Parts got their outcome: observe latency, and signal idleness for draining."""
         now = trio.current_time()
-        hist = self.metrics.submit_latency.labels(self.name)
-        for pid in part_ids:
-            t = self._sent_at.pop(pid, None)
-            if t is not None:
-                hist.observe(now - t)
+        pop = self._sent_at.pop
+        sent = [pop(pid, None) for pid in part_ids]
+        self.metrics.submit_latency.labels(self.name).observe_many(
+            [now - t for t in sent if t is not None]
+        )
         if not self._sent_at:
             self._idle.set()
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import trio
-from prometheus_client import Histogram
 
 from smsgw.drivers.seam import InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
@@ -46,7 +45,6 @@ class Store:
     ) -> None:
         self.path = path
         self.metrics = metrics
-        self._latency_by_class: dict[str, Histogram] = {}
         self.policy = policy
         self._writer = Writer(
             path, synchronous=synchronous, batch=commit_batch, metrics=metrics, setup=migrate
@@ -81,17 +79,14 @@ class Store:
         # updates of ints are atomic under the GIL.
         self._writer.run_in_trio(self._notify_changed)
         finals: dict[tuple[str, str], int] = {}
-        latency = self._latency_by_class
+        ages: dict[str, list[float]] = {}
         for e in events:
             if e.status in FINAL:
-                self.active[e.msg_class] = self.active.get(e.msg_class, 1) - 1
                 finals[e.msg_class, e.status] = finals.get((e.msg_class, e.status), 0) + 1
-                hist = latency.get(e.msg_class)
-                if hist is None:
-                    hist = latency[e.msg_class] = self.metrics.end_to_end_latency.labels(
-                        e.msg_class
-                    )
-                hist.observe(max(0.0, e.at - e.created_at))
+                ages.setdefault(e.msg_class, []).append(max(0.0, e.at - e.created_at))
+        for msg_class, values in ages.items():
+            self.active[msg_class] = self.active.get(msg_class, len(values)) - len(values)
+            self.metrics.end_to_end_latency.labels(msg_class).observe_many(values)
         for (msg_class, status), n in finals.items():
             self.metrics.messages_final.labels(msg_class, status).inc(n)
 

@@ -6,10 +6,11 @@ a dedicated thread owning one connection is the fastest measured option (STACK.m
 Callers on the trio side ``await writer.call(fn, *args)``. The thread takes whatever is queued
 (up to ``batch`` operations), runs them all inside ONE transaction and commits once, then wakes
 every caller of that batch with a single ``run_sync_soon``. So a 202 waits for exactly one fsync
-shared with everything else that arrived in the same tick. While the store is busy (the last
-commit ended less than a millisecond ago) a batch of a few operations waits up to a millisecond
-for more: a commit rewrites every page its rows touch, so larger commits write much less per
-message. An idle store commits a lone operation at once.
+shared with everything else that arrived in the same tick. While several callers keep the store
+busy (the last commit held more than one operation and ended less than a millisecond ago) a
+batch of a few operations waits up to a millisecond for more: a commit rewrites every page its
+rows touch, so larger commits write much less per message. An idle store, or one caller waiting
+on each call in turn, commits at once.
 
 If one operation raises, the whole transaction is rolled back and the batch is replayed one
 operation per transaction, so the failing one gets its exception and the others still commit:
@@ -101,6 +102,7 @@ class Writer:
         """Calls waiting for their commit (trio side)."""
         self._busy = trio.Event()
         self._last_commit = 0.0
+        self._last_ops = 0
 
     async def open(self) -> None:
         """Start the thread and open the database; raises if the file cannot be opened."""
@@ -212,13 +214,16 @@ class Writer:
                     batch.append(nxt)
                 self._run_batch(conn, batch)
                 self._last_commit = time.perf_counter()
+                self._last_ops = len(batch)
                 if stop:
                     break
         finally:
             conn.close()
 
     def _loaded(self) -> bool:
-        return time.perf_counter() - self._last_commit < _LINGER
+        """Several callers keep the store busy: the last commit had company and ended moments
+        ago. (One caller waiting on each of its calls in turn gains nothing from a wait.)"""
+        return self._last_ops > 1 and time.perf_counter() - self._last_commit < _LINGER
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Op[Any]]) -> None:
         started = time.perf_counter()

@@ -31,6 +31,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from smsgw.config.schema import ServerConfig
 from smsgw.gateway.cli import build_parser
 from smsgw.gateway.httpclient import request
+from smsgw.metrics.histogram import BatchHistogram
 from tests.conftest import Running, StartGateway, gateway_toml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +86,8 @@ async def _exposition(gw: Running) -> Exposition:
         if isinstance(inst, MetricWrapperBase):
             suffix = "_total" if inst._type == "counter" else ""
             _add(exp, inst._name + suffix, inst._type, set(inst._labelnames))
+        elif isinstance(inst, BatchHistogram):
+            _add(exp, inst.name, "histogram", set(inst.labelnames))
     return exp
 
 

@@ -18,6 +18,7 @@ The text was split at accept time; here one part becomes exactly one submit_sm (
 
 from __future__ import annotations
 
+import functools
 import struct
 import time
 
@@ -39,9 +40,15 @@ class RenderError(ValueError):
 
 def smpp_absolute_time(unix: float) -> str:
     """``YYMMDDhhmmss`` + tenths + quarter-hours from UTC + ``+`` (SMPP 3.4 §7.1.1), in UTC."""
-    t = time.gmtime(unix)
-    tenths = int((unix - int(unix)) * 10) % 10
-    return time.strftime("%y%m%d%H%M%S", t) + f"{tenths}00+"
+    second = int(unix)
+    tenths = int((unix - second) * 10) % 10
+    return _utc_second(second) + f"{tenths}00+"
+
+
+@functools.lru_cache(maxsize=64)
+def _utc_second(second: int) -> str:
+    # The parts of one batch share their validity end: format each second once.
+    return time.strftime("%y%m%d%H%M%S", time.gmtime(second))
 
 
 class Renderer:
