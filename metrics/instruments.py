@@ -122,7 +122,8 @@ class Metrics:
         # Receipts and inbound.
         self.receipts = Counter(
             "smsgw_receipts",
-            "Delivery receipts by route and result (matched, late, unmatched, expired).",
+            "Delivery receipts by route and result (matched; pending: arrived before its id;"
+            " late: a pending one matched when its id came; duplicate; unmatched: gave up).",
             ["route", "result"],
             registry=r,
         )

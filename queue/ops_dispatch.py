@@ -84,6 +84,8 @@ class OutcomeSummary:
     temporary: int = 0
     permanent: int = 0
     duplicates_risked: int = 0
+    receipts_late: int = 0
+    """Receipts that had arrived before these ids and were waiting for them (now matched)."""
     requeued_now: bool = False
     """Some parts went straight back to ``queued`` (throttled): wake the route."""
 
@@ -226,6 +228,7 @@ def record_outcomes(
             if has_pending and o.carrier_id is not None:
                 pending = _take_pending(tx, route, o.carrier_id)
                 if pending is not None:
+                    summary.receipts_late += 1
                     # Write the submit first so the receipt's final state wins below.
                     conn.executemany(
                         "UPDATE parts SET status = 'submitted', carrier_id = ?, submitted_at = ?"

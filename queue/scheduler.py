@@ -156,6 +156,8 @@ class RouteSink:
             self._permanent.inc(summary.permanent)
         if summary.duplicates_risked:
             self._dups.inc(summary.duplicates_risked)
+        if summary.receipts_late:
+            self.metrics.receipts.labels(self.runner.name, "late").inc(summary.receipts_late)
         if summary.requeued_now:
             self.runner.wake()
 
