@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import msgspec
-
 from smsgw.drivers.seam import FailureKind, OutboundPart, Outcome, Receipt
 from smsgw.queue.model import FINAL, WAITING
 from smsgw.queue.retry import backoff
@@ -30,8 +28,6 @@ from smsgw.queue.transitions import (
     set_parts,
 )
 from smsgw.queue.writer import Tx
-
-_ids = msgspec.json.Encoder()
 
 __all__ = [
     "ClaimGate",
@@ -326,8 +322,8 @@ def record_receipts(
         for row in conn.execute(
             f"SELECT p.carrier_id, p.pid, p.status, {MSG_COLS} FROM parts p"
             " JOIN messages m ON m.mid = p.mid"
-            " WHERE p.route = ? AND p.carrier_id IN (SELECT value FROM json_each(?))",
-            (route, _ids.encode(list(ids)).decode()),
+            f" WHERE p.route = ? AND p.carrier_id {IN_IDS}",
+            (route, id_list(ids)),
         ):
             key = (route, row[0])
             seen = found.get(key)

@@ -93,8 +93,8 @@ IN_IDS = "IN (SELECT value FROM json_each(?))"
 value and one cached plan for any number of rows."""
 
 
-def id_list(ids: Iterable[int]) -> str:
-    """Row ids as the JSON array :data:`IN_IDS` reads."""
+def id_list(ids: Iterable[int] | Iterable[str]) -> str:
+    """Row ids (or other keys) as the JSON array :data:`IN_IDS` reads."""
     return _ids.encode(list(ids)).decode()
 
 
