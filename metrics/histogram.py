@@ -11,6 +11,7 @@ Exposition is the standard one: ``<name>_bucket{le=...}`` (cumulative, ``+Inf`` 
 
 from __future__ import annotations
 
+import math
 import threading
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
@@ -20,11 +21,6 @@ from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 __all__ = ["BatchHistogram", "HistogramChild"]
-
-
-def _le(bound: float) -> str:
-    """A bucket bound as prometheus-client writes it (``1.0``, ``0.005``, ``+Inf``)."""
-    return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
 class HistogramChild:
@@ -78,13 +74,13 @@ class BatchHistogram(Collector):
         registry: CollectorRegistry,
     ) -> None:
         bounds = tuple(float(b) for b in buckets)
-        if list(bounds) != sorted(set(bounds)):
-            raise ValueError(f"{name}: buckets must be increasing")
+        if list(bounds) != sorted(set(bounds)) or not all(map(math.isfinite, bounds)):
+            raise ValueError(f"{name}: buckets must be finite and increasing (+Inf is implied)")
         self._name = name
         self._doc = documentation
         self._labelnames = tuple(labelnames)
         self._bounds = bounds
-        self._les = [_le(b) for b in bounds] + ["+Inf"]
+        self._les = [repr(b) for b in bounds] + ["+Inf"]  # as prometheus-client writes them
         self._children: dict[tuple[str, ...], HistogramChild] = {}
         self._lock = threading.Lock()
         registry.register(self)

@@ -11,7 +11,7 @@ from typing import Final
 import msgspec
 
 from smsgw.queue.model import PRIORITY, NewMessage
-from smsgw.queue.transitions import id_list
+from smsgw.queue.transitions import add_history
 from smsgw.queue.writer import Tx
 
 __all__ = ["AcceptResult", "accept", "new_id", "new_ids"]
@@ -140,11 +140,7 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
         " VALUES (?,?,?,?,?,?,?,?)",
         part_rows,
     )
-    for (at, status, note), mids in history.items():
-        conn.execute(
-            "INSERT INTO history (mid, at, status, note) SELECT value, ?, ?, ? FROM json_each(?)",
-            (at, status, note, id_list(mids)),
-        )
+    add_history(tx, history)
     return out
 
 

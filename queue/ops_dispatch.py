@@ -226,11 +226,7 @@ def record_outcomes(
                 if pending is not None:
                     summary.receipts_late += 1
                     # Write the submit first so the receipt's final state wins below.
-                    conn.executemany(
-                        "UPDATE parts SET status = 'submitted', carrier_id = ?, submitted_at = ?"
-                        " WHERE pid = ?",
-                        [submitted.pop()],
-                    )
+                    _mark_submitted(tx, [submitted.pop()])
                     set_parts(tx, [o.part_id], pending[0], now, error=pending[1])
                     touched[info.mid] = (info, None, f"receipt (early): {pending[0]}", None)
             continue
@@ -266,10 +262,7 @@ def record_outcomes(
             set_parts(tx, [o.part_id], "failed", now, error=reason)
             _stop_waiting_parts(tx, info, "failed", now, "another part of the message failed")
             touched[info.mid] = (info, "failed", reason, reason)
-    conn.executemany(
-        "UPDATE parts SET status = 'submitted', carrier_id = ?, submitted_at = ? WHERE pid = ?",
-        submitted,
-    )
+    _mark_submitted(tx, submitted)
     conn.executemany(
         "UPDATE parts SET status = 'queued', attempts = attempts - 1 WHERE pid = ?", requeued
     )
@@ -286,6 +279,14 @@ def record_outcomes(
         now,
     )
     return summary
+
+
+def _mark_submitted(tx: Tx, rows: Sequence[tuple[object, ...]]) -> None:
+    """Parts the carrier took, as (carrier id, submitted at, pid) rows."""
+    tx.conn.executemany(
+        "UPDATE parts SET status = 'submitted', carrier_id = ?, submitted_at = ? WHERE pid = ?",
+        rows,
+    )
 
 
 def _take_pending(tx: Tx, route: str, carrier_id: str) -> tuple[str, str | None] | None:

@@ -28,6 +28,7 @@ __all__ = [
     "Events",
     "MsgInfo",
     "StatusEvent",
+    "add_history",
     "apply",
     "derive",
     "id_list",
@@ -85,8 +86,7 @@ class Events:
         self.on_status: Callable[[Sequence[StatusEvent]], None] = lambda events: None
 
 
-_webhook_body = msgspec.json.Encoder()
-_ids = msgspec.json.Encoder()
+_json = msgspec.json.Encoder()
 
 IN_IDS = "IN (SELECT value FROM json_each(?))"
 """``WHERE pid {IN_IDS}`` with :func:`id_list` as its parameter: one statement, one bound
@@ -95,32 +95,48 @@ value and one cached plan for any number of rows."""
 
 def id_list(ids: Iterable[int] | Iterable[str]) -> str:
     """Row ids (or other keys) as the JSON array :data:`IN_IDS` reads."""
-    return _ids.encode(list(ids)).decode()
+    return _json.encode(list(ids)).decode()
 
 
 def set_parts(
     tx: Tx,
-    pids: Iterable[int],
+    pids: Sequence[int],
     status: str,
     now: float,
     *,
     error: str | None = None,
 ) -> None:
     """Set the status of parts; ``done_at`` is stamped for final ones (one statement)."""
-    ids = id_list(pids)
-    if ids == "[]":
+    if not pids:
         return
     if status in FINAL:
         tx.conn.execute(
             "UPDATE parts SET status = ?, done_at = ?, error = coalesce(?, error)"
             f" WHERE pid {IN_IDS}",
-            (status, now, error, ids),
+            (status, now, error, id_list(pids)),
         )
     else:
         tx.conn.execute(
             f"UPDATE parts SET status = ?, error = coalesce(?, error) WHERE pid {IN_IDS}",
-            (status, error, ids),
+            (status, error, id_list(pids)),
         )
+
+
+def add_history(tx: Tx, entries: dict[tuple[float, str, str], list[int]]) -> None:
+    """History rows, given as (time, status, note) -> message ids: one INSERT for each entry
+    shared by several messages, one executemany for the rest."""
+    singles: list[tuple[object, ...]] = []
+    for (at, status, note), mids in entries.items():
+        if len(mids) == 1:
+            singles.append((mids[0], at, status, note))
+        else:
+            tx.conn.execute(
+                "INSERT INTO history (mid, at, status, note)"
+                " SELECT value, ?, ?, ? FROM json_each(?)",
+                (at, status, note, id_list(mids)),
+            )
+    if singles:
+        tx.conn.executemany("INSERT INTO history (mid, at, status, note) VALUES (?,?,?,?)", singles)
 
 
 def load_infos(tx: Tx, mids: Iterable[int]) -> dict[int, MsgInfo]:
@@ -181,7 +197,7 @@ def apply(
             )
     # (status, done, error or None to keep, route or None to keep, attempted) -> mids
     updates: dict[tuple[str, int, str | None, str | None, bool], list[int]] = {}
-    history: dict[tuple[str, str], list[int]] = {}
+    history: dict[tuple[float, str, str], list[int]] = {}
     hooks: list[tuple[object, ...]] = []
     emitted: list[StatusEvent] = []
     for info, new, note, error, route in changes:
@@ -190,11 +206,11 @@ def apply(
         done = int(new in FINAL)
         mid = info.mid
         updates.setdefault((new, done, error, route, mid in attempted), []).append(mid)
-        history.setdefault((new, note), []).append(mid)
+        history.setdefault((now, new, note), []).append(mid)
         if new == info.status:
             continue
         if info.callback_url:
-            body = _webhook_body.encode(
+            body = _json.encode(
                 {
                     "event": "message.status",
                     "id": info.public_id,
@@ -216,18 +232,7 @@ def apply(
             + f" WHERE mid {IN_IDS}",
             (new, done, now, error, route, id_list(mids)),
         )  # fmt: skip
-    singles: list[tuple[object, ...]] = []
-    for (new, note), mids in history.items():
-        if len(mids) == 1:
-            singles.append((mids[0], now, new, note))
-        else:
-            conn.execute(
-                "INSERT INTO history (mid, at, status, note)"
-                " SELECT value, ?, ?, ? FROM json_each(?)",
-                (now, new, note, id_list(mids)),
-            )
-    if singles:
-        conn.executemany("INSERT INTO history (mid, at, status, note) VALUES (?,?,?,?)", singles)
+    add_history(tx, history)
     if hooks:
         conn.executemany(
             "INSERT INTO webhooks (key, url, body, next_at, created_at) VALUES (?,?,?,?,?)", hooks

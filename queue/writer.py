@@ -191,27 +191,7 @@ class Writer:
                 first = self._queue.get()
                 if first is None:
                     break
-                batch: list[_Op[Any]] = [first]
-                stop = False
-                lingered = False
-                while len(batch) < self._batch:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except stdlib_queue.Empty:
-                        # Under load (the last commit ended moments ago) a small batch
-                        # waits up to LINGER for company: each commit rewrites every page
-                        # its rows share, so fewer, larger commits write far less.
-                        if lingered or len(batch) >= _LINGER_OPS or not self._loaded():
-                            break
-                        lingered = True
-                        try:
-                            nxt = self._queue.get(timeout=_LINGER)
-                        except stdlib_queue.Empty:
-                            break
-                    if nxt is None:
-                        stop = True
-                        break
-                    batch.append(nxt)
+                batch, stop = self._gather(first)
                 self._run_batch(conn, batch)
                 self._last_commit = time.perf_counter()
                 self._last_ops = len(batch)
@@ -219,6 +199,28 @@ class Writer:
                     break
         finally:
             conn.close()
+
+    def _gather(self, first: _Op[Any]) -> tuple[list[_Op[Any]], bool]:
+        """``first`` and what else is queued (up to ``batch``); True when close() was asked."""
+        batch = [first]
+        lingered = False
+        while len(batch) < self._batch:
+            try:
+                nxt = self._queue.get_nowait()
+            except stdlib_queue.Empty:
+                # Under load a small batch waits once, up to LINGER, for company: each commit
+                # rewrites every page its rows share, so fewer, larger commits write far less.
+                if lingered or len(batch) >= _LINGER_OPS or not self._loaded():
+                    break
+                lingered = True
+                try:
+                    nxt = self._queue.get(timeout=_LINGER)
+                except stdlib_queue.Empty:
+                    break
+            if nxt is None:
+                return batch, True
+            batch.append(nxt)
+        return batch, False
 
     def _loaded(self) -> bool:
         """Several callers keep the store busy: the last commit had company and ended moments

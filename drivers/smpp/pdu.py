@@ -191,7 +191,20 @@ class EnquireLinkResp(_Pdu, frozen=True, kw_only=True):
     command_id: ClassVar[int] = Cmd.ENQUIRE_LINK_RESP
 
 
-class ShortMessagePdu(_Pdu, frozen=True, kw_only=True):
+class _WithTlvs(_Pdu, frozen=True, kw_only=True):
+    """A PDU that carries optional parameters (§3.2.4 / §5.3)."""
+
+    tlvs: Tlvs = ()
+
+    def tlv(self, tag: int) -> bytes | None:
+        """The first value of TLV ``tag``, or None when the PDU does not carry it."""
+        for t, v in self.tlvs:
+            if t == tag:
+                return v
+        return None
+
+
+class ShortMessagePdu(_WithTlvs, frozen=True, kw_only=True):
     """The body submit_sm (§4.4.1) and deliver_sm (§4.6.1) share, field for field."""
 
     service_type: str = ""
@@ -211,14 +224,6 @@ class ShortMessagePdu(_Pdu, frozen=True, kw_only=True):
     data_coding: int = 0
     sm_default_msg_id: int = 0
     short_message: bytes = b""
-    tlvs: Tlvs = ()
-
-    def tlv(self, tag: int) -> bytes | None:
-        """The first value of TLV ``tag``, or None when the PDU does not carry it."""
-        for t, v in self.tlvs:
-            if t == tag:
-                return v
-        return None
 
 
 class SubmitSm(ShortMessagePdu, frozen=True, kw_only=True):
@@ -247,7 +252,7 @@ class DeliverSmResp(_Pdu, frozen=True, kw_only=True):
     message_id: str = ""
 
 
-class DataSm(_Pdu, frozen=True, kw_only=True):
+class DataSm(_WithTlvs, frozen=True, kw_only=True):
     """data_sm (§4.7.1): like deliver_sm without short_message; text rides in TLVs."""
 
     command_id: ClassVar[int] = Cmd.DATA_SM
@@ -261,14 +266,6 @@ class DataSm(_Pdu, frozen=True, kw_only=True):
     esm_class: int = 0
     registered_delivery: int = 0
     data_coding: int = 0
-    tlvs: Tlvs = ()
-
-    def tlv(self, tag: int) -> bytes | None:
-        """The first value of TLV ``tag``, or None when the PDU does not carry it."""
-        for t, v in self.tlvs:
-            if t == tag:
-                return v
-        return None
 
 
 class DataSmResp(_Pdu, frozen=True, kw_only=True):
