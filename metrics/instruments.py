@@ -163,6 +163,15 @@ class Metrics:
             registry=r,
         )
 
+        # Supervision: an unexpected exception in a long-running task (logged, then the task
+        # goes on or restarts with backoff; see smsgw.drivers.supervise).
+        self.task_failures = Counter(
+            "smsgw_task_failures",
+            "Unexpected exceptions caught in long-running tasks, by task.",
+            ["task"],
+            registry=r,
+        )
+
         # Webhooks.
         self.webhook_deliveries = Counter(
             "smsgw_webhook_deliveries",
