@@ -7,7 +7,11 @@ is opted out now, naming the event that did it), so the checks on the send path 
 primary-key probe.
 
 A scope is ``*`` (every API key; what a STOP from the recipient means) or one key's name.
-Sources are ``keyword``, ``api`` and ``import``.
+Sources are ``keyword``, ``api`` and ``import``. An event's ``key`` is the API key that made it,
+or for a keyword the key the inbound message belongs to (None when it belongs to none).
+
+Keys are tenants: a key reads the scopes ``*`` and its own (an admin key, passing ``key=None``,
+reads every scope), and :func:`lift` lets a key lift only what it may (see there).
 
 Consent records (``POST /v1/consents``) are evidence of an opt-in: number, scope, source, when,
 the text the person was shown. With ``marketing_requires_consent`` a key's marketing goes only
@@ -20,6 +24,7 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
@@ -33,6 +38,7 @@ __all__ = [
     "ConsentRecord",
     "Consents",
     "CsvError",
+    "Lifted",
     "OpRunner",
     "OptinRequest",
     "OptoutEvent",
@@ -44,6 +50,7 @@ __all__ = [
     "consent_ok",
     "export_csv",
     "history",
+    "lift",
     "list_optouts",
     "opt_in",
     "opt_out",
@@ -56,6 +63,9 @@ ALL = "*"
 CSV_MAX_ROWS = 100_000
 T = TypeVar("T")
 Source = Literal["keyword", "api", "import"]
+Lifted = Literal["lifted", "not_out", "by_recipient", "by_other_key"]
+"""What :func:`lift` did: lifted it, or refused because the number was not out in that scope,
+the opt-out is the recipient's own STOP, or another key made it."""
 
 
 class OptoutRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -203,6 +213,32 @@ def opt_in(tx: Tx, items: Sequence[OptinRequest]) -> list[bool]:
     return changed
 
 
+def lift(tx: Tx, req: OptinRequest, *, admin: bool) -> Lifted:
+    """Lift the opt-out of ``req.number`` in ``req.scope`` (not None) for the key ``req.key``,
+    or refuse and change nothing.
+
+    A key's own scope is its own to lift. The every-key scope (``*``) is lifted by an admin key,
+    or by the key that made it; never by another key, and a STOP from the recipient only by the
+    recipient (START) or an admin key.
+    """
+    assert req.scope is not None
+    row = tx.conn.execute(
+        "SELECT e.source, e.key FROM optouts o JOIN optout_events e ON e.eid = o.eid"
+        " WHERE o.number = ? AND o.scope = ?",
+        (req.number, req.scope),
+    ).fetchone()
+    if row is None:
+        return "not_out"
+    source, maker = row
+    if req.scope == ALL and not admin:
+        if source == "keyword":
+            return "by_recipient"
+        if maker != req.key:
+            return "by_other_key"
+    opt_in(tx, [req])
+    return "lifted"
+
+
 def blocking_optouts(tx: Tx, number: str, key: str) -> OptoutRow | None:
     """The opt-out that stops ``key``'s messages to ``number``, if any (the oldest)."""
     r = tx.conn.execute(
@@ -255,26 +291,38 @@ def add_consents(tx: Tx, records: Sequence[ConsentRecord], now: float) -> list[i
     return ids
 
 
-def list_optouts(tx: Tx, key: str, after: int, limit: int) -> list[OptoutRow]:
-    """Numbers opted out now for every key or for ``key``, by cursor (the opting event)."""
+def _scopes(key: str | None, column: str) -> tuple[str, tuple[str, ...]]:
+    """SQL and arguments limiting ``column`` to the scopes ``key`` reads (None: all)."""
+    if key is None:
+        return "1", ()
+    return f"{column} IN (?, ?)", (ALL, key)
+
+
+def list_optouts(tx: Tx, key: str | None, after: int, limit: int) -> list[OptoutRow]:
+    """Numbers opted out now for every key or for ``key`` (None: in any scope), by cursor (the
+    opting event)."""
+    where, args = _scopes(key, "o.scope")
     return [
         _row(r)
         for r in tx.conn.execute(
-            f"SELECT {_ROW_COLS} WHERE o.eid > ? AND o.scope IN (?, ?) ORDER BY o.eid LIMIT ?",
-            (after, ALL, key, limit),
+            f"SELECT {_ROW_COLS} WHERE o.eid > ? AND {where} ORDER BY o.eid LIMIT ?",
+            (after, *args, limit),
         )
     ]
 
 
-def history(tx: Tx, number: str, key: str) -> tuple[list[OptoutRow], list[OptoutEvent]]:
-    """The number's current opt-outs and its whole trail (scopes ``*`` and ``key``)."""
+def history(tx: Tx, number: str, key: str | None) -> tuple[list[OptoutRow], list[OptoutEvent]]:
+    """The number's current opt-outs and its whole trail (scopes ``*`` and ``key``; every
+    scope when ``key`` is None)."""
+    where, args = _scopes(key, "o.scope")
     current = [
         _row(r)
         for r in tx.conn.execute(
-            f"SELECT {_ROW_COLS} WHERE o.number = ? AND o.scope IN (?, ?) ORDER BY o.eid",
-            (number, ALL, key),
+            f"SELECT {_ROW_COLS} WHERE o.number = ? AND {where} ORDER BY o.eid",
+            (number, *args),
         )
     ]
+    where, args = _scopes(key, "scope")
     events = [
         OptoutEvent(
             eid=r[0],
@@ -289,8 +337,8 @@ def history(tx: Tx, number: str, key: str) -> tuple[list[OptoutRow], list[Optout
         )
         for r in tx.conn.execute(
             "SELECT eid, number, scope, action, source, at, inbound_id, key, note"
-            " FROM optout_events WHERE number = ? AND scope IN (?, ?) ORDER BY eid",
-            (number, ALL, key),
+            f" FROM optout_events WHERE number = ? AND {where} ORDER BY eid",
+            (number, *args),
         )
     ]
     return current, events
@@ -331,20 +379,30 @@ class Consents:
                 self._metrics.optins.labels(req.source).inc()
         return changed
 
+    async def lift(self, req: OptinRequest, *, admin: bool) -> Lifted:
+        """:func:`lift` in the writer thread; moves ``smsgw_optins_total`` when lifted."""
+        done = await self._store.call(partial(lift, admin=admin), req)
+        if done == "lifted":
+            self._metrics.optins.labels(req.source).inc()
+        return done
+
     async def add_consents(self, records: Sequence[ConsentRecord], now: float) -> list[int]:
         return await self._store.call(add_consents, records, now)
 
     async def blocking(self, number: str, key: str) -> OptoutRow | None:
         return await self._store.call(blocking_optouts, number, key)
 
-    async def page(self, key: str, after: int, limit: int) -> list[OptoutRow]:
+    async def page(self, key: str | None, after: int, limit: int) -> list[OptoutRow]:
         return await self._store.call(list_optouts, key, after, limit)
 
-    async def history(self, number: str, key: str) -> tuple[list[OptoutRow], list[OptoutEvent]]:
+    async def history(
+        self, number: str, key: str | None
+    ) -> tuple[list[OptoutRow], list[OptoutEvent]]:
         return await self._store.call(history, number, key)
 
-    async def export_all(self, key: str) -> list[OptoutRow]:
-        """Every number opted out for ``key`` (or for all keys), in cursor order."""
+    async def export_all(self, key: str | None) -> list[OptoutRow]:
+        """Every number opted out for ``key`` or for all keys (None: in any scope), in cursor
+        order."""
         rows: list[OptoutRow] = []
         after = 0
         while True:
@@ -360,21 +418,32 @@ class Consents:
 CSV_COLUMNS = ("number", "scope", "source", "at", "inbound_id", "note")
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet reads a cell starting with one of these as a formula (CSV injection)."""
+
+
+def _cell(value: str) -> str:
+    """``value`` made inert for spreadsheets: a leading formula character gets a ``'`` before
+    it (OWASP's advice; spreadsheets show the text as it was). :func:`parse_csv` drops it."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 def export_csv(rows: Iterable[OptoutRow]) -> bytes:
     """The list as CSV (header ``number,scope,source,at,inbound_id,note``; ``at`` RFC 3339 UTC,
-    scope ``all`` or a key name)."""
+    scope ``all`` or a key name). Every cell that a spreadsheet would run as a formula
+    (starting with ``= + - @``, a tab or CR) is prefixed with ``'``, the E.164 numbers too."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
     for r in rows:
         w.writerow(
             [
-                r.number,
-                "all" if r.scope == ALL else r.scope,
+                _cell(r.number),
+                _cell("all" if r.scope == ALL else r.scope),
                 r.source,
                 _rfc3339(r.at),
                 r.inbound_id or "",
-                r.note,
+                _cell(r.note),
             ]
         )
     return out.getvalue().encode()
@@ -432,7 +501,9 @@ def _csv_row(
 ) -> OptoutRequest:
     def cell(name: str) -> str:
         i = col.get(name)
-        return row[i].strip() if i is not None and i < len(row) else ""
+        text = row[i].strip() if i is not None and i < len(row) else ""
+        # An export's cells that a spreadsheet would read as formulas carry a leading "'".
+        return text[1:] if text[:2] in _QUOTED else text
 
     try:
         num = number(cell("number"))
@@ -457,6 +528,9 @@ def _csv_row(
     return OptoutRequest(
         number=num, scope=scope, source="import", at=at, key=key, note=cell("note")[:500]
     )
+
+
+_QUOTED = frozenset("'" + c for c in _FORMULA_START)
 
 
 def _rfc3339(t: float) -> str:
