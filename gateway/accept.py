@@ -182,10 +182,12 @@ class Acceptor:
         else:
             picked = self.router.pick(to, req.msg_class, sender, allowed=allowed)
             if picked is None:
-                why = "" if allowed is None else " with a route this API key may use"
-                raise Invalid(
-                    f"no routing rule{why} matches {to}", field=fp + "to", code="no_route"
+                why = (
+                    f"no routing rule matches {to}"
+                    if allowed is None
+                    else f"no routing rule gives {to} a route this API key may use"
                 )
+                raise Invalid(why, field=fp + "to", code="no_route")
             routes = picked
         ref_bits = self._ref_bits.get(routes[0], 8)
         smart = key.smart_encoding if req.smart_encoding is None else req.smart_encoding

@@ -30,9 +30,10 @@ class Router:
     ) -> tuple[str, ...] | None:
         """The route list of the first matching rule, or None when no rule matches.
 
-        With ``allowed`` (an API key's routes), only those routes are kept in the list, and a
-        rule that names none of them is passed over for the next match: a key's messages
-        never leave, nor fail over, through a route it may not use.
+        With ``allowed`` (an API key's routes), only those routes are kept in the matching
+        rule's list, so a key's messages never leave, nor fail over, through a route it may
+        not use; None when the list names none of them (the first match still decides: a
+        rule sending +33 to one route is not bypassed by a catch-all below it).
         """
         for prefix, rule in self._rules:
             if prefix and not to.startswith(prefix):
@@ -43,9 +44,7 @@ class Router:
                 continue
             if allowed is None:
                 return tuple(rule.route)
-            kept = tuple(r for r in rule.route if r in allowed)
-            if kept:
-                return kept
+            return tuple(r for r in rule.route if r in allowed) or None
         return None
 
     def known(self, route: str) -> bool:
