@@ -77,8 +77,10 @@ def lone_surrogate_path(body: bytes) -> str | None:
         elif isinstance(value, dict):
             items = []
             for k, v in value.items():
-                child = f"{path}.{k}" if path else k
-                if _SURROGATE.search(k):
+                # The path goes back in the error, as JSON: a surrogate in it is shown escaped.
+                name = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", k)
+                child = f"{path}.{name}" if path else name
+                if name != k:
                     return child
                 items.append((child, v))
             stack.extend(reversed(items))

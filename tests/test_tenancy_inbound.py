@@ -11,7 +11,6 @@ import sqlite3
 from pathlib import Path
 
 import msgspec
-import pytest
 import trio
 
 from smsgw.config.schema import KeyConfig
@@ -51,7 +50,6 @@ async def _inbound(gw: Running, token: str) -> dict[str, str]:
     return {m["text"]: m["id"] for m in page["inbound"]}
 
 
-@pytest.mark.trio
 async def test_inbound_belongs_to_one_key(
     start_gateway: StartGateway, nursery: trio.Nursery, tmp_path: Path
 ) -> None:
