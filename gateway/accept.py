@@ -52,6 +52,8 @@ class Acceptor:
         self.policy = policy if policy is not None else Policy(config)
         self._refs = {8: ReferenceAllocator(8), 16: ReferenceAllocator(16)}
         self._ref_bits = {r.name: r.ref_bits for r in config.routes}
+        self._allowed = {k.name: frozenset(k.routes) for k in config.keys if k.routes}
+        """Per key with a route allow-list, the routes it may use (built once, not per message)."""
         self._validity = {
             "otp": config.scheduler.validity_otp,
             "transactional": config.scheduler.validity_transactional,
@@ -168,7 +170,7 @@ class Acceptor:
                 )
             if send_at <= now:
                 send_at = None
-        allowed = frozenset(key.routes) if key.routes else None
+        allowed = (self._allowed.get(key.name) or frozenset(key.routes)) if key.routes else None
         if req.route is not None:
             if not self.router.known(req.route):
                 raise Invalid(f"unknown route {req.route!r}", field=fp + "route", code="no_route")
