@@ -90,7 +90,9 @@ class KeyConfig(_Table, frozen=True, kw_only=True):
     """Allowed sender ids; empty means any."""
     webhook_secret: str = ""
     inbound_url: str = ""
-    """Where inbound messages for this key are POSTed (signed like status webhooks)."""
+    """Where the inbound messages that belong to this key (``inbound_routes``,
+    ``inbound_numbers``; an admin key: those of no key) are POSTed, signed like status
+    webhooks."""
     smart_encoding: bool = False
     """Replace look-alike characters (curly quotes, dashes) so text stays GSM-7."""
     marketing_requires_consent: bool = False
