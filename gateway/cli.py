@@ -16,11 +16,11 @@ import msgspec
 import trio
 
 from smsgw import __version__
-from smsgw.config.loader import DEFAULT_CONFIG_NAME, ConfigError, load
+from smsgw.config.loader import DEFAULT_CONFIG_NAME, ConfigError, load, notes
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.queue.policy import Policy, PolicyConfigError
 
-__all__ = ["main", "resolve_token"]
+__all__ = ["main", "resolve_token", "token_hint", "with_default_key"]
 
 log = logging.getLogger("smsgw")
 TOKEN_FILE = "api-token"
@@ -32,14 +32,17 @@ def _data_dir(config: Config) -> Path:
 
 def resolve_token(config: Config, environ: dict[str, str] | None = None) -> tuple[str, str]:
     """The default key's token and where it came from: SMSGW_TOKEN, or a file in the data dir
-    generated once with mode 0600."""
+    (folder 0700) generated once with mode 0600; an existing file readable by others is
+    narrowed to 0600."""
     env = os.environ if environ is None else environ
     if env.get("SMSGW_TOKEN"):
         return env["SMSGW_TOKEN"], "SMSGW_TOKEN"
     path = _data_dir(config) / TOKEN_FILE
     if path.exists():
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
         return path.read_text().strip(), str(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -48,12 +51,21 @@ def resolve_token(config: Config, environ: dict[str, str] | None = None) -> tupl
 
 
 def with_default_key(config: Config) -> tuple[Config, str | None]:
-    """A config with no [[keys]] gets one key named "default" (see :func:`resolve_token`)."""
+    """A config with no [[keys]] gets one admin key named "default" (see
+    :func:`resolve_token`): the only client, so it sees everything."""
     if config.keys:
         return config, None
     token, source = resolve_token(config)
-    key = KeyConfig(name="default", token=token, rate=10_000.0)
+    key = KeyConfig(name="default", token=token, rate=10_000.0, admin=True)
     return msgspec.structs.replace(config, keys=[key]), source
+
+
+def token_hint(token: str, source: str) -> str:
+    """Where the default key's token is, for the start-up banner: never the token itself
+    (the banner lands in journals and terminals), at most its first four characters."""
+    if source == "SMSGW_TOKEN":
+        return "API token: from SMSGW_TOKEN"
+    return f"API token: in {source} (starts {token[:4]}...)"
 
 
 def load_checked(path: str | None) -> Config:
@@ -79,6 +91,9 @@ def _load_or_exit(path: str | None) -> Config:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Everything smsgw creates (database and its -wal/-shm, token file, modem counters,
+    # backups) is for this user alone, whatever umask the shell or unit started us with.
+    os.umask(os.umask(0o077) | 0o077)
     config = _load_or_exit(args.config)
     if args.listen:
         config = msgspec.structs.replace(
@@ -105,7 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"smsgw {__version__} listening on http://{shown}:{port}", flush=True)
             print(f"config: {args.config or DEFAULT_CONFIG_NAME}", flush=True)
             if token_source is not None:
-                print(f"API token ({token_source}): {config.keys[0].token}", flush=True)
+                print(token_hint(config.keys[0].token, token_source), flush=True)
             with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 async for _ in signals:
                     gateway.shutdown()
@@ -127,6 +142,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return 2
     routes = ", ".join(f"{r.name} ({type(r).__struct_config__.tag})" for r in config.routes)
     print(f"{args.file}: ok: {len(config.keys)} key(s), routes: {routes}")
+    for line in notes(config):
+        print(f"{args.file}: note: {line}")
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "BadRequest",
     "Conflict",
+    "Forbidden",
     "GatewayError",
     "Invalid",
     "MethodNotAllowed",
@@ -56,6 +57,13 @@ class BadRequest(GatewayError):
 class Unauthorized(GatewayError):
     status = 401
     code = "unauthorized"
+
+
+class Forbidden(GatewayError):
+    """403: the key is known but may not do this (another tenant's data, an admin's act)."""
+
+    status = 403
+    code = "forbidden"
 
 
 class NotFound(GatewayError):

@@ -32,6 +32,7 @@ from smsgw.gateway.webhooks import WebhookWorker
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent import Consents
 from smsgw.queue.inbound_keywords import KeywordHandler
+from smsgw.queue.inbound_owner import InboundOwners
 from smsgw.queue.limiter import RouteLimiter
 from smsgw.queue.ops_dispatch import DispatchPolicy
 from smsgw.queue.ops_read import QueueStats
@@ -83,6 +84,16 @@ class Gateway:
         self.policy = Policy(config, self.metrics)
         self.store.gate = self.policy
         self.consents = Consents(self.store, self.metrics)
+        # Tenancy: each inbound message is stored with the key it belongs to, and only that
+        # key (or, for one that belongs to none, the admin keys) sees it and gets it pushed.
+        self.inbound_owners = InboundOwners(config.keys, self.policy.default_country)
+        self.store.inbound_owner = self.inbound_owners.owner
+        for key in self.inbound_owners.unclaimed():
+            log.warning(
+                "key %s has an inbound_url but claims no inbound_routes or inbound_numbers and"
+                " is not admin: no inbound message will reach it",
+                key.name,
+            )
         replies = Acceptor(
             config, Router(config.rules, [r.name for r in config.routes]), self.policy
         )
@@ -94,6 +105,7 @@ class Gateway:
             keyword_replies(replies),
             wall,
             default_country=self.policy.default_country,
+            owner=self.inbound_owners.owner,
         )
         self.api: Api | None = None
         self.server: HttpServer | None = None
@@ -185,14 +197,14 @@ class Gateway:
             await nursery.start(driver.run, sink)
 
     async def _on_inbound(self, items: Sequence[InboundMessage], ids: Sequence[str]) -> None:
-        """Act on STOP/START/HELP, then queue inbound webhooks for every key that has an
-        ``inbound_url``."""
+        """Act on STOP/START/HELP, then queue an inbound webhook to the ``inbound_url`` of the
+        key each message belongs to (the admin keys' for one that belongs to none)."""
         await self.keywords.handle(items, ids)
         now = self.wall()
-        for key in self.config.keys:
-            if not key.inbound_url:
-                continue
-            for msg, public_id in zip(items, ids, strict=True):
+        for msg, public_id in zip(items, ids, strict=True):
+            for key in self.inbound_owners.recipients(self.inbound_owners.owner(msg)):
+                if not key.inbound_url:
+                    continue
                 body = _encoder.encode(
                     {
                         "event": "message.inbound",

@@ -48,6 +48,11 @@ class TokenBucket:
         missing = n - self.tokens(now)
         return 0.0 if missing <= 0 else missing / self.rate
 
+    def give_back(self, n: float, now: float) -> None:
+        """Return ``n`` tokens taken for work that was then refused (never above ``burst``)."""
+        self.tokens(now)
+        self._tokens = min(self.burst, self._tokens + n)
+
 
 class RouteLimiter:
     """The route's contract: bucket + one-second ceiling + throttle pause and recovery."""

@@ -102,15 +102,16 @@ def get_message(tx: Tx, key: str | None, public_id: str) -> MessageRow | None:
 
 def list_messages(
     tx: Tx,
-    key: str,
+    key: str | None,
     status: str | None,
     client_ref: str | None,
     after: int,
     limit: int,
 ) -> list[MessageRow]:
-    """A page of the key's messages in acceptance order, after the cursor ``after``."""
-    where = ["key = ?", "mid > ?"]
-    args: list[object] = [key, after]
+    """A page of the key's messages (every key's when ``key`` is None: an admin key) in
+    acceptance order, after the cursor ``after``."""
+    where = ["mid > ?"] if key is None else ["key = ?", "mid > ?"]
+    args: list[object] = [after] if key is None else [key, after]
     if status is not None:
         where.append("status = ?")
         args.append(status)
@@ -177,21 +178,28 @@ def queue_stats(tx: Tx) -> QueueStats:
     return QueueStats(oldest_by_class=oldest, webhooks_pending=webhooks)
 
 
-def add_inbound(tx: Tx, items: Sequence[InboundMessage]) -> list[str]:
-    """Store inbound messages; returns their ids."""
+def add_inbound(
+    tx: Tx, items: Sequence[InboundMessage], owners: Sequence[str | None] | None = None
+) -> list[str]:
+    """Store inbound messages, each with the key it belongs to (``owners``, in order; None:
+    none); returns their ids."""
     ids = new_ids("in_", [m.received_at for m in items])
+    keys = owners if owners is not None else [None] * len(items)
     tx.conn.executemany(
-        "INSERT INTO inbound (id, route, sender, to_number, text, received_at, parts, complete)"
-        " VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT INTO inbound"
+        " (id, route, sender, to_number, text, received_at, parts, complete, key)"
+        " VALUES (?,?,?,?,?,?,?,?,?)",
         [
-            (i, m.route, m.sender, m.to, m.text, m.received_at, m.parts, int(m.complete))
-            for i, m in zip(ids, items, strict=True)
+            (i, m.route, m.sender, m.to, m.text, m.received_at, m.parts, int(m.complete), k)
+            for i, m, k in zip(ids, items, keys, strict=True)
         ],
     )
     return ids
 
 
-def inbound_page(tx: Tx, after: int, limit: int) -> list[InboundRow]:
+def inbound_page(tx: Tx, after: int, limit: int, key: str | None = None) -> list[InboundRow]:
+    """A page of inbound messages after the cursor: those of ``key``, or all when None."""
+    where, args = ("iid > ?", (after,)) if key is None else ("key = ? AND iid > ?", (key, after))
     return [
         InboundRow(
             cursor=r[0],
@@ -206,8 +214,8 @@ def inbound_page(tx: Tx, after: int, limit: int) -> list[InboundRow]:
         )
         for r in tx.conn.execute(
             "SELECT iid, id, route, sender, to_number, text, received_at, parts, complete"
-            " FROM inbound WHERE iid > ? ORDER BY iid LIMIT ?",
-            (after, limit),
+            f" FROM inbound WHERE {where} ORDER BY iid LIMIT ?",
+            (*args, limit),
         )
     ]
 

@@ -179,6 +179,12 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE webhooks ADD COLUMN leased INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: an inbound message belongs to the API key its route or number is assigned to (NULL:
+    # to none; admin keys see those). Rows stored before have no owner.
+    """
+    ALTER TABLE inbound ADD COLUMN key TEXT;
+    CREATE INDEX inbound_key ON inbound(key, iid);
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -61,6 +61,8 @@ class Store:
         self._changed = trio.Event()
         self.gate: ClaimGate | None = None
         """Checked for every message about to leave (the consent and courtesy policy)."""
+        self.inbound_owner: Callable[[InboundMessage], str | None] = lambda msg: None
+        """The API key an inbound message belongs to, stored with it (see queue.inbound_owner)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -197,7 +199,7 @@ class Store:
 
     async def list_messages(
         self,
-        key: str,
+        key: str | None,
         *,
         status: str | None = None,
         client_ref: str | None = None,
@@ -221,10 +223,14 @@ class Store:
     # -- inbound and webhooks --------------------------------------------------------------
 
     async def add_inbound(self, items: Sequence[InboundMessage]) -> list[str]:
-        return await self._writer.call(ops_read.add_inbound, items)
+        owners = [self.inbound_owner(m) for m in items]
+        return await self._writer.call(ops_read.add_inbound, items, owners)
 
-    async def inbound(self, after: int = 0, limit: int = 100) -> list[InboundRow]:
-        return await self._writer.call(ops_read.inbound_page, after, limit)
+    async def inbound(
+        self, after: int = 0, limit: int = 100, *, key: str | None = None
+    ) -> list[InboundRow]:
+        """Inbound messages of ``key`` (None: all) after the cursor ``after``."""
+        return await self._writer.call(ops_read.inbound_page, after, limit, key)
 
     async def due_webhooks(self, now: float, limit: int, lease: float) -> list[WebhookJob]:
         return await self._writer.call(ops_read.due_webhooks, now, limit, lease)

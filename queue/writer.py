@@ -158,7 +158,11 @@ class Writer:
     # -- the thread ----------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        os.makedirs(os.path.dirname(os.path.abspath(self._path)), exist_ok=True)
+        # The queue holds numbers and texts: the folder 0700 and the file 0600 whatever the
+        # umask. SQLite gives the -wal and -shm files the database file's permissions.
+        os.makedirs(os.path.dirname(os.path.abspath(self._path)), mode=0o700, exist_ok=True)
+        if self._path != ":memory:":
+            os.close(os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600))
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from smsgw.queue.model import MessageClass, NewMessage
+import time
+
+from smsgw.queue.model import MessageClass, NewMessage, rfc3339
 
 
 def new_message(
@@ -55,3 +57,8 @@ async def hold_clock_while_busy(store: object) -> None:
             await trio.lowlevel.checkpoint()
         else:
             await writer.wait_busy()
+
+
+def in_a_month() -> str:
+    """An RFC 3339 ``send_at`` 30 days from the real now (inside the default horizon)."""
+    return rfc3339(time.time() + 30 * 86400)
