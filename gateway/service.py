@@ -114,10 +114,7 @@ class Gateway:
             async with trio.open_nursery() as nursery:
                 await self._start_routes(nursery)
                 await nursery.start(self.scheduler.run)
-                secrets = {k.name: k.webhook_secret for k in config.keys}
-                webhooks = WebhookWorker(
-                    self.store, config.webhooks, secrets, self.metrics, self.wall
-                )
+                webhooks = WebhookWorker(self.store, config, self.metrics, self.wall)
                 await nursery.start(webhooks.run)
                 nursery.start_soon(self._stats_loop)
                 self.api = Api(
@@ -143,6 +140,9 @@ class Gateway:
                 )
                 host, port = parse_listen(s.listen)
                 self.address = await nursery.start(self.server.serve, host, port)
+                # Webhooks never go to our own API (known only now when the port was 0).
+                webhooks.targets.set_own(*self.address)
+                self.api.acceptor.targets.set_own(*self.address)
                 notify("READY=1")
                 nursery.start_soon(watchdog)
                 task_status.started(self.address)
@@ -188,25 +188,25 @@ class Gateway:
         """Act on STOP/START/HELP, then queue inbound webhooks for every key that has an
         ``inbound_url``."""
         await self.keywords.handle(items, ids)
-        now = self.wall()
+        hooks: list[tuple[str, str, dict[str, object]]] = []
         for key in self.config.keys:
             if not key.inbound_url:
                 continue
             for msg, public_id in zip(items, ids, strict=True):
-                body = _encoder.encode(
-                    {
-                        "event": "message.inbound",
-                        "id": public_id,
-                        "from": msg.sender,
-                        "to": msg.to,
-                        "text": msg.text,
-                        "route": msg.route,
-                        "received_at": rfc3339(msg.received_at),
-                        "parts": msg.parts,
-                        "complete": msg.complete,
-                    }
-                )
-                await self.store.enqueue_webhook(key.name, key.inbound_url, body, now)
+                payload: dict[str, object] = {
+                    "event": "message.inbound",
+                    "id": public_id,
+                    "from": msg.sender,
+                    "to": msg.to,
+                    "text": msg.text,
+                    "route": msg.route,
+                    "received_at": rfc3339(msg.received_at),
+                    "parts": msg.parts,
+                    "complete": msg.complete,
+                }
+                hooks.append((key.name, key.inbound_url, payload))
+        if hooks:  # one commit for them all; each gets its event_id there
+            await self.store.enqueue_webhooks(hooks, self.wall())
 
     def _on_protocol_response(self, request: Request | None, status: int, seconds: float) -> None:
         # Requests that reached the API are counted there; this sees the server's own answers

@@ -19,7 +19,15 @@ TOKEN = "test-token-0123456789abcdef"
 OTHER_TOKEN = "other-token-0123456789abcdef"
 
 
-def gateway_toml(tmp: Path, extra: str = "", route: str | None = None, store: str = "") -> str:
+def gateway_toml(
+    tmp: Path,
+    extra: str = "",
+    route: str | None = None,
+    store: str = "",
+    webhooks: str = "allow_private = true",
+) -> str:
+    """A gateway on a free loopback port. Its webhooks may reach loopback receivers (tests
+    run them there); pass ``webhooks`` for other ``[webhooks]`` settings."""
     route = route or (
         '[[routes]]\nname = "sim"\ndriver = "simulator"\nrate = 1000\nburst = 100\n'
         "latency = 0\nreceipt_delay = 0\nseed = 1\n"
@@ -31,6 +39,9 @@ listen = "127.0.0.1:0"
 [store]
 path = "{tmp / "smsgw.db"}"
 {store}
+
+[webhooks]
+{webhooks}
 
 [[keys]]
 name = "shop"
@@ -100,9 +111,14 @@ StartGateway = Callable[..., Awaitable[Running]]
 @pytest.fixture
 def start_gateway(tmp_path: Path, nursery: trio.Nursery) -> StartGateway:
     async def start(
-        extra: str = "", route: str | None = None, store: str = "", **kw: object
+        extra: str = "",
+        route: str | None = None,
+        store: str = "",
+        webhooks: str = "allow_private = true",
+        **kw: object,
     ) -> Running:
-        config = parse(gateway_toml(tmp_path, extra, route, store).encode(), "test.toml", {})
+        toml = gateway_toml(tmp_path, extra, route, store, webhooks)
+        config = parse(toml.encode(), "test.toml", {})
         gw = Gateway(config, **kw)  # type: ignore[arg-type]
         host, port = await nursery.start(gw.run)
         return Running(gw, f"http://{host}:{port}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from smsgw.queue.model import MessageClass, NewMessage
 
 
@@ -17,6 +19,7 @@ def new_message(
     send_at: float | None = None,
     validity: float = 3600.0,
     callback_url: str | None = None,
+    webhook_events: Literal["all", "final"] = "all",
 ) -> NewMessage:
     return NewMessage(
         key=key,
@@ -34,6 +37,7 @@ def new_message(
         send_at=send_at,
         client_ref=client_ref,
         callback_url=callback_url,
+        webhook_events=webhook_events,
         status="scheduled" if send_at else "queued",
         due_at=send_at,
     )
