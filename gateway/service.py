@@ -100,6 +100,7 @@ class Gateway:
         self._stop = trio.Event()
         self._stats = QueueStats(oldest_by_class={}, webhooks_pending=0)
         self.address: tuple[str, int] | None = None
+        self.webhooks: WebhookWorker | None = None
 
     def shutdown(self) -> None:
         """Begin a graceful stop (idempotent; safe from a signal-handling task)."""
@@ -114,7 +115,9 @@ class Gateway:
             async with trio.open_nursery() as nursery:
                 await self._start_routes(nursery)
                 await nursery.start(self.scheduler.run)
-                webhooks = WebhookWorker(self.store, config, self.metrics, self.wall)
+                webhooks = self.webhooks = WebhookWorker(
+                    self.store, config, self.metrics, self.wall
+                )
                 await nursery.start(webhooks.run)
                 nursery.start_soon(self._stats_loop)
                 self.api = Api(

@@ -57,6 +57,9 @@ class Lanes:
         self._key_flight: dict[str, int] = {}
         self.origin_flight: dict[str, int] = {}
         self._key_held: dict[str, int] = {}
+        self.retrying: dict[int, float] = {}
+        """Messages whose delivery is to be retried (wall time) and the store does not know
+        yet: a claim already under way may bring their later rows, which must wait too."""
 
     def lane(self, key: str, origin: str) -> LaneState:
         state = self.lanes.get((key, origin))
@@ -94,12 +97,20 @@ class Lanes:
                 break
         return claims
 
-    def claimed(self, claim: Claim, jobs: list[WebhookJob], next_at: float | None) -> None:
-        """Take in what a claim returned."""
+    def claimed(
+        self, claim: Claim, jobs: list[WebhookJob], next_at: float | None
+    ) -> list[tuple[WebhookJob, float]]:
+        """Take in what a claim returned. Returns the jobs to hand back at once, with the
+        time they may be due: later rows of a message whose retry the store does not know of
+        yet (the claim ran before it was recorded)."""
         state = self.lane(claim.key, claim.origin)
         state.more = len(jobs) >= claim.limit
         state.due_at = next_at
+        back: list[tuple[WebhookJob, float]] = []
         for job in jobs:
+            if job.mid is not None and job.mid in self.retrying:
+                back.append((job, self.retrying[job.mid]))
+                continue
             self._hold(state, job)
             if job.mid is not None:
                 chain = self._chains.get(job.mid)
@@ -108,6 +119,7 @@ class Lanes:
                     continue
                 self._chains[job.mid] = deque()
             state.ready.append(job)
+        return back
 
     def _hold(self, state: LaneState, job: WebhookJob, n: int = 1) -> None:
         state.held += n
@@ -152,10 +164,11 @@ class Lanes:
 
     # -- finishing ---------------------------------------------------------------------
 
-    def finish(self, job: WebhookJob, *, retry: bool) -> list[WebhookJob]:
-        """The job's attempt ended (its slot is free). With ``retry`` its message's later
-        rows are returned, to be handed back to the store; otherwise the next of them, if
-        any, is ready to start at the head of its lane."""
+    def finish(self, job: WebhookJob, *, retry_at: float | None = None) -> list[WebhookJob]:
+        """The job's attempt ended (its slot is free). When it is to be retried (at wall
+        time ``retry_at``) its message's later rows are returned, to be handed back to the
+        store; otherwise the next of them, if any, is ready to start at the head of its
+        lane."""
         self.in_flight -= 1
         self._key_flight[job.key] -= 1
         self.origin_flight[job.origin] -= 1
@@ -166,7 +179,8 @@ class Lanes:
         if job.mid is None:
             return []
         chain = self._chains.pop(job.mid, None) or deque()
-        if retry:
+        if retry_at is not None:
+            self.retrying[job.mid] = retry_at
             self._hold(state, job, -len(chain))
             return list(chain)
         if chain:

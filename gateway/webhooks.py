@@ -103,6 +103,11 @@ class WebhookWorker:
         self._failures = metrics.task_failures.labels("webhooks")
         self._open = metrics.webhook_circuits_open
         self._nursery: trio.Nursery | None = None
+        self.steps = 0
+        """Store calls made to record and claim (statistics: one per cycle, not per delivery)."""
+        self.recorded = 0
+        """Deliveries whose outcome (done, retry, dead) is committed."""
+        self._progress = trio.Event()
 
     def _new_pool(self) -> Pool:
         c = self.config
@@ -154,12 +159,22 @@ class WebhookWorker:
                 await self._loop()
         finally:
             self._nursery = None
+            await self.pool.aclose()
             with trio.CancelScope(shield=True) as scope:
                 scope.deadline = trio.current_time() + 2.0
                 if self._finished:
                     finished, self._finished = self._finished, Finished()
                     await self.store.webhook_step(finished, [], self.wall())
-                await self.pool.aclose()
+
+    def _recorded(self, finished: Finished) -> None:
+        self.recorded += len(finished.done) + len(finished.retry) + len(finished.dead)
+        self._progress.set()
+        self._progress = trio.Event()
+
+    async def wait_recorded(self, n: int) -> None:
+        """Return once ``n`` delivery outcomes were committed in all (tests and tools)."""
+        while self.recorded < n:
+            await self._progress.wait()
 
     def _committed(self, lanes: Mapping[Lane, int]) -> None:
         """The store committed new rows (called in trio, right after the commit)."""
@@ -180,9 +195,15 @@ class WebhookWorker:
             if claims or self._finished:
                 self._wake = trio.Event()
                 finished, self._finished = self._finished, Finished()
+                self.steps += 1
                 results = await self.store.webhook_step(finished, claims, now)
+                self._recorded(finished)
                 for claim, got in zip(claims, results, strict=True):
-                    self.lanes.claimed(claim, got.jobs, got.next_at)
+                    for job, at in self.lanes.claimed(claim, got.jobs, got.next_at):
+                        self._finished.release.append((job.wid, at))
+                for _wid, mid, _at, _error in finished.retry:
+                    if mid is not None:
+                        self.lanes.retrying.pop(mid, None)
                 self._dispatch()
                 continue
             self._dispatch()
@@ -279,7 +300,7 @@ class WebhookWorker:
             self._finished.done.append(job.wid)
             if breaker is not None:
                 breaker.succeeded()
-            self._release(self.lanes.finish(job, retry=False), 0.0)
+            self._release(self.lanes.finish(job), 0.0)
         elif outcome.permanent or job.attempts + 1 >= self.config.max_attempts:
             (self._refused if outcome.permanent else self._gave_up).inc()
             reason = (
@@ -289,13 +310,13 @@ class WebhookWorker:
             )
             log.warning("webhook %s to %s failed for good: %s", job.event_id, job.url, reason)
             self._finished.dead.append((job.wid, reason))
-            self.lanes.finish(job, retry=False)
+            self.lanes.finish(job)
         else:
             self._failed.inc()
             delay = backoff(job.attempts + 1, self.config.retry_base, self.config.retry_max)
             at = self.wall() + delay
             self._finished.retry.append((job.wid, job.mid, at, outcome.error))
-            self._release(self.lanes.finish(job, retry=True), at)
+            self._release(self.lanes.finish(job, retry_at=at), at)
             if outcome.kind in _BREAKER_KINDS:
                 if breaker is None:
                     c = self.config

@@ -254,10 +254,17 @@ def _claim(tx: Tx, claim: Claim, now: float) -> Claimed:
         ).fetchone()
         next_at = None if row[0] is None else float(row[0])
     jobs = [
-        WebhookJob(r[0], key, r[1], bytes(r[2]), r[3], r[4], r[5] or f"evt_row{r[0]}", origin)
+        WebhookJob(r[0], key, str(r[1]), _blob(r[2]), r[3], r[4], r[5] or f"evt_{r[0]}", origin)
         for r in taken
     ]
     return Claimed(jobs, next_at)
+
+
+def _blob(value: object) -> bytes:
+    """A body as stored: bytes, or text in a row written by hand or an older version."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8", "replace")
 
 
 def _in_order(tx: Tx, rows: list[Any], now: float) -> list[Any]:
