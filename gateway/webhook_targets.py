@@ -87,9 +87,11 @@ def category(ip: IPAddress) -> Category | None:
         return "link-local"
     if isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED:
         return "shared"
+    if ip.is_reserved:
+        return "reserved"
     if ip.is_private:
         return "private"
-    if ip.is_reserved or not ip.is_global:
+    if not ip.is_global:
         return "reserved"
     return None
 
