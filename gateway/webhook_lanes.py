@@ -77,9 +77,14 @@ class Lanes:
     # -- claiming ----------------------------------------------------------------------
 
     def room(self, lane: LaneState) -> int:
-        """How many more rows the lane may take from the store: twice what its receiver may
-        have in flight, and four times a key's share over all its lanes."""
-        return min(2 * self.per_origin - lane.held, 4 * self.per_key - self.held(lane.key))
+        """How many more rows the lane may take from the store: four times what its receiver
+        may have in flight, and eight times a key's share over all its lanes (enough to keep
+        the slots busy between two store steps)."""
+        return min(4 * self.per_origin - lane.held, 8 * self.per_key - self.held(lane.key))
+
+    def ready_total(self) -> int:
+        """Jobs taken and waiting for a slot."""
+        return sum(len(state.ready) for state in self.lanes.values())
 
     def plan(self, now: float, paused: Callable[[str], bool], most: int = 64) -> list[Claim]:
         """Claims for lanes that may have rows due and have room (at most ``most`` lanes,

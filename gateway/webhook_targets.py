@@ -145,6 +145,7 @@ class TargetPolicy:
         self._own_any_ports: set[int] = set()
         self._local: set[IPAddress] = set()
         self._allow: dict[str, Allow] = {}
+        self._memo: dict[str, dict[tuple[str, int, IPAddress], str | None]] = {}
         host, port = parse_listen(config.server.listen)
         if port:  # port 0: the real one is set once the server listens
             for h in ("127.0.0.1", "::1") if host == "localhost" else (host,):
@@ -153,6 +154,8 @@ class TargetPolicy:
     def set_own(self, host: str, port: int) -> None:
         """The gateway listens on ``host:port``; never deliver there. A wildcard listener
         (0.0.0.0, ::) covers this machine's loopback and interface addresses on that port."""
+        for memo in self._memo.values():
+            memo.clear()
         ip = _unmapped(ipaddress.ip_address(host))
         if ip.is_unspecified:
             self._own_any_ports.add(port)
@@ -199,9 +202,19 @@ class TargetPolicy:
         """The check for the connection pool, for one key (made once per key)."""
         fn = self._allow.get(key)
         if fn is None:
+            memo = self._memo.setdefault(key, {})
 
             def fn(url: Url, ip: IPAddress) -> str | None:
-                return self.refusal(key, url, ip)
+                # Asked for every pooled reuse: the answer for a (host, port, address)
+                # does not change once the gateway listens.
+                probe = (url.host, url.port, ip)
+                try:
+                    return memo[probe]
+                except KeyError:
+                    if len(memo) > 4096:
+                        memo.clear()
+                    answer = memo[probe] = self.refusal(key, url, ip)
+                    return answer
 
             self._allow[key] = fn
         return fn

@@ -20,6 +20,7 @@ from smsgw.gateway.httpclient.url import IPAddress
 __all__ = ["Connection", "Response"]
 
 _RECV = 65536
+_END = h11.EndOfMessage()
 
 
 class Response(NamedTuple):
@@ -44,10 +45,14 @@ class Connection:
         """Whether any byte of an answer arrived during the current exchange."""
 
     async def exchange(
-        self, request: h11.Request, body: bytes, max_body: int
+        self, request: h11.Request, length: int, wire: bytes, max_body: int
     ) -> tuple[Response, bool]:
         """Send one request and read its whole answer; returns it and whether the connection
         may carry another request.
+
+        ``wire`` is the whole request as encoded by the caller; ``request`` is what h11 is
+        told of it (same method, target and framing, a body of ``length`` bytes), so its
+        state machine frames the answer.
 
         Raises h11, trio and OS errors raw (the caller translates them once) and
         :class:`HttpClientError` for a body over ``max_body``. On cancellation the connection
@@ -55,9 +60,11 @@ class Connection:
         """
         h = self._h11
         self.received = False
-        await self.stream.send_all(
-            h.send(request) + h.send(h11.Data(data=body)) + h.send(h11.EndOfMessage())
-        )
+        h.send(request)
+        if length:
+            h.send(h11.Data(data=wire[-length:]))
+        h.send(_END)
+        await self.stream.send_all(wire)
         eof = False
         status = 0
         headers: list[tuple[bytes, bytes]] = []

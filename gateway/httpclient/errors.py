@@ -9,9 +9,8 @@ worker's supervision counts it as one).
 
 from __future__ import annotations
 
-import contextlib
 import ssl
-from collections.abc import Iterator
+from types import TracebackType
 from typing import Literal
 
 import h11
@@ -46,34 +45,57 @@ class TargetRefused(HttpClientError):
         super().__init__(message, kind="refused", permanent=True)
 
 
-@contextlib.contextmanager
-def translated() -> Iterator[None]:
+class _Translated:
+    """The context manager :func:`translated` returns (a class: it runs on every request)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
+        if e is None or isinstance(e, HttpClientError) or not isinstance(e, Exception):
+            return False
+        translated = _translate(e)
+        if translated is None:
+            return False
+        raise translated from None
+
+
+def translated() -> _Translated:
     """Turn transport, TLS, framing and encoding errors raised inside into HttpClientError.
 
     Cancellation (and trio.TooSlowError, which the caller's deadline raises outside this
-    block) pass through untouched.
+    block) pass through untouched, and so does anything that is not an error of the kinds
+    below (a bug stays a bug).
     """
-    try:
-        yield
-    except HttpClientError:
-        raise
-    except InvalidUrl as e:
-        raise HttpClientError(f"invalid URL: {e}", kind="url", permanent=True) from None
-    except h11.RemoteProtocolError as e:
-        raise HttpClientError(f"the answer is not valid HTTP: {e}", kind="protocol") from None
-    except h11.LocalProtocolError as e:
-        raise HttpClientError(f"cannot send the request: {e}", kind="request") from None
-    except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
+    return _TRANSLATED
+
+
+def _translate(e: Exception) -> HttpClientError | None:
+    if isinstance(e, InvalidUrl):
+        return HttpClientError(f"invalid URL: {e}", kind="url", permanent=True)
+    if isinstance(e, h11.RemoteProtocolError):
+        return HttpClientError(f"the answer is not valid HTTP: {e}", kind="protocol")
+    if isinstance(e, h11.LocalProtocolError):
+        return HttpClientError(f"cannot send the request: {e}", kind="request")
+    if isinstance(e, trio.BrokenResourceError | trio.ClosedResourceError):
         cause = e.__cause__
         if isinstance(cause, ssl.SSLError):
-            raise HttpClientError(f"TLS: {_ssl_reason(cause)}", kind="tls") from None
-        raise HttpClientError(f"connection lost: {cause or e}", kind="connect") from None
-    except ssl.SSLError as e:
-        raise HttpClientError(f"TLS: {_ssl_reason(e)}", kind="tls") from None
-    except OSError as e:
-        raise HttpClientError(f"connection failed: {e.strerror or e}", kind="connect") from None
-    except (UnicodeError, ValueError) as e:
-        raise HttpClientError(f"cannot encode the request: {e}", kind="request") from None
+            return HttpClientError(f"TLS: {_ssl_reason(cause)}", kind="tls")
+        return HttpClientError(f"connection lost: {cause or e}", kind="connect")
+    if isinstance(e, ssl.SSLError):
+        return HttpClientError(f"TLS: {_ssl_reason(e)}", kind="tls")
+    if isinstance(e, OSError):
+        return HttpClientError(f"connection failed: {e.strerror or e}", kind="connect")
+    if isinstance(e, UnicodeError | ValueError):
+        return HttpClientError(f"cannot encode the request: {e}", kind="request")
+    return None
+
+
+_TRANSLATED = _Translated()
 
 
 def _ssl_reason(e: ssl.SSLError) -> str:

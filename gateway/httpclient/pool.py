@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import ssl
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -35,7 +36,57 @@ Allow = Callable[[Url, IPAddress], str | None]
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 
 USER_AGENT = b"smsgw"
+_CHECK_AFTER = 1.0
+"""Seconds idle after which a pooled connection is checked for a close before reuse."""
 MAX_BODY = 1 << 20
+
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VALUE = re.compile(rb"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?|")
+_HEADS: dict[tuple[bytes, bytes, bytes, int, bool], h11.Request] = {}
+
+
+def _encode(
+    method: bytes, url: Url, headers: list[tuple[bytes, bytes]], body: bytes, keep_alive: bool
+) -> tuple[tuple[h11.Request, int], bytes]:
+    """The request's bytes, and what h11 is told of it.
+
+    The bytes are encoded here, once, without h11 normalising every header again: the
+    method and header fields are checked against RFC 9110's token and field-value grammar
+    (a bad one raises HttpClientError), the target and Host come from a checked Url. h11
+    is given an event with the same method, target and framing (Host, Content-Length,
+    Connection) -- cached, as those repeat -- so its state machine reads the answer exactly
+    as it would have; the other headers do not change how an answer is framed.
+    """
+    if not _TOKEN.fullmatch(method):
+        raise HttpClientError(f"invalid method {method!r}", kind="request", permanent=True)
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):
+            raise HttpClientError(
+                f"invalid header {name!r}: {value!r}", kind="request", permanent=True
+            )
+    length = len(body)
+    key = (method, url.target, url.host_header, length, keep_alive)
+    head = _HEADS.get(key)
+    if head is None:
+        if len(_HEADS) >= 4096:
+            _HEADS.clear()
+        framing = [(b"host", url.host_header), (b"content-length", b"%d" % length)]
+        if not keep_alive:
+            framing.append((b"connection", b"close"))
+        with translated():
+            head = _HEADS[key] = h11.Request(method=method, target=url.target, headers=framing)
+    lines = [
+        method + b" " + url.target + b" HTTP/1.1",
+        b"host: " + url.host_header,
+        b"user-agent: " + USER_AGENT,
+        b"content-length: %d" % length,
+    ]
+    lines.extend(name + b": " + value for name, value in headers)
+    if not keep_alive:
+        lines.append(b"connection: close")
+    lines.append(b"\r\n")
+    return (head, length), b"\r\n".join(lines) + body
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:
@@ -95,26 +146,15 @@ class Pool:
         """
         try:
             with trio.fail_after(timeout):
-                with translated():
-                    head = h11.Request(
-                        method=method,
-                        target=url.target,
-                        headers=[
-                            (b"host", url.host_header),
-                            (b"user-agent", USER_AGENT),
-                            (b"content-length", b"%d" % len(body)),
-                            *headers,
-                            *(() if keep_alive else ((b"connection", b"close"),)),
-                        ],
-                    )
-                return await self._send(url, head, body, allow, max_body, keep_alive)
+                head, wire = _encode(method, url, headers, body, keep_alive)
+                return await self._send(url, head, wire, allow, max_body, keep_alive)
         except trio.TooSlowError:
             raise HttpClientError(f"no answer within {timeout:g} s", kind="timeout") from None
 
     async def _send(
         self,
         url: Url,
-        head: h11.Request,
+        head: tuple[h11.Request, int],
         body: bytes,
         allow: Allow | None,
         max_body: int,
@@ -132,12 +172,17 @@ class Pool:
         return await self._exchange(conn, head, body, max_body, keep_alive)
 
     async def _exchange(
-        self, conn: Connection, head: h11.Request, body: bytes, max_body: int, keep_alive: bool
+        self,
+        conn: Connection,
+        head: tuple[h11.Request, int],
+        body: bytes,
+        max_body: int,
+        keep_alive: bool,
     ) -> Response:
         ok = False
         try:
             with translated():
-                response, reusable = await conn.exchange(head, body, max_body)
+                response, reusable = await conn.exchange(head[0], head[1], body, max_body)
             ok = True
         finally:
             if not ok:
@@ -160,7 +205,11 @@ class Pool:
                 continue
             del conns[i]
             self._idle_count -= 1
-            if now - conn.idle_since >= self.idle_timeout or conn.looks_closed():
+            idle = now - conn.idle_since
+            # A peer that closes a connection it just answered on is rare, and the retry on a
+            # fresh connection covers it; the readability check (a syscall) is for the ones
+            # that sat a while, when servers' keep-alive timeouts strike.
+            if idle >= self.idle_timeout or (idle >= _CHECK_AFTER and conn.looks_closed()):
                 await conn.aclose()
                 continue
             found = conn
