@@ -210,3 +210,9 @@ def test_check_config_says_private_targets_are_refused(
     )
     assert cli_main(["check-config", str(path)]) == 2
     assert "keys[0].webhook_secret: required" in capsys.readouterr().err
+
+
+def test_the_systemd_unit_denies_link_local_addresses() -> None:
+    unit = (Path(__file__).resolve().parent.parent / "systemd" / "smsgw.service").read_text()
+    assert "IPAddressDeny=169.254.0.0/16" in unit.splitlines()
+    assert "IPAddressAllow" not in unit  # everything else stays reachable
