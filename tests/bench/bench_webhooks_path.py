@@ -3,14 +3,15 @@
 A gateway in a child process (synchronous = full), one ``POST /v1/messages`` per message with
 50 in flight over keep-alive connections, a ``callback_url`` on each pointing at a keep-alive
 receiver in another process (the project's HTTP server answering 204), and the route either
-the built-in simulator or SMPP to ``smsgw smsc-sim`` with instant receipts. The run ends when
+the built-in simulator with instant receipts (the SMPP variant is ``smsgw bench``'s real-path
+mode). The run ends when
 every expected webhook was delivered (the gateway's ``smsgw_webhook_deliveries_total``).
 Prints one JSON line per ``--events`` setting: gateway CPU per message, messages/s end to
 end, and the largest webhook backlog seen (``smsgw_webhook_queue_depth``).
 
 Run (under the bench lock):
   flock /tmp/smsgw-bench.lock .venv/bin/python tests/bench/bench_webhooks_path.py \
-      [--messages 5000] [--route sim|smpp] [--events all,final,none]
+      [--messages 5000] [--events all,final,none]
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--messages", type=int, default=5000)
     ap.add_argument("--connections", type=int, default=50)
-    ap.add_argument("--route", choices=["sim", "smpp"], default="sim")
+    ap.add_argument("--route", choices=["sim"], default="sim")
     ap.add_argument("--events", default="all,final,none")
     args = ap.parse_args()
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
@@ -155,10 +156,9 @@ def main() -> None:
         hook = f"http://127.0.0.1:{int(receiver.stdout.readline())}/hook"
         for events in args.events.split(","):
             with tempfile.TemporaryDirectory(prefix="smsgw-bench-") as d:
-                peer = Peer("smpp" if args.route == "smpp" else "sim", Path(d), 0, 0.0)
+                peer = Peer("sim", Path(d), 0, 0.0)
                 port = _free_port()
-                route = "smpp" if args.route == "smpp" else "sim"
-                proc = Proc(_config(Path(d), port, route, peer.info))
+                proc = Proc(_config(Path(d), port, "sim", peer.info))
                 try:
                     proc.wait_listening()
                     print(json.dumps(trio.run(_run, args, port, proc, hook, events)), flush=True)
