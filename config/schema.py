@@ -88,11 +88,17 @@ class KeyConfig(_Table, frozen=True, kw_only=True):
     """Inbound messages sent to these numbers (E.164 or short codes) belong to this key."""
     senders: list[str] = []
     """Allowed sender ids; empty means any."""
-    webhook_secret: str = ""
+    webhook_secret: str | list[str] = ""
+    """HMAC key for this key's webhooks; a list (newest first) while rotating: each signs."""
     inbound_url: str = ""
     """Where the inbound messages that belong to this key (``inbound_routes``,
     ``inbound_numbers``; an admin key: those of no key) are POSTed, signed like status
     webhooks."""
+    webhook_events: Literal["all", "final"] = "all"
+    """Status webhooks for every change, or only the final one (a message may override it)."""
+    callback_hosts: list[str] = []
+    """Host names, addresses or networks (``10.1.0.0/16``) on private ranges this key's
+    webhooks may reach although ``webhooks.allow_private`` is off."""
     smart_encoding: bool = False
     """Replace look-alike characters (curly quotes, dashes) so text stays GSM-7."""
     marketing_requires_consent: bool = False
@@ -225,11 +231,28 @@ class TextConfig(_Table, frozen=True, kw_only=True):
 
 
 class WebhookConfig(_Table, frozen=True, kw_only=True):
-    timeout: Positive = 10.0
+    timeout: Positive = 5.0
+    """Seconds for one delivery: connect, send and the whole answer."""
     max_attempts: PosInt = 12
     retry_base: Positive = 5.0
     retry_max: Positive = 3600.0
-    concurrency: PosInt = 16
+    concurrency: PosInt = 32
+    """Deliveries in flight at once, over all receivers."""
+    per_key: PosInt = 16
+    """Deliveries in flight at once for one API key."""
+    per_origin: PosInt = 8
+    """Deliveries in flight at once to one receiver (scheme, host, port); also the most
+    keep-alive connections kept open to it."""
+    idle_timeout: Positive = 4.0
+    """Seconds a keep-alive connection may stay idle before it is closed."""
+    breaker_failures: PosInt = 5
+    """Timeouts or connection failures in a row after which a receiver is left alone."""
+    breaker_cooldown: Positive = 30.0
+    """Seconds a receiver is left alone before one probe delivery tries it again."""
+    allow_private: bool = False
+    """Allow webhooks to loopback, private (RFC 1918, ULA) and CGNAT addresses for every key."""
+    allow_unsigned: bool = False
+    """Allow callbacks for keys without webhook_secret (a warning at start)."""
 
 
 Weekday = Annotated[int, msgspec.Meta(ge=1, le=7)]

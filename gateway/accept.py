@@ -12,6 +12,7 @@ from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.text import ReferenceAllocator, TextError, TooManyParts, plan
 from smsgw.gateway.errors import GatewayError, Invalid
 from smsgw.gateway.schemas import SendRequest
+from smsgw.gateway.webhook_targets import TargetPolicy, check_callback_url
 from smsgw.queue.inbound_keywords import ReplyBuilder, sender_number
 from smsgw.queue.model import NewMessage
 from smsgw.queue.numbers import NumberError, parse_number, shape_ok
@@ -50,6 +51,7 @@ class Acceptor:
         self.config = config
         self.router = router
         self.policy = policy if policy is not None else Policy(config)
+        self.targets = TargetPolicy(config)
         self._refs = {8: ReferenceAllocator(8), 16: ReferenceAllocator(16)}
         self._ref_bits = {r.name: r.ref_bits for r in config.routes}
         self._allowed = {k.name: frozenset(k.routes) for k in config.keys if k.routes}
@@ -142,13 +144,9 @@ class Acceptor:
                 field=fp + "from",
                 code="sender_not_allowed",
             )
-        if req.callback_url is not None and not req.callback_url.startswith(
-            ("http://", "https://")
-        ):
-            raise Invalid(
-                "'callback_url' must be an http:// or https:// URL",
-                field=fp + "callback_url",
-                code="invalid_url",
+        if req.callback_url is not None:
+            check_callback_url(
+                self.targets, self.config, key, req.callback_url, fp + "callback_url"
             )
         send_at: float | None = None
         if req.send_at is not None:
@@ -224,6 +222,7 @@ class Acceptor:
             send_at=send_at,
             client_ref=req.client_ref,
             callback_url=req.callback_url,
+            webhook_events=req.webhook_events or key.webhook_events,
             status="scheduled" if send_at is not None else "queued",
             due_at=send_at,
             note="accepted" if send_at is None else "accepted, scheduled for send_at",

@@ -18,6 +18,7 @@ import trio
 from smsgw import __version__
 from smsgw.config.loader import DEFAULT_CONFIG_NAME, ConfigError, load, notes
 from smsgw.config.schema import Config, KeyConfig
+from smsgw.gateway.webhook_targets import check_webhook_config, webhook_notes
 from smsgw.queue.policy import Policy, PolicyConfigError
 
 __all__ = ["main", "resolve_token", "token_hint", "with_default_key"]
@@ -76,6 +77,7 @@ def load_checked(path: str | None) -> Config:
         Policy(config)
     except PolicyConfigError as e:
         raise ConfigError(path or "<embedded default>", e.field, e.reason) from None
+    check_webhook_config(config, path or DEFAULT_CONFIG_NAME)
     return config
 
 
@@ -109,6 +111,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from smsgw.gateway.service import Gateway
 
         gateway = Gateway(config)
+        for note in webhook_notes(config):
+            (log.warning if note.startswith("warning") else log.info)("%s", note)
         async with trio.open_nursery() as nursery:
             host, port = await nursery.start(gateway.run)
             # What start-up built (config, routes, metrics, imported modules) lives as long as
@@ -144,6 +148,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"{args.file}: ok: {len(config.keys)} key(s), routes: {routes}")
     for line in notes(config):
         print(f"{args.file}: note: {line}")
+    for note in webhook_notes(config):
+        prefix = "" if note.startswith("warning") else "note: "
+        print(f"{args.file}: {prefix}{note}")
     return 0
 
 

@@ -112,6 +112,7 @@ class Gateway:
         self._stop = trio.Event()
         self._stats = QueueStats(oldest_by_class={}, webhooks_pending=0)
         self.address: tuple[str, int] | None = None
+        self.webhooks: WebhookWorker | None = None
 
     def shutdown(self) -> None:
         """Begin a graceful stop (idempotent; safe from a signal-handling task)."""
@@ -126,9 +127,8 @@ class Gateway:
             async with trio.open_nursery() as nursery:
                 await self._start_routes(nursery)
                 await nursery.start(self.scheduler.run)
-                secrets = {k.name: k.webhook_secret for k in config.keys}
-                webhooks = WebhookWorker(
-                    self.store, config.webhooks, secrets, self.metrics, self.wall
+                webhooks = self.webhooks = WebhookWorker(
+                    self.store, config, self.metrics, self.wall
                 )
                 await nursery.start(webhooks.run)
                 nursery.start_soon(self._stats_loop)
@@ -155,6 +155,9 @@ class Gateway:
                 )
                 host, port = parse_listen(s.listen)
                 self.address = await nursery.start(self.server.serve, host, port)
+                # Webhooks never go to our own API (known only now when the port was 0).
+                webhooks.targets.set_own(*self.address)
+                self.api.acceptor.targets.set_own(*self.address)
                 notify("READY=1")
                 nursery.start_soon(watchdog)
                 task_status.started(self.address)
@@ -200,25 +203,25 @@ class Gateway:
         """Act on STOP/START/HELP, then queue an inbound webhook to the ``inbound_url`` of the
         key each message belongs to (the admin keys' for one that belongs to none)."""
         await self.keywords.handle(items, ids)
-        now = self.wall()
+        hooks: list[tuple[str, str, dict[str, object]]] = []
         for msg, public_id in zip(items, ids, strict=True):
             for key in self.inbound_owners.recipients(self.inbound_owners.owner(msg)):
                 if not key.inbound_url:
                     continue
-                body = _encoder.encode(
-                    {
-                        "event": "message.inbound",
-                        "id": public_id,
-                        "from": msg.sender,
-                        "to": msg.to,
-                        "text": msg.text,
-                        "route": msg.route,
-                        "received_at": rfc3339(msg.received_at),
-                        "parts": msg.parts,
-                        "complete": msg.complete,
-                    }
-                )
-                await self.store.enqueue_webhook(key.name, key.inbound_url, body, now)
+                payload: dict[str, object] = {
+                    "event": "message.inbound",
+                    "id": public_id,
+                    "from": msg.sender,
+                    "to": msg.to,
+                    "text": msg.text,
+                    "route": msg.route,
+                    "received_at": rfc3339(msg.received_at),
+                    "parts": msg.parts,
+                    "complete": msg.complete,
+                }
+                hooks.append((key.name, key.inbound_url, payload))
+        if hooks:  # one commit for them all; each gets its event_id there
+            await self.store.enqueue_webhooks(hooks, self.wall())
 
     def _on_protocol_response(self, request: Request | None, status: int, seconds: float) -> None:
         # Requests that reached the API are counted there; this sees the server's own answers

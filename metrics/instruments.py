@@ -175,8 +175,14 @@ class Metrics:
         # Webhooks.
         self.webhook_deliveries = Counter(
             "smsgw_webhook_deliveries",
-            "Webhook POST attempts by result (ok, failed, gave_up).",
+            "Webhook POST attempts by result (ok, failed: retried later, gave_up: after the last"
+            " attempt, refused: a target the policy refuses or a URL that cannot be sent).",
             ["result"],
+            registry=r,
+        )
+        self.webhook_circuits_open = Gauge(
+            "smsgw_webhook_circuits_open",
+            "Webhook receivers left alone for now because they kept timing out.",
             registry=r,
         )
 

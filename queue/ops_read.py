@@ -1,4 +1,4 @@
-"""Read operations, inbound storage and webhook bookkeeping in the writer thread."""
+"""Read operations and inbound storage in the writer thread (webhooks: ops_webhooks)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,14 @@ from smsgw.queue.writer import Tx
 
 __all__ = [
     "QueueStats",
-    "WebhookJob",
     "add_inbound",
     "awaiting_receipts",
     "count_active",
-    "due_webhooks",
     "get_message",
     "inbound_page",
     "list_messages",
     "queue_stats",
     "ready_by_route",
-    "release_webhooks",
-    "webhook_done",
-    "webhook_retry",
 ]
 
 _MESSAGE_COLUMNS = (
@@ -174,7 +169,7 @@ def queue_stats(tx: Tx) -> QueueStats:
         ).fetchone()
         if row is not None:
             oldest[name] = float(row[0])
-    webhooks = int(conn.execute("SELECT count(*) FROM webhooks").fetchone()[0])
+    webhooks = int(conn.execute("SELECT count(*) FROM webhooks WHERE dead = 0").fetchone()[0])
     return QueueStats(oldest_by_class=oldest, webhooks_pending=webhooks)
 
 
@@ -218,47 +213,3 @@ def inbound_page(tx: Tx, after: int, limit: int, key: str | None = None) -> list
             (*args, limit),
         )
     ]
-
-
-class WebhookJob(msgspec.Struct, frozen=True):
-    wid: int
-    key: str
-    url: str
-    body: bytes
-    attempts: int
-
-
-def due_webhooks(tx: Tx, now: float, limit: int, lease: float) -> list[WebhookJob]:
-    """Take due webhook deliveries; they are leased (not due again) for ``lease`` seconds."""
-    rows = tx.conn.execute(
-        "SELECT wid, key, url, body, attempts FROM webhooks WHERE next_at <= ?"
-        " ORDER BY next_at LIMIT ?",
-        (now, limit),
-    ).fetchall()
-    tx.conn.executemany(
-        "UPDATE webhooks SET next_at = ?, leased = 1 WHERE wid = ?",
-        [(now + lease, r[0]) for r in rows],
-    )
-    return [WebhookJob(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in rows]
-
-
-def release_webhooks(tx: Tx, now: float) -> int:
-    """Make deliveries leased by a previous process due now (it died before finishing them)."""
-    cur = tx.conn.execute("UPDATE webhooks SET leased = 0, next_at = ? WHERE leased = 1", (now,))
-    return cur.rowcount
-
-
-def webhook_done(tx: Tx, wids: Sequence[int]) -> None:
-    tx.conn.executemany("DELETE FROM webhooks WHERE wid = ?", [(w,) for w in wids])
-
-
-def webhook_retry(tx: Tx, wid: int, next_at: float | None, error: str) -> None:
-    """Schedule another attempt at ``next_at``, or drop the delivery when it is None."""
-    if next_at is None:
-        tx.conn.execute("DELETE FROM webhooks WHERE wid = ?", (wid,))
-    else:
-        tx.conn.execute(
-            "UPDATE webhooks SET attempts = attempts + 1, next_at = ?, last_error = ?, leased = 0"
-            " WHERE wid = ?",
-            (next_at, error[:500], wid),
-        )

@@ -185,6 +185,22 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE inbound ADD COLUMN key TEXT;
     CREATE INDEX inbound_key ON inbound(key, iid);
     """,
+    # 5: webhooks delivered in order per message, fairly per key and receiver (issue 12), with
+    # a stable event id (issue 14); a message may ask for its final status only. webhooks_claim
+    # holds only rows waiting to be taken, per key and receiver (origin) by due time, so a
+    # claim is an index range read however many rows a dead receiver has piled up. A
+    # delivery that failed for good stays (dead = 1, with its last_error) for a week.
+    """
+    ALTER TABLE messages ADD COLUMN webhook_events TEXT;
+    ALTER TABLE webhooks ADD COLUMN mid INTEGER;
+    ALTER TABLE webhooks ADD COLUMN event_id TEXT;
+    ALTER TABLE webhooks ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+    ALTER TABLE webhooks ADD COLUMN dead INTEGER NOT NULL DEFAULT 0;
+    UPDATE webhooks SET event_id = 'evt_' || lower(hex(randomblob(10))) WHERE event_id IS NULL;
+    DROP INDEX webhooks_due;
+    CREATE INDEX webhooks_claim ON webhooks(key, origin, next_at) WHERE leased = 0 AND dead = 0;
+    CREATE INDEX webhooks_message ON webhooks(mid, wid) WHERE mid IS NOT NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -9,22 +9,23 @@ batch of receipts, queue webhook events with the status change they report.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import msgspec
 import trio
 
 from smsgw.drivers.seam import InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue import ops_accept, ops_dispatch, ops_read
+from smsgw.queue import ops_accept, ops_dispatch, ops_read, ops_webhooks
 from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
 from smsgw.queue.ops_accept import AcceptResult
 from smsgw.queue.ops_dispatch import ClaimGate, DispatchPolicy, OutcomeSummary, ReceiptSummary
-from smsgw.queue.ops_read import QueueStats, WebhookJob
+from smsgw.queue.ops_read import QueueStats
 from smsgw.queue.policy import Facts, Policy, Screened
 from smsgw.queue.schema import migrate
 from smsgw.queue.transitions import Events, StatusEvent
-from smsgw.queue.writer import StoreClosed, Tx, Writer
+from smsgw.queue.writer import StoreClosed, Writer
 
 __all__ = ["AcceptResult", "Store", "StoreClosed"]
 
@@ -51,6 +52,9 @@ class Store:
         )
         self._events = Events()
         self._events.on_status = self._on_status
+        self._events.on_webhooks = self._on_webhooks
+        self.on_webhooks: ops_webhooks.Notify = lambda lanes: None
+        """Called (in trio) with the lanes (key, origin) that got webhook rows committed."""
         self.active: dict[str, int] = dict.fromkeys(CLASSES, 0)
         """Unfinished messages per class (kept in memory after one count at start)."""
         self.on_ready: Callable[[Iterable[str]], None] = lambda routes: None
@@ -91,6 +95,10 @@ class Store:
             self.metrics.end_to_end_latency.labels(msg_class).observe_many(values)
         for (msg_class, status), n in finals.items():
             self.metrics.messages_final.labels(msg_class, status).inc(n)
+
+    def _on_webhooks(self, lanes: Mapping[ops_webhooks.Lane, int]) -> None:
+        # Writer thread, after commit: the worker learns of new rows at once (no poll).
+        self._writer.run_in_trio(lambda: self.on_webhooks(lanes))
 
     def _notify_changed(self) -> None:
         self.version += 1
@@ -232,23 +240,29 @@ class Store:
         """Inbound messages of ``key`` (None: all) after the cursor ``after``."""
         return await self._writer.call(ops_read.inbound_page, after, limit, key)
 
-    async def due_webhooks(self, now: float, limit: int, lease: float) -> list[WebhookJob]:
-        return await self._writer.call(ops_read.due_webhooks, now, limit, lease)
+    async def release_webhooks(self) -> tuple[int, list[ops_webhooks.LaneInfo]]:
+        """At start: deliveries taken by the last process are waiting again; returns how
+        many, and every lane (key, receiver) with deliveries waiting."""
+        return await self._writer.call(ops_webhooks.release)
 
-    async def release_webhooks(self, now: float) -> int:
-        return await self._writer.call(ops_read.release_webhooks, now)
+    async def webhook_step(
+        self,
+        finished: ops_webhooks.Finished,
+        claims: Sequence[ops_webhooks.Claim],
+        now: float,
+    ) -> list[ops_webhooks.Claimed]:
+        """Record finished deliveries and claim the next ones, per lane, in one commit
+        (:func:`smsgw.queue.ops_webhooks.step`)."""
+        return await self._writer.call(ops_webhooks.step, finished, claims, now)
 
-    async def webhook_done(self, wids: Sequence[int]) -> None:
-        await self._writer.call(ops_read.webhook_done, wids)
-
-    async def webhook_retry(self, wid: int, next_at: float | None, error: str) -> None:
-        await self._writer.call(ops_read.webhook_retry, wid, next_at, error)
+    async def enqueue_webhooks(
+        self, items: Sequence[tuple[str, str, dict[str, Any]]], now: float
+    ) -> list[str]:
+        """Queue deliveries (key, url, payload) that belong to no message, such as inbound
+        messages; each payload gets an ``event_id`` (returned)."""
+        return await self._writer.call(ops_webhooks.enqueue, items, now, self._events.on_webhooks)
 
     async def enqueue_webhook(self, key: str, url: str, body: bytes, now: float) -> None:
-        def op(tx: Tx) -> None:
-            tx.conn.execute(
-                "INSERT INTO webhooks (key, url, body, next_at, created_at) VALUES (?,?,?,?,?)",
-                (key, url, body, now, now),
-            )
-
-        await self._writer.call(op)
+        """One delivery of a JSON object body (see :meth:`enqueue_webhooks`)."""
+        payload = msgspec.json.decode(body)
+        await self.enqueue_webhooks([(key, url, payload)], now)

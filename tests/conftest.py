@@ -28,9 +28,12 @@ def gateway_toml(
     shop: str = "",
     other: str = "",
     rules: str = '[[rules]]\nroute = ["sim"]\n',
+    webhooks: str = "allow_private = true",
 ) -> str:
     """Two keys, "shop" and "other" (``shop``/``other``: more lines for their tables), one
-    simulator route "sim" (or ``route``), a catch-all rule (or ``rules``), then ``extra``."""
+    simulator route "sim" (or ``route``), a catch-all rule (or ``rules``), then ``extra``. Its
+    webhooks may reach loopback receivers (tests run them there); pass ``webhooks`` for other
+    ``[webhooks]`` settings."""
     route = route or (
         '[[routes]]\nname = "sim"\ndriver = "simulator"\nrate = 1000\nburst = 100\n'
         "latency = 0\nreceipt_delay = 0\nseed = 1\n"
@@ -42,6 +45,9 @@ listen = "127.0.0.1:0"
 [store]
 path = "{tmp / "smsgw.db"}"
 {store}
+
+[webhooks]
+{webhooks}
 
 [[keys]]
 name = "shop"
@@ -119,10 +125,13 @@ def start_gateway(tmp_path: Path, nursery: trio.Nursery) -> StartGateway:
         shop: str = "",
         other: str = "",
         rules: str | None = None,
+        webhooks: str = "allow_private = true",
         **kw: object,
     ) -> Running:
         more = {} if rules is None else {"rules": rules}
-        toml = gateway_toml(tmp_path, extra, route, store, shop=shop, other=other, **more)
+        toml = gateway_toml(
+            tmp_path, extra, route, store, shop=shop, other=other, webhooks=webhooks, **more
+        )
         config = parse(toml.encode(), "test.toml", {})
         gw = Gateway(config, **kw)  # type: ignore[arg-type]
         host, port = await nursery.start(gw.run)

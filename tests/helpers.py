@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 from smsgw.queue.model import MessageClass, NewMessage, rfc3339
 
@@ -19,6 +20,7 @@ def new_message(
     send_at: float | None = None,
     validity: float = 3600.0,
     callback_url: str | None = None,
+    webhook_events: Literal["all", "final"] = "all",
 ) -> NewMessage:
     return NewMessage(
         key=key,
@@ -36,6 +38,7 @@ def new_message(
         send_at=send_at,
         client_ref=client_ref,
         callback_url=callback_url,
+        webhook_events=webhook_events,
         status="scheduled" if send_at else "queued",
         due_at=send_at,
     )

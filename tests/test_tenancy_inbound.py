@@ -61,9 +61,10 @@ async def test_inbound_belongs_to_one_key(
     gw = await start_gateway(
         route=_routes(sim.port),
         shop=f'inbound_routes = ["sim"]\ninbound_url = "{hooks}/shop"',
-        other=f'inbound_numbers = ["+4930901820"]\ninbound_url = "{hooks}/other"',
+        other=f'inbound_numbers = ["+4930901820"]\ninbound_url = "{hooks}/other"\n'
+        'webhook_secret = "whsec-other-0123456789"',
         extra=f'[[keys]]\nname = "ops"\ntoken = "{OPS_TOKEN}"\nadmin = true\n'
-        f'inbound_url = "{hooks}/ops"\n',
+        f'inbound_url = "{hooks}/ops"\nwebhook_secret = "whsec-ops-0123456789"\n',
     )
     with trio.fail_after(20):
         await sim.wait_until(lambda s: s.bound_now == 2)

@@ -124,7 +124,8 @@ def test_check_config_takes_a_digest_and_tells_what_may_surprise(
     path = tmp_path / "smsgw.toml"
     path.write_bytes(
         f'[[keys]]\nname = "crm"\ntoken_sha256 = "{SECRET_SHA}"\nburst = 10\n'
-        f'inbound_url = "http://127.0.0.1:9/in"\n'.encode()
+        f'inbound_url = "https://hooks.example.com/in"\n'
+        f'webhook_secret = "whsec-0123456789"\n'.encode()
         + ROUTES
     )
     assert cli_main(["check-config", str(path)]) == 0
@@ -137,6 +138,9 @@ def test_check_config_takes_a_digest_and_tells_what_may_surprise(
         " get 422 batch_exceeds_burst",
         f"{path}: note: keys: inbound messages on sim that no key's inbound_numbers claim"
         " belong to no key, and no key is admin to see them",
+        f"{path}: note: webhooks: receivers on loopback, private and link-local addresses are"
+        " refused (a receiver on your own network needs [webhooks] allow_private = true or the"
+        " key's callback_hosts)",
     ]
 
 
