@@ -6,12 +6,13 @@ is the one place that renders errors as ``{"error": {"code", "message", "field"?
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, get_args
 
 import msgspec
@@ -31,6 +32,7 @@ from smsgw.gateway.errors import (
     NotFound,
     RateLimited,
     ShuttingDown,
+    StoreDown,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -48,6 +50,7 @@ from smsgw.gateway.schemas import (
 from smsgw.gateway.views import inbound_page, message_page, message_view, rfc3339
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent import Consents
+from smsgw.queue.health import StoreFatal, StoreUnavailable
 from smsgw.queue.limiter import TokenBucket
 from smsgw.queue.model import NewMessage, Status
 from smsgw.queue.policy import Policy, Screened
@@ -152,7 +155,10 @@ class Api:
                     headers=(("Allow", ", ".join(sorted(methods))),),
                 )
             key = None if request.path in self._public else self._authenticate(request)
-            response = await handler(request, key)
+            try:
+                response = await handler(request, key)
+            except (StoreUnavailable, StoreFatal) as e:
+                raise _store_down(e) from None
         except GatewayError as e:
             response = Response(
                 e.status,
@@ -192,6 +198,8 @@ class Api:
     def _take_quota(self, key: KeyConfig, n: int) -> None:
         if self.shutting_down:
             raise ShuttingDown("smsgw is shutting down", headers=(("Retry-After", "5"),))
+        if not self.store.health.up:  # refused before the quota is charged
+            raise _store_down(self.store.health.error())
         if self.store.active_total + n > self.config.store.max_queued:
             raise RateLimited(
                 "the queue is full; try again later",
@@ -208,6 +216,15 @@ class Api:
             )
         bucket.take(n, now)
 
+    @contextlib.contextmanager
+    def _refund_if_store_down(self, key: KeyConfig, n: int) -> Iterator[None]:
+        """A send the store could not take was not sent: its quota is given back."""
+        try:
+            yield
+        except (StoreUnavailable, StoreFatal):
+            self._quota[key.name].refund(n, trio.current_time())
+            raise
+
     # -- sending ---------------------------------------------------------------------------
 
     async def _send(self, request: Request, key: KeyConfig | None) -> Response:
@@ -223,7 +240,10 @@ class Api:
             req.client_ref = request.headers["idempotency-key"][:128] or None
         prepared = self.acceptor.prepare(key, req, self.wall())
         self._take_quota(key, 1)
-        [screened] = await self.store.accept_screened([(prepared.msg, prepared.facts)], self.policy)
+        with self._refund_if_store_down(key, 1):
+            [screened] = await self.store.accept_screened(
+                [(prepared.msg, prepared.facts)], self.policy
+            )
         if screened.refusal is not None:
             self.metrics.messages_refused.labels(screened.refusal.code).inc()
             raise Invalid(screened.refusal.message, field="to", code=screened.refusal.code)
@@ -262,9 +282,10 @@ class Api:
             good.append((i, prepared))
         if good:
             self._take_quota(key, len(good))
-            results = await self.store.accept_screened(
-                [(p.msg, p.facts) for _, p in good], self.policy
-            )
+            with self._refund_if_store_down(key, len(good)):
+                results = await self.store.accept_screened(
+                    [(p.msg, p.facts) for _, p in good], self.policy
+                )
             for (i, prepared), s in zip(good, results, strict=True):
                 if s.refusal is not None:
                     self.metrics.messages_refused.labels(s.refusal.code).inc()
@@ -398,8 +419,19 @@ class Api:
 
     async def _readyz(self, request: Request, key: KeyConfig | None) -> Response:
         up = [name for name in self.scheduler.runners if self.scheduler.is_up(name)]
-        checks = {"store": self.store.opened, "routes_up": up, "shutting_down": self.shutting_down}
-        ready = self.store.opened and bool(up) and not self.shutting_down
+        store = self.store.opened and self.store.health.up
+        checks: dict[str, object] = {
+            "store": store,
+            "routes_up": up,
+            "shutting_down": self.shutting_down,
+        }
+        ready = store and bool(up) and not self.shutting_down
+        if self.shutting_down:
+            checks["reason"] = "shutting down"
+        elif not store:
+            checks["reason"] = self.store.health.reason() or "store not open"
+        elif not up:
+            checks["reason"] = "no route is up"
         body = _encoder.encode({"status": "ready" if ready else "not ready", **checks})
         return Response(200 if ready else 503, body, _JSON_HEADERS)
 
@@ -413,6 +445,15 @@ class Api:
 
 
 _JSON_HEADERS = [("content-type", "application/json")]
+STORE_RETRY_AFTER = "5"
+
+
+def _store_down(e: StoreUnavailable | StoreFatal) -> StoreDown:
+    if isinstance(e, StoreFatal):
+        text = "the message store failed; smsgw is stopping"
+    else:
+        text = f"the message store cannot write just now ({e.detail}); try again later"
+    return StoreDown(text, headers=(("Retry-After", STORE_RETRY_AFTER),))
 
 
 def _accepted(prepared: Prepared, screened: Screened) -> Accepted:

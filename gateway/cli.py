@@ -18,7 +18,10 @@ import trio
 from smsgw import __version__
 from smsgw.config.loader import DEFAULT_CONFIG_NAME, ConfigError, load
 from smsgw.config.schema import Config, KeyConfig
+from smsgw.queue.health import StoreFatal
+from smsgw.queue.lock import ensure_data_dir
 from smsgw.queue.policy import Policy, PolicyConfigError
+from smsgw.queue.refusals import StoreRefused
 
 __all__ = ["main", "resolve_token"]
 
@@ -84,7 +87,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = msgspec.structs.replace(
             config, server=msgspec.structs.replace(config.server, listen=args.listen)
         )
-    config, token_source = with_default_key(config)
+    try:
+        ensure_data_dir(config.store.path)  # before the API token is written there
+        config, token_source = with_default_key(config)
+    except StoreRefused as e:
+        print(f"smsgw: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        folder = _data_dir(config)
+        print(
+            f"smsgw: {folder}: cannot keep the API token there ({e.strerror}); make the data"
+            " directory writable, or set SMSGW_TOKEN",
+            file=sys.stderr,
+        )
+        return 1
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -112,8 +128,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     break
         print("smsgw stopped", flush=True)
 
-    trio.run(main)
-    return 0
+    failed = 0
+    try:
+        trio.run(main)
+    except* StoreRefused as group:
+        # Start-up refusals are one line (file, reason, what to do), never a traceback.
+        print(f"smsgw: {_first(group)}", file=sys.stderr)
+        failed = 1
+    except* StoreFatal:
+        failed = 1  # the store's log line said what and why, once
+    return failed
+
+
+def _first(group: BaseExceptionGroup[StoreRefused]) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 # -- check-config --------------------------------------------------------------------------------
