@@ -113,10 +113,14 @@ class StoreLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def release(self) -> None:
-        """Give the lock up (idempotent)."""
+    def release(self, *, forget: bool = False) -> None:
+        """Give the lock up (idempotent). ``forget``: a start that was refused removes a lock
+        file it created, so that the file keeps meaning "a store was opened here"."""
         fd, self._fd = self._fd, None
         if fd is not None:
+            if forget and not self.existed:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)  # still locked by us: nobody else holds this file
             with contextlib.suppress(OSError):
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)

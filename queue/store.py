@@ -116,7 +116,7 @@ class Store:
                     raise
                 raise refusal from None
         except BaseException:
-            lock.release()
+            lock.release(forget=True)
             with trio.CancelScope(shield=True):
                 await self._writer.close()
             raise
@@ -131,7 +131,7 @@ class Store:
             evidence += [os.path.join(folder, name) for name in self.evidence]
             preflight(self.path, evidence=evidence)
         except BaseException:
-            lock.release()
+            lock.release(forget=True)
             raise
         return lock
 
