@@ -170,9 +170,9 @@ async def test_corruption_found_mid_run_is_fatal(store: Store, tmp_path: Path) -
 
     page, size = await store._writer.debug(rootpage)
     await store._writer.debug_reopen("rw")  # a fresh page cache: the next read is from disk
-    with open(tmp_path / "q.db", "r+b") as f:
-        f.seek((page - 1) * size)
-        f.write(b"\xff" * size)
+    data = bytearray((tmp_path / "q.db").read_bytes())
+    data[(page - 1) * size : page * size] = b"\xff" * size
+    (tmp_path / "q.db").write_bytes(bytes(data))
 
     def read_consents(tx: Tx) -> int:  # the table itself, not the index count(*) would use
         return len(tx.conn.execute("SELECT evidence FROM consents").fetchall())
