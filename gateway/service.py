@@ -83,6 +83,7 @@ class Gateway:
             policy=policy,
             synchronous=config.store.synchronous,
             commit_batch=config.store.commit_batch,
+            busy_timeout=config.store.busy_timeout,
             evidence=(TOKEN_FILE,),
             wall=wall,
         )

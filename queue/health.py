@@ -203,6 +203,10 @@ class StoreHealth:
                 raise self.fatal
             await self._up_event.wait()
 
+    async def wait_down(self) -> None:
+        """Return once the store is unavailable (at once when it is)."""
+        await self._down_event.wait()
+
     async def wait_fatal(self) -> StoreFatal:
         """Return the fatal error once there is one."""
         await self._fatal_event.wait()
@@ -216,7 +220,7 @@ class StoreHealth:
         one succeeds (its commit reports the store up). Runs until cancelled."""
         rng = rng or random.Random()
         while True:
-            await self._down_event.wait()
+            await self.wait_down()
             delay = PROBE_MIN
             while not self.up:
                 if self.fatal is not None:

@@ -180,6 +180,9 @@ class Writer:
         self._mode: Literal["rwc", "rw", "ro"] = "rwc"
         self._down: ErrorKind | None = None
         self._fatal: tuple[ErrorKind, str] | None = None
+        # Trio side: operations refused by a store-level failure, by name (statistics()).
+        self._refused: dict[str, int] = {}
+        self._refused_changed = trio.Event()
 
     async def open(self) -> None:
         """Start the thread and open the database; raises if the file cannot be opened."""
@@ -237,6 +240,22 @@ class Writer:
                 self._reopen()
 
         await self._submit(_Op(reopen, (), control=True))
+
+    def statistics(self) -> dict[str, dict[str, int]]:
+        """``{"refused": {operation name: count}}``: calls that got StoreUnavailable or
+        StoreFatal (which of the gateway's tasks met an outage, and how often)."""
+        return {"refused": dict(self._refused)}
+
+    async def wait_refused(self, names: set[str]) -> None:
+        """Return once an operation of each of ``names`` has been refused (tests)."""
+        while not names <= self._refused.keys():
+            await self._refused_changed.wait()
+
+    def _note_refused(self, names: list[str]) -> None:
+        for name in names:
+            self._refused[name] = self._refused.get(name, 0) + 1
+        self._refused_changed.set()
+        self._refused_changed = trio.Event()
 
     async def wait_busy(self) -> None:
         """Return once some call is waiting for the thread (tests use it to hold a mock clock
@@ -513,6 +532,14 @@ class Writer:
                 log.exception("after-commit callback failed")
 
     def _deliver(self, batch: list[_Op[Any]]) -> None:
+        refused = [
+            getattr(op.fn, "__name__", "?")
+            for op in batch
+            if isinstance(op.error, StoreUnavailable | StoreFatal)
+        ]
+        if refused:
+            self.run_in_trio(partial(self._note_refused, refused))
+
         def wake() -> None:
             for op in batch:
                 op.event.set()
