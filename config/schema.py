@@ -65,6 +65,9 @@ class StoreConfig(_Table, frozen=True, kw_only=True):
     """Messages not yet final beyond which sends get 429 (back-pressure)."""
     commit_batch: PosInt = 1000
     """Most operations folded into one transaction by the writer thread."""
+    busy_timeout: Positive = 5.0
+    """Seconds a write waits for a lock another process holds on the database (an sqlite3
+    shell, a backup tool) before the store counts as unavailable."""
 
 
 class KeyConfig(_Table, frozen=True, kw_only=True):

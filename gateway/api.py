@@ -6,11 +6,12 @@ is the one place that renders errors as ``{"error": {"code", "message", "field"?
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import get_args
 
 import msgspec
@@ -30,6 +31,7 @@ from smsgw.gateway.errors import (
     NotFound,
     RateLimited,
     ShuttingDown,
+    StoreDown,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -48,6 +50,7 @@ from smsgw.gateway.schemas import (
 from smsgw.gateway.views import inbound_page, message_page, message_view, rfc3339
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent import Consents
+from smsgw.queue.health import StoreFatal, StoreUnavailable
 from smsgw.queue.model import NewMessage, Status
 from smsgw.queue.policy import Policy, Screened
 from smsgw.queue.routing import Router
@@ -150,7 +153,10 @@ class Api:
                     f"{request.method} is not allowed here",
                     headers=(("Allow", ", ".join(sorted(methods))),),
                 )
-            response = await handler(request, key)
+            try:
+                response = await handler(request, key)
+            except (StoreUnavailable, StoreFatal) as e:
+                raise _store_down(e) from None
         except GatewayError as e:
             response = Response(
                 e.status,
@@ -191,6 +197,8 @@ class Api:
         refused (:meth:`_give_back`), so only accepted messages cost quota."""
         if self.shutting_down:
             raise ShuttingDown("smsgw is shutting down", headers=(("Retry-After", "5"),))
+        if not self.store.health.up:  # refused before the quota is charged
+            raise _store_down(self.store.health.error())
         if self.store.active_total + n > self.config.store.max_queued:
             raise RateLimited(
                 "the queue is full; try again later",
@@ -201,6 +209,16 @@ class Api:
 
     def _give_back(self, key: KeyConfig, n: int) -> None:
         self.quotas.give_back(key, n, trio.current_time())
+
+    @contextlib.contextmanager
+    def _refund_if_store_down(self, key: KeyConfig, n: int) -> Iterator[None]:
+        """A send the store could not take was not sent (the writer rolled it back): its
+        quota is given back."""
+        try:
+            yield
+        except Exception:
+            self._give_back(key, n)
+            raise
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -217,13 +235,10 @@ class Api:
             req.client_ref = request.headers["idempotency-key"][:128] or None
         prepared = self.acceptor.prepare(key, req, self.wall())
         self._take_quota(key, 1)
-        try:
+        with self._refund_if_store_down(key, 1):
             [screened] = await self.store.accept_screened(
                 [(prepared.msg, prepared.facts)], self.policy
             )
-        except Exception:
-            self._give_back(key, 1)  # nothing was written (the writer rolled it back)
-            raise
         if screened.refusal is not None:
             self._give_back(key, 1)
             self.metrics.messages_refused.labels(screened.refusal.code).inc()
@@ -264,13 +279,10 @@ class Api:
             good.append((i, prepared))
         if good:
             self._take_quota(key, len(good))
-            try:
+            with self._refund_if_store_down(key, len(good)):
                 results = await self.store.accept_screened(
                     [(p.msg, p.facts) for _, p in good], self.policy
                 )
-            except Exception:
-                self._give_back(key, len(good))
-                raise
             self._give_back(key, sum(s.refusal is not None for s in results))
             for (i, prepared), s in zip(good, results, strict=True):
                 if s.refusal is not None:
@@ -414,8 +426,19 @@ class Api:
 
     async def _readyz(self, request: Request, key: KeyConfig | None) -> Response:
         up = [name for name in self.scheduler.runners if self.scheduler.is_up(name)]
-        checks = {"store": self.store.opened, "routes_up": up, "shutting_down": self.shutting_down}
-        ready = self.store.opened and bool(up) and not self.shutting_down
+        store = self.store.opened and self.store.health.up
+        checks: dict[str, object] = {
+            "store": store,
+            "routes_up": up,
+            "shutting_down": self.shutting_down,
+        }
+        ready = store and bool(up) and not self.shutting_down
+        if self.shutting_down:
+            checks["reason"] = "shutting down"
+        elif not store:
+            checks["reason"] = self.store.health.reason() or "store not open"
+        elif not up:
+            checks["reason"] = "no route is up"
         body = _encoder.encode({"status": "ready" if ready else "not ready", **checks})
         return Response(200 if ready else 503, body, _JSON_HEADERS)
 
@@ -429,6 +452,15 @@ class Api:
 
 
 _JSON_HEADERS = [("content-type", "application/json")]
+STORE_RETRY_AFTER = "5"
+
+
+def _store_down(e: StoreUnavailable | StoreFatal) -> StoreDown:
+    if isinstance(e, StoreFatal):
+        text = "the message store failed; smsgw is stopping"
+    else:
+        text = f"the message store cannot write just now ({e.detail}); try again later"
+    return StoreDown(text, headers=(("Retry-After", STORE_RETRY_AFTER),))
 
 
 def _scope(key: KeyConfig) -> str | None:

@@ -1,4 +1,4 @@
-"""The ``smsgw`` command: serve, send, status, check-config, bench, smsc-sim, modems."""
+"""The ``smsgw`` command: serve, send, status, check-config, store, bench, smsc-sim, modems."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ from smsgw import __version__
 from smsgw.config.loader import DEFAULT_CONFIG_NAME, ConfigError, load, notes
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.gateway.webhook_targets import check_webhook_config, webhook_notes
+from smsgw.queue.health import StoreFatal
+from smsgw.queue.lock import ensure_data_dir
 from smsgw.queue.policy import Policy, PolicyConfigError
+from smsgw.queue.refusals import StoreRefused
 
 __all__ = ["main", "resolve_token", "token_hint", "with_default_key"]
 
@@ -101,7 +104,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = msgspec.structs.replace(
             config, server=msgspec.structs.replace(config.server, listen=args.listen)
         )
-    config, token_source = with_default_key(config)
+    try:
+        ensure_data_dir(config.store.path)  # before the API token is written there
+        config, token_source = with_default_key(config)
+    except StoreRefused as e:
+        print(f"smsgw: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        folder = _data_dir(config)
+        print(
+            f"smsgw: {folder}: cannot keep the API token there ({e.strerror}); make the data"
+            " directory writable, or set SMSGW_TOKEN",
+            file=sys.stderr,
+        )
+        return 1
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -131,8 +147,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     break
         print("smsgw stopped", flush=True)
 
-    trio.run(main)
-    return 0
+    failed = 0
+    try:
+        trio.run(main)
+    except* StoreRefused as group:
+        # Start-up refusals are one line (file, reason, what to do), never a traceback.
+        print(f"smsgw: {_first(group)}", file=sys.stderr)
+        failed = 1
+    except* StoreFatal:
+        failed = 1  # the store's log line said what and why, once
+    return failed
+
+
+def _first(group: BaseExceptionGroup[StoreRefused]) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 # -- check-config --------------------------------------------------------------------------------
@@ -206,6 +237,50 @@ def cmd_status(args: argparse.Namespace) -> int:
     return _call(args, "GET", f"/v1/messages/{args.id}")
 
 
+# -- store check / backup --------------------------------------------------------------------
+
+
+def _store_path(args: argparse.Namespace) -> str:
+    if args.path:
+        return str(args.path)
+    return _load_or_exit(args.config).store.path
+
+
+def cmd_store_check(args: argparse.Namespace) -> int:
+    from smsgw.queue.maintenance import check
+
+    path = _store_path(args)
+    try:
+        result = check(path)
+    except StoreRefused as e:
+        print(f"smsgw: {e}", file=sys.stderr)
+        return 1
+    if result.ok:
+        print(f"{path}: ok (schema {result.schema}, {result.pages} pages)")
+        return 0
+    for problem in result.problems:
+        print(f"{path}: {problem}")
+    print(
+        f"{path}: {len(result.problems)} problem(s); restore the store from a backup"
+        " (`smsgw store backup` takes one while the gateway runs)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def cmd_store_backup(args: argparse.Namespace) -> int:
+    from smsgw.queue.maintenance import backup
+
+    path = _store_path(args)
+    try:
+        result = backup(path, args.destination)
+    except StoreRefused as e:
+        print(f"smsgw: {e}", file=sys.stderr)
+        return 1
+    print(f"{path}: backed up to {result.destination} ({result.pages} pages, {result.bytes} bytes)")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from smsgw.gateway.bench import main as bench_main
 
@@ -247,6 +322,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("file")
     c.set_defaults(func=cmd_check_config)
+
+    store = sub.add_parser(
+        "store",
+        help="check or back up the store",
+        description="Store maintenance; both work while a gateway runs on the store.",
+    )
+    store_sub = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+
+    def which_store(parser: argparse.ArgumentParser) -> None:
+        g = parser.add_mutually_exclusive_group()
+        g.add_argument("-c", "--config", help="config naming the store (default: the embedded)")
+        g.add_argument("--path", help="the store's file (instead of a config)")
+
+    chk = store_sub.add_parser(
+        "check",
+        help="run SQLite's integrity check (exit 0: sound, 1: not)",
+        description="Run SQLite's integrity check on the store, read-only.",
+    )
+    which_store(chk)
+    chk.set_defaults(func=cmd_store_check)
+    bak = store_sub.add_parser(
+        "backup",
+        help="take an online backup (SQLite backup API) into PATH",
+        description="Copy the store into PATH while the gateway runs (one consistent"
+        " snapshot, checked, then moved into place).",
+    )
+    bak.add_argument("destination", metavar="PATH")
+    which_store(bak)
+    bak.set_defaults(func=cmd_store_backup)
 
     def client(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(

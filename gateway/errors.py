@@ -16,6 +16,7 @@ __all__ = [
     "NotFound",
     "RateLimited",
     "ShuttingDown",
+    "StoreDown",
     "Unauthorized",
     "UnsupportedMediaType",
 ]
@@ -101,3 +102,10 @@ class RateLimited(GatewayError):
 class ShuttingDown(GatewayError):
     status = 503
     code = "shutting_down"
+
+
+class StoreDown(GatewayError):
+    """503: the store cannot write just now (disk full, I/O error, read-only, locked)."""
+
+    status = 503
+    code = "store_unavailable"

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 import trio
 
@@ -42,6 +43,7 @@ from smsgw.gateway.webhook_lanes import Lanes
 from smsgw.gateway.webhook_signing import Signer, sign
 from smsgw.gateway.webhook_targets import TargetPolicy, check_webhook_config, key_secrets
 from smsgw.metrics.instruments import Metrics
+from smsgw.queue.health import outlasting
 from smsgw.queue.ops_webhooks import DEAD_KEPT, Finished, Lane, WebhookJob
 from smsgw.queue.retry import backoff
 from smsgw.queue.store import Store
@@ -131,7 +133,12 @@ class WebhookWorker:
         async def session() -> None:
             await self._session(pending)
 
-        await supervised("webhooks", session, on_failure=self._task_failed)
+        # A store outage is waited out (outlasting), not counted as the worker's failure.
+        await supervised(
+            "webhooks",
+            partial(outlasting, self.store.health, session),
+            on_failure=self._task_failed,
+        )
 
     def _task_failed(self, task: str) -> None:
         self._failures.inc()

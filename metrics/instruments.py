@@ -214,6 +214,19 @@ class Metrics:
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
             registry=r,
         )
+        self.store_up = Gauge(
+            "smsgw_store_up",
+            "1 while the store can write; 0 while it cannot (disk full, I/O error, read-only,"
+            " locked by another process) or failed.",
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "smsgw_store_errors",
+            "Store transactions that failed for a store-level reason, by kind (full, busy, io,"
+            " readonly: transient; corrupt, gone: fatal).",
+            ["kind"],
+            registry=r,
+        )
 
         # Consent and courtesy (issue 6).
         self.optouts = Counter(

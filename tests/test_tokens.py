@@ -178,7 +178,7 @@ async def test_the_database_files_are_0600_in_a_0700_folder(
     try:
         await store.accept([new_message(1)])
         files = sorted(p.name for p in path.parent.iterdir())
-        assert files == ["q.db", "q.db-shm", "q.db-wal"]
+        assert files == ["q.db", "q.db-shm", "q.db-wal", "q.db.lock"]
         assert {p.name: _mode(p) for p in path.parent.iterdir()} == dict.fromkeys(files, 0o600)
         assert _mode(path.parent) == 0o700
     finally:
