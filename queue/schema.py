@@ -185,6 +185,10 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE inbound ADD COLUMN key TEXT;
     CREATE INDEX inbound_key ON inbound(key, iid);
     """,
+    # 5: the ops console counts today's opt-outs: a range of this index, not a table scan.
+    """
+    CREATE INDEX optout_events_at ON optout_events(at);
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
