@@ -25,6 +25,7 @@ from smsgw.drivers.factory import make_driver
 from smsgw.drivers.seam import InboundMessage
 from smsgw.gateway.accept import Acceptor, keyword_replies
 from smsgw.gateway.api import Api
+from smsgw.gateway.console import Console
 from smsgw.gateway.http import HttpLimits, HttpServer, Request
 from smsgw.gateway.sdnotify import notify, watchdog
 from smsgw.gateway.views import rfc3339
@@ -112,6 +113,15 @@ class Gateway:
         self._stop = trio.Event()
         self._stats = QueueStats(oldest_by_class={}, webhooks_pending=0)
         self.address: tuple[str, int] | None = None
+        self.console = Console(
+            config,
+            self.store,
+            self.scheduler,
+            self.metrics,
+            live=self._collect,
+            wall=wall,
+            shutting_down=lambda: self.api is None or self.api.shutting_down,
+        )
 
     def shutdown(self) -> None:
         """Begin a graceful stop (idempotent; safe from a signal-handling task)."""
@@ -124,6 +134,7 @@ class Gateway:
         await self.store.open()
         try:
             async with trio.open_nursery() as nursery:
+                await nursery.start(self.console.run)  # first: it hears the routes start
                 await self._start_routes(nursery)
                 await nursery.start(self.scheduler.run)
                 secrets = {k.name: k.webhook_secret for k in config.keys}
@@ -139,6 +150,7 @@ class Gateway:
                     self.metrics,
                     wall=self.wall,
                     policy=self.policy,
+                    console=self.console.handle,
                 )
                 self.metrics.add_collector(self._collect)
                 s = config.server
