@@ -28,9 +28,11 @@ def gateway_toml(
     shop: str = "",
     other: str = "",
     rules: str = '[[rules]]\nroute = ["sim"]\n',
+    server: str = "",
 ) -> str:
     """Two keys, "shop" and "other" (``shop``/``other``: more lines for their tables), one
-    simulator route "sim" (or ``route``), a catch-all rule (or ``rules``), then ``extra``."""
+    simulator route "sim" (or ``route``), a catch-all rule (or ``rules``), then ``extra``;
+    ``server``: more lines for ``[server]``."""
     route = route or (
         '[[routes]]\nname = "sim"\ndriver = "simulator"\nrate = 1000\nburst = 100\n'
         "latency = 0\nreceipt_delay = 0\nseed = 1\n"
@@ -38,6 +40,7 @@ def gateway_toml(
     return f"""
 [server]
 listen = "127.0.0.1:0"
+{server}
 
 [store]
 path = "{tmp / "smsgw.db"}"
@@ -119,10 +122,13 @@ def start_gateway(tmp_path: Path, nursery: trio.Nursery) -> StartGateway:
         shop: str = "",
         other: str = "",
         rules: str | None = None,
+        server: str = "",
         **kw: object,
     ) -> Running:
         more = {} if rules is None else {"rules": rules}
-        toml = gateway_toml(tmp_path, extra, route, store, shop=shop, other=other, **more)
+        toml = gateway_toml(
+            tmp_path, extra, route, store, shop=shop, other=other, server=server, **more
+        )
         config = parse(toml.encode(), "test.toml", {})
         gw = Gateway(config, **kw)  # type: ignore[arg-type]
         host, port = await nursery.start(gw.run)
