@@ -21,18 +21,24 @@ body{margin:0 auto;max-width:84rem;padding:0 .75rem 2rem}
 header{display:flex;flex-wrap:wrap;gap:.2rem 1rem;align-items:baseline}
 h1{font-size:1.3rem;margin:.8rem 0 .2rem}h2{font-size:1.1rem;margin:1.4rem 0 .4rem}
 #live{margin:0;opacity:.8}
-.scroll{overflow-x:auto}.tall{max-height:26rem;overflow-y:auto}
+.scroll{overflow-x:auto}.links td{white-space:nowrap}
+.links td:nth-last-child(-n+2){white-space:normal}.tall{max-height:26rem;overflow-y:auto}
 table.narrow{width:auto;min-width:20rem}time{white-space:nowrap}
 table{border-collapse:collapse;width:100%;font-size:.88rem}
 caption{text-align:left;font-weight:600;padding:.2rem 0}
 th,td{padding:.22rem .4rem;border-bottom:1px solid #8885;text-align:left;vertical-align:top}
 thead th{font-weight:600}th small{font-weight:400}
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.s{font-weight:700;white-space:nowrap}
-.up .s,.s.up{color:var(--up)}.up .s:before,.s.up:before{content:"\\25B2 "}
-.down .s,.s.down{color:var(--down)}.down .s:before,.s.down:before{content:"\\25BC "}
-.paused .s,.held .s,.connecting .s,.s.warn{color:var(--warn)}
-.paused .s:before,.held .s:before{content:"\\2016 "}
+.s,.r>:nth-child(2),.links tr>:nth-child(3){font-weight:700;white-space:nowrap}
+.up>.s,.r .up>:nth-child(2),.links .up>:nth-child(3){color:var(--up)}
+.down>.s,.r .down>:nth-child(2),.links .down>:nth-child(3){color:var(--down)}
+.r .paused>:nth-child(2),.links .held>:nth-child(3),.links .connecting>:nth-child(3)
+{color:var(--warn)}
+.r .up>:nth-child(2):before,.links .up>:nth-child(3):before,.s.up:before{content:"\\25B2 "}
+.r .down>:nth-child(2):before,.links .down>:nth-child(3):before,.s.down:before
+{content:"\\25BC "}
+.r .paused>:nth-child(2):before,.links .held>:nth-child(3):before{content:"\\2016 "}
+.links td:nth-child(10){color:var(--down)}
 tr.down{background:#c6282818;box-shadow:inset 4px 0 var(--down)}
 tr.paused,tr.held{box-shadow:inset 4px 0 var(--warn)}
 .err{color:var(--down)}small,.m{opacity:.8}
@@ -46,11 +52,9 @@ svg .grid{stroke:#8886;stroke-width:1}
 svg polyline{fill:none;stroke-width:2}
 .legend{display:flex;flex-wrap:wrap;gap:.2rem 1rem;list-style:none;padding:0;margin:.3rem 0}
 .sw{display:inline-block;width:.9rem;height:.25rem;vertical-align:middle;margin-right:.3rem}
-.c0{stroke:#1f77b4;background:#1f77b4}.c1{stroke:#d62728;background:#d62728}
-.c2{stroke:#2ca02c;background:#2ca02c}.c3{stroke:#9467bd;background:#9467bd}
-.c4{stroke:#ff7f0e;background:#ff7f0e}.c5{stroke:#17becf;background:#17becf}
-.c6{stroke:#e377c2;background:#e377c2}.c7{stroke:#8c564b;background:#8c564b}
-.c8{stroke:#7f7f7f;background:#7f7f7f;stroke-dasharray:4 3}
+.c0{--c:#1f77b4}.c1{--c:#d62728}.c2{--c:#2ca02c}.c3{--c:#9467bd}.c4{--c:#ff7f0e}
+.c5{--c:#17becf}.c6{--c:#e377c2}.c7{--c:#8c564b}.c8{--c:#7f7f7f;stroke-dasharray:4 3}
+polyline{stroke:var(--c)}.sw{background:var(--c)}
 dialog{max-width:30rem}
 @media (max-width:40rem){:root{font-size:14px}th,td{padding:.2rem .25rem}svg text{font-size:20px}}
 """.strip()
@@ -112,9 +116,21 @@ SCRIPT = """
       if (id) ask("Retry message " + id, "/status/messages/" + encodeURIComponent(id) + "/retry");
     }
   });
+  // A row's buttons act on the row's route (its id) or link (its route cell and header):
+  // the row says which, the button the verb.
+  const target = (tr) => {
+    if (tr.id.startsWith("route-")) return ["route " + tr.id.slice(6), tr.id.slice(6), ""];
+    const route = $("td", tr).textContent, link = $("th", tr).textContent;
+    return [link + " of route " + route, route, "/links/" + encodeURIComponent(link)];
+  };
   document.addEventListener("click", (ev) => {
-    const b = ev.target.closest("button[data-act]");
-    if (b) ask(b.getAttribute("aria-label") || b.textContent, b.dataset.act);
+    const b = ev.target.closest("button[data-act], tbody tr button");
+    if (!b) return;
+    const verb = b.textContent.trim();
+    if (b.dataset.act) { ask(b.getAttribute("aria-label") || verb, b.dataset.act); return; }
+    const [label, route, link] = target(b.closest("tr"));
+    const path = "/status/routes/" + encodeURIComponent(route) + link + "/" + verb.toLowerCase();
+    ask(verb + " " + label, path);
   });
   dialog.addEventListener("close", async () => {
     const url = pending;
@@ -136,6 +152,16 @@ SCRIPT = """
   });
 })();
 """.strip()
+
+
+def _compact(text: str) -> str:
+    """Lines stripped of indentation, comment lines dropped (line breaks kept, so the
+    script means the same): the page carries it on every refresh."""
+    lines = (line.strip() for line in text.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//"))
+
+
+SCRIPT = _compact(SCRIPT)
 
 
 def _sha256(text: str) -> str:

@@ -23,6 +23,10 @@ __all__ = ["login_page", "status_page"]
 
 _W, _H, _PAD = 600, 170, 34
 """Chart size in SVG units, and the left margin for the scale."""
+_POINTS = 31
+"""Points drawn per line at most (neighbours are averaged): 15 minutes in 30 s steps."""
+_ERROR_TEXT = 100
+"""Characters of a logged message shown on the page (``/status.json`` has up to 500)."""
 
 
 def status_page(st: Status) -> str:
@@ -106,49 +110,49 @@ def _summary(st: Status) -> str:
     return _section("gateway", "Gateway", body)
 
 
+def _head(*names: str) -> str:
+    return "<tr>" + "".join(f"<th scope=col>{n}" for n in names)
+
+
 def _routes(st: Status) -> str:
     admin = st.viewer.admin
-    head = (
-        "<tr><th scope=col>Route</th><th scope=col>State</th><th scope=col>Since</th>"
-        "<th scope=col>Now / rate <small>parts/s</small></th>"
-        "<th scope=col>In flight / window</th><th scope=col>Submitted</th>"
-        "<th scope=col>Refused <small>throttled · temporary · permanent</small></th>"
-        "<th scope=col>Receipts <small>matched · pending · unmatched</small></th>"
-        + ("<th scope=col>Action</th>" if admin else "")
-        + "</tr>"
+    head = _head(
+        "Route",
+        "State",
+        "Since <small>UTC</small>",
+        "Now / rate <small>parts/s</small>",
+        "In flight / window",
+        "Submitted",
+        "Refused <small>throttled · temporary · permanent</small>",
+        "Receipts <small>matched · pending · unmatched</small>",
+        *(["Action"] if admin else []),
     )
     rows = []
     for r in st.routes:
-        e = r.submit_errors
-        rc = r.receipts
+        e, rc = r.submit_errors, r.receipts
         since = (
-            f"paused {_ago(r.paused_since, st.now)}"
+            "paused " + _ago(r.paused_since, st.now)
             if r.paused and r.paused_since
             else _ago(r.since, st.now)
         )
-        action = ""
-        if admin:
-            verb = "resume" if r.paused else "pause"
-            action = (
-                "<td>" + _button(f"{verb.title()} route {r.name}", _route_path(r, verb)) + "</td>"
-            )
         paused_word = " (paused)" if r.paused and r.state == "down" else ""
-        throttles = f"<br><small>slowed {r.throttled}×</small>" if r.throttled else ""
+        slowed = f", slowed {r.throttled}×" if r.throttled else ""
+        action = f"<td><button>{'Resume' if r.paused else 'Pause'}</button>" if admin else ""
         rows.append(
-            f'<tr class="{r.state}" id="route-{escape(r.name)}"><th scope=row>{escape(r.name)}'
-            f" <small>{escape(r.driver)}</small></th><td class=s>{r.state}{paused_word}</td>"
-            f"<td>{since}</td><td class=n>{_rate(r.rate_now)} / {_rate(r.effective_rate)}"
-            f"{_configured(r)}</td><td class=n>{r.in_flight} / {r.window}</td>"
-            f"<td class=n>{r.submitted}</td>"
-            f"<td class=n>{e['throttled']} · {e['temporary']} · {e['permanent']}{throttles}</td>"
-            f"<td class=n>{rc['matched']} · {rc['pending']} · {rc['unmatched']}</td>{action}</tr>"
+            f"<tr class={r.state} id=route-{escape(r.name)}>"
+            f"<th>{escape(r.name)} <small>{escape(r.driver)}</small>"
+            f"<td>{r.state}{paused_word}<td>{since}"
+            f"<td>{_rate(r.rate_now)} / {_rate(r.effective_rate)}{_configured(r)}"
+            f"<td>{r.in_flight} / {r.window}<td>{r.submitted}"
+            f"<td>{e['throttled']} · {e['temporary']} · {e['permanent']}{slowed}"
+            f"<td>{rc['matched']} · {rc['pending']} · {rc['unmatched']}{action}"
         )
     if not rows:
-        rows.append(f'<tr><td colspan="{9 if admin else 8}">No route to show.</td></tr>')
+        rows.append(f"<tr><td colspan={9 if admin else 8}>No route to show.")
     table = (
         "<p class=m>Each route: up or down and since when, what it sends now against its rate,"
         " what the carrier refused (and how often it asked the route to slow down).</p>"
-        '<div class="scroll"><table><caption>Routes</caption>'
+        '<div class="scroll"><table class="t r"><caption>Routes</caption>'
         f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
     return _section("routes", "Routes", table)
@@ -156,64 +160,63 @@ def _routes(st: Status) -> str:
 
 def _links(st: Status) -> str:
     admin = st.viewer.admin
-    head = (
-        "<tr><th scope=col>Route</th><th scope=col>Bind or modem</th><th scope=col>State</th>"
-        "<th scope=col>Since</th><th scope=col>Window in use</th>"
-        "<th scope=col>Now (parts/s)</th><th scope=col>Throttles</th>"
-        "<th scope=col>Reconnects</th><th scope=col>Details</th><th scope=col>Last error</th>"
-        + ("<th scope=col>Action</th>" if admin else "")
-        + "</tr>"
+    cols = 11 if admin else 10
+    head = _head(
+        "Route",
+        "Bind or modem",
+        "State",
+        "Since <small>UTC</small>",
+        "Window in use",
+        "Now <small>parts/s</small>",
+        "Throttles",
+        "Reconnects",
+        "Details",
+        "Last error <small>UTC</small>",
+        *(["Action"] if admin else []),
     )
-    rows = [_link_row(r, link, st.now, admin) for r in st.routes for link in r.links]
-    if not rows:
-        rows.append(f'<tr><td colspan="{11 if admin else 10}">No link to show.</td></tr>')
+    rows = "".join(_link_row(r, link, st.now, admin) for r in st.routes for link in r.links)
+    body = rows or f"<tr><td colspan={cols}>No link to show."
     table = (
-        '<div class="scroll"><table><caption>Binds and modems</caption>'
-        f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table></div>"
+        '<div class="scroll"><table class="t links"><caption>Binds and modems</caption>'
+        f"<thead>{head}</thead><tbody>{body}</tbody></table></div>"
     )
     return _section("links", "Binds and modems", table)
 
 
 def _link_row(r: RouteView, link: LinkView, now: str, admin: bool) -> str:
-    modem = "—"
+    details = "—"
     m = link.modem
     if m is not None:
-        signal = "no signal reading" if m.signal_dbm is None else f"{m.signal_dbm} dBm"
-        reg = (
-            ("registered, roaming" if m.roaming else "registered")
-            if m.registered
-            else ("not registered")
-        )
+        reg = ""  # a modem that is not up is not registered: its state says so
+        if link.state == "up":
+            reg = "registered" if m.registered else "not registered"
+            reg += ", roaming" if m.registered and m.roaming else ""
         cap = f"{m.sent_today}/{m.daily_cap}" if m.daily_cap else f"{m.sent_today}"
-        modem = f"{signal} · {reg} · {escape(m.operator or 'no operator')} · {cap} today" + (
-            f' · <span class="err">stopped: {escape(m.stopped)}</span>' if m.stopped else ""
-        )
+        facts = [f"{m.signal_dbm} dBm" if m.signal_dbm is not None else "", reg]
+        facts += [escape(m.operator or ""), f"{cap} today"]
+        details = " · ".join(f for f in facts if f)
+        if m.stopped:
+            details += f" · <span class=err>stopped: {escape(m.stopped)}</span>"
     elif link.mode:
-        modem = f"<span class=m>{escape(link.mode)}</span>"
-    error = "—"
+        details = escape(link.mode)
+    error = ""  # none: an empty cell (the column is red)
     if link.last_error:
-        error = f'<span class="err">{escape(link.last_error)}</span>'
-        if link.last_error_at:
-            error += f" <small>{_ago(link.last_error_at, now)}</small>"
+        error = escape(link.last_error)  # red by its column
+        if link.last_error_at and link.last_error_at[:19] != (link.since or "")[:19]:
+            error += " " + _clock(link.last_error_at, now)  # else: it is why the link went down
     window = f"{link.in_flight} / {link.window}" if link.window else f"{link.in_flight}"
     rate = _rate(link.rate_now) + (f" / {_rate(link.rate)}" if link.rate is not None else "")
-    state = link.state if link.state != "held" else "held"
-    word = "disconnected by an operator" if state == "held" else state
+    state = link.state
+    word = "held down by an operator" if state == "held" else state
     action = ""
     if admin:
-        if state == "up":
-            action = _button(
-                f"Disconnect {link.name} of {r.name}", _link_path(r, link, "disconnect")
-            )
-        else:
-            action = _button(f"Reconnect {link.name} of {r.name}", _link_path(r, link, "reconnect"))
-        action = f"<td>{action}</td>"
-    cls = "up" if state == "up" else "held" if state == "held" else state
+        action = f"<td><button>{'Disconnect' if state == 'up' else 'Reconnect'}</button>"
+    throttles = "—" if link.throttles is None else link.throttles
     return (
-        f'<tr class="{cls}"><td>{escape(r.name)}</td><th scope=row>{escape(link.name)}</th>'
-        f"<td class=s>{word}</td><td>{_ago(link.since, now)}</td><td class=n>{window}</td>"
-        f"<td class=n>{rate}</td><td class=n>{'—' if link.throttles is None else link.throttles}"
-        f"</td><td class=n>{link.reconnects}</td><td>{modem}</td><td>{error}</td>{action}</tr>"
+        f"<tr class={state}><td>{escape(r.name)}"
+        f"<th>{escape(link.name)}<td>{word}<td>{_clock(link.since, now)}"
+        f"<td>{window}<td>{rate}<td>{throttles}<td>{link.reconnects}<td>{details}<td>{error}"
+        f"{action}"
     )
 
 
@@ -245,8 +248,8 @@ def _chart(chart: Chart, routes: Sequence[RouteView]) -> str:
         rates = [s.rates[0], *s.rates] if chart.start_age is not None and s.rates else s.rates
         points = " ".join(
             f"{_PAD + plot_w * (1 - min(age, span) / span):.0f},"
-            f"{6 + plot_h * (1 - (v / scale if scale else 0)):.1f}"
-            for age, v in zip(ages, rates, strict=False)
+            f"{6 + plot_h * (1 - (v / scale if scale else 0)):.0f}"
+            for age, v in _thin(ages, rates)
         )
         colour = f"c{8 if s.route == 'other' else i % 8}"
         parts.append(
@@ -264,6 +267,20 @@ def _chart(chart: Chart, routes: Sequence[RouteView]) -> str:
         else "<p>Nothing was sent in the last 15 minutes.</p>"
     )
     return _section("chart", "Throughput", "".join(parts) + note)
+
+
+def _thin(ages: Sequence[float], rates: Sequence[float]) -> list[tuple[float, float]]:
+    """At most :data:`_POINTS` points: neighbours averaged, the newest kept as it is."""
+    pairs = list(zip(ages, rates, strict=False))
+    if len(pairs) <= _POINTS:
+        return pairs
+    step = -(-(len(pairs) - 1) // (_POINTS - 1))
+    head, last = pairs[:-1], pairs[-1]
+    out = []
+    for i in range(0, len(head), step):
+        chunk = head[i : i + step]
+        out.append((chunk[-1][0], sum(v for _, v in chunk) / len(chunk)))
+    return [*out, last]
 
 
 def _chart_words(chart: Chart) -> str:
@@ -362,17 +379,28 @@ def _retry() -> str:
 def _errors(st: Status) -> str:
     if not st.errors:
         return _section("errors", "Last errors", "<p>No warning or error logged.</p>")
-    rows = "".join(
-        f"<tr><td>{_time(e.at, st.now)}</td><td class=s>{escape(e.level)}</td>"
-        f"<td>{escape(e.source)}</td><td>{escape(e.message)}</td></tr>"
-        for e in st.errors
-    )
+    # The same line again (a link failing to reconnect every few seconds) is one row with its
+    # count: the last 50 stay readable and the page stays small.
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for e in st.errors:  # newest first
+        groups.setdefault((e.level, e.source, e.message), []).append(e.at)
+    rows = []
+    for (level, source, message), times in groups.items():
+        text = message if len(message) <= _ERROR_TEXT else message[: _ERROR_TEXT - 1] + "…"
+        more = (
+            f" <small>×{len(times)} since {_clock(times[-1], st.now)}</small>" if times[1:] else ""
+        )
+        rows.append(
+            f"<tr><td>{_clock(times[0], st.now)}<td>{escape(source.removeprefix('smsgw.'))}"
+            f"<td>{'' if level == 'warning' else f'<b class=err>{escape(level)}:</b> '}"
+            f"{escape(text)}{more}"
+        )
     table = (
         '<div class="scroll tall" tabindex="0" role="region" aria-label="Last errors">'
-        "<table><caption>The last 50 warnings and errors, newest first</caption>"
-        "<thead><tr><th scope=col>Time</th><th scope=col>Level</th>"
-        "<th scope=col>Where</th><th scope=col>Message</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table></div>"
+        "<table><caption>The last 50 warnings and errors (marked), newest first, repeats"
+        " counted</caption><thead>"
+        + _head("When <small>UTC</small>", "Where", "Message")
+        + f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
     return _section("errors", "Last errors", table)
 
@@ -381,19 +409,12 @@ def _errors(st: Status) -> str:
 
 
 def _button(label: str, path: str) -> str:
+    """A button outside a route or link row: it carries its whole action."""
     verb = path.rsplit("/", 1)[1]
     return (
         f'<button type="button" data-act="{escape(path)}" aria-label="{escape(label)}">'
         f"{verb.title()}</button>"
     )
-
-
-def _route_path(r: RouteView, verb: str) -> str:
-    return f"/status/routes/{quote(r.name, safe='')}/{verb}"
-
-
-def _link_path(r: RouteView, link: LinkView, verb: str) -> str:
-    return f"/status/routes/{quote(r.name, safe='')}/links/{quote(link.name, safe='')}/{verb}"
 
 
 def _configured(r: RouteView) -> str:
@@ -410,10 +431,19 @@ def _time(iso: str, now: str) -> str:
     return f'<time datetime="{escape(iso)}">{text}</time>'
 
 
-def _ago(iso: str | None, now: str) -> str:
+def _clock(iso: str | None, now: str) -> str:
+    """``18:02:11``: the UTC time of day (with the date when not today)."""
     if iso is None:
         return "—"
-    return f"{_time(iso, now)} <small>({_duration(_seconds_between(iso, now))})</small>"
+    return iso[11:19] if iso[:10] == now[:10] else f"{iso[:10]} {iso[11:19]}"
+
+
+def _ago(iso: str | None, now: str) -> str:
+    """``18:02:11 (4m 12s)``: the UTC time of day (with the date when not today) and how
+    long ago; short, because a page shows hundreds of them."""
+    if iso is None:
+        return "—"
+    return f"{_clock(iso, now)} ({_duration(_seconds_between(iso, now))})"
 
 
 def _seconds_between(a: str, b: str) -> float:

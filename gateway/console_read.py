@@ -47,7 +47,7 @@ from smsgw.queue.writer import StoreClosed, Tx
 
 __all__ = ["CHART_ROUTES", "JobSource", "Sources", "StatusReader", "link_counts", "route_counts"]
 
-CHART_ROUTES = 8
+CHART_ROUTES = 6
 """Routes drawn with a line of their own; the others are summed into one named ``other``."""
 RECEIPT_RESULTS = ("matched", "pending", "late", "duplicate", "unmatched")
 SUBMIT_KINDS = ("throttled", "temporary", "permanent")

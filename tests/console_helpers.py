@@ -164,3 +164,28 @@ def sample(
     metrics: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
 ) -> float:
     return metrics[name, frozenset(labels.items())]
+
+
+def big_routes_toml(smsc_port: int, dead_port: int) -> tuple[str, str]:
+    """50 routes and 64 modems (the console's size and speed budget): 23 SMPP routes to the
+    smsc-sim, 23 to a port where nothing listens, 2 simulators and 2 modem routes of 32
+    modems each (udev-style names) whose devices are absent. Returns (routes, rules)."""
+    out = []
+    for i in range(46):
+        out.append(
+            f'[[routes]]\nname = "operator-{i:02d}"\ndriver = "smpp"\nhost = "127.0.0.1"\n'
+            f"port = {smsc_port if i < 23 else dead_port}\n"
+            'system_id = "shop"\npassword = "secret"\nrate = 100\n'
+            "reconnect_min = 1\nreconnect_max = 5\n"
+        )
+    for i in range(2):
+        out.append(
+            f'[[routes]]\nname = "sim-{i}"\ndriver = "simulator"\nlatency = 0\nreceipt_delay = 0\n'
+        )
+    for i in range(2):
+        ports = ", ".join(f'"/dev/smsgw-absent-modem-{i}{j:02d}"' for j in range(32))
+        out.append(
+            f'[[routes]]\nname = "modems-{i}"\ndriver = "modem"\nports = [{ports}]\n'
+            "daily_cap = 500\nreconnect_min = 1\nreconnect_max = 5\n"
+        )
+    return "\n".join(out), '[[rules]]\nroute = ["sim-0"]\n'
