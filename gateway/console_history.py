@@ -53,7 +53,12 @@ class Throughput:
         return list(self._ring)
 
     def sample(self, reading: Reading) -> None:
+        """Add a reading (newer than every one before it)."""
         self._ring.append(reading)
+
+    def clear(self) -> None:
+        """Forget every reading."""
+        self._ring.clear()
 
     async def run(self, counts: Counts) -> None:
         """Read ``counts()`` now and every :attr:`interval` seconds until cancelled."""
