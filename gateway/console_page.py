@@ -10,9 +10,8 @@ escaped. The page stays well under 50 KB with 50 routes and 64 modems (a test ch
 
 from __future__ import annotations
 
-import calendar
-import time
 from collections.abc import Sequence
+from datetime import datetime
 from html import escape
 from urllib.parse import quote
 
@@ -451,8 +450,7 @@ def _seconds_between(a: str, b: str) -> float:
 
 
 def _parse(iso: str) -> float:
-    base = calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S"))
-    return base + float("0" + iso[19:-1])
+    return datetime.fromisoformat(iso).timestamp()  # C speed: a page has a few hundred
 
 
 def _duration(seconds: float) -> str:

@@ -39,6 +39,7 @@ from smsgw.gateway.console_model import (
     WebhooksView,
 )
 from smsgw.metrics.instruments import Metrics
+from smsgw.metrics.read import values
 from smsgw.queue.model import CLASSES, rfc3339
 from smsgw.queue.ops_console import Backlog, backlog, optouts_since
 from smsgw.queue.scheduler import RouteRunner, Scheduler
@@ -87,35 +88,49 @@ class Sources:
 
 
 class _Samples:
-    """Samples of some metric families, looked up by name and label values."""
+    """Sample values by name and label values (in the metric's label order)."""
 
-    def __init__(self, families: Iterable[Metric]) -> None:
-        self._by_name: dict[str, list[tuple[Mapping[str, str], float]]] = {}
-        self._exact: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    def __init__(self) -> None:
+        self._values: dict[str, dict[tuple[str, ...], float]] = {}
+        self._labels: dict[str, tuple[str, ...]] = {}
+
+    def add_families(self, families: Iterable[Metric]) -> _Samples:
+        """What a collector returned (the gateway's live gauges)."""
         for family in families:
             for s in family.samples:
-                self._by_name.setdefault(s.name, []).append((s.labels, s.value))
-                self._exact[s.name, tuple(sorted(s.labels.items()))] = s.value
+                self._labels.setdefault(s.name, tuple(s.labels))
+                self._values.setdefault(s.name, {})[tuple(s.labels.values())] = s.value
+        return self
 
-    def one(
-        self, name: str, labels: Mapping[str, str] | None = None, default: float = 0.0
-    ) -> float:
-        """The sample with exactly these labels (all of them), or ``default``."""
-        return self._exact.get((name, tuple(sorted((labels or {}).items()))), default)
+    def add(
+        self, name: str, labels: tuple[str, ...], found: dict[tuple[str, ...], float]
+    ) -> _Samples:
+        """An instrument's values (:func:`smsgw.metrics.read.values`) under its sample name."""
+        self._labels[name] = labels
+        self._values[name] = found
+        return self
+
+    def one(self, name: str, *labels: str, default: float = 0.0) -> float:
+        """The sample with these label values (all of them, in order), or ``default``."""
+        return self._values.get(name, {}).get(labels, default)
 
     def by(self, name: str, *keys: str) -> dict[tuple[str, ...], float]:
         """Values summed by the label values ``keys``."""
+        names = self._labels.get(name, ())
+        at = [names.index(k) for k in keys]
         out: dict[tuple[str, ...], float] = {}
-        for have, value in self._by_name.get(name, ()):
-            k = tuple(have.get(key, "") for key in keys)
+        for labels, value in self._values.get(name, {}).items():
+            k = tuple(labels[i] for i in at)
             out[k] = out.get(k, 0.0) + value
         return out
 
 
 def route_counts(metrics: Metrics) -> dict[str, float]:
     """Parts the carrier accepted so far per route (``smsgw_parts_submitted_total``)."""
-    samples = _Samples(metrics.parts_submitted.collect())
-    return {k[0]: v for k, v in samples.by("smsgw_parts_submitted_total", "route").items()}
+    out: dict[str, float] = {}
+    for (route, _), v in values(metrics.parts_submitted).items():
+        out[route] = out.get(route, 0.0) + v
+    return out
 
 
 def link_counts(scheduler: Scheduler) -> dict[tuple[str, str], float]:
@@ -150,19 +165,19 @@ class StatusReader:
         figures = await self._store_figures(now)
         t = trio.current_time()
         m = s.metrics
-        samples = _Samples(
-            [
-                *s.live(),
-                *m.parts_submitted.collect(),
-                *m.route_throttled.collect(),
-                *m.submit_errors.collect(),
-                *m.receipts.collect(),
-                *m.reconnects.collect(),
-                *m.link_up.collect(),
-                *m.route_paused.collect(),
-                *m.webhook_deliveries.collect(),
-                *m.optouts.collect(),
-            ]
+        r, rl = ("route",), ("route", "link")
+        samples = (
+            _Samples()
+            .add_families(s.live())
+            .add("smsgw_parts_submitted_total", ("route", "class"), values(m.parts_submitted))
+            .add("smsgw_route_throttled_total", r, values(m.route_throttled))
+            .add("smsgw_submit_errors_total", ("route", "kind"), values(m.submit_errors))
+            .add("smsgw_receipts_total", ("route", "result"), values(m.receipts))
+            .add("smsgw_reconnects_total", rl, values(m.reconnects))
+            .add("smsgw_link_up", rl, values(m.link_up))
+            .add("smsgw_route_paused", r, values(m.route_paused))
+            .add("smsgw_webhook_deliveries_total", ("result",), values(m.webhook_deliveries))
+            .add("smsgw_optouts_total", ("source",), values(m.optouts))
         )
         allowed = set(key.routes) if key is not None and key.routes else None
         submitted = {k[0]: v for k, v in samples.by("smsgw_parts_submitted_total", "route").items()}
@@ -234,10 +249,10 @@ class StatusReader:
         self, name: str, runner: RouteRunner, samples: _Samples, submitted: float, t: float
     ) -> RouteView:
         state = runner.driver.state()
-        up = samples.one("smsgw_route_up", {"route": name}) == 1.0
+        up = samples.one("smsgw_route_up", name) == 1.0
         links = [self._link(name, link, samples, t) for link in state.links]
         since = _route_since(up, state.links)
-        paused = samples.one("smsgw_route_paused", {"route": name}) == 1.0
+        paused = samples.one("smsgw_route_paused", name) == 1.0
         ring = self.s.throughput
         return RouteView(
             name=name,
@@ -248,19 +263,19 @@ class StatusReader:
             paused=paused,
             paused_since=None if runner.paused_since is None else rfc3339(runner.paused_since),
             rate=self._route_rates.get(name, 0.0),
-            effective_rate=samples.one("smsgw_route_rate", {"route": name}),
-            tokens=samples.one("smsgw_route_tokens", {"route": name}),
-            in_flight=int(samples.one("smsgw_route_in_flight", {"route": name})),
-            window=int(samples.one("smsgw_route_window", {"route": name})),
+            effective_rate=samples.one("smsgw_route_rate", name),
+            tokens=samples.one("smsgw_route_tokens", name),
+            in_flight=int(samples.one("smsgw_route_in_flight", name)),
+            window=int(samples.one("smsgw_route_window", name)),
             submitted=int(submitted),
             rate_now=round(ring.rate_now(name, submitted, t), 3),
-            throttled=int(samples.one("smsgw_route_throttled_total", {"route": name})),
+            throttled=int(samples.one("smsgw_route_throttled_total", name)),
             submit_errors={
-                kind: int(samples.one("smsgw_submit_errors_total", {"route": name, "kind": kind}))
+                kind: int(samples.one("smsgw_submit_errors_total", name, kind))
                 for kind in SUBMIT_KINDS
             },
             receipts={
-                result: int(samples.one("smsgw_receipts_total", {"route": name, "result": result}))
+                result: int(samples.one("smsgw_receipts_total", name, result))
                 for result in RECEIPT_RESULTS
             },
             links=links,
@@ -274,7 +289,7 @@ class StatusReader:
         raw_state = str(link.get("state", "down"))
         held = bool(link.get("held"))
         submitted = _link_submitted(link)
-        up = samples.one("smsgw_link_up", {"route": route, "link": name}, -1.0)
+        up = samples.one("smsgw_link_up", route, name, default=-1.0)
         error_at = link.get("last_error_at")
         modem = _modem(link) if "signal_dbm" in link else None
         throttles = link.get("throttles")
@@ -291,7 +306,7 @@ class StatusReader:
             rate_now=round(self.s.throughput.rate_now((route, name), submitted, t), 3),
             rate=float(rate) if isinstance(rate, int | float) else None,
             throttles=throttles if isinstance(throttles, int) else None,
-            reconnects=int(samples.one("smsgw_reconnects_total", {"route": route, "link": name})),
+            reconnects=int(samples.one("smsgw_reconnects_total", route, name)),
             last_error=str(link.get("last_error") or link.get("error") or ""),
             last_error_at=_time(error_at),
             modem=modem,
@@ -305,8 +320,8 @@ class StatusReader:
             classes=[
                 ClassQueue(
                     msg_class=c,
-                    depth=int(samples.one("smsgw_queue_depth", {"class": c})),
-                    oldest_age_seconds=samples.one("smsgw_queue_oldest_age_seconds", {"class": c}),
+                    depth=int(samples.one("smsgw_queue_depth", c)),
+                    oldest_age_seconds=samples.one("smsgw_queue_oldest_age_seconds", c),
                 )
                 for c in CLASSES
             ],
