@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsgw.queue.limiter import RouteLimiter, TokenBucket
+from smsgw.queue.scheduling.limiter import RouteLimiter, TokenBucket
 
 
 def test_bucket_refills_at_rate_and_caps_at_burst() -> None:

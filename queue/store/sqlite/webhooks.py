@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from smsgw.queue.writer import Tx
+from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
     "IN_JSON",

@@ -11,8 +11,8 @@ from typing import Final
 import msgspec
 
 from smsgw.queue.model import PRIORITY, NewMessage
-from smsgw.queue.transitions import add_history
-from smsgw.queue.writer import Tx
+from smsgw.queue.store.sqlite.transitions import add_history
+from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = ["AcceptResult", "accept", "new_id", "new_ids"]
 
