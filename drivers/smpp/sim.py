@@ -328,25 +328,37 @@ class SmscSim:
             data = await conn.stream.receive_some(65536)
             if not data:
                 return
+            # Framed even when silent: the submits it ignores still reached the carrier.
+            frames, framing_error = conn.framer.feed(data)
             if conn.silent:
                 self.stats.ignored += 1
+                self._log_ignored(conn, frames)
                 self._notify()
                 continue
-            frames, framing_error = conn.framer.feed(data)
             error: RemoteProtocolError | None = framing_error
-            for frame in frames:
+            for i, frame in enumerate(frames):
                 try:
                     pdu = decode(frame)
                 except RemoteProtocolError as exc:
                     error = exc
                     break
                 if self._on_pdu(conn, pdu):
+                    if conn.silent:  # it went silent at this submit: the rest are ignored
+                        self._log_ignored(conn, frames[i + 1 :])
                     break
             if error is not None:
                 self.stats.protocol_errors += 1
                 conn.send(encode_header_only(Cmd.GENERIC_NACK, error.sequence, error.nack_status))
                 conn.closing = True
             self._notify()
+
+    def _log_ignored(self, conn: _Conn, frames: Sequence[bytes]) -> None:
+        """Submits a silent connection read and dropped still count as received (rate log)."""
+        if self.settings.log_submits:
+            now = trio.current_time()
+            for frame in frames:
+                if int.from_bytes(frame[4:8], "big") == Cmd.SUBMIT_SM:
+                    self.submit_log.append((now, conn.number))
 
     def _detach(self, conn: _Conn) -> None:
         self._conns.discard(conn)
