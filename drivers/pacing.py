@@ -66,6 +66,9 @@ class TokenBucket:
         """Put back ``n`` tokens (never above ``burst``)."""
         self._tokens = min(self.burst, self.tokens(now) + n)
 
+    give_back = refund
+    """Return ``n`` tokens taken for work that was then refused (the API's per-key quotas)."""
+
     def limit(self, tokens: float, now: float) -> None:
         """Keep at most ``tokens`` stored from ``now`` on (a throttle empties the bucket)."""
         self._tokens = min(self.tokens(now), tokens)
