@@ -343,7 +343,7 @@ class SmscSim:
                     error = exc
                     break
                 if self._on_pdu(conn, pdu):
-                    if conn.silent:  # it went silent at this submit: the rest are ignored
+                    if _went_silent(conn):  # at this submit: the rest are ignored
                         self._log_ignored(conn, frames[i + 1 :])
                     break
             if error is not None:
@@ -581,3 +581,9 @@ def main(argv: list[str]) -> int:
     from smsgw.drivers.smpp.simcli import main as cli_main
 
     return cli_main(argv)
+
+
+def _went_silent(conn: _Conn) -> bool:
+    # A function, so the type checker does not carry the "not silent" narrowing from before
+    # _on_pdu (which can make the connection silent) past the call.
+    return conn.silent
