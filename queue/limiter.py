@@ -2,7 +2,9 @@
 backoff.
 
 Everything here is a pure function of ``now`` (seconds, any monotonic origin); the scheduler
-passes ``trio.current_time()``, tests pass exact numbers. No wall clock is read.
+passes ``trio.current_time()``, tests pass exact numbers. No wall clock is read, and every
+comparison is on whole nanoseconds (:func:`smsgw.drivers.pacing.ticks`), so a time the limiter
+names with :meth:`RouteLimiter.next_time` is a time at which it allows what it said.
 
 The pacing itself lives in :mod:`smsgw.drivers.pacing` (modems use it for their own rate too):
 a token bucket spaces parts, a sliding one-second ceiling caps any window at ``rate``. The
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from smsgw.drivers.pacing import Pacer, TokenBucket, default_burst
+from smsgw.drivers.pacing import Pacer, TokenBucket, default_burst, seconds, ticks
 
 __all__ = ["RouteLimiter", "TokenBucket", "default_burst"]
 
@@ -45,20 +47,25 @@ class RouteLimiter:
         self.throttle_pause = throttle_pause
         self._recovery = recovery_per_second or max(rate * 0.1, 0.01)
         self._effective = rate
-        self._paused_until = -math.inf
+        self._paused_until: int | None = None
+        """End of the throttle pause, in nanoseconds (None: not paused since the last one)."""
         self._recover_stamp = 0.0
         self.throttle_events = 0
 
+    def _paused(self, now: float) -> bool:
+        return self._paused_until is not None and ticks(now) < self._paused_until
+
     def _recover(self, now: float) -> None:
-        if self._effective < self.rate and now >= self._paused_until:
-            gained = (now - max(self._paused_until, self._recover_stamp)) * self._recovery
-            self._recover_stamp = max(self._paused_until, now)
-            self._set_rate(min(self.rate, self._effective + max(0.0, gained)), now)
+        if self._effective < self.rate and self._paused_until is not None:
+            since = max(seconds(self._paused_until), self._recover_stamp)
+            gained = (now - since) * self._recovery
+            if gained > 0:
+                self._recover_stamp = now
+                self._set_rate(min(self.rate, self._effective + gained), now)
 
     def _set_rate(self, rate: float, now: float) -> None:
-        self.bucket.tokens(now)  # what accrued so far accrued at the old rate
         self._effective = rate
-        self.bucket.rate = rate
+        self.bucket.set_rate(rate, now)  # what accrued so far accrued at the old rate
 
     @property
     def burst(self) -> int:
@@ -71,7 +78,7 @@ class RouteLimiter:
 
     def available(self, now: float) -> int:
         """Whole parts that may leave at ``now``."""
-        if now < self._paused_until:
+        if self._paused(now):
             return 0
         self._recover(now)
         return self.pacer.available(now)
@@ -89,24 +96,26 @@ class RouteLimiter:
             self.bucket.refund(n, now)
 
     def next_time(self, now: float, n: int = 1) -> float:
-        """Earliest time at which ``n`` parts may leave (``n`` is capped at the bucket)."""
-        if now < self._paused_until:
-            return self._paused_until
+        """Earliest time at which ``n`` parts may leave (``n`` is capped at the bucket and the
+        ceiling): ``now`` itself if they may already. At that time :meth:`available` gives
+        them, unless parts were taken or the route was throttled meanwhile."""
+        if self._paused_until is not None and self._paused(now):
+            now = seconds(self._paused_until)  # nothing leaves before the pause ends
         self._recover(now)
         return self.pacer.next_time(now, n)
 
     def ahead(self, now: float, horizon: float) -> int:
         """Parts that may leave from ``now`` to ``now + horizon`` at the effective rate (what is
         worth claiming from the store in one go)."""
-        if now < self._paused_until:
+        if self._paused(now):
             return 0
         return self.available(now) + math.floor(self._effective * horizon)
 
     def throttled(self, now: float) -> None:
         """The carrier said slow down: pause, then resume at half speed and recover."""
         self.throttle_events += 1
-        self._paused_until = now + self.throttle_pause
-        self._recover_stamp = self._paused_until
+        self._paused_until = ticks(now) + ticks(self.throttle_pause)
+        self._recover_stamp = seconds(self._paused_until)
         self._set_rate(max(self._effective / 2, min(self.rate, 0.1)), now)
         self.bucket.limit(1.0, now)
 
