@@ -24,7 +24,12 @@ __all__ = ["DEFAULT_CONFIG_NAME", "ConfigError", "load", "load_default", "parse"
 DEFAULT_CONFIG_NAME = "<embedded default>"
 _MSGSPEC_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# [0-9], not \d: in a str pattern \d also matches "٣" and every other Unicode digit.
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+_PORT = re.compile(r"[0-9]{1,5}")
+_PREFIX = re.compile(r"\+?[0-9]{1,15}")
+_STATUS_CODE = re.compile(r"0[xX](?P<hex>[0-9A-Fa-f]{1,8})|(?P<dec>[1-9][0-9]{0,9})")
+_OCTETS = ("source_ton", "source_npi", "dest_ton", "dest_npi")
 
 
 class ConfigError(Exception):
@@ -81,7 +86,7 @@ def parse_listen(listen: str) -> tuple[str, int]:
         raise ValueError(f"expected HOST:PORT, got {listen!r}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not _PORT.fullmatch(port_text) or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"port must be a number from 0 to 65535, got {port_text!r}")
     if host != "localhost":
         try:
@@ -127,21 +132,15 @@ def _check(config: Config, file: str) -> None:
         if route.name in names:
             raise ConfigError(file, f"routes[{i}].name", f"duplicate route name {route.name!r}")
         names.add(route.name)
-        if isinstance(route, SmppRouteConfig) and route.tls_ca:
-            try:
-                ssl.create_default_context(cafile=route.tls_ca)
-            except (OSError, ssl.SSLError) as e:
-                reason = (
-                    f"cannot load CA file {route.tls_ca!r}: {getattr(e, 'strerror', None) or e}"
-                )
-                raise ConfigError(file, f"routes[{i}].tls_ca", reason) from None
+        if isinstance(route, SmppRouteConfig):
+            _check_smpp(route, f"routes[{i}]", file)
     for i, rule in enumerate(config.rules):
         if not rule.route:
             raise ConfigError(file, f"rules[{i}].route", "must name at least one route")
         for j, name in enumerate(rule.route):
             if name not in names:
                 raise ConfigError(file, f"rules[{i}].route[{j}]", f"unknown route {name!r}")
-        if rule.prefix and not re.fullmatch(r"\+?\d{1,15}", rule.prefix):
+        if rule.prefix and not _PREFIX.fullmatch(rule.prefix):
             raise ConfigError(file, f"rules[{i}].prefix", "must be digits, optionally with +")
     key_names: set[str] = set()
     tokens: set[str] = set()
@@ -155,5 +154,30 @@ def _check(config: Config, file: str) -> None:
         key_names.add(k.name)
         tokens.add(k.token)
     for field in ("quiet_start", "quiet_end"):
-        if not _HHMM.match(getattr(config.policy, field)):
+        if not _HHMM.fullmatch(getattr(config.policy, field)):
             raise ConfigError(file, f"policy.{field}", "must be HH:MM (24-hour)")
+
+
+def _check_smpp(route: SmppRouteConfig, where: str, file: str) -> None:
+    """What the SMPP driver would refuse when the route starts, refused here instead."""
+    for name in _OCTETS:
+        value = getattr(route, name)
+        if value is not None and not 0 <= value <= 0xFF:
+            raise ConfigError(file, f"{where}.{name}", f"must be an octet (0..255), not {value}")
+    for key in route.status_overrides:
+        m = _STATUS_CODE.fullmatch(key.strip())
+        code = 0 if m is None else int(m["hex"], 16) if m["hex"] else int(m["dec"])
+        if not 0 < code <= 0xFFFFFFFF:
+            raise ConfigError(
+                file,
+                f"{where}.status_overrides",
+                f"key {key!r} must be a command_status from 0x00000001 to 0xFFFFFFFF (or decimal)",
+            )
+    if route.tls_ca:
+        if "\0" in route.tls_ca:
+            raise ConfigError(file, f"{where}.tls_ca", "a file name cannot hold a NUL character")
+        try:
+            ssl.create_default_context(cafile=route.tls_ca)
+        except (OSError, ssl.SSLError) as e:
+            reason = f"cannot load CA file {route.tls_ca!r}: {getattr(e, 'strerror', None) or e}"
+            raise ConfigError(file, f"{where}.tls_ca", reason) from None

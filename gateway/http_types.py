@@ -120,6 +120,7 @@ class HttpLimits(msgspec.Struct, frozen=True, kw_only=True):
 # Framing is the server's: a handler's values for these are dropped (RFC 9112 §6).
 _SERVER_OWNED = frozenset(["content-length", "transfer-encoding", "connection"])
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 §5.6.2
+_DIGITS = re.compile(r"[0-9]+")
 _good_names: set[str] = set()
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _status_lines: dict[int, str] = {}
@@ -358,11 +359,10 @@ class RequestReader:
         self._version = version = self._parser.get_http_version()
         length = headers.get("content-length")
         if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
+            # RFC 9110 §8.6: 1*DIGIT, ASCII only (int() would take " 5", "+5", "1_0", "٣").
+            if _DIGITS.fullmatch(length) is None:
                 self._abort(400)
-            if declared > self._limits.max_body_bytes:
+            if len(length) > 18 or int(length) > self._limits.max_body_bytes:
                 self._abort(413)
         if version == "1.1":
             if "host" not in headers:  # RFC 9112 §3.2: MUST answer 400

@@ -45,6 +45,7 @@ from smsgw.drivers.modem.responses import (
 )
 from smsgw.drivers.modem.traffic import Traffic
 from smsgw.drivers.seam import FailureKind, LinkState, OutboundPart, Outcome, Sink
+from smsgw.drivers.text.digits import is_decimal
 from smsgw.metrics.instruments import Metrics
 
 __all__ = ["SLOTS", "BringUpFailed", "Modem", "ModemFatal", "ModemInfo"]
@@ -467,7 +468,7 @@ class Modem:
                     raise ModemFatal("SIM still asks for its PIN after it was accepted")
                 if not self.config.pin:
                     raise ModemFatal("SIM asks for a PIN and none is configured")
-                if not self.config.pin.isdigit() or not 4 <= len(self.config.pin) <= 8:
+                if not is_decimal(self.config.pin, 8) or len(self.config.pin) < 4:
                     raise ModemFatal("the configured pin is not 4 to 8 digits; not sent")
                 await self._enter_pin(port)
                 pin_sent = True

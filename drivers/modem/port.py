@@ -203,6 +203,9 @@ class AtPort:
                 if not self.expect_strays:
                     self._on_protocol_error("stray_line")
             else:
+                if isinstance(ev, Response) and ev.result.malformed:
+                    # "+CMS ERROR: ³8": still the command's end (an unknown code), but counted.
+                    self._on_protocol_error("bad_result_code")
                 self._result = ev
                 self._wake.set()
 
