@@ -163,9 +163,13 @@ def _smpp_date(value: str) -> float | None:
     return _full_date(d)
 
 
+_YEARS = range(1970, 2200)
+"""Years a receipt date may name; 0000 (calendar raises) or 1066 is no date at all."""
+
+
 def _hour_start(year: int, mdh: str) -> float | None:
     month, day, hour = int(mdh[0:2]), int(mdh[2:4]), int(mdh[4:6])
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24):
+    if year not in _YEARS or not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24):
         return None
     if day > calendar.monthrange(year, month)[1]:
         return None
