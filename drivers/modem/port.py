@@ -26,8 +26,8 @@ from smsgw.drivers.modem.at import (
     AtConversation,
     Command,
     CommandTimeout,
-    LineTooLong,
     Prompt,
+    RemoteProtocolError,
     Response,
     StrayLine,
     Urc,
@@ -186,8 +186,8 @@ class AtPort:
         while True:
             try:
                 ev = self._conv.next_event()
-            except LineTooLong:
-                self._on_protocol_error("line_too_long")
+            except RemoteProtocolError as e:  # a line or a response over its cap
+                self._on_protocol_error(e.kind)
                 continue
             if ev is None:
                 return
