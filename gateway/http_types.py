@@ -211,7 +211,8 @@ class _Reject(Exception):
     """Raised in a parser callback to stop parsing; the status is in ``RequestReader.error``."""
 
 
-def _split_target(url: bytes) -> tuple[str, dict[str, str]]:
+def _split_target(url: bytes) -> tuple[str, dict[str, str]] | None:
+    """Path and query of a request target; None when it is not one (answered 400)."""
     # llhttp admits only visible ASCII in the target, so latin-1 cannot fail or mislead.
     target = url.decode("latin-1")
     if target.startswith("/"):
@@ -221,7 +222,10 @@ def _split_target(url: bytes) -> tuple[str, dict[str, str]]:
     elif target == "*":
         return "*", {}
     else:  # absolute-form (RFC 9112 §3.2.2)
-        parts = urlsplit(target)
+        try:
+            parts = urlsplit(target)
+        except ValueError:  # "http://[::1/x": a bracket left open is the client's fault
+            return None
         path, qs = parts.path or "/", parts.query
     if "%" in path:
         path = unquote(path)
@@ -386,7 +390,10 @@ class RequestReader:
         parser = self._parser
         raw = parser.get_method()
         method = _METHODS.get(raw) or raw.decode("latin-1")
-        path, query = _split_target(self._url)
+        target = _split_target(self._url)
+        if target is None:
+            self._abort(400)
+        path, query = target
         keep_alive = parser.should_keep_alive()
         self.pending.append(
             Request(
