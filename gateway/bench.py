@@ -1,9 +1,12 @@
 """``smsgw bench``: start a gateway in a child process and drive it through the real HTTP API.
 
-Phases: batches of 100 over several keep-alive connections (accept rate, then the time until
-every message is final), then single-message requests (req/s and latency percentiles). The
-gateway's CPU time and peak RSS are read from /proc. ``--million`` instead fills the queue with a
-million messages on a closed route and measures RSS and the time to ready after a restart.
+Modes: by default, batches of 100 over several keep-alive connections (accept rate, then the
+time until every message is final), then single-message requests (req/s and latency
+percentiles). ``--real-path`` runs the path online stores use instead: one request per message,
+50 in flight, a status webhook per change to a local receiver, SMPP to ``smsgw smsc-sim``
+(:mod:`smsgw.gateway.bench_realpath`). ``--million`` fills the queue with a million messages on
+a closed route and measures RSS and the time to ready after a restart. The gateway's CPU time
+and peak RSS are read from /proc.
 
 Prints one JSON object. Figures depend on the machine: run it on the box that will serve.
 """
@@ -16,18 +19,31 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import msgspec
 import trio
 
-__all__ = ["main"]
+__all__ = [
+    "Conn",
+    "Peer",
+    "Proc",
+    "child",
+    "free_port",
+    "get_request",
+    "main",
+    "post_request",
+    "wait_for_line",
+    "wait_route_up",
+    "write_config",
+]
 
 TOKEN = "bench-token-0123456789abcdef"
 
 
-def _route_toml(route: str, route_rate: float, peer: dict[str, object]) -> str:
+def _route_toml(route: str, route_rate: float, peer: dict[str, object], binds: int = 4) -> str:
     """The bench route: the built-in simulator, SMPP binds to ``smsgw smsc-sim``, or a bank of
     emulated modems (``peer`` says where the simulator listens or where the modems' links are)."""
     if route == "smpp":
@@ -39,7 +55,7 @@ host = "127.0.0.1"
 port = {peer["port"]}
 system_id = "bench"
 password = "bench"
-binds = 4
+binds = {binds}
 window = 100
 rate = {route_rate}
 burst = {max(1, int(min(route_rate, 1000)))}
@@ -66,13 +82,16 @@ window = 5000
 """
 
 
-def _config(
+def write_config(
     tmp: Path,
     port: int,
     route_rate: float,
     synchronous: str,
     route: str,
     peer: dict[str, object] | None = None,
+    *,
+    binds: int = 4,
+    extra: str = "",
 ) -> Path:
     text = f"""
 [server]
@@ -89,11 +108,13 @@ name = "bench"
 token = "{TOKEN}"
 rate = 1000000
 burst = 1000000
+webhook_secret = "bench-webhook-secret"
 
-{_route_toml(route, route_rate, peer or {})}
+{_route_toml(route, route_rate, peer or {}, binds)}
 
 [[rules]]
 route = ["bench"]
+{extra}
 """
     path = tmp / "bench.toml"
     path.write_text(text)
@@ -108,25 +129,22 @@ class Peer:
         self.info: dict[str, object] = {}
         self.popen: subprocess.Popen[str] | None = None
         if route == "smpp":
-            port = _free_port()
+            port = free_port()
             cmd = ["smsc-sim", "--port", str(port), "--account", "bench:bench", "--window", "100"]
-            self.popen = _child(["-m", "smsgw", *cmd])
+            self.popen = child(["-m", "smsgw", *cmd])
             self._wait_for("listening on")
             self.info = {"port": port}
         elif route == "modem":
             links = tmp / "modems"
             cmd = ["-m", "smsgw.drivers.modem.emulate", "--link-dir", str(links)]
             cmd += ["--send-delay", str(send_delay), "--report-delay", "0.2"]
-            self.popen = _child([*cmd, *(["sim800"] * modems)])
+            self.popen = child([*cmd, *(["sim800"] * modems)])
             found = [msgspec.json.decode(self._wait_for('"link"')) for _ in range(modems)]
             self.info = {"links": [m["link"] for m in found]}
 
     def _wait_for(self, marker: str) -> str:
-        assert self.popen is not None and self.popen.stdout is not None
-        for line in self.popen.stdout:
-            if marker in line:
-                return line
-        raise RuntimeError(f"bench peer exited before printing {marker!r}")
+        assert self.popen is not None
+        return wait_for_line(self.popen, marker)
 
     def stop(self) -> None:
         if self.popen is not None:
@@ -134,13 +152,33 @@ class Peer:
             self.popen.wait(30)
 
 
-def _child(args: list[str]) -> subprocess.Popen[str]:
+def child(args: list[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
 
 
-def _free_port() -> int:
+def wait_for_line(popen: subprocess.Popen[str], marker: str) -> str:
+    """The first line of the child's output holding ``marker``; from then on its output is read
+    (and dropped) by a thread, so the child never blocks on a full pipe. Raises RuntimeError if
+    the child exits first."""
+    assert popen.stdout is not None
+    seen: list[str] = []
+    for line in popen.stdout:
+        if marker in line:
+            threading.Thread(target=_drain, args=(popen,), daemon=True).start()
+            return line
+        seen = [*seen[-19:], line]
+    raise RuntimeError(f"bench child exited before printing {marker!r}:\n{''.join(seen)}")
+
+
+def _drain(popen: subprocess.Popen[str]) -> None:
+    assert popen.stdout is not None
+    for _ in popen.stdout:
+        pass
+
+
+def free_port() -> int:
     import socket
 
     with socket.socket() as s:
@@ -159,13 +197,25 @@ class Proc:
             text=True,
         )
         self.started = time.perf_counter()
+        self.output: list[str] = []
+        """The child's last lines of output."""
 
     def wait_listening(self) -> float:
+        """Seconds from start to listening. Reads the child's output until then, and from then
+        on in a thread, so a chatty gateway never blocks on a full pipe."""
         assert self.popen.stdout is not None
         for line in self.popen.stdout:
             if "listening on" in line:
+                threading.Thread(target=self._drain, daemon=True).start()
                 return time.perf_counter() - self.started
-        raise RuntimeError("gateway exited before listening")
+            self.output.append(line)
+        raise RuntimeError("gateway exited before listening:\n" + "".join(self.output[-20:]))
+
+    def _drain(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.output.append(line)
+            del self.output[:-50]
 
     def cpu(self) -> float:
         user, system = self.cpu_split()
@@ -176,6 +226,19 @@ class Proc:
         fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks = os.sysconf("SC_CLK_TCK")
         return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+    def threads_cpu(self) -> dict[int, float]:
+        """CPU seconds (user + system) so far of each of the gateway's threads, by thread id;
+        the main thread's id is the process id."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        out: dict[int, float] = {}
+        for task in Path(f"/proc/{self.popen.pid}/task").iterdir():
+            try:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # the thread ended meanwhile
+            out[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+        return out
 
     def peak_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
@@ -229,14 +292,14 @@ class Conn:
             self.buf += chunk
 
 
-def _post(path: str, body: bytes) -> bytes:
+def post_request(path: str, body: bytes) -> bytes:
     return (
         f"POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {TOKEN}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
 
 
-def _get(path: str) -> bytes:
+def get_request(path: str) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()
 
 
@@ -249,11 +312,11 @@ def _batch(start: int, n: int, msg_class: str = "transactional") -> bytes:
         }
         for i in range(n)
     ]
-    return _post("/v1/messages", msgspec.json.encode({"messages": msgs}))
+    return post_request("/v1/messages", msgspec.json.encode({"messages": msgs}))
 
 
 async def _final_count(conn: Conn) -> int:
-    _, body = await conn.call(_get("/metrics"))
+    _, body = await conn.call(get_request("/metrics"))
     total = 0.0
     for line in body.decode().splitlines():
         if line.startswith("smsgw_messages_final_total{"):
@@ -296,7 +359,7 @@ async def _batch_phase(port: int, total: int, conns: int, batch: int) -> dict[st
 async def _store_figures(port: int) -> dict[str, float]:
     """Commits so far and operations per commit, from the gateway's own metrics."""
     conn = await Conn.open(port)
-    _, body = await conn.call(_get("/metrics"))
+    _, body = await conn.call(get_request("/metrics"))
     values: dict[str, float] = {}
     for line in body.decode().splitlines():
         name, _, value = line.partition(" ")
@@ -333,7 +396,7 @@ async def _single_phase(port: int, total: int, conns: int) -> dict[str, float]:
             body = msgspec.json.encode(
                 {"to": f"+49151{(w * per_conn + i) % 100_000_000:08d}", "text": "Code 482913"}
             )
-            wire = _post("/v1/messages", body)
+            wire = post_request("/v1/messages", body)
             t = time.perf_counter()
             status, answer = await conn.call(wire)
             latencies.append(time.perf_counter() - t)
@@ -357,11 +420,11 @@ async def _single_phase(port: int, total: int, conns: int) -> dict[str, float]:
 
 def _throughput(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="smsgw-bench-") as d:
-        port = _free_port()
+        port = free_port()
         peer = Peer(args.route, Path(d), args.modems, args.send_delay)
         proc: Proc | None = None
         try:
-            proc = Proc(_config(Path(d), port, 1e6, args.synchronous, args.route, peer.info))
+            proc = Proc(write_config(Path(d), port, 1e6, args.synchronous, args.route, peer.info))
             ready = proc.wait_listening()
             result = trio.run(_drive, args, port, proc, ready)
         finally:
@@ -374,7 +437,7 @@ def _throughput(args: argparse.Namespace) -> dict[str, object]:
 async def _drive(
     args: argparse.Namespace, port: int, proc: Proc, ready: float
 ) -> dict[str, object]:
-    await _wait_route_up(port, timeout=60)
+    await wait_route_up(port, timeout=60)
     sys0 = proc.cpu_split()[1]
     cpu0 = proc.cpu()
     store0 = await _store_figures(port)
@@ -415,21 +478,21 @@ async def _drive(
     return result
 
 
-async def _wait_route_up(port: int, timeout: float) -> None:
+async def wait_route_up(port: int, timeout: float) -> None:
     """Wait until the route is up (binds bound, modems registered): /readyz answers 200."""
     conn = await Conn.open(port)
     with trio.fail_after(timeout):
         while True:
-            if (await conn.call(_get("/readyz")))[0] == 200:
+            if (await conn.call(get_request("/readyz")))[0] == 200:
                 return
             await trio.sleep(0.1)  # another process: nothing here to wait on
 
 
 def _million(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="smsgw-bench-") as d:
-        port = _free_port()
+        port = free_port()
         # A route slow enough that nothing meaningful leaves: the queue stays full.
-        cfg = _config(Path(d), port, 0.001, args.synchronous, "sim")
+        cfg = write_config(Path(d), port, 0.001, args.synchronous, "sim")
         proc = Proc(cfg)
         try:
             proc.wait_listening()
@@ -460,7 +523,18 @@ def _million(args: argparse.Namespace) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="smsgw bench", description=__doc__.split("\n\n")[0])
+    """``smsgw bench [options]``: run the chosen mode, print its JSON; returns the exit status."""
+    from smsgw.gateway import bench_realpath  # it builds on this module's pieces
+
+    p = argparse.ArgumentParser(
+        prog="smsgw bench",
+        description="Measure throughput, latency, CPU and memory of a gateway on this box"
+        " (prints JSON).",
+        epilog="Modes: the default (batches, then single requests; --route sim|smpp|modem),"
+        " --real-path (one POST per message with status webhooks over SMPP: what stores do),"
+        " --million (a queue of a million messages). Run one at a time: figures from a busy box"
+        " are noise.",
+    )
     p.add_argument("--messages", type=int, default=100_000, help="messages in the batch phase")
     p.add_argument("--batch", type=int, default=100, help="messages per batch request")
     p.add_argument(
@@ -485,7 +559,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--send-delay", type=float, default=2.0, help="seconds per part per modem")
     p.add_argument("--million", action="store_true", help="measure a queue of --queued messages")
     p.add_argument("--queued", type=int, default=1_000_000)
+    bench_realpath.add_arguments(p)
     args = p.parse_args(argv)
+    if args.real_path:
+        result = bench_realpath.real_path(args)
+        result["synchronous"] = args.synchronous
+        print(msgspec.json.format(msgspec.json.encode(result), indent=2).decode())
+        return 0
     if args.route == "modem" and "--messages" not in (argv or []):
         args.messages, args.batch, args.single = 8 * args.modems, 4 * args.modems, 0
         args.connections = 1

@@ -50,6 +50,16 @@ class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     route: str | None = None
     smart_encoding: bool | None = None
     tz: TimeZone | None = None
+    webhook_events: (
+        Annotated[
+            Literal["all", "final"],
+            Meta(
+                description="Status webhooks for every change or only the final one;"
+                " default: the key's webhook_events."
+            ),
+        ]
+        | None
+    ) = None
 
 
 class PreviewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
