@@ -15,12 +15,19 @@ import pytest
 import trio
 
 from smsgw.config.loader import ConfigError, parse, parse_listen
-from smsgw.drivers.modem.at import AtConversation, Command, Response, StrayLine
+from smsgw.drivers.modem.at import (
+    AtConversation,
+    Command,
+    LocalProtocolError,
+    Response,
+    StrayLine,
+)
 from smsgw.drivers.modem.emulator import ModemEmulator
 from smsgw.drivers.modem.lines import FinalKind, is_pdu_header, parse_final
 from smsgw.drivers.modem.responses import (
     csq_to_dbm,
     parse_cmgl,
+    parse_cmgr,
     parse_cmgs,
     parse_cmti,
     parse_cpms,
@@ -118,6 +125,19 @@ def test_error_codes_in_ascii_digits_and_text_still_read() -> None:
     assert r is not None and r.code is None and not r.malformed
     r = parse_final("+CMS ERROR:")
     assert r is not None and r.code is None and not r.malformed
+
+
+def test_a_line_is_whole_a_trailing_newline_is_not_part_of_a_match() -> None:
+    # "$" matches before a final "\n" too; the patterns are anchored with "\Z".
+    assert parse_final("+CMS ERROR: 38\n") is None
+    assert parse_cmgl(["+CMGL: 1,0,,20", "0791AB\n"]) == []
+    assert parse_cmgr(["+CMGR: 0,,20", "0791AB\n"], 1) is None
+    conv = AtConversation()
+    conv.send_command(Command("AT+CMGS=20", prompt=True), 0.0)
+    conv.receive_data(b"\r\n> ", 0.0)
+    _events(conv)
+    with pytest.raises(LocalProtocolError):
+        conv.send_pdu("0011000B\n", 0.0, 10.0)
 
 
 @pytest.mark.parametrize("bad", ["³", "٣", "1_5", "1 5", "+5"])

@@ -43,7 +43,7 @@ from smsgw.drivers.modem.lines import (
     urc_name,
 )
 
-_HEX = re.compile(r"^[0-9A-Fa-f]+$")
+_HEX = re.compile(r"^[0-9A-Fa-f]+\Z")  # \Z: "$" also matches before a final "\n"
 
 __all__ = [
     "BOOT_URCS",

@@ -51,8 +51,7 @@ BOOT_URCS = frozenset({"RDY", "^SYSSTART", "SMS READY", "CALL READY", "PB DONE",
 # URCs whose PDU-mode form is a header line followed by the PDU (27.005 §3.4.1).
 TWO_LINE_URCS = frozenset({"+CMT", "+CDS", "+CBM"})
 CALL_FINALS = {"NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE"}
-_HEX = re.compile(r"^[0-9A-Fa-f]+$")
-_ERR = re.compile(r"^\+(CME|CMS) ERROR:\s*(.*)$", re.I)
+_ERR = re.compile(r"^\+(CME|CMS) ERROR:\s*(.*)\Z", re.I)
 # The text of an error in verbose form (AT+CMEE=2): printable ASCII with at least one letter.
 _TEXT_ARG = re.compile(r"[ -~]*[A-Za-z][ -~]*")
 _MAX_CODE_DIGITS = 5

@@ -32,7 +32,7 @@ __all__ = [
     "parse_identity",
 ]
 
-_HEX = re.compile(r"^[0-9A-Fa-f]+$")
+_HEX = re.compile(r"^[0-9A-Fa-f]+\Z")  # \Z: "$" also matches before a final "\n"
 
 
 @dataclass(frozen=True, slots=True)
