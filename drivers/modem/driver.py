@@ -208,6 +208,7 @@ class Modem:
 
     def protocol_error(self, kind: str) -> None:
         self.metrics.protocol_errors.labels(self.route, kind).inc()
+        self._on_change()  # a count changed: the bank's waiters (and tests) may look
 
     def link_state(self) -> dict[str, object]:
         i = self.info
