@@ -7,6 +7,7 @@ operator needs to fix it; ``smsgw check-config`` prints exactly that line.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import ssl
@@ -17,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from smsgw.config.schema import Config, SmppRouteConfig
+from smsgw.config.schema import Config, ModemRouteConfig, SmppRouteConfig
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -41,16 +42,27 @@ _OCTETS = ("source_ton", "source_npi", "dest_ton", "dest_npi")
 # \Z rather than $ wherever a pattern validates: "$" also matches before a trailing newline.
 _SHA256_HEX = re.compile(r"^[0-9A-Fa-f]{64}\Z")
 _INBOUND_NUMBER = re.compile(r"^(\+[1-9][0-9]{6,14}|[0-9]{3,8})\Z")
+_MAX_FLOAT = 1e9
+"""The largest number a float key may hold. Floats are seconds, rates, fractions and prices;
+a billion seconds is 31 years, and a time that far ahead still has a calendar date (TOML's
+``inf`` or ``1e300`` as a validity gave messages an expiry no date could show)."""
 
 
 class ConfigError(Exception):
     """A config that smsgw refuses to start with; ``str()`` is ``file: key: reason``."""
 
     def __init__(self, file: str, key: str, reason: str) -> None:
-        super().__init__(f"{file}: {key or '(top level)'}: {reason}")
+        super().__init__(f"{file}: {_shown(key) or '(top level)'}: {_shown(reason)}")
         self.file = file
         self.key = key
         self.reason = reason
+
+
+def _shown(text: str) -> str:
+    """``text`` on one line: a TOML key may hold a newline or any control character."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def load(path: str | None, environ: Mapping[str, str] | None = None) -> Config:
@@ -76,16 +88,19 @@ def parse(raw: bytes, file: str, environ: Mapping[str, str] | None = None) -> Co
     env = os.environ if environ is None else environ
     try:
         data = tomllib.loads(raw.decode("utf-8"))
+        data = _resolve_env(data, "", file, env)
     except UnicodeDecodeError as e:
         raise ConfigError(file, "", f"not UTF-8 text ({e.reason})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(file, "", f"invalid TOML: {e}") from None
-    data = _resolve_env(data, "", file, env)
+    except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+        raise ConfigError(file, "", "invalid TOML: arrays or tables nested too deeply") from None
     try:
         config = msgspec.convert(data, Config)
     except msgspec.ValidationError as e:
         key, reason = _split_msgspec_error(str(e))
         raise ConfigError(file, key, reason) from None
+    _check_values(config, "", file)
     _check(config, file)
     return config
 
@@ -146,6 +161,28 @@ def _resolve_env(value: Any, key: str, file: str, env: Mapping[str, str]) -> Any
     return value
 
 
+def _check_values(value: object, key: str, file: str) -> None:
+    """Every float finite and at most :data:`_MAX_FLOAT` in size, no NUL in any string (file
+    names, hosts and SQLite cannot hold one): what the schema's types let through and the
+    start-up would trip over. ``key`` is the TOML name of ``value``."""
+    if isinstance(value, msgspec.Struct):
+        for f in msgspec.structs.fields(value):
+            name = f.encode_name
+            _check_values(getattr(value, f.name), f"{key}.{name}" if key else name, file)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_values(item, f"{key}[{i}]", file)
+    elif isinstance(value, dict):
+        for k, item in value.items():
+            _check_values(k, key, file)
+            _check_values(item, f"{key}.{k}", file)
+    elif isinstance(value, float):
+        if not (math.isfinite(value) and abs(value) <= _MAX_FLOAT):
+            raise ConfigError(file, key, f"must be a finite number up to 1e9, not {value}")
+    elif isinstance(value, str) and "\0" in value:
+        raise ConfigError(file, key, "must not contain a NUL character")
+
+
 def _split_msgspec_error(text: str) -> tuple[str, str]:
     m = _MSGSPEC_PATH.match(text)
     assert m is not None  # the pattern matches any text
@@ -171,6 +208,9 @@ def _check(config: Config, file: str) -> None:
         names.add(route.name)
         if isinstance(route, SmppRouteConfig):
             _check_smpp(route, f"routes[{i}]", file)
+        if isinstance(route, ModemRouteConfig) and not route.ports:
+            # The route's rate is per modem: with none it has no rate at all.
+            raise ConfigError(file, f"routes[{i}].ports", "must name at least one serial port")
     for i, rule in enumerate(config.rules):
         if not rule.route:
             raise ConfigError(file, f"rules[{i}].route", "must name at least one route")
@@ -200,9 +240,7 @@ def _check_smpp(route: SmppRouteConfig, where: str, file: str) -> None:
                 f"{where}.status_overrides",
                 f"key {key!r} must be a command_status from 0x00000001 to 0xFFFFFFFF (or decimal)",
             )
-    if route.tls_ca:
-        if "\0" in route.tls_ca:
-            raise ConfigError(file, f"{where}.tls_ca", "a file name cannot hold a NUL character")
+    if route.tls_ca:  # (no NUL: _check_values refused it)
         try:
             ssl.create_default_context(cafile=route.tls_ca)
         except (OSError, ssl.SSLError) as e:
