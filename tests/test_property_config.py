@@ -218,7 +218,7 @@ def _doc_bytes(doc: dict[str, Any]) -> bytes:
     return "".join(f"{_toml_string(k)} = {_toml(v)}\n" for k, v in doc.items()).encode()
 
 
-@budget(150)
+@budget(80)
 @given(_configs)
 def test_random_toml_shaped_like_the_schema_gives_a_config_or_one_line(doc: dict[str, Any]) -> None:
     _load(_doc_bytes(doc))
@@ -288,7 +288,7 @@ def _near_valid(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
-@budget(300)
+@budget(200)
 @given(_near_valid())
 def test_a_valid_config_with_keys_changed_gives_a_config_or_one_line(doc: dict[str, Any]) -> None:
     _load(_doc_bytes(doc))

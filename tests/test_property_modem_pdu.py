@@ -179,7 +179,7 @@ def test_random_octets_decode_or_raise_pdu_error(line: str) -> None:
     _as_the_inbox_does(line)
 
 
-@budget(500)
+@budget(300)
 @given(mutated(valid_lines.map(bytes.fromhex), max_ops=5).map(lambda b: b.hex().upper()))
 def test_mutated_delivers_and_reports_decode_or_raise_pdu_error(line: str) -> None:
     _as_the_inbox_does(line)

@@ -157,7 +157,7 @@ _garbage = st.binary(max_size=64) | mutated(
 )
 
 
-@budget(300)
+@budget(150)
 @given(st.data(), st.integers(1, 4))
 def test_a_bound_session_survives_any_peer_and_settles_every_submit(
     data: st.DataObject, window: int

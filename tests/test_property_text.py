@@ -158,7 +158,7 @@ part_descriptions = st.lists(
 )
 
 
-@budget(300)
+@budget(200)
 @given(part_descriptions, st.integers(1, 6))
 def test_reassembler_hands_out_every_part_once_and_stays_bounded(
     parts: list[tuple[str, int, int, int, float]], max_pending: int
@@ -232,7 +232,7 @@ def _smpp_part(draw: st.DrawFn, i: int) -> DeliverSm | DataSm:
     )
 
 
-@budget(300)
+@budget(100)
 @given(st.data())
 def test_every_inbound_smpp_part_is_acknowledged_exactly_once(data: st.DataObject) -> None:
     asm: InboundAssembler[int] = InboundAssembler("op", reassembly_timeout=60.0, hold=20.0)
