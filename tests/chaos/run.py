@@ -4,7 +4,7 @@ Scenarios (``python tests/chaos/run.py [NAME ...]``, all by default), each again
 ``smsgw serve`` process on 127.0.0.1 with its own store in a temporary folder:
 
 - ``smpp``: two binds to the SMSC simulator through a proxy that drops a bind mid-window every
-  97th submit, makes a bind silent with TCP up every few seconds, holds one submit_sm_resp in
+  197th submit, makes a bind silent with TCP up every few seconds, holds one submit_sm_resp in
   five back so receipts (on any bind) come first; the simulator also answers 3 % of submits
   throttled and 2 % with a temporary error; every fifth message has a webhook to a receiver that
   answers garbage;
@@ -19,7 +19,7 @@ Each prints one JSON object: what it did (faults), accepted, delivered, duplicat
 lost, tracebacks in the gateway's log (``CHAOS_KEEP=1`` keeps its folder); the run exits 1 if
 any scenario lost or left pending a message, or the gateway died or logged a traceback.
 ``CHAOS_SECONDS`` (default 20) is how long each scenario's load runs; the settling after it
-adds up to two minutes at worst.
+adds up to three minutes at worst.
 """
 
 from __future__ import annotations
@@ -90,24 +90,24 @@ async def _smpp_world(
     )
     async with trio.open_nursery() as nursery:
         sim = await nursery.start(serve_smsc_sim, sim_settings)
-        proxy = FaultProxy(sim.port)
+        proxy = FaultProxy(sim.port, drop_every=197)
         await nursery.start(proxy.serve)
         hostile = HostileReceiver()
         await nursery.start(hostile.serve)
         cfg = work / "smsgw.toml"
         cfg.write_text(config(work, _smpp_route(proxy.port)))
         gw = GatewayProcess(cfg, work / "gateway.log")
-        load = Load(callback=f"http://127.0.0.1:{hostile.port}/hook")
+        load = Load(batch=5, pause=0.2, callback=f"http://127.0.0.1:{hostile.port}/hook")
         load.url = await gw.start()
         nursery.start_soon(gw.drain)
-        for _ in range(3):
+        for _ in range(2):  # ~40 messages/s: what the route sustains while binds keep dropping
             nursery.start_soon(load.client)
         extra = await body(gw, load, proxy, nursery)
         load.running = False
         if not gw.alive():
             load.url = await gw.start()
             nursery.start_soon(gw.drain)
-        result = await settle(work / "smsgw.db", load.accepted, proxy.taken)
+        result = await settle(work / "smsgw.db", load.accepted, proxy.taken, wait=180)
         result |= extra
         result["faults"] = dict(proxy.faults) | {"webhooks_answered_badly": hostile.hits}
         result["throttled_by_smsc"] = sim.stats.throttled
