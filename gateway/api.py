@@ -19,7 +19,7 @@ import trio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from smsgw.config.schema import Config, KeyConfig
-from smsgw.drivers.text import TextError, plan
+from smsgw.drivers.text import TextError, parse_decimal, plan
 from smsgw.gateway.accept import Acceptor, Prepared
 from smsgw.gateway.api_consent import ConsentApi
 from smsgw.gateway.console import is_console_path
@@ -504,10 +504,10 @@ def _int_param(query: dict[str, str], name: str, default: int, lo: int, hi: int)
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(f"'{name}' must be a whole number", field=name) from None
+    # ASCII digits only: int() would take "٣", " 5" and "1_0", and "²" passes isdigit().
+    value = parse_decimal(raw, 32)
+    if value is None:
+        raise Invalid(f"'{name}' must be a whole number", field=name)
     if not lo <= value <= hi:
         raise Invalid(f"'{name}' must be between {lo} and {hi}", field=name)
     return value

@@ -32,6 +32,7 @@ import msgspec
 from msgspec import Meta
 
 from smsgw.config.schema import Config, KeyConfig
+from smsgw.drivers.text import parse_decimal
 from smsgw.gateway.errors import Forbidden, Invalid, NotFound, UnsupportedMediaType
 from smsgw.gateway.http import Request, Response
 from smsgw.queue.consent import (
@@ -318,14 +319,17 @@ def _tail(path: str) -> str:
 def _cursor(raw: str | None) -> int:
     if not raw:
         return 0
-    if not raw.isdigit() or len(raw) > 18:
+    # ASCII digits only: "²".isdigit() is true and int() refuses it (a 500, issue 13).
+    value = parse_decimal(raw, 18)
+    if value is None:
         raise Invalid("'after' must be a cursor from a previous page", field="after")
-    return int(raw)
+    return value
 
 
 def _limit(raw: str | None) -> int:
     if not raw:
         return 100
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    value = parse_decimal(raw, 4)
+    if value is None or not 1 <= value <= 1000:
         raise Invalid("'limit' must be between 1 and 1000", field="limit")
-    return int(raw)
+    return value

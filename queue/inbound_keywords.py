@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 from smsgw.config.schema import AutoReplyConfig
 from smsgw.drivers.seam import InboundMessage
+from smsgw.drivers.text.digits import is_decimal
 from smsgw.queue.consent import ALL, ConsentRecord, Consents, OptinRequest, OptoutRequest
 from smsgw.queue.keywords import Keyword, KeywordMatcher
 from smsgw.queue.model import NewMessage
@@ -55,7 +56,7 @@ def sender_number(raw: str, default_country: str = "") -> str:
     else:
         candidate = "+" + text
     digits = candidate.lstrip("+")
-    if digits.isdigit() and len(digits) >= 7:
+    if is_decimal(digits, 20) and len(digits) >= 7:
         try:
             return parse_number(candidate, default_country if national else "").e164
         except NumberError:

@@ -50,6 +50,7 @@ from smsgw.drivers.modem.traffic import Traffic
 from smsgw.drivers.pacing import Pacer
 from smsgw.drivers.seam import FailureKind, LinkState, OutboundPart, Outcome, Sink
 from smsgw.drivers.supervise import contained
+from smsgw.drivers.text.digits import is_decimal
 from smsgw.metrics.instruments import Metrics
 
 __all__ = ["SLOTS", "TASK", "BringUpFailed", "Modem", "ModemFatal", "ModemInfo"]
@@ -221,6 +222,7 @@ class Modem:
 
     def protocol_error(self, kind: str) -> None:
         self.metrics.protocol_errors.labels(self.route, kind).inc()
+        self._on_change()  # a count changed: the bank's waiters (and tests) may look
 
     @property
     def last_error(self) -> str:
@@ -521,7 +523,7 @@ class Modem:
                     raise ModemFatal("SIM still asks for its PIN after it was accepted")
                 if not self.config.pin:
                     raise ModemFatal("SIM asks for a PIN and none is configured")
-                if not self.config.pin.isdigit() or not 4 <= len(self.config.pin) <= 8:
+                if not is_decimal(self.config.pin, 8) or len(self.config.pin) < 4:
                     raise ModemFatal("the configured pin is not 4 to 8 digits; not sent")
                 await self._enter_pin(port)
                 pin_sent = True
