@@ -239,12 +239,12 @@ class WebhookWorker:
         delay = max(until_reap, 0.0)
         t = trio.current_time()
         for state in self.lanes.lanes.values():
-            if state.due_at is None or self.lanes.room(state) <= 0:
+            if (state.due_at is None and not state.more) or self.lanes.room(state) <= 0:
                 continue
             breaker = self.breakers.get(state.origin)
             if breaker is not None and breaker.state == "open":
                 delay = min(delay, breaker.opened_until - t)
-            else:
+            elif state.due_at is not None:
                 delay = min(delay, state.due_at - now)
         return max(delay, 0.001)
 
@@ -345,8 +345,7 @@ class WebhookWorker:
                     self._opened(job.origin, breaker)
             elif breaker is not None:
                 breaker.answered()
-        self.lanes.lane(job.key, job.origin).more = True
-        self._wake.set()
+        self._wake.set()  # Lanes.finish marked the lane: the next step claims it again
         if self._nursery is not None:  # the freed slot goes to the next job at once
             self._dispatch()
 

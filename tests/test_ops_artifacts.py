@@ -33,6 +33,7 @@ from smsgw.gateway.cli import build_parser
 from smsgw.gateway.httpclient import request
 from smsgw.metrics.histogram import BatchHistogram
 from tests.conftest import Running, StartGateway, gateway_toml
+from tests.processes import EXIT, STARTUP, spawn, waiting
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "metrics" / "dashboard.json"
@@ -583,31 +584,21 @@ async def test_gateway_reports_ready_pings_watchdog_and_stops_cleanly(tmp_path: 
     config = tmp_path / "smsgw.toml"
     config.write_text(gateway_toml(tmp_path).replace('"127.0.0.1:0"', f'"127.0.0.1:{port}"'))
     env = dict(os.environ, NOTIFY_SOCKET="@" + name, WATCHDOG_USEC="400000")
-    err = os.open(tmp_path / "stderr", os.O_WRONLY | os.O_CREAT, 0o600)
+    argv = [sys.executable, "-m", "smsgw", "serve", "-c", str(config), "--log-level", "warning"]
     try:
-        proc = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "smsgw", "serve", "-c", str(config), "--log-level", "warning"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    finally:
-        os.close(err)
-    try:
-        with trio.fail_after(30):
-            assert await sock.recv(256) == b"READY=1"
+        async with spawn(argv, env=env) as gw:
+            with waiting(STARTUP, lambda: f"READY=1 on the notify socket{gw.tail()}"):
+                assert await sock.recv(256) == b"READY=1"
             # Ready means serving: the API answers at once.
             status, _ = await request("GET", f"http://127.0.0.1:{port}/healthz", b"", [])
             assert status == 200
-            for _ in range(3):
-                assert await sock.recv(256) == b"WATCHDOG=1"
-            proc.send_signal(signal.SIGTERM)
-            while (msg := await sock.recv(256)) == b"WATCHDOG=1":
-                pass
-            assert msg == b"STOPPING=1"
-            assert await proc.wait() == 0, (tmp_path / "stderr").read_text()
+            with waiting(EXIT, lambda: f"three watchdog pings, then STOPPING=1{gw.tail()}"):
+                for _ in range(3):
+                    assert await sock.recv(256) == b"WATCHDOG=1"
+                gw.proc.send_signal(signal.SIGTERM)
+                while (msg := await sock.recv(256)) == b"WATCHDOG=1":
+                    pass
+                assert msg == b"STOPPING=1"
+            assert await gw.exits() == 0, gw.tail()
     finally:
         sock.close()
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
