@@ -20,7 +20,7 @@ from smsgw.gateway.schemas import (
     SendRequest,
 )
 
-__all__ = ["openapi_document"]
+__all__ = ["documented_operations", "openapi_document"]
 
 _REF = "#/components/schemas/{name}"
 
@@ -198,9 +198,23 @@ def openapi_document() -> bytes:
             "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {}}},
             "/readyz": {"get": {"summary": "Readiness", "security": [], "responses": {}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {}}},
+            "/v1/openapi.json": {
+                "get": {"summary": "This document", "security": [], "responses": {}}
+            },
         },
     }
     for path in doc["paths"].values():  # type: ignore[attr-defined]
         for op in path.values():
             op["responses"].setdefault("default", {"description": "Error"})
     return msgspec.json.encode(doc)
+
+
+def documented_operations() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(METHOD, path template, documented 2xx status codes) of every operation in the
+    document; the path templates are the ``endpoint`` labels of the HTTP metrics."""
+    doc = msgspec.json.decode(openapi_document())
+    return [
+        (method.upper(), path, tuple(c for c in op["responses"] if c.startswith("2")))
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+    ]

@@ -9,7 +9,10 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, field
 
+from smsgw.queue.policy import REFUSAL_REASONS
+
 __all__ = [
+    "REFUSAL_CODES",
     "Accepted",
     "BatchReply",
     "ErrorBody",
@@ -24,6 +27,15 @@ __all__ = [
     "PreviewRequest",
     "SendRequest",
 ]
+
+REFUSAL_CODES = (
+    "invalid", "invalid_number", "not_mobile", "invalid_tz", "empty_text", "invalid_sender",
+    "sender_not_allowed", "invalid_url", "invalid_time", "send_at_past", "no_route",
+    "too_many_parts", *REFUSAL_REASONS,
+)  # fmt: skip
+"""Codes a send item can be refused with (422; ``smsgw_messages_refused_total{code}``):
+``invalid`` when the JSON does not fit :class:`SendRequest`, the accept path's
+(:mod:`smsgw.gateway.accept`), then the consent policy's."""
 
 MessageClass = Literal["otp", "transactional", "marketing"]
 TimeZone = Annotated[

@@ -26,6 +26,7 @@ from smsgw.drivers.seam import InboundMessage
 from smsgw.gateway.accept import Acceptor, keyword_replies
 from smsgw.gateway.api import Api
 from smsgw.gateway.http import HttpLimits, HttpServer, Request
+from smsgw.gateway.known_series import prime_metrics
 from smsgw.gateway.sdnotify import notify, watchdog
 from smsgw.gateway.views import rfc3339
 from smsgw.gateway.webhooks import WebhookWorker
@@ -113,6 +114,7 @@ class Gateway:
         try:
             async with trio.open_nursery() as nursery:
                 await self._start_routes(nursery)
+                prime_metrics(self.metrics, config, self.scheduler.runners)
                 await nursery.start(self.scheduler.run)
                 secrets = {k.name: k.webhook_secret for k in config.keys}
                 webhooks = WebhookWorker(

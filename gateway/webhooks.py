@@ -25,7 +25,10 @@ from smsgw.queue.ops_read import WebhookJob
 from smsgw.queue.retry import backoff
 from smsgw.queue.store import Store
 
-__all__ = ["WebhookWorker", "sign"]
+__all__ = ["DELIVERY_RESULTS", "WebhookWorker", "sign"]
+
+DELIVERY_RESULTS = ("ok", "failed", "gave_up")
+"""``smsgw_webhook_deliveries_total{result}``."""
 
 log = logging.getLogger("smsgw.webhooks")
 
