@@ -429,7 +429,7 @@ class Api:
         )
 
     async def _openapi(self, request: Request, key: KeyConfig | None) -> Response:
-        return Response(200, openapi_document(), _JSON_HEADERS)
+        return Response(200, openapi_document(self.config), _JSON_HEADERS)
 
 
 _JSON_HEADERS = [("content-type", "application/json")]

@@ -47,7 +47,7 @@ def known_series(config: Config, links: Mapping[str, Sequence[str]]) -> Series:
     each route's links (binds, modems) as its driver reports them. HTTP series are those of
     the documented operations (:func:`~smsgw.gateway.openapi.documented_operations`): their
     success codes and the server errors (500, 503) that the 5xx alert counts."""
-    operations = documented_operations()
+    operations = documented_operations(config)
     routes = [r.name for r in config.routes]
     finals = sorted(FINAL)
     sources = get_args(Source)

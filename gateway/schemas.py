@@ -1,30 +1,55 @@
 """API bodies as msgspec Structs: decoded and validated once at the edge, and the source of the
-OpenAPI document (:mod:`smsgw.gateway.openapi`)."""
+OpenAPI document (:mod:`smsgw.gateway.openapi`).
+
+Two kinds of constraint live here. ``Meta(ge=, le=, min_length=, max_length=)`` and ``Literal``
+types are enforced by msgspec as the body is decoded (a 422 ``invalid`` naming the field).
+``Meta(extra_json_schema=...)`` only documents what the accept path enforces afterwards with
+its own error code (``invalid_number``, ``invalid_sender``, ``empty_text``...): the document
+says it, the code that refuses it keeps its code. Reply Structs that the handlers build as
+dicts are declared too, so every answer has its schema in the document.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from msgspec import Meta, field
 
+from smsgw.queue.model import Status
 from smsgw.queue.policy import REFUSAL_REASONS
 
 __all__ = [
+    "E164_PATTERN",
     "REFUSAL_CODES",
+    "SENDER_PATTERN",
+    "STATUSES",
+    "URL_PATTERN",
     "Accepted",
     "BatchReply",
+    "CancelReply",
+    "ConsentReply",
     "ErrorBody",
     "ErrorReply",
+    "HealthReply",
     "HistoryView",
+    "ImportReply",
     "InboundPage",
     "InboundView",
     "MessagePage",
     "MessageView",
+    "OptinReply",
+    "OptoutEventView",
+    "OptoutPage",
+    "OptoutState",
+    "OptoutView",
     "PartView",
     "PreviewReply",
     "PreviewRequest",
+    "ReadyReply",
+    "RouteList",
+    "RouteView",
     "SendRequest",
 ]
 
@@ -37,7 +62,61 @@ REFUSAL_CODES = (
 ``invalid`` when the JSON does not fit :class:`SendRequest`, the accept path's
 (:mod:`smsgw.gateway.accept`), then the consent policy's."""
 
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+"""E.164 as the API reads it: ``+``, then 7 to 15 digits, the first not 0."""
+SENDER_PATTERN = r"^(?:\+[1-9][0-9]{6,14}|[0-9]{3,8}|[A-Za-z0-9 .\-_&'!?]{1,11})$"
+"""A sender id: E.164, a short code (3-8 digits) or 1-11 letters, digits and ``.-_&'!?``
+and spaces (:func:`smsgw.gateway.accept.valid_sender`; a test keeps the two in step)."""
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+_H16 = "[0-9A-Fa-f]{1,4}"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LS32 = rf"(?:{_H16}:{_H16}|{_OCTET}(?:\.{_OCTET}){{3}})"
+_IPV6 = (
+    "(?:"
+    + "|".join(  # RFC 3986 §3.2.2 IPv6address
+        [
+            rf"(?:{_H16}:){{6}}{_LS32}",
+            rf"::(?:{_H16}:){{5}}{_LS32}",
+            rf"(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}",
+            rf"(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}{_LS32}",
+            rf"(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}{_LS32}",
+            rf"(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+            rf"(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}",
+            rf"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}",
+            rf"(?:(?:{_H16}:){{0,6}}{_H16})?::",
+        ]
+    )
+    + ")"
+)
+URL_PATTERN = (
+    r"^https?://"
+    r"(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?"  # user info
+    rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[{_IPV6}\])"  # a DNS name or an [IPv6] address
+    rf"(?::{_PORT})?"
+    r"(?:[/?#][!-~]*)?$"  # path, query, fragment: visible ASCII
+)
+"""A callback URL that can be requested: http(s), a host name of DNS labels (an IPv4 address
+is one) or an IPv6 literal, a port up to 65535, the rest in visible ASCII (percent-encode
+anything else)."""
+
+STATUSES = list(get_args(Status))
+_STATUS_DOC = {"enum": STATUSES}
+
 MessageClass = Literal["otp", "transactional", "marketing"]
+StatusText = Annotated[str, Meta(extra_json_schema=_STATUS_DOC)]
+EncodingText = Annotated[str, Meta(extra_json_schema={"enum": ["gsm7", "ucs2"]})]
+Timestamp = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
+"""RFC 3339 UTC, as the API writes times."""
+Cursor = Annotated[
+    str,
+    Meta(
+        extra_json_schema={
+            "pattern": "^[0-9]+$",
+            "description": "Pass as ``after`` to get the next page; null on the last page.",
+        }
+    ),
+]
 TimeZone = Annotated[
     str,
     Meta(
@@ -51,15 +130,56 @@ TimeZone = Annotated[
 class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """One message to send."""
 
-    to: Annotated[str, Meta(description="Destination, E.164 (+4917012345678).")]
-    text: str
-    sender: str | None = field(default=None, name="from")
+    to: Annotated[
+        str,
+        Meta(
+            description="Destination, E.164 (+4917012345678); national formats only with"
+            " policy.default_country. With policy.validate_numbers, a number phonenumbers does"
+            " not know is refused (422 invalid_number).",
+            extra_json_schema={"pattern": E164_PATTERN},
+        ),
+    ]
+    text: Annotated[
+        str,
+        Meta(
+            description="GSM-7 or UCS-2 text; more parts than text.max_parts is 422"
+            " too_many_parts (never truncated).",
+            extra_json_schema={"minLength": 1},
+        ),
+    ]
+    sender: (
+        Annotated[
+            str,
+            Meta(
+                description="Sender id: E.164, a short code, or up to 11 letters and digits;"
+                " one of the key's senders when it lists any (422 sender_not_allowed).",
+                extra_json_schema={"pattern": SENDER_PATTERN},
+            ),
+        ]
+        | None
+    ) = field(default=None, name="from")
     msg_class: MessageClass = field(default="transactional", name="class")
     client_ref: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
-    callback_url: Annotated[str, Meta(max_length=2048)] | None = None
-    send_at: datetime | None = None
-    validity: Annotated[int, Meta(ge=1, le=7 * 86400, description="Seconds.")] | None = None
-    route: str | None = None
+    callback_url: (
+        Annotated[str, Meta(max_length=2048, extra_json_schema={"pattern": URL_PATTERN})] | None
+    ) = None
+    send_at: (
+        Annotated[
+            datetime,
+            Meta(
+                description="RFC 3339 with a time zone; not in the past (422 send_at_past).",
+                extra_json_schema={"format": "date-time"},
+            ),
+        ]
+        | None
+    ) = None
+    validity: (
+        Annotated[float, Meta(ge=1, le=7 * 86400, description="Seconds (a whole number, or not).")]
+        | None
+    ) = None
+    route: (
+        Annotated[str, Meta(description="A configured route; its name (422 no_route).")] | None
+    ) = None
     smart_encoding: bool | None = None
     tz: TimeZone | None = None
 
@@ -70,7 +190,7 @@ class PreviewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class PreviewReply(msgspec.Struct, kw_only=True):
-    encoding: str
+    encoding: EncodingText
     parts: int
     units: int
     text: str
@@ -80,13 +200,13 @@ class PreviewReply(msgspec.Struct, kw_only=True):
 
 class Accepted(msgspec.Struct, kw_only=True, omit_defaults=True):
     id: str
-    status: str
+    status: StatusText
     parts: int
-    encoding: str
+    encoding: EncodingText
     client_ref: str | None = None
-    send_at: str | None = None
+    send_at: Timestamp | None = None
     smart_encoded: bool = False
-    deferred_until: str | None = None
+    deferred_until: Timestamp | None = None
     """When a courtesy policy (quiet hours, frequency cap) lets the message leave."""
     note: str | None = None
     """Which policy holds the message and until when."""
@@ -108,29 +228,31 @@ class BatchReply(msgspec.Struct, kw_only=True):
 
 class PartView(msgspec.Struct, kw_only=True):
     seq: int
-    status: str
+    status: StatusText
     route: str
     carrier_id: str | None
     attempts: int
-    submitted_at: str | None
-    done_at: str | None
+    submitted_at: Timestamp | None
+    done_at: Timestamp | None
     error: str | None
 
 
 class HistoryView(msgspec.Struct, kw_only=True):
-    at: str
-    status: str
+    at: Timestamp
+    status: StatusText
     note: str
 
 
 class MessageView(msgspec.Struct, kw_only=True):
     id: str
-    status: str
+    status: StatusText
     to: str
     sender: str = field(name="from")
-    msg_class: str = field(name="class")
+    msg_class: Annotated[
+        str, Meta(extra_json_schema={"enum": ["otp", "transactional", "marketing"]})
+    ] = field(name="class")
     text: str
-    encoding: str
+    encoding: EncodingText
     part_count: int
     parts: list[PartView]
     client_ref: str | None
@@ -138,16 +260,16 @@ class MessageView(msgspec.Struct, kw_only=True):
     route: str
     attempts: int
     error: str | None
-    created_at: str
-    updated_at: str
-    send_at: str | None
-    expires_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
+    send_at: Timestamp | None
+    expires_at: Timestamp
     history: list[HistoryView]
 
 
 class MessagePage(msgspec.Struct, kw_only=True):
     messages: list[MessageView]
-    next: str | None
+    next: Cursor | None
 
 
 class InboundView(msgspec.Struct, kw_only=True):
@@ -156,11 +278,101 @@ class InboundView(msgspec.Struct, kw_only=True):
     to: str
     text: str
     route: str
-    received_at: str
+    received_at: Timestamp
     parts: int
     complete: bool
 
 
 class InboundPage(msgspec.Struct, kw_only=True):
     inbound: list[InboundView]
-    next: str | None
+    next: Cursor | None
+
+
+# -- replies the handlers build as dicts, declared for the document ---------------------------
+
+Scope = Annotated[str, Meta(description="all: every key; otherwise the key's name.")]
+
+
+class CancelReply(msgspec.Struct, kw_only=True):
+    id: str
+    status: Literal["cancelled"]
+
+
+class RouteView(msgspec.Struct, kw_only=True):
+    name: str
+    driver: Literal["simulator", "smpp", "modem"]
+    up: bool
+    links: list[dict[str, Any]]
+    """One per bind or modem: at least ``name`` and ``state``."""
+    window: int
+    in_flight: int
+    rate: float
+    effective_rate: float
+    tokens: float
+    queued: int
+    throttle_events: int
+
+
+class RouteList(msgspec.Struct, kw_only=True):
+    routes: list[RouteView]
+
+
+class HealthReply(msgspec.Struct, kw_only=True):
+    status: Literal["ok"]
+
+
+class ReadyReply(msgspec.Struct, kw_only=True):
+    status: Literal["ready", "not ready"]
+    store: bool
+    routes_up: list[str]
+    shutting_down: bool
+
+
+class OptoutView(msgspec.Struct, kw_only=True):
+    number: str
+    scope: Scope
+    source: str
+    at: Timestamp
+    inbound_id: str | None
+    note: str
+
+
+class OptoutPage(msgspec.Struct, kw_only=True):
+    optouts: list[OptoutView]
+    next: Cursor | None
+
+
+class OptoutEventView(msgspec.Struct, kw_only=True):
+    action: Literal["opt_out", "opt_in"]
+    scope: Scope
+    source: str
+    at: Timestamp
+    inbound_id: str | None
+    key: str | None
+    note: str
+
+
+class OptoutState(msgspec.Struct, kw_only=True):
+    number: str
+    opted_out: bool
+    optouts: list[OptoutView]
+    history: list[OptoutEventView]
+
+
+class OptinReply(msgspec.Struct, kw_only=True):
+    number: str
+    opted_out: bool
+    """Still out in another scope."""
+
+
+class ImportReply(msgspec.Struct, kw_only=True):
+    imported: int
+    added: int
+
+
+class ConsentReply(msgspec.Struct, kw_only=True):
+    id: str
+    number: str
+    scope: Literal["all", "key"]
+    source: str
+    at: Timestamp
