@@ -476,10 +476,10 @@ def _int_param(query: dict[str, str], name: str, default: int, lo: int, hi: int)
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(f"'{name}' must be a whole number", field=name) from None
+    # ASCII digits only: int() would also take " 5", "+5", "1_0" and other scripts' digits.
+    if not (raw.isascii() and raw.isdigit()):
+        raise Invalid(f"'{name}' must be a whole number", field=name)
+    value = int(raw)
     if not lo <= value <= hi:
         raise Invalid(f"'{name}' must be between {lo} and {hi}", field=name)
     return value
