@@ -19,12 +19,23 @@ import msgspec
 
 from smsgw.config.schema import Config, SmppRouteConfig
 
-__all__ = ["DEFAULT_CONFIG_NAME", "ConfigError", "load", "load_default", "parse", "parse_listen"]
+__all__ = [
+    "DEFAULT_CONFIG_NAME",
+    "ConfigError",
+    "load",
+    "load_default",
+    "notes",
+    "parse",
+    "parse_listen",
+]
 
 DEFAULT_CONFIG_NAME = "<embedded default>"
 _MSGSPEC_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# \Z rather than $ wherever a pattern validates: "$" also matches before a trailing newline.
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d\Z")
+_SHA256_HEX = re.compile(r"^[0-9A-Fa-f]{64}\Z")
+_INBOUND_NUMBER = re.compile(r"^(\+[1-9][0-9]{6,14}|[0-9]{3,8})\Z")
 
 
 class ConfigError(Exception):
@@ -72,6 +83,32 @@ def parse(raw: bytes, file: str, environ: Mapping[str, str] | None = None) -> Co
         raise ConfigError(file, key, reason) from None
     _check(config, file)
     return config
+
+
+def notes(config: Config) -> list[str]:
+    """What a valid config does that its author may not expect, one ``key: note`` line each
+    (``smsgw check-config`` prints them): tenancy leaves, batch limits."""
+    out: list[str] = []
+    claimed = {r for k in config.keys for r in k.inbound_routes}
+    admins = [k.name for k in config.keys if k.admin]
+    for i, k in enumerate(config.keys):
+        if k.inbound_url and not k.admin and not (k.inbound_routes or k.inbound_numbers):
+            out.append(
+                f"keys[{i}].inbound_url: key {k.name!r} claims no inbound_routes or"
+                " inbound_numbers and is not admin: no inbound message will reach it"
+            )
+        if k.burst is not None and k.burst < config.limits.max_batch:
+            out.append(
+                f"keys[{i}].burst: {k.burst} is below limits.max_batch"
+                f" ({config.limits.max_batch}): larger batches get 422 batch_exceeds_burst"
+            )
+    free = [r.name for r in config.routes if r.name not in claimed]
+    if config.keys and free and not admins:
+        out.append(
+            f"keys: inbound messages on {', '.join(free)} that no key's inbound_numbers claim"
+            " belong to no key, and no key is admin to see them"
+        )
+    return out
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -143,17 +180,60 @@ def _check(config: Config, file: str) -> None:
                 raise ConfigError(file, f"rules[{i}].route[{j}]", f"unknown route {name!r}")
         if rule.prefix and not re.fullmatch(r"\+?\d{1,15}", rule.prefix):
             raise ConfigError(file, f"rules[{i}].prefix", "must be digits, optionally with +")
-    key_names: set[str] = set()
-    tokens: set[str] = set()
-    for i, k in enumerate(config.keys):
-        if k.name in key_names:
-            raise ConfigError(file, f"keys[{i}].name", f"duplicate key name {k.name!r}")
-        if len(k.token) < 16:
-            raise ConfigError(file, f"keys[{i}].token", "must be at least 16 characters")
-        if k.token in tokens:
-            raise ConfigError(file, f"keys[{i}].token", "same token as another key")
-        key_names.add(k.name)
-        tokens.add(k.token)
+    _check_keys(config, file, names)
     for field in ("quiet_start", "quiet_end"):
         if not _HHMM.match(getattr(config.policy, field)):
             raise ConfigError(file, f"policy.{field}", "must be HH:MM (24-hour)")
+
+
+def _check_keys(config: Config, file: str, routes: set[str]) -> None:
+    """Names and tokens unique, exactly one of token/token_sha256, known routes, and each
+    inbound route or number assigned to at most one key."""
+    key_names: set[str] = set()
+    digests: set[bytes] = set()
+    route_owner: dict[str, str] = {}
+    number_owner: dict[str, str] = {}
+    for i, k in enumerate(config.keys):
+        at = f"keys[{i}]"
+        if k.name in key_names:
+            raise ConfigError(file, f"{at}.name", f"duplicate key name {k.name!r}")
+        key_names.add(k.name)
+        if bool(k.token) == bool(k.token_sha256):
+            raise ConfigError(file, f"{at}.token", "give exactly one of token and token_sha256")
+        if k.token and len(k.token) < 16:
+            raise ConfigError(file, f"{at}.token", "must be at least 16 characters")
+        if k.token_sha256 and not _SHA256_HEX.match(k.token_sha256):
+            raise ConfigError(
+                file, f"{at}.token_sha256", "must be 64 hex digits (the SHA-256 of the token)"
+            )
+        digest = k.token_digest()
+        if digest in digests:
+            field = "token" if k.token else "token_sha256"
+            raise ConfigError(file, f"{at}.{field}", "same token as another key")
+        digests.add(digest)
+        for j, name in enumerate(k.routes):
+            if name not in routes:
+                raise ConfigError(file, f"{at}.routes[{j}]", f"unknown route {name!r}")
+        for j, name in enumerate(k.inbound_routes):
+            if name not in routes:
+                raise ConfigError(file, f"{at}.inbound_routes[{j}]", f"unknown route {name!r}")
+            if route_owner.setdefault(name, k.name) != k.name:
+                raise ConfigError(
+                    file,
+                    f"{at}.inbound_routes[{j}]",
+                    f"route {name!r} already gives its inbound messages to key"
+                    f" {route_owner[name]!r}",
+                )
+        for j, number in enumerate(k.inbound_numbers):
+            if not _INBOUND_NUMBER.match(number):
+                raise ConfigError(
+                    file,
+                    f"{at}.inbound_numbers[{j}]",
+                    "must be E.164 (+4915112345678) or a short code of 3-8 digits",
+                )
+            if number_owner.setdefault(number, k.name) != k.name:
+                raise ConfigError(
+                    file,
+                    f"{at}.inbound_numbers[{j}]",
+                    f"{number} already belongs to key {number_owner[number]!r}",
+                )

@@ -7,6 +7,7 @@ cross-field checks (a rule naming an unknown route, a bad listen address) live i
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Literal
 
 import msgspec
@@ -35,7 +36,8 @@ Positive = Annotated[float, msgspec.Meta(gt=0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
 PosInt = Annotated[int, msgspec.Meta(ge=1)]
-Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+# \Z, not $: "$" also matches before a trailing newline ("shop\n" would pass).
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}\Z")]
 ConcatMethod = Literal["udh", "sar", "payload"]
 
 
@@ -63,19 +65,43 @@ class StoreConfig(_Table, frozen=True, kw_only=True):
     """Messages not yet final beyond which sends get 429 (back-pressure)."""
     commit_batch: PosInt = 1000
     """Most operations folded into one transaction by the writer thread."""
+    busy_timeout: Positive = 5.0
+    """Seconds a write waits for a lock another process holds on the database (an sqlite3
+    shell, a backup tool) before the store counts as unavailable."""
 
 
 class KeyConfig(_Table, frozen=True, kw_only=True):
     name: Name
-    token: str
+    token: str = ""
+    """The bearer token itself; or give ``token_sha256`` instead (exactly one of the two)."""
+    token_sha256: str = ""
+    """The token's SHA-256 as 64 hex digits, so the config file holds no secret."""
+    admin: bool = False
+    """Sees and changes every key's messages, opt-outs, inbound messages and routes."""
     rate: Positive = 500.0
     """Messages per second this client may send (429 beyond)."""
     burst: PosInt | None = None
+    """Bucket size; default ``max(rate, limits.max_batch)`` so a full batch can always go."""
+    routes: list[Name] = []
+    """Routes this key may list and send through; empty means all."""
+    inbound_routes: list[Name] = []
+    """Inbound messages arriving on these routes belong to this key (unless a number claims
+    them first)."""
+    inbound_numbers: list[str] = []
+    """Inbound messages sent to these numbers (E.164 or short codes) belong to this key."""
     senders: list[str] = []
     """Allowed sender ids; empty means any."""
-    webhook_secret: str = ""
+    webhook_secret: str | list[str] = ""
+    """HMAC key for this key's webhooks; a list (newest first) while rotating: each signs."""
     inbound_url: str = ""
-    """Where inbound messages for this key are POSTed (signed like status webhooks)."""
+    """Where the inbound messages that belong to this key (``inbound_routes``,
+    ``inbound_numbers``; an admin key: those of no key) are POSTed, signed like status
+    webhooks."""
+    webhook_events: Literal["all", "final"] = "all"
+    """Status webhooks for every change, or only the final one (a message may override it)."""
+    callback_hosts: list[str] = []
+    """Host names, addresses or networks (``10.1.0.0/16``) on private ranges this key's
+    webhooks may reach although ``webhooks.allow_private`` is off."""
     smart_encoding: bool = False
     """Replace look-alike characters (curly quotes, dashes) so text stays GSM-7."""
     marketing_requires_consent: bool = False
@@ -85,6 +111,16 @@ class KeyConfig(_Table, frozen=True, kw_only=True):
     """This key's marketing messages per recipient per window; None: ``policy.frequency_cap``."""
     frequency_window_days: Positive | None = None
     """None: ``policy.frequency_window_days``."""
+
+    def token_digest(self) -> bytes:
+        """The SHA-256 of this key's token (from ``token``, or ``token_sha256`` as given);
+        b"" when neither is set. The loader checks that exactly one is, and the hex."""
+        if self.token:
+            return hashlib.sha256(self.token.encode()).digest()
+        try:
+            return bytes.fromhex(self.token_sha256)
+        except ValueError:
+            return b""
 
 
 class _RouteBase(_Table, frozen=True, kw_only=True, tag_field="driver"):
@@ -198,11 +234,28 @@ class TextConfig(_Table, frozen=True, kw_only=True):
 
 
 class WebhookConfig(_Table, frozen=True, kw_only=True):
-    timeout: Positive = 10.0
+    timeout: Positive = 5.0
+    """Seconds for one delivery: connect, send and the whole answer."""
     max_attempts: PosInt = 12
     retry_base: Positive = 5.0
     retry_max: Positive = 3600.0
-    concurrency: PosInt = 16
+    concurrency: PosInt = 32
+    """Deliveries in flight at once, over all receivers."""
+    per_key: PosInt = 16
+    """Deliveries in flight at once for one API key."""
+    per_origin: PosInt = 8
+    """Deliveries in flight at once to one receiver (scheme, host, port); also the most
+    keep-alive connections kept open to it."""
+    idle_timeout: Positive = 4.0
+    """Seconds a keep-alive connection may stay idle before it is closed."""
+    breaker_failures: PosInt = 5
+    """Timeouts or connection failures in a row after which a receiver is left alone."""
+    breaker_cooldown: Positive = 30.0
+    """Seconds a receiver is left alone before one probe delivery tries it again."""
+    allow_private: bool = False
+    """Allow webhooks to loopback, private (RFC 1918, ULA) and CGNAT addresses for every key."""
+    allow_unsigned: bool = False
+    """Allow callbacks for keys without webhook_secret (a warning at start)."""
 
 
 Weekday = Annotated[int, msgspec.Meta(ge=1, le=7)]
@@ -282,6 +335,8 @@ class PolicyConfig(_Table, frozen=True, kw_only=True):
 
 class LimitsConfig(_Table, frozen=True, kw_only=True):
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1000
+    max_send_ahead: Positive = 365 * 86_400.0
+    """Seconds into the future a ``send_at`` may lie (422 ``send_at_too_far`` beyond)."""
 
 
 class Config(_Table, frozen=True, kw_only=True):

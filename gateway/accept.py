@@ -12,6 +12,7 @@ from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.text import ReferenceAllocator, TextError, TooManyParts, plan
 from smsgw.gateway.errors import GatewayError, Invalid
 from smsgw.gateway.schemas import SendRequest
+from smsgw.gateway.webhook_targets import TargetPolicy, check_callback_url
 from smsgw.queue.inbound_keywords import ReplyBuilder, sender_number
 from smsgw.queue.model import NewMessage
 from smsgw.queue.numbers import NumberError, parse_number, shape_ok
@@ -21,9 +22,10 @@ from smsgw.queue.routing import Router
 
 __all__ = ["Acceptor", "Prepared", "keyword_replies", "valid_sender"]
 
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
-_ALNUM_SENDER = re.compile(r"^[A-Za-z0-9 .\-_&'!?]{1,11}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "Shop\n" through.
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}\Z")
+_SHORT_CODE = re.compile(r"^[0-9]{3,8}\Z")
+_ALNUM_SENDER = re.compile(r"^[A-Za-z0-9 .\-_&'!?]{1,11}\Z")
 SEND_AT_SKEW = 5.0
 """Seconds a send_at may lie in the past (client clocks drift) before it is refused."""
 DEFAULT_SENDER = "smsgw"
@@ -49,8 +51,11 @@ class Acceptor:
         self.config = config
         self.router = router
         self.policy = policy if policy is not None else Policy(config)
+        self.targets = TargetPolicy(config)
         self._refs = {8: ReferenceAllocator(8), 16: ReferenceAllocator(16)}
         self._ref_bits = {r.name: r.ref_bits for r in config.routes}
+        self._allowed = {k.name: frozenset(k.routes) for k in config.keys if k.routes}
+        """Per key with a route allow-list, the routes it may use (built once, not per message)."""
         self._validity = {
             "otp": config.scheduler.validity_otp,
             "transactional": config.scheduler.validity_transactional,
@@ -139,13 +144,9 @@ class Acceptor:
                 field=fp + "from",
                 code="sender_not_allowed",
             )
-        if req.callback_url is not None and not req.callback_url.startswith(
-            ("http://", "https://")
-        ):
-            raise Invalid(
-                "'callback_url' must be an http:// or https:// URL",
-                field=fp + "callback_url",
-                code="invalid_url",
+        if req.callback_url is not None:
+            check_callback_url(
+                self.targets, self.config, key, req.callback_url, fp + "callback_url"
             )
         send_at: float | None = None
         if req.send_at is not None:
@@ -158,16 +159,35 @@ class Acceptor:
             send_at = req.send_at.astimezone(UTC).timestamp()
             if send_at < now - SEND_AT_SKEW:
                 raise Invalid("'send_at' is in the past", field=fp + "send_at", code="send_at_past")
+            ahead = self.config.limits.max_send_ahead
+            if send_at > now + ahead:
+                raise Invalid(
+                    f"'send_at' is more than {ahead:g} seconds ahead (limits.max_send_ahead)",
+                    field=fp + "send_at",
+                    code="send_at_too_far",
+                )
             if send_at <= now:
                 send_at = None
+        allowed = (self._allowed.get(key.name) or frozenset(key.routes)) if key.routes else None
         if req.route is not None:
             if not self.router.known(req.route):
                 raise Invalid(f"unknown route {req.route!r}", field=fp + "route", code="no_route")
+            if allowed is not None and req.route not in allowed:
+                raise Invalid(
+                    f"route {req.route!r} is not allowed for this API key",
+                    field=fp + "route",
+                    code="route_not_allowed",
+                )
             routes: tuple[str, ...] = (req.route,)
         else:
-            picked = self.router.pick(to, req.msg_class, sender)
+            picked = self.router.pick(to, req.msg_class, sender, allowed=allowed)
             if picked is None:
-                raise Invalid(f"no routing rule matches {to}", field=fp + "to", code="no_route")
+                why = (
+                    f"no routing rule matches {to}"
+                    if allowed is None
+                    else f"no routing rule gives {to} a route this API key may use"
+                )
+                raise Invalid(why, field=fp + "to", code="no_route")
             routes = picked
         ref_bits = self._ref_bits.get(routes[0], 8)
         smart = key.smart_encoding if req.smart_encoding is None else req.smart_encoding
@@ -202,6 +222,7 @@ class Acceptor:
             send_at=send_at,
             client_ref=req.client_ref,
             callback_url=req.callback_url,
+            webhook_events=req.webhook_events or key.webhook_events,
             status="scheduled" if send_at is not None else "queued",
             due_at=send_at,
             note="accepted" if send_at is None else "accepted, scheduled for send_at",

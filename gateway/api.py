@@ -6,13 +6,13 @@ is the one place that renders errors as ``{"error": {"code", "message", "field"?
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
-import math
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, get_args
+from collections.abc import Awaitable, Callable, Iterator
+from typing import get_args
 
 import msgspec
 import trio
@@ -22,8 +22,8 @@ from smsgw.config.schema import Config, KeyConfig
 from smsgw.drivers.text import TextError, plan
 from smsgw.gateway.accept import Acceptor, Prepared
 from smsgw.gateway.api_consent import ConsentApi
+from smsgw.gateway.decoding import decode as _decode
 from smsgw.gateway.errors import (
-    BadRequest,
     Conflict,
     GatewayError,
     Invalid,
@@ -31,11 +31,13 @@ from smsgw.gateway.errors import (
     NotFound,
     RateLimited,
     ShuttingDown,
+    StoreDown,
     Unauthorized,
     UnsupportedMediaType,
 )
 from smsgw.gateway.http import Request, Response
 from smsgw.gateway.openapi import openapi_document
+from smsgw.gateway.quota import Quotas
 from smsgw.gateway.schemas import (
     Accepted,
     BatchReply,
@@ -49,7 +51,7 @@ from smsgw.gateway.views import inbound_page, message_page, message_view, rfc333
 from smsgw.metrics.histogram import HistogramChild
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent import Consents
-from smsgw.queue.limiter import TokenBucket
+from smsgw.queue.health import StoreFatal, StoreUnavailable
 from smsgw.queue.model import NewMessage, Status
 from smsgw.queue.policy import Policy, Screened
 from smsgw.queue.routing import Router
@@ -96,14 +98,10 @@ class Api:
         self.acceptor = Acceptor(config, self.router, self.policy)
         self.consent_api = ConsentApi(config, Consents(store, metrics), wall=wall, decode=_decode)
         self.shutting_down = False
-        digests = [(hashlib.sha256(k.token.encode()).digest(), k) for k in config.keys]
-        self._keys = {d: (d, k) for d, k in digests}
-        """token digest -> (the digest, to compare in constant time; the key)"""
-        now = trio.current_time()
-        self._quota = {
-            k.name: TokenBucket(k.rate, float(k.burst or max(1.0, k.rate)), now)
-            for k in config.keys
-        }
+        self._keys = {d: (d, k) for k in config.keys if (d := k.token_digest())}
+        """token digest -> (the digest, to compare in constant time; the key). A key may be
+        configured by the digest alone (token_sha256), so the config file need not hold it."""
+        self.quotas = Quotas(config.keys, config.limits.max_batch, trio.current_time())
         self._accepted = {c: metrics.messages_accepted.labels(c) for c in self._classes()}
         self._http_metrics: dict[tuple[str, str, int], tuple[Counter, HistogramChild]] = {}
         """(method, endpoint, status) -> the request counter's and duration histogram's
@@ -137,6 +135,10 @@ class Api:
         started = time.perf_counter()
         endpoint = request.path
         try:
+            # Authentication comes before routing: without a valid token, every path but the
+            # public ones answers 401, so the API's shape (paths, methods) is not revealed.
+            public = request.path in self._public
+            key = None if public else self._authenticate(request)
             methods = self._routes.get(request.path)
             if methods is None and request.path.startswith("/v1/messages/"):
                 endpoint = "/v1/messages/{id}"
@@ -157,8 +159,10 @@ class Api:
                     f"{request.method} is not allowed here",
                     headers=(("Allow", ", ".join(sorted(methods))),),
                 )
-            key = None if request.path in self._public else self._authenticate(request)
-            response = await handler(request, key)
+            try:
+                response = await handler(request, key)
+            except (StoreUnavailable, StoreFatal) as e:
+                raise _store_down(e) from None
         except GatewayError as e:
             response = Response(
                 e.status,
@@ -210,23 +214,32 @@ class Api:
             raise UnsupportedMediaType(f"expected application/json, got {ctype}")
 
     def _take_quota(self, key: KeyConfig, n: int) -> None:
+        """Admit ``n`` messages of ``key`` or raise 503/429; the caller gives back what is then
+        refused (:meth:`_give_back`), so only accepted messages cost quota."""
         if self.shutting_down:
             raise ShuttingDown("smsgw is shutting down", headers=(("Retry-After", "5"),))
+        if not self.store.health.up:  # refused before the quota is charged
+            raise _store_down(self.store.health.error())
         if self.store.active_total + n > self.config.store.max_queued:
             raise RateLimited(
                 "the queue is full; try again later",
                 code="queue_full",
                 headers=(("Retry-After", "5"),),
             )
-        bucket = self._quota[key.name]
-        now = trio.current_time()
-        if bucket.tokens(now) < n:
-            wait = bucket.wait_time(n, now) if n <= bucket.burst else n / bucket.rate
-            raise RateLimited(
-                f"rate limit of {key.rate:g} messages/s exceeded",
-                headers=(("Retry-After", str(max(1, math.ceil(wait)))),),
-            )
-        bucket.take(n, now)
+        self.quotas.take(key, n, trio.current_time())
+
+    def _give_back(self, key: KeyConfig, n: int) -> None:
+        self.quotas.give_back(key, n, trio.current_time())
+
+    @contextlib.contextmanager
+    def _refund_if_store_down(self, key: KeyConfig, n: int) -> Iterator[None]:
+        """A send the store could not take was not sent (the writer rolled it back): its
+        quota is given back."""
+        try:
+            yield
+        except Exception:
+            self._give_back(key, n)
+            raise
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -243,8 +256,12 @@ class Api:
             req.client_ref = request.headers["idempotency-key"][:128] or None
         prepared = self.acceptor.prepare(key, req, self.wall())
         self._take_quota(key, 1)
-        [screened] = await self.store.accept_screened([(prepared.msg, prepared.facts)], self.policy)
+        with self._refund_if_store_down(key, 1):
+            [screened] = await self.store.accept_screened(
+                [(prepared.msg, prepared.facts)], self.policy
+            )
         if screened.refusal is not None:
+            self._give_back(key, 1)
             self.metrics.messages_refused.labels(screened.refusal.code).inc()
             raise Invalid(screened.refusal.message, field="to", code=screened.refusal.code)
         result = screened.result
@@ -265,6 +282,7 @@ class Api:
             )
         if not items:
             raise Invalid("'messages' is empty", field="messages", code="empty_batch")
+        self.quotas.check_batch(key, len(items))
         now = self.wall()
         replies: list[Accepted | ErrorReply | None] = [None] * len(items)
         good: list[tuple[int, Prepared]] = []
@@ -282,9 +300,11 @@ class Api:
             good.append((i, prepared))
         if good:
             self._take_quota(key, len(good))
-            results = await self.store.accept_screened(
-                [(p.msg, p.facts) for _, p in good], self.policy
-            )
+            with self._refund_if_store_down(key, len(good)):
+                results = await self.store.accept_screened(
+                    [(p.msg, p.facts) for _, p in good], self.policy
+                )
+            self._give_back(key, sum(s.refusal is not None for s in results))
             for (i, prepared), s in zip(good, results, strict=True):
                 if s.refusal is not None:
                     self.metrics.messages_refused.labels(s.refusal.code).inc()
@@ -347,7 +367,7 @@ class Api:
     async def _get(self, request: Request, key: KeyConfig | None) -> Response:
         assert key is not None
         public_id = request.path.rsplit("/", 1)[1]
-        row = await self.store.get(key.name, public_id)
+        row = await self.store.get(_scope(key), public_id)
         if row is None:
             raise NotFound(f"no message {public_id!r}", field="id")
         return Response(200, _encoder.encode(message_view(row)), _JSON_HEADERS)
@@ -355,7 +375,11 @@ class Api:
     async def _cancel(self, request: Request, key: KeyConfig | None) -> Response:
         assert key is not None
         public_id = request.path.rsplit("/", 1)[1]
-        status = await self.store.cancel(key.name, public_id, self.wall())
+        owner: str | None = key.name
+        if key.admin:  # any key's message: cancel it as its owner
+            row = await self.store.get(None, public_id)
+            owner = None if row is None else row.key
+        status = None if owner is None else await self.store.cancel(owner, public_id, self.wall())
         if status is None:
             raise NotFound(f"no message {public_id!r}", field="id")
         if status != "cancelled":
@@ -371,7 +395,7 @@ class Api:
         after = _int_param(q, "after", 0, 0, 2**62)
         limit = _int_param(q, "limit", 100, 1, 1000)
         rows = await self.store.list_messages(
-            key.name,
+            _scope(key),
             status=status,
             client_ref=q.get("client_ref") or None,
             after=after,
@@ -380,35 +404,40 @@ class Api:
         return Response(200, _encoder.encode(message_page(rows, limit)), _JSON_HEADERS)
 
     async def _inbound(self, request: Request, key: KeyConfig | None) -> Response:
+        assert key is not None
         after = _int_param(request.query, "after", 0, 0, 2**62)
         limit = _int_param(request.query, "limit", 100, 1, 1000)
-        rows = await self.store.inbound(after, limit)
+        rows = await self.store.inbound(after, limit, key=_scope(key))
         return Response(200, _encoder.encode(inbound_page(rows, limit)), _JSON_HEADERS)
 
     async def _route_list(self, request: Request, key: KeyConfig | None) -> Response:
-        ready = await self.store.ready_by_route()
+        """The routes the key may use. Figures that sum every key's traffic (in flight, tokens,
+        queued parts, throttle events) only for an admin key: they are other tenants' too."""
+        assert key is not None
+        allowed = set(key.routes) if key.routes else None
+        ready = await self.store.ready_by_route() if key.admin else {}
         now = trio.current_time()
-        routes = []
+        routes: list[dict[str, object]] = []
         for route in self.config.routes:
             runner = self.scheduler.runners.get(route.name)
-            if runner is None:
+            if runner is None or (allowed is not None and route.name not in allowed):
                 continue
             state = runner.driver.state()
-            routes.append(
-                {
-                    "name": route.name,
-                    "driver": type(route).__struct_config__.tag,
-                    "up": state.up,
-                    "links": state.links,
-                    "window": state.window,
-                    "in_flight": state.in_flight,
-                    "rate": route.rate,
-                    "effective_rate": runner.limiter.effective_rate,
-                    "tokens": round(runner.limiter.tokens(now), 3),
-                    "queued": ready.get(route.name, 0),
-                    "throttle_events": runner.limiter.throttle_events,
-                }
-            )
+            view: dict[str, object] = {
+                "name": route.name,
+                "driver": type(route).__struct_config__.tag,
+                "up": state.up,
+                "links": state.links,
+                "window": state.window,
+                "rate": route.rate,
+                "effective_rate": runner.limiter.effective_rate,
+            }
+            if key.admin:
+                view["in_flight"] = state.in_flight
+                view["tokens"] = round(runner.limiter.tokens(now), 3)
+                view["queued"] = ready.get(route.name, 0)
+                view["throttle_events"] = runner.limiter.throttle_events
+            routes.append(view)
         return Response(200, _encoder.encode({"routes": routes}), _JSON_HEADERS)
 
     # -- operations ------------------------------------------------------------------------
@@ -418,8 +447,19 @@ class Api:
 
     async def _readyz(self, request: Request, key: KeyConfig | None) -> Response:
         up = [name for name in self.scheduler.runners if self.scheduler.is_up(name)]
-        checks = {"store": self.store.opened, "routes_up": up, "shutting_down": self.shutting_down}
-        ready = self.store.opened and bool(up) and not self.shutting_down
+        store = self.store.opened and self.store.health.up
+        checks: dict[str, object] = {
+            "store": store,
+            "routes_up": up,
+            "shutting_down": self.shutting_down,
+        }
+        ready = store and bool(up) and not self.shutting_down
+        if self.shutting_down:
+            checks["reason"] = "shutting down"
+        elif not store:
+            checks["reason"] = self.store.health.reason() or "store not open"
+        elif not up:
+            checks["reason"] = "no route is up"
         body = _encoder.encode({"status": "ready" if ready else "not ready", **checks})
         return Response(200 if ready else 503, body, _JSON_HEADERS)
 
@@ -433,6 +473,20 @@ class Api:
 
 
 _JSON_HEADERS = [("content-type", "application/json")]
+STORE_RETRY_AFTER = "5"
+
+
+def _store_down(e: StoreUnavailable | StoreFatal) -> StoreDown:
+    if isinstance(e, StoreFatal):
+        text = "the message store failed; smsgw is stopping"
+    else:
+        text = f"the message store cannot write just now ({e.detail}); try again later"
+    return StoreDown(text, headers=(("Retry-After", STORE_RETRY_AFTER),))
+
+
+def _scope(key: KeyConfig) -> str | None:
+    """The key whose rows a request reads: its own, or every key's (None) for an admin key."""
+    return None if key.admin else key.name
 
 
 def _accepted(prepared: Prepared, screened: Screened) -> Accepted:
@@ -450,26 +504,6 @@ def _accepted(prepared: Prepared, screened: Screened) -> Accepted:
         deferred_until=rfc3339(held) if held is not None else None,
         note=screened.note if held is not None else None,
     )
-
-
-def _decode(decoder: msgspec.json.Decoder[Any], body: bytes | msgspec.Raw, prefix: str) -> Any:
-    try:
-        return decoder.decode(body)
-    except msgspec.ValidationError as e:
-        text = str(e)
-        reason, _, path = text.partition(" - at `$")
-        field = prefix + path.rstrip("`").lstrip(".") if path else (prefix.rstrip(".") or None)
-        if reason.startswith("Object missing required field"):
-            missing = reason.split("`")[1]
-            field = prefix + (path.rstrip("`").lstrip(".") + "." if path else "") + missing
-        if reason.startswith("Object contains unknown field"):
-            unknown = reason.split("`")[1]
-            field = prefix + (path.rstrip("`").lstrip(".") + "." if path else "") + unknown
-        raise Invalid(reason, field=field or None) from None
-    except msgspec.DecodeError as e:
-        if prefix:
-            raise Invalid(f"malformed JSON: {e}", field=prefix.rstrip(".")) from None
-        raise BadRequest(f"malformed JSON: {e}", code="malformed_json") from None
 
 
 def _int_param(query: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:

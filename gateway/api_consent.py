@@ -6,13 +6,19 @@
   it was already there); with ``Content-Type: text/csv``, an import: ``200 {"imported",
   "added"}``, or ``422`` naming the first bad line, and nothing imported.
 * ``GET /v1/optouts/{number}``: whether it is opted out, and its whole trail.
-* ``DELETE /v1/optouts/{number}?scope=``: ``200``, the number opted back in; ``404`` if it was
-  not out.
+* ``DELETE /v1/optouts/{number}?scope=``: ``200``, the number opted back in in that scope
+  (default ``key``); ``404`` if it was not out there; ``403`` for an opt-out the key may not
+  lift (``optout_by_recipient``: the recipient's own STOP; ``optout_not_yours``: another key's
+  opt-out for every key).
 * ``POST /v1/consents`` ``{"number", "source", "at"?, "text_shown"?, "evidence"?, "scope"?}``:
-  ``201 {"id", ...}``.
+  ``201 {"id", ...}``; ``scope: "all"`` only for an admin key (``403 admin_only``).
 
-``scope`` is ``"all"`` (every key, the default: what a STOP means) or ``"key"`` (the caller's
-key only). Every change is appended to the audit trail with the calling key; nothing is erased.
+``scope`` is ``"all"`` (every key: what a STOP means) or ``"key"`` (the caller's key only).
+Every change is appended to the audit trail with the calling key; nothing is erased.
+
+Keys are tenants. A key sees opt-outs for every key and its own; in them, what another key
+wrote (its key name, its notes, the inbound message behind it) is left out. An ``admin`` key
+sees and lifts everything.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import msgspec
 from msgspec import Meta
 
 from smsgw.config.schema import Config, KeyConfig
-from smsgw.gateway.errors import Invalid, NotFound, UnsupportedMediaType
+from smsgw.gateway.errors import Forbidden, Invalid, NotFound, UnsupportedMediaType
 from smsgw.gateway.http import Request, Response
 from smsgw.gateway.schemas import E164_PATTERN
 from smsgw.queue.consent import (
@@ -124,6 +130,11 @@ class ConsentApi:
     def _scope(self, scope: str, key: KeyConfig) -> str:
         return ALL if scope == "all" else key.name
 
+    @staticmethod
+    def _reads(key: KeyConfig) -> str | None:
+        """The scopes a key reads: the every-key one and its own (None: all, an admin)."""
+        return None if key.admin else key.name
+
     # -- handlers ------------------------------------------------------------------------
 
     async def _list(self, request: Request, key: KeyConfig | None) -> Response:
@@ -131,10 +142,10 @@ class ConsentApi:
         q = request.query
         wants_csv = q.get("format") == "csv" or "text/csv" in request.headers.get("accept", "")
         if wants_csv:
-            rows = await self.consents.export_all(key.name)
+            rows = await self.consents.export_all(self._reads(key))
             return Response(
                 200,
-                export_csv(rows),
+                export_csv(_redacted(r, key) for r in rows),
                 [
                     ("content-type", "text/csv; charset=utf-8"),
                     ("content-disposition", 'attachment; filename="optouts.csv"'),
@@ -142,9 +153,9 @@ class ConsentApi:
             )
         after = _cursor(q.get("after"))
         limit = _limit(q.get("limit"))
-        page = await self.consents.page(key.name, after, limit)
+        page = await self.consents.page(self._reads(key), after, limit)
         body = {
-            "optouts": [_view(r) for r in page],
+            "optouts": [_view(r, key) for r in page],
             "next": str(page[-1].cursor) if len(page) == limit else None,
         }
         return Response(200, _encoder.encode(body), _JSON)
@@ -170,7 +181,7 @@ class ConsentApi:
         [changed] = await self.consents.opt_out([req])
         row = await self.consents.blocking(number, key.name)
         assert row is not None
-        return Response(201 if changed else 200, _encoder.encode(_view(row)), _JSON)
+        return Response(201 if changed else 200, _encoder.encode(_view(row, key)), _JSON)
 
     async def _import(self, data: bytes, key: KeyConfig, now: float) -> Response:
         def normalise(raw: str) -> str:
@@ -190,28 +201,47 @@ class ConsentApi:
     async def _get(self, request: Request, key: KeyConfig | None) -> Response:
         assert key is not None
         number = self.number(_tail(request.path), "number")
-        current, events = await self.consents.history(number, key.name)
+        current, events = await self.consents.history(number, self._reads(key))
         body = {
             "number": number,
-            "opted_out": bool(current),
-            "optouts": [_view(r) for r in current],
-            "history": [_event_view(e) for e in events],
+            "opted_out": any(r.scope in (ALL, key.name) for r in current),
+            "optouts": [_view(r, key) for r in current],
+            "history": [_event_view(e, key) for e in events],
         }
         return Response(200, _encoder.encode(body), _JSON)
 
     async def _remove(self, request: Request, key: KeyConfig | None) -> Response:
         assert key is not None
         number = self.number(_tail(request.path), "number")
-        scope_text = request.query.get("scope", "all")
+        # The key's own scope by default: lifting the every-key opt-out is a deliberate act.
+        scope_text = request.query.get("scope", "key")
         if scope_text not in ("all", "key"):
             raise Invalid("'scope' must be 'all' or 'key'", field="scope")
         scope = self._scope(scope_text, key)
         req = OptinRequest(number=number, scope=scope, source="api", at=self.wall(), key=key.name)
-        if await self.consents.blocking(number, key.name) is None:
-            raise NotFound(f"{number} is not opted out", field="number")
-        [changed] = await self.consents.opt_in([req])
-        if not changed:
-            raise NotFound(f"{number} is not opted out in scope {scope_text!r}", field="scope")
+        done = await self.consents.lift(req, admin=key.admin)
+        if done == "by_recipient":
+            raise Forbidden(
+                f"{number} opted out by texting a STOP keyword; only the recipient (START) or"
+                " an admin key can lift it",
+                field="number",
+                code="optout_by_recipient",
+            )
+        if done == "by_other_key":
+            raise Forbidden(
+                f"{number} was opted out for every key by another API key; only that key or an"
+                " admin key can lift it",
+                field="number",
+                code="optout_not_yours",
+            )
+        if done == "not_out":
+            if await self.consents.blocking(number, key.name) is None:
+                raise NotFound(f"{number} is not opted out", field="number")
+            other = "all" if scope_text == "key" else "key"
+            raise NotFound(
+                f"{number} is not opted out in scope {scope_text!r} (it is in scope {other!r})",
+                field="scope",
+            )
         still = await self.consents.blocking(number, key.name)
         body = {"number": number, "opted_out": still is not None}
         return Response(200, _encoder.encode(body), _JSON)
@@ -219,6 +249,13 @@ class ConsentApi:
     async def _consent(self, request: Request, key: KeyConfig | None) -> Response:
         assert key is not None
         body: ConsentBody = self._decode(_consent_decoder, request.body, "")
+        if body.scope == "all" and not key.admin:
+            # A consent for every key would let this key vouch for another tenant's marketing.
+            raise Forbidden(
+                "only an admin key may record consent for every key (scope 'all')",
+                field="scope",
+                code="admin_only",
+            )
         now = self.wall()
         given = now
         if body.at is not None:
@@ -247,7 +284,20 @@ class ConsentApi:
         return Response(201, _encoder.encode(reply), _JSON)
 
 
-def _view(r: OptoutRow) -> dict[str, object]:
+def _foreign(maker: str | None, viewer: KeyConfig) -> bool:
+    """An entry ``viewer`` sees without who made it and why: another key's (or, for a keyword
+    from an inbound message that belongs to no key, nobody's), unless the viewer is an admin."""
+    return not viewer.admin and maker != viewer.name
+
+
+def _redacted(r: OptoutRow, viewer: KeyConfig) -> OptoutRow:
+    if not _foreign(r.key, viewer):
+        return r
+    return msgspec.structs.replace(r, key=None, note="", inbound_id=None)
+
+
+def _view(r: OptoutRow, viewer: KeyConfig) -> dict[str, object]:
+    r = _redacted(r, viewer)
     return {
         "number": r.number,
         "scope": "all" if r.scope == ALL else r.scope,
@@ -258,15 +308,16 @@ def _view(r: OptoutRow) -> dict[str, object]:
     }
 
 
-def _event_view(e: OptoutEvent) -> dict[str, object]:
+def _event_view(e: OptoutEvent, viewer: KeyConfig) -> dict[str, object]:
+    foreign = _foreign(e.key, viewer)
     return {
         "action": "opt_out" if e.action == "out" else "opt_in",
         "scope": "all" if e.scope == ALL else e.scope,
         "source": e.source,
         "at": rfc3339(e.at),
-        "inbound_id": e.inbound_id,
-        "key": e.key,
-        "note": e.note,
+        "inbound_id": None if foreign else e.inbound_id,
+        "key": None if foreign else e.key,
+        "note": "" if foreign else e.note,
     }
 
 

@@ -108,6 +108,7 @@ name = "bench"
 token = "{TOKEN}"
 rate = 1000000
 burst = 1000000
+webhook_secret = "bench-webhook-secret"
 
 {_route_toml(route, route_rate, peer or {}, binds)}
 

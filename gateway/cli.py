@@ -1,4 +1,4 @@
-"""The ``smsgw`` command: serve, send, status, check-config, bench, smsc-sim, modems."""
+"""The ``smsgw`` command: serve, send, status, check-config, store, bench, smsc-sim, modems."""
 
 from __future__ import annotations
 
@@ -16,11 +16,15 @@ import msgspec
 import trio
 
 from smsgw import __version__
-from smsgw.config.loader import DEFAULT_CONFIG_NAME, ConfigError, load
+from smsgw.config.loader import DEFAULT_CONFIG_NAME, ConfigError, load, notes
 from smsgw.config.schema import Config, KeyConfig
+from smsgw.gateway.webhook_targets import check_webhook_config, webhook_notes
+from smsgw.queue.health import StoreFatal
+from smsgw.queue.lock import ensure_data_dir
 from smsgw.queue.policy import Policy, PolicyConfigError
+from smsgw.queue.refusals import StoreRefused
 
-__all__ = ["main", "resolve_token"]
+__all__ = ["main", "resolve_token", "token_hint", "with_default_key"]
 
 log = logging.getLogger("smsgw")
 TOKEN_FILE = "api-token"
@@ -32,14 +36,17 @@ def _data_dir(config: Config) -> Path:
 
 def resolve_token(config: Config, environ: dict[str, str] | None = None) -> tuple[str, str]:
     """The default key's token and where it came from: SMSGW_TOKEN, or a file in the data dir
-    generated once with mode 0600."""
+    (folder 0700) generated once with mode 0600; an existing file readable by others is
+    narrowed to 0600."""
     env = os.environ if environ is None else environ
     if env.get("SMSGW_TOKEN"):
         return env["SMSGW_TOKEN"], "SMSGW_TOKEN"
     path = _data_dir(config) / TOKEN_FILE
     if path.exists():
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
         return path.read_text().strip(), str(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -48,12 +55,21 @@ def resolve_token(config: Config, environ: dict[str, str] | None = None) -> tupl
 
 
 def with_default_key(config: Config) -> tuple[Config, str | None]:
-    """A config with no [[keys]] gets one key named "default" (see :func:`resolve_token`)."""
+    """A config with no [[keys]] gets one admin key named "default" (see
+    :func:`resolve_token`): the only client, so it sees everything."""
     if config.keys:
         return config, None
     token, source = resolve_token(config)
-    key = KeyConfig(name="default", token=token, rate=10_000.0)
+    key = KeyConfig(name="default", token=token, rate=10_000.0, admin=True)
     return msgspec.structs.replace(config, keys=[key]), source
+
+
+def token_hint(token: str, source: str) -> str:
+    """Where the default key's token is, for the start-up banner: never the token itself
+    (the banner lands in journals and terminals), at most its first four characters."""
+    if source == "SMSGW_TOKEN":
+        return "API token: from SMSGW_TOKEN"
+    return f"API token: in {source} (starts {token[:4]}...)"
 
 
 def load_checked(path: str | None) -> Config:
@@ -64,6 +80,7 @@ def load_checked(path: str | None) -> Config:
         Policy(config)
     except PolicyConfigError as e:
         raise ConfigError(path or "<embedded default>", e.field, e.reason) from None
+    check_webhook_config(config, path or DEFAULT_CONFIG_NAME)
     return config
 
 
@@ -79,12 +96,28 @@ def _load_or_exit(path: str | None) -> Config:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Everything smsgw creates (database and its -wal/-shm, token file, modem counters,
+    # backups) is for this user alone, whatever umask the shell or unit started us with.
+    os.umask(os.umask(0o077) | 0o077)
     config = _load_or_exit(args.config)
     if args.listen:
         config = msgspec.structs.replace(
             config, server=msgspec.structs.replace(config.server, listen=args.listen)
         )
-    config, token_source = with_default_key(config)
+    try:
+        ensure_data_dir(config.store.path)  # before the API token is written there
+        config, token_source = with_default_key(config)
+    except StoreRefused as e:
+        print(f"smsgw: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        folder = _data_dir(config)
+        print(
+            f"smsgw: {folder}: cannot keep the API token there ({e.strerror}); make the data"
+            " directory writable, or set SMSGW_TOKEN",
+            file=sys.stderr,
+        )
+        return 1
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -94,6 +127,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from smsgw.gateway.service import Gateway
 
         gateway = Gateway(config)
+        for note in webhook_notes(config):
+            (log.warning if note.startswith("warning") else log.info)("%s", note)
         async with trio.open_nursery() as nursery:
             host, port = await nursery.start(gateway.run)
             # What start-up built (config, routes, metrics, imported modules) lives as long as
@@ -105,15 +140,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"smsgw {__version__} listening on http://{shown}:{port}", flush=True)
             print(f"config: {args.config or DEFAULT_CONFIG_NAME}", flush=True)
             if token_source is not None:
-                print(f"API token ({token_source}): {config.keys[0].token}", flush=True)
+                print(token_hint(config.keys[0].token, token_source), flush=True)
             with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 async for _ in signals:
                     gateway.shutdown()
                     break
         print("smsgw stopped", flush=True)
 
-    trio.run(main)
-    return 0
+    failed = 0
+    try:
+        trio.run(main)
+    except* StoreRefused as group:
+        # Start-up refusals are one line (file, reason, what to do), never a traceback.
+        print(f"smsgw: {_first(group)}", file=sys.stderr)
+        failed = 1
+    except* StoreFatal:
+        failed = 1  # the store's log line said what and why, once
+    return failed
+
+
+def _first(group: BaseExceptionGroup[StoreRefused]) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 # -- check-config --------------------------------------------------------------------------------
@@ -127,6 +177,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return 2
     routes = ", ".join(f"{r.name} ({type(r).__struct_config__.tag})" for r in config.routes)
     print(f"{args.file}: ok: {len(config.keys)} key(s), routes: {routes}")
+    for line in notes(config):
+        print(f"{args.file}: note: {line}")
+    for note in webhook_notes(config):
+        prefix = "" if note.startswith("warning") else "note: "
+        print(f"{args.file}: {prefix}{note}")
     return 0
 
 
@@ -182,6 +237,50 @@ def cmd_status(args: argparse.Namespace) -> int:
     return _call(args, "GET", f"/v1/messages/{args.id}")
 
 
+# -- store check / backup --------------------------------------------------------------------
+
+
+def _store_path(args: argparse.Namespace) -> str:
+    if args.path:
+        return str(args.path)
+    return _load_or_exit(args.config).store.path
+
+
+def cmd_store_check(args: argparse.Namespace) -> int:
+    from smsgw.queue.maintenance import check
+
+    path = _store_path(args)
+    try:
+        result = check(path)
+    except StoreRefused as e:
+        print(f"smsgw: {e}", file=sys.stderr)
+        return 1
+    if result.ok:
+        print(f"{path}: ok (schema {result.schema}, {result.pages} pages)")
+        return 0
+    for problem in result.problems:
+        print(f"{path}: {problem}")
+    print(
+        f"{path}: {len(result.problems)} problem(s); restore the store from a backup"
+        " (`smsgw store backup` takes one while the gateway runs)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def cmd_store_backup(args: argparse.Namespace) -> int:
+    from smsgw.queue.maintenance import backup
+
+    path = _store_path(args)
+    try:
+        result = backup(path, args.destination)
+    except StoreRefused as e:
+        print(f"smsgw: {e}", file=sys.stderr)
+        return 1
+    print(f"{path}: backed up to {result.destination} ({result.pages} pages, {result.bytes} bytes)")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from smsgw.gateway.bench import main as bench_main
 
@@ -223,6 +322,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("file")
     c.set_defaults(func=cmd_check_config)
+
+    store = sub.add_parser(
+        "store",
+        help="check or back up the store",
+        description="Store maintenance; both work while a gateway runs on the store.",
+    )
+    store_sub = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+
+    def which_store(parser: argparse.ArgumentParser) -> None:
+        g = parser.add_mutually_exclusive_group()
+        g.add_argument("-c", "--config", help="config naming the store (default: the embedded)")
+        g.add_argument("--path", help="the store's file (instead of a config)")
+
+    chk = store_sub.add_parser(
+        "check",
+        help="run SQLite's integrity check (exit 0: sound, 1: not)",
+        description="Run SQLite's integrity check on the store, read-only.",
+    )
+    which_store(chk)
+    chk.set_defaults(func=cmd_store_check)
+    bak = store_sub.add_parser(
+        "backup",
+        help="take an online backup (SQLite backup API) into PATH",
+        description="Copy the store into PATH while the gateway runs (one consistent"
+        " snapshot, checked, then moved into place).",
+    )
+    bak.add_argument("destination", metavar="PATH")
+    which_store(bak)
+    bak.set_defaults(func=cmd_store_backup)
 
     def client(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(

@@ -9,12 +9,14 @@ from __future__ import annotations
 __all__ = [
     "BadRequest",
     "Conflict",
+    "Forbidden",
     "GatewayError",
     "Invalid",
     "MethodNotAllowed",
     "NotFound",
     "RateLimited",
     "ShuttingDown",
+    "StoreDown",
     "Unauthorized",
     "UnsupportedMediaType",
 ]
@@ -58,6 +60,13 @@ class Unauthorized(GatewayError):
     code = "unauthorized"
 
 
+class Forbidden(GatewayError):
+    """403: the key is known but may not do this (another tenant's data, an admin's act)."""
+
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(GatewayError):
     status = 404
     code = "not_found"
@@ -93,3 +102,10 @@ class RateLimited(GatewayError):
 class ShuttingDown(GatewayError):
     status = 503
     code = "shutting_down"
+
+
+class StoreDown(GatewayError):
+    """503: the store cannot write just now (disk full, I/O error, read-only, locked)."""
+
+    status = 503
+    code = "store_unavailable"

@@ -6,9 +6,8 @@ rule about it silent until the second one. So every series whose label values ar
 start is created before the API serves: per class, per final status, per refusal code and
 policy reason, per configured route (receipt results, submit error kinds, protocol error kinds
 of its driver, its histograms), per link (reconnects), per pair of routes one rule lists
-(failovers), per documented HTTP operation. Label values that depend on traffic (other HTTP
-codes, modem identities) or that no code knows at start (task names before their supervision
-is wired) stay out.
+(failovers), per documented HTTP operation, per store error kind, per supervised task. Label
+values that depend on traffic (other HTTP codes, modem identities) stay out.
 
 Each vocabulary is defined next to the code that counts it and imported here, so a new value is
 primed where it is added; ``tests/test_metrics_exported.py`` checks that the literal label
@@ -31,6 +30,7 @@ from smsgw.gateway.schemas import REFUSAL_CODES
 from smsgw.gateway.webhooks import DELIVERY_RESULTS
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent import Source
+from smsgw.queue.health import KINDS as STORE_ERROR_KINDS
 from smsgw.queue.model import CLASSES, FINAL
 from smsgw.queue.policy import DEFERRAL_REASONS, REFUSAL_REASONS
 from smsgw.queue.scheduler import RECEIPT_RESULTS, SUBMIT_ERROR_KINDS, RouteRunner
@@ -42,9 +42,12 @@ _SERVER_ERRORS = ("500", "503")
 Series = dict[str, list[tuple[str, ...]]]
 
 
-def known_series(config: Config, links: Mapping[str, Sequence[str]]) -> Series:
+def known_series(
+    config: Config, links: Mapping[str, Sequence[str]], tasks: Sequence[str] = ()
+) -> Series:
     """Instrument attribute -> the label value tuples known for ``config``; ``links`` names
-    each route's links (binds, modems) as its driver reports them. HTTP series are those of
+    each route's links (binds, modems) as its driver reports them, ``tasks`` the supervised
+    tasks the gateway runs. HTTP series are those of
     the documented operations (:func:`~smsgw.gateway.openapi.documented_operations`): their
     success codes and the server errors (500, 503) that the 5xx alert counts."""
     operations = documented_operations(config)
@@ -66,6 +69,8 @@ def known_series(config: Config, links: Mapping[str, Sequence[str]]) -> Series:
         "optins": [(s,) for s in sources],
         "webhook_deliveries": [(r,) for r in DELIVERY_RESULTS],
         "failovers": list(pairs),
+        "store_errors": [(k,) for k in STORE_ERROR_KINDS],
+        "task_failures": [(t,) for t in tasks],
         "parts_submitted": [(r, c) for r in routes for c in CLASSES],
         "submit_errors": [(r, k) for r in routes for k in SUBMIT_ERROR_KINDS],
         "route_throttled": [(r,) for r in routes],
@@ -93,11 +98,16 @@ def known_series(config: Config, links: Mapping[str, Sequence[str]]) -> Series:
     return series
 
 
-def prime_metrics(metrics: Metrics, config: Config, runners: Mapping[str, RouteRunner]) -> None:
+def prime_metrics(
+    metrics: Metrics,
+    config: Config,
+    runners: Mapping[str, RouteRunner],
+    tasks: Sequence[str] = (),
+) -> None:
     """Export :func:`known_series` at zero; call once the routes' drivers have started (their
     links are named then) and before the API serves."""
     links = {
         name: [str(link["name"]) for link in runner.driver.state().links]
         for name, runner in runners.items()
     }
-    metrics.prime(known_series(config, links))
+    metrics.prime(known_series(config, links, tasks))

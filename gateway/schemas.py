@@ -55,8 +55,9 @@ __all__ = [
 
 REFUSAL_CODES = (
     "invalid", "invalid_number", "not_mobile", "invalid_tz", "empty_text", "invalid_sender",
-    "sender_not_allowed", "invalid_url", "invalid_time", "send_at_past", "no_route",
-    "too_many_parts", *REFUSAL_REASONS,
+    "sender_not_allowed", "invalid_url", "url_not_allowed", "webhook_secret_required",
+    "invalid_time", "send_at_past", "send_at_too_far", "no_route", "route_not_allowed",
+    "too_many_parts", "invalid_text", *REFUSAL_REASONS,
 )  # fmt: skip
 """Codes a send item can be refused with (422; ``smsgw_messages_refused_total{code}``):
 ``invalid`` when the JSON does not fit :class:`SendRequest`, the accept path's
@@ -182,6 +183,16 @@ class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ) = None
     smart_encoding: bool | None = None
     tz: TimeZone | None = None
+    webhook_events: (
+        Annotated[
+            Literal["all", "final"],
+            Meta(
+                description="Status webhooks for every change or only the final one;"
+                " default: the key's webhook_events."
+            ),
+        ]
+        | None
+    ) = None
 
 
 class PreviewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -6,14 +6,24 @@ the API is serving. :meth:`Gateway.shutdown` (SIGTERM/SIGINT in the CLI) stops a
 lets in-flight submits finish up to ``server.shutdown_grace`` seconds, then cancels everything;
 the store commits what it has and closes. Whatever was left queued or in flight is picked up
 again at the next start.
+
+Every long-running task is supervised (:func:`~smsgw.drivers.supervise.supervised`): each
+route's driver as a whole, the scheduler's runners and timers, the webhook worker, the stats
+loop and the store's health probe. An unexpected exception is logged once with the task's
+name, counted in ``smsgw_task_failures_total{task}``, and the task restarts with backoff.
+A store that cannot write is an operating state (see :mod:`smsgw.queue.health`); only a
+fatal store failure (:class:`~smsgw.queue.health.StoreFatal`, raised out of :meth:`run`) or
+:meth:`shutdown` stops the gateway.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
 
 import msgspec
 import trio
@@ -23,8 +33,10 @@ from smsgw.config.loader import parse_listen
 from smsgw.config.schema import Config, ModemRouteConfig
 from smsgw.drivers.factory import make_driver
 from smsgw.drivers.seam import InboundMessage
+from smsgw.drivers.supervise import supervised
 from smsgw.gateway.accept import Acceptor, keyword_replies
 from smsgw.gateway.api import Api
+from smsgw.gateway.cli import TOKEN_FILE
 from smsgw.gateway.http import HttpLimits, HttpServer, Request
 from smsgw.gateway.known_series import prime_metrics
 from smsgw.gateway.sdnotify import notify, watchdog
@@ -32,7 +44,9 @@ from smsgw.gateway.views import rfc3339
 from smsgw.gateway.webhooks import WebhookWorker
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent import Consents
+from smsgw.queue.health import StoreFatal, StoreUnavailable, until_stored
 from smsgw.queue.inbound_keywords import KeywordHandler
+from smsgw.queue.inbound_owner import InboundOwners
 from smsgw.queue.limiter import RouteLimiter
 from smsgw.queue.ops_dispatch import DispatchPolicy
 from smsgw.queue.ops_read import QueueStats
@@ -71,6 +85,9 @@ class Gateway:
             policy=policy,
             synchronous=config.store.synchronous,
             commit_batch=config.store.commit_batch,
+            busy_timeout=config.store.busy_timeout,
+            evidence=(TOKEN_FILE,),
+            wall=wall,
         )
         self.scheduler = Scheduler(
             self.store,
@@ -84,6 +101,16 @@ class Gateway:
         self.policy = Policy(config, self.metrics)
         self.store.gate = self.policy
         self.consents = Consents(self.store, self.metrics)
+        # Tenancy: each inbound message is stored with the key it belongs to, and only that
+        # key (or, for one that belongs to none, the admin keys) sees it and gets it pushed.
+        self.inbound_owners = InboundOwners(config.keys, self.policy.default_country)
+        self.store.inbound_owner = self.inbound_owners.owner
+        for key in self.inbound_owners.unclaimed():
+            log.warning(
+                "key %s has an inbound_url but claims no inbound_routes or inbound_numbers and"
+                " is not admin: no inbound message will reach it",
+                key.name,
+            )
         replies = Acceptor(
             config, Router(config.rules, [r.name for r in config.routes]), self.policy
         )
@@ -95,12 +122,31 @@ class Gateway:
             keyword_replies(replies),
             wall,
             default_country=self.policy.default_country,
+            owner=self.inbound_owners.owner,
         )
         self.api: Api | None = None
         self.server: HttpServer | None = None
         self._stop = trio.Event()
         self._stats = QueueStats(oldest_by_class={}, webhooks_pending=0)
         self.address: tuple[str, int] | None = None
+        self.webhooks: WebhookWorker | None = None
+        # Every supervised task is in smsgw_task_failures_total from the first scrape.
+        for task in self.task_names():
+            self.metrics.task_failures.labels(task)
+
+    def task_names(self) -> list[str]:
+        """The supervised tasks this gateway runs (labels of ``smsgw_task_failures_total``)."""
+        routes = [r.name for r in self.config.routes]
+        return [
+            "store_probe",
+            "webhooks",
+            "stats",
+            "inbound",
+            "recovery",
+            "timers",
+            *(f"driver:{name}" for name in routes),
+            *(f"runner:{name}" for name in routes),
+        ]
 
     def shutdown(self) -> None:
         """Begin a graceful stop (idempotent; safe from a signal-handling task)."""
@@ -109,51 +155,87 @@ class Gateway:
     async def run(
         self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        config = self.config
+        """Run until :meth:`shutdown` (returns) or a fatal store failure (raises
+        :class:`~smsgw.queue.health.StoreFatal`, after stopping everything and closing the
+        store). Raises :class:`~smsgw.queue.refusals.StoreRefused` when the store cannot be
+        opened (locked by another process, corrupt, ...)."""
         await self.store.open()
+        fatal: StoreFatal | None = None
         try:
-            async with trio.open_nursery() as nursery:
-                await self._start_routes(nursery)
-                prime_metrics(self.metrics, config, self.scheduler.runners)
-                await nursery.start(self.scheduler.run)
-                secrets = {k.name: k.webhook_secret for k in config.keys}
-                webhooks = WebhookWorker(
-                    self.store, config.webhooks, secrets, self.metrics, self.wall
-                )
-                await nursery.start(webhooks.run)
-                nursery.start_soon(self._stats_loop)
-                self.api = Api(
-                    config,
-                    self.store,
-                    self.scheduler,
-                    self.metrics,
-                    wall=self.wall,
-                    policy=self.policy,
-                )
-                self.metrics.add_collector(self._collect)
-                s = config.server
-                self.server = HttpServer(
-                    self.api.handle,
-                    HttpLimits(
-                        max_body_bytes=s.max_body_bytes,
-                        max_header_bytes=s.max_header_bytes,
-                        max_connections=s.max_connections,
-                        idle_timeout=s.idle_timeout,
-                        read_timeout=s.read_timeout,
-                    ),
-                    on_response=self._on_protocol_response,
-                )
-                host, port = parse_listen(s.listen)
-                self.address = await nursery.start(self.server.serve, host, port)
-                notify("READY=1")
-                nursery.start_soon(watchdog)
-                task_status.started(self.address)
-                await self._stop.wait()
-                await self._drain()
-                nursery.cancel_scope.cancel()
+            try:
+                await self._serve(task_status)
+            except* StoreFatal as group:
+                fatal = _first_fatal(group)
         finally:
             with trio.CancelScope(shield=True):
                 await self.store.close()
+        if fatal is not None:
+            raise fatal
+
+    async def _serve(self, task_status: trio.TaskStatus[tuple[str, int]]) -> None:
+        config = self.config
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._stop_on_fatal)
+            nursery.start_soon(self._supervised, "store_probe", self.store.watch_health)
+            await self._start_routes(nursery)
+            prime_metrics(self.metrics, config, self.scheduler.runners, self.task_names())
+            await nursery.start(self.scheduler.run)
+            # The worker supervises itself and waits out store outages.
+            webhooks = self.webhooks = WebhookWorker(self.store, config, self.metrics, self.wall)
+            await nursery.start(webhooks.run)
+            nursery.start_soon(self._supervised, "stats", self._stats_loop)
+            self.api = Api(
+                config,
+                self.store,
+                self.scheduler,
+                self.metrics,
+                wall=self.wall,
+                policy=self.policy,
+            )
+            self.metrics.add_collector(self._collect)
+            s = config.server
+            self.server = HttpServer(
+                self.api.handle,
+                HttpLimits(
+                    max_body_bytes=s.max_body_bytes,
+                    max_header_bytes=s.max_header_bytes,
+                    max_connections=s.max_connections,
+                    idle_timeout=s.idle_timeout,
+                    read_timeout=s.read_timeout,
+                ),
+                on_response=self._on_protocol_response,
+            )
+            host, port = parse_listen(s.listen)
+            self.address = await nursery.start(self.server.serve, host, port)
+            # Webhooks never go to our own API (known only now when the port was 0).
+            webhooks.targets.set_own(*self.address)
+            self.api.acceptor.targets.set_own(*self.address)
+            notify("READY=1")
+            nursery.start_soon(watchdog)
+            task_status.started(self.address)
+            await self._stop.wait()
+            await self._drain()
+            nursery.cancel_scope.cancel()
+
+    async def _stop_on_fatal(self) -> None:
+        raise await self.store.health.wait_fatal()
+
+    async def _supervised(self, name: str, fn: Callable[[], Awaitable[object]]) -> None:
+        await supervised(name, fn, on_failure=self._task_failed)
+
+    async def _supervised_start(
+        self,
+        name: str,
+        fn: Callable[..., Awaitable[object]],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Supervise ``fn(task_status=...)``; the first run that reports started starts it."""
+        first = _FirstStart(task_status)
+        await supervised(name, lambda: fn(task_status=first), on_failure=self._task_failed)
+
+    def _task_failed(self, task: str) -> None:
+        self.metrics.task_failures.labels(task).inc()
 
     async def _drain(self) -> None:
         notify("STOPPING=1")
@@ -184,31 +266,36 @@ class Gateway:
             runner = RouteRunner(route.name, driver, limiter, self.store, self.metrics, self.wall)
             self.scheduler.add(runner)
             sink = RouteSink(runner, self.store, self.metrics, self.wall, self._on_inbound)
-            await nursery.start(driver.run, sink)
+            run = partial(driver.run, sink)
+            await nursery.start(self._supervised_start, f"driver:{route.name}", run)
 
     async def _on_inbound(self, items: Sequence[InboundMessage], ids: Sequence[str]) -> None:
-        """Act on STOP/START/HELP, then queue inbound webhooks for every key that has an
-        ``inbound_url``."""
-        await self.keywords.handle(items, ids)
-        now = self.wall()
-        for key in self.config.keys:
-            if not key.inbound_url:
-                continue
-            for msg, public_id in zip(items, ids, strict=True):
-                body = _encoder.encode(
-                    {
-                        "event": "message.inbound",
-                        "id": public_id,
-                        "from": msg.sender,
-                        "to": msg.to,
-                        "text": msg.text,
-                        "route": msg.route,
-                        "received_at": rfc3339(msg.received_at),
-                        "parts": msg.parts,
-                        "complete": msg.complete,
-                    }
-                )
-                await self.store.enqueue_webhook(key.name, key.inbound_url, body, now)
+        """Act on STOP/START/HELP, then queue an inbound webhook to the ``inbound_url`` of the
+        key each message belongs to (the admin keys' for one that belongs to none). Each step
+        waits out a store that cannot write (the messages are stored; the driver acknowledges
+        them once this returns)."""
+        health = self.store.health
+        await until_stored(health, lambda: self.keywords.handle(items, ids))
+        hooks: list[tuple[str, str, dict[str, object]]] = []
+        for msg, public_id in zip(items, ids, strict=True):
+            for key in self.inbound_owners.recipients(self.inbound_owners.owner(msg)):
+                if not key.inbound_url:
+                    continue
+                payload: dict[str, object] = {
+                    "event": "message.inbound",
+                    "id": public_id,
+                    "from": msg.sender,
+                    "to": msg.to,
+                    "text": msg.text,
+                    "route": msg.route,
+                    "received_at": rfc3339(msg.received_at),
+                    "parts": msg.parts,
+                    "complete": msg.complete,
+                }
+                hooks.append((key.name, key.inbound_url, payload))
+        if hooks:  # one commit for them all; each gets its event_id there
+            now = self.wall()
+            await until_stored(health, lambda: self.store.enqueue_webhooks(hooks, now))
 
     def _on_protocol_response(self, request: Request | None, status: int, seconds: float) -> None:
         # Requests that reached the API are counted there; this sees the server's own answers
@@ -218,7 +305,8 @@ class Gateway:
 
     async def _stats_loop(self) -> None:
         while True:
-            self._stats = await self.store.stats()
+            with contextlib.suppress(StoreUnavailable):  # keep the last figures meanwhile
+                self._stats = await self.store.stats()
             await trio.sleep(2.0)
 
     def _collect(self) -> Iterable[Metric]:
@@ -265,3 +353,25 @@ class Gateway:
         )
         webhooks.add_metric([], self._stats.webhooks_pending)
         return [depth, age, up, tokens, rate, in_flight, window, webhooks]
+
+
+class _FirstStart:
+    """The task status a supervised service gets on each run: the first ``started()`` reaches
+    ``nursery.start``; a restarted run's is ignored."""
+
+    def __init__(self, status: trio.TaskStatus[None]) -> None:
+        self._status: trio.TaskStatus[None] | None = status
+
+    def started(self, value: None = None) -> None:
+        status, self._status = self._status, None
+        if status is not None:
+            status.started()
+
+
+def _first_fatal(group: BaseExceptionGroup[StoreFatal]) -> StoreFatal:
+    for exc in group.exceptions:
+        if isinstance(exc, StoreFatal):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_fatal(exc)
+    raise AssertionError("an except* StoreFatal group holds a StoreFatal")

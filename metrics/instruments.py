@@ -175,8 +175,14 @@ class Metrics:
         # Webhooks.
         self.webhook_deliveries = Counter(
             "smsgw_webhook_deliveries",
-            "Webhook POST attempts by result (ok, failed, gave_up).",
+            "Webhook POST attempts by result (ok, failed: retried later, gave_up: after the last"
+            " attempt, refused: a target the policy refuses or a URL that cannot be sent).",
             ["result"],
+            registry=r,
+        )
+        self.webhook_circuits_open = Gauge(
+            "smsgw_webhook_circuits_open",
+            "Webhook receivers left alone for now because they kept timing out.",
             registry=r,
         )
 
@@ -206,6 +212,19 @@ class Metrics:
             "smsgw_store_batch_operations",
             "Operations folded into one group commit.",
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
+            registry=r,
+        )
+        self.store_up = Gauge(
+            "smsgw_store_up",
+            "1 while the store can write; 0 while it cannot (disk full, I/O error, read-only,"
+            " locked by another process) or failed.",
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "smsgw_store_errors",
+            "Store transactions that failed for a store-level reason, by kind (full, busy, io,"
+            " readonly: transient; corrupt, gone: fatal).",
+            ["kind"],
             registry=r,
         )
 

@@ -1,4 +1,6 @@
-"""The opt-out list and consent records: store operations, a facade, CSV in and out.
+"""The opt-out list and consent records: store operations and a facade (the values are in
+:mod:`smsgw.queue.consent_model`, CSV in and out in :mod:`smsgw.queue.consent_csv`; both
+re-exported here).
 
 The opt-out list is an audit trail. Every opt-out and opt-in is a new row of ``optout_events``
 (number, scope, source, time, the inbound message or API key behind it, a note); nothing here
@@ -7,7 +9,11 @@ is opted out now, naming the event that did it), so the checks on the send path 
 primary-key probe.
 
 A scope is ``*`` (every API key; what a STOP from the recipient means) or one key's name.
-Sources are ``keyword``, ``api`` and ``import``.
+Sources are ``keyword``, ``api`` and ``import``. An event's ``key`` is the API key that made it,
+or for a keyword the key the inbound message belongs to (None when it belongs to none).
+
+Keys are tenants: a key reads the scopes ``*`` and its own (an admin key, passing ``key=None``,
+reads every scope), and :func:`lift` lets a key lift only what it may (see there).
 
 Consent records (``POST /v1/consents``) are evidence of an opt-in: number, scope, source, when,
 the text the person was shown. With ``marketing_requires_consent`` a key's marketing goes only
@@ -16,15 +22,22 @@ to numbers with a consent record younger than their last opt-out.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, TypeVar
-
-import msgspec
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from smsgw.metrics.instruments import Metrics
+from smsgw.queue.consent_csv import CSV_MAX_ROWS, CsvError, export_csv, parse_csv
+from smsgw.queue.consent_model import (
+    ALL,
+    ConsentRecord,
+    Lifted,
+    OptinRequest,
+    OptoutEvent,
+    OptoutRequest,
+    OptoutRow,
+    Source,
+)
 from smsgw.queue.writer import Tx
 
 __all__ = [
@@ -33,6 +46,7 @@ __all__ = [
     "ConsentRecord",
     "Consents",
     "CsvError",
+    "Lifted",
     "OpRunner",
     "OptinRequest",
     "OptoutEvent",
@@ -44,6 +58,7 @@ __all__ = [
     "consent_ok",
     "export_csv",
     "history",
+    "lift",
     "list_optouts",
     "opt_in",
     "opt_out",
@@ -51,80 +66,7 @@ __all__ = [
     "parse_csv",
 ]
 
-ALL = "*"
-"""The scope of an opt-out that covers every API key."""
-CSV_MAX_ROWS = 100_000
 T = TypeVar("T")
-Source = Literal["keyword", "api", "import"]
-
-
-class OptoutRequest(msgspec.Struct, frozen=True, kw_only=True):
-    number: str
-    scope: str = ALL
-    source: Source
-    at: float
-    inbound_id: str | None = None
-    key: str | None = None
-    note: str = ""
-
-
-class OptinRequest(msgspec.Struct, frozen=True, kw_only=True):
-    number: str
-    scope: str | None = None
-    """None: every scope the number is opted out in (a START from the recipient)."""
-    source: Source
-    at: float
-    inbound_id: str | None = None
-    key: str | None = None
-    note: str = ""
-
-
-class OptoutEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """One row of the audit trail."""
-
-    eid: int
-    number: str
-    scope: str
-    action: Literal["out", "in"]
-    source: str
-    at: float
-    inbound_id: str | None
-    key: str | None
-    note: str
-
-
-class OptoutRow(msgspec.Struct, frozen=True, kw_only=True):
-    """A number opted out now, with the event that opted it out."""
-
-    cursor: int
-    number: str
-    scope: str
-    source: str
-    at: float
-    inbound_id: str | None
-    key: str | None
-    note: str
-
-
-class ConsentRecord(msgspec.Struct, frozen=True, kw_only=True):
-    number: str
-    scope: str
-    source: str
-    at: float
-    text_shown: str = ""
-    evidence: str = ""
-    key: str | None = None
-    inbound_id: str | None = None
-
-
-class CsvError(ValueError):
-    """A CSV import refused as a whole; ``line`` is 1-based (the header is line 1)."""
-
-    def __init__(self, line: int, reason: str) -> None:
-        super().__init__(f"line {line}: {reason}")
-        self.line = line
-        self.reason = reason
-
 
 # -- operations (writer thread) ----------------------------------------------------------------
 
@@ -203,6 +145,32 @@ def opt_in(tx: Tx, items: Sequence[OptinRequest]) -> list[bool]:
     return changed
 
 
+def lift(tx: Tx, req: OptinRequest, *, admin: bool) -> Lifted:
+    """Lift the opt-out of ``req.number`` in ``req.scope`` (not None) for the key ``req.key``,
+    or refuse and change nothing.
+
+    A key's own scope is its own to lift. The every-key scope (``*``) is lifted by an admin key,
+    or by the key that made it; never by another key, and a STOP from the recipient only by the
+    recipient (START) or an admin key.
+    """
+    assert req.scope is not None
+    row = tx.conn.execute(
+        "SELECT e.source, e.key FROM optouts o JOIN optout_events e ON e.eid = o.eid"
+        " WHERE o.number = ? AND o.scope = ?",
+        (req.number, req.scope),
+    ).fetchone()
+    if row is None:
+        return "not_out"
+    source, maker = row
+    if req.scope == ALL and not admin:
+        if source == "keyword":
+            return "by_recipient"
+        if maker != req.key:
+            return "by_other_key"
+    opt_in(tx, [req])
+    return "lifted"
+
+
 def blocking_optouts(tx: Tx, number: str, key: str) -> OptoutRow | None:
     """The opt-out that stops ``key``'s messages to ``number``, if any (the oldest)."""
     r = tx.conn.execute(
@@ -255,26 +223,38 @@ def add_consents(tx: Tx, records: Sequence[ConsentRecord], now: float) -> list[i
     return ids
 
 
-def list_optouts(tx: Tx, key: str, after: int, limit: int) -> list[OptoutRow]:
-    """Numbers opted out now for every key or for ``key``, by cursor (the opting event)."""
+def _scopes(key: str | None, column: str) -> tuple[str, tuple[str, ...]]:
+    """SQL and arguments limiting ``column`` to the scopes ``key`` reads (None: all)."""
+    if key is None:
+        return "1", ()
+    return f"{column} IN (?, ?)", (ALL, key)
+
+
+def list_optouts(tx: Tx, key: str | None, after: int, limit: int) -> list[OptoutRow]:
+    """Numbers opted out now for every key or for ``key`` (None: in any scope), by cursor (the
+    opting event)."""
+    where, args = _scopes(key, "o.scope")
     return [
         _row(r)
         for r in tx.conn.execute(
-            f"SELECT {_ROW_COLS} WHERE o.eid > ? AND o.scope IN (?, ?) ORDER BY o.eid LIMIT ?",
-            (after, ALL, key, limit),
+            f"SELECT {_ROW_COLS} WHERE o.eid > ? AND {where} ORDER BY o.eid LIMIT ?",
+            (after, *args, limit),
         )
     ]
 
 
-def history(tx: Tx, number: str, key: str) -> tuple[list[OptoutRow], list[OptoutEvent]]:
-    """The number's current opt-outs and its whole trail (scopes ``*`` and ``key``)."""
+def history(tx: Tx, number: str, key: str | None) -> tuple[list[OptoutRow], list[OptoutEvent]]:
+    """The number's current opt-outs and its whole trail (scopes ``*`` and ``key``; every
+    scope when ``key`` is None)."""
+    where, args = _scopes(key, "o.scope")
     current = [
         _row(r)
         for r in tx.conn.execute(
-            f"SELECT {_ROW_COLS} WHERE o.number = ? AND o.scope IN (?, ?) ORDER BY o.eid",
-            (number, ALL, key),
+            f"SELECT {_ROW_COLS} WHERE o.number = ? AND {where} ORDER BY o.eid",
+            (number, *args),
         )
     ]
+    where, args = _scopes(key, "scope")
     events = [
         OptoutEvent(
             eid=r[0],
@@ -289,8 +269,8 @@ def history(tx: Tx, number: str, key: str) -> tuple[list[OptoutRow], list[Optout
         )
         for r in tx.conn.execute(
             "SELECT eid, number, scope, action, source, at, inbound_id, key, note"
-            " FROM optout_events WHERE number = ? AND scope IN (?, ?) ORDER BY eid",
-            (number, ALL, key),
+            f" FROM optout_events WHERE number = ? AND {where} ORDER BY eid",
+            (number, *args),
         )
     ]
     return current, events
@@ -331,20 +311,30 @@ class Consents:
                 self._metrics.optins.labels(req.source).inc()
         return changed
 
+    async def lift(self, req: OptinRequest, *, admin: bool) -> Lifted:
+        """:func:`lift` in the writer thread; moves ``smsgw_optins_total`` when lifted."""
+        done = await self._store.call(partial(lift, admin=admin), req)
+        if done == "lifted":
+            self._metrics.optins.labels(req.source).inc()
+        return done
+
     async def add_consents(self, records: Sequence[ConsentRecord], now: float) -> list[int]:
         return await self._store.call(add_consents, records, now)
 
     async def blocking(self, number: str, key: str) -> OptoutRow | None:
         return await self._store.call(blocking_optouts, number, key)
 
-    async def page(self, key: str, after: int, limit: int) -> list[OptoutRow]:
+    async def page(self, key: str | None, after: int, limit: int) -> list[OptoutRow]:
         return await self._store.call(list_optouts, key, after, limit)
 
-    async def history(self, number: str, key: str) -> tuple[list[OptoutRow], list[OptoutEvent]]:
+    async def history(
+        self, number: str, key: str | None
+    ) -> tuple[list[OptoutRow], list[OptoutEvent]]:
         return await self._store.call(history, number, key)
 
-    async def export_all(self, key: str) -> list[OptoutRow]:
-        """Every number opted out for ``key`` (or for all keys), in cursor order."""
+    async def export_all(self, key: str | None) -> list[OptoutRow]:
+        """Every number opted out for ``key`` or for all keys (None: in any scope), in cursor
+        order."""
         rows: list[OptoutRow] = []
         after = 0
         while True:
@@ -353,111 +343,3 @@ class Consents:
             if len(page) < 5000:
                 return rows
             after = page[-1].cursor
-
-
-# -- CSV ---------------------------------------------------------------------------------------
-
-CSV_COLUMNS = ("number", "scope", "source", "at", "inbound_id", "note")
-
-
-def export_csv(rows: Iterable[OptoutRow]) -> bytes:
-    """The list as CSV (header ``number,scope,source,at,inbound_id,note``; ``at`` RFC 3339 UTC,
-    scope ``all`` or a key name)."""
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
-    w.writerow(CSV_COLUMNS)
-    for r in rows:
-        w.writerow(
-            [
-                r.number,
-                "all" if r.scope == ALL else r.scope,
-                r.source,
-                _rfc3339(r.at),
-                r.inbound_id or "",
-                r.note,
-            ]
-        )
-    return out.getvalue().encode()
-
-
-def parse_csv(
-    data: bytes,
-    *,
-    key: str,
-    now: float,
-    number: Callable[[str], str],
-) -> list[OptoutRequest]:
-    """Read an import: a header naming at least ``number``; optional ``scope`` (``all``, the
-    default, or ``key`` for the importing key), ``at`` (RFC 3339, default now) and ``note``.
-    Other columns (an export's ``source``, ``inbound_id``) are ignored.
-
-    ``number`` normalises a number or raises ValueError. Raises :class:`CsvError` naming the
-    first bad line; nothing is imported then.
-    """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise CsvError(1, "not UTF-8 text") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
-        raise CsvError(1, "empty file; expected a header with a 'number' column") from None
-    except csv.Error as e:
-        raise CsvError(1, str(e)) from None
-    if "number" not in header:
-        raise CsvError(1, "the header has no 'number' column")
-    col = {name: i for i, name in enumerate(header)}
-    out: list[OptoutRequest] = []
-    try:
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(out) >= CSV_MAX_ROWS:
-                raise CsvError(line, f"more than {CSV_MAX_ROWS} rows; split the file")
-            out.append(_csv_row(row, col, line, key, now, number))
-    except csv.Error as e:
-        raise CsvError(reader.line_num, str(e)) from None
-    return out
-
-
-def _csv_row(
-    row: list[str],
-    col: dict[str, int],
-    line: int,
-    key: str,
-    now: float,
-    number: Callable[[str], str],
-) -> OptoutRequest:
-    def cell(name: str) -> str:
-        i = col.get(name)
-        return row[i].strip() if i is not None and i < len(row) else ""
-
-    try:
-        num = number(cell("number"))
-    except ValueError as e:
-        raise CsvError(line, f"number {cell('number')!r}: {e}") from None
-    scope_text = cell("scope").lower() or "all"
-    if scope_text == "all":
-        scope = ALL
-    elif scope_text in ("key", key.lower()):
-        scope = key
-    else:
-        raise CsvError(line, f"scope must be 'all' or 'key', got {cell('scope')!r}")
-    at = now
-    if cell("at"):
-        try:
-            when = datetime.fromisoformat(cell("at").replace("Z", "+00:00"))
-        except ValueError:
-            raise CsvError(line, f"'at' is not an RFC 3339 time: {cell('at')!r}") from None
-        if when.tzinfo is None:
-            raise CsvError(line, "'at' must carry a time zone (e.g. 2026-01-01T09:00:00Z)")
-        at = when.timestamp()
-    return OptoutRequest(
-        number=num, scope=scope, source="import", at=at, key=key, note=cell("note")[:500]
-    )
-
-
-def _rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -77,8 +77,12 @@ class KeywordHandler:
         wall: Callable[[], float],
         *,
         default_country: str = "",
+        owner: Callable[[InboundMessage], str | None] = lambda msg: None,
     ) -> None:
         self.default_country = default_country
+        self.owner = owner
+        """The API key an inbound message belongs to: its keyword's trail entry names it, so
+        that key sees the note and other keys see the opt-out without it."""
         self.matcher = matcher
         self.replies = replies
         self.consents = consents
@@ -102,6 +106,7 @@ class KeywordHandler:
                 continue
             number = sender_number(msg.sender, self.default_country)
             note = f"{msg.text.strip()[:40]!r} to {msg.to} via {msg.route}"
+            owner = self.owner(msg)
             if kind == "optout":
                 outs.append(
                     (
@@ -111,6 +116,7 @@ class KeywordHandler:
                             source="keyword",
                             at=msg.received_at,
                             inbound_id=iid,
+                            key=owner,
                             note=note,
                         ),
                     )
@@ -124,6 +130,7 @@ class KeywordHandler:
                             source="keyword",
                             at=msg.received_at,
                             inbound_id=iid,
+                            key=owner,
                             note=note,
                         ),
                     )
@@ -136,6 +143,7 @@ class KeywordHandler:
                         at=msg.received_at,
                         text_shown="",
                         evidence=note,
+                        key=owner,
                         inbound_id=iid,
                     )
                 )

@@ -43,10 +43,19 @@ class TokenBucket:
         self.tokens(now)
         self._tokens -= n
 
+    def refund(self, n: float, now: float) -> None:
+        """Give back ``n`` tokens taken for work that was then refused (never above burst)."""
+        self._tokens = min(self.burst, self.tokens(now) + n)
+
     def wait_time(self, n: float, now: float) -> float:
         """Seconds from ``now`` until ``n`` tokens are available (0 if they are)."""
         missing = n - self.tokens(now)
         return 0.0 if missing <= 0 else missing / self.rate
+
+    def give_back(self, n: float, now: float) -> None:
+        """Return ``n`` tokens taken for work that was then refused (never above ``burst``)."""
+        self.tokens(now)
+        self._tokens = min(self.burst, self._tokens + n)
 
 
 class RouteLimiter:

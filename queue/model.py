@@ -101,6 +101,8 @@ class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
     send_at: float | None = None
     client_ref: str | None = None
     callback_url: str | None = None
+    webhook_events: Literal["all", "final"] = "all"
+    """Which status changes get a webhook: every one, or only the final one."""
     status: str = "queued"
     """``queued``, or ``scheduled`` (send_at later) or ``deferred`` (a policy holds it)."""
     due_at: float | None = None

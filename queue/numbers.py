@@ -23,7 +23,7 @@ from phonenumbers import PhoneMetadata, PhoneNumberDesc, PhoneNumberType, timezo
 
 __all__ = ["NumberError", "NumberInfo", "parse_number", "shape_ok"]
 
-_E164: Final = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_E164: Final = re.compile(r"^\+[1-9][0-9]{6,14}\Z")  # \Z: "$" passes a trailing newline
 _UNKNOWN_ZONE: Final = "Etc/Unknown"
 _MOBILE_TYPES: Final = frozenset(
     {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE, PhoneNumberType.PAGER}

@@ -103,6 +103,7 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
                 ",".join(msg.routes),
                 msg.routes[0],
                 msg.callback_url,
+                None if msg.webhook_events == "all" else msg.webhook_events,
                 msg.created_at,
                 msg.created_at,
                 msg.send_at,
@@ -131,8 +132,8 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
     conn.executemany(
         "INSERT INTO messages (mid, id, key, client_ref, msg_class, priority, status, to_number,"
         " sender, text, encoding, parts_total, first_pid, ref, ref_bits, routes, route,"
-        " callback_url, created_at, updated_at, send_at, expires_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " callback_url, webhook_events, created_at, updated_at, send_at, expires_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         message_rows,
     )
     conn.executemany(

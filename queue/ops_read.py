@@ -1,4 +1,4 @@
-"""Read operations, inbound storage and webhook bookkeeping in the writer thread."""
+"""Read operations and inbound storage in the writer thread (webhooks: ops_webhooks)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,14 @@ from smsgw.queue.writer import Tx
 
 __all__ = [
     "QueueStats",
-    "WebhookJob",
     "add_inbound",
     "awaiting_receipts",
     "count_active",
-    "due_webhooks",
     "get_message",
     "inbound_page",
     "list_messages",
     "queue_stats",
     "ready_by_route",
-    "release_webhooks",
-    "webhook_done",
-    "webhook_retry",
 ]
 
 _MESSAGE_COLUMNS = (
@@ -102,15 +97,16 @@ def get_message(tx: Tx, key: str | None, public_id: str) -> MessageRow | None:
 
 def list_messages(
     tx: Tx,
-    key: str,
+    key: str | None,
     status: str | None,
     client_ref: str | None,
     after: int,
     limit: int,
 ) -> list[MessageRow]:
-    """A page of the key's messages in acceptance order, after the cursor ``after``."""
-    where = ["key = ?", "mid > ?"]
-    args: list[object] = [key, after]
+    """A page of the key's messages (every key's when ``key`` is None: an admin key) in
+    acceptance order, after the cursor ``after``."""
+    where = ["mid > ?"] if key is None else ["key = ?", "mid > ?"]
+    args: list[object] = [after] if key is None else [key, after]
     if status is not None:
         where.append("status = ?")
         args.append(status)
@@ -173,25 +169,32 @@ def queue_stats(tx: Tx) -> QueueStats:
         ).fetchone()
         if row is not None:
             oldest[name] = float(row[0])
-    webhooks = int(conn.execute("SELECT count(*) FROM webhooks").fetchone()[0])
+    webhooks = int(conn.execute("SELECT count(*) FROM webhooks WHERE dead = 0").fetchone()[0])
     return QueueStats(oldest_by_class=oldest, webhooks_pending=webhooks)
 
 
-def add_inbound(tx: Tx, items: Sequence[InboundMessage]) -> list[str]:
-    """Store inbound messages; returns their ids."""
+def add_inbound(
+    tx: Tx, items: Sequence[InboundMessage], owners: Sequence[str | None] | None = None
+) -> list[str]:
+    """Store inbound messages, each with the key it belongs to (``owners``, in order; None:
+    none); returns their ids."""
     ids = new_ids("in_", [m.received_at for m in items])
+    keys = owners if owners is not None else [None] * len(items)
     tx.conn.executemany(
-        "INSERT INTO inbound (id, route, sender, to_number, text, received_at, parts, complete)"
-        " VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT INTO inbound"
+        " (id, route, sender, to_number, text, received_at, parts, complete, key)"
+        " VALUES (?,?,?,?,?,?,?,?,?)",
         [
-            (i, m.route, m.sender, m.to, m.text, m.received_at, m.parts, int(m.complete))
-            for i, m in zip(ids, items, strict=True)
+            (i, m.route, m.sender, m.to, m.text, m.received_at, m.parts, int(m.complete), k)
+            for i, m, k in zip(ids, items, keys, strict=True)
         ],
     )
     return ids
 
 
-def inbound_page(tx: Tx, after: int, limit: int) -> list[InboundRow]:
+def inbound_page(tx: Tx, after: int, limit: int, key: str | None = None) -> list[InboundRow]:
+    """A page of inbound messages after the cursor: those of ``key``, or all when None."""
+    where, args = ("iid > ?", (after,)) if key is None else ("key = ? AND iid > ?", (key, after))
     return [
         InboundRow(
             cursor=r[0],
@@ -206,51 +209,7 @@ def inbound_page(tx: Tx, after: int, limit: int) -> list[InboundRow]:
         )
         for r in tx.conn.execute(
             "SELECT iid, id, route, sender, to_number, text, received_at, parts, complete"
-            " FROM inbound WHERE iid > ? ORDER BY iid LIMIT ?",
-            (after, limit),
+            f" FROM inbound WHERE {where} ORDER BY iid LIMIT ?",
+            (*args, limit),
         )
     ]
-
-
-class WebhookJob(msgspec.Struct, frozen=True):
-    wid: int
-    key: str
-    url: str
-    body: bytes
-    attempts: int
-
-
-def due_webhooks(tx: Tx, now: float, limit: int, lease: float) -> list[WebhookJob]:
-    """Take due webhook deliveries; they are leased (not due again) for ``lease`` seconds."""
-    rows = tx.conn.execute(
-        "SELECT wid, key, url, body, attempts FROM webhooks WHERE next_at <= ?"
-        " ORDER BY next_at LIMIT ?",
-        (now, limit),
-    ).fetchall()
-    tx.conn.executemany(
-        "UPDATE webhooks SET next_at = ?, leased = 1 WHERE wid = ?",
-        [(now + lease, r[0]) for r in rows],
-    )
-    return [WebhookJob(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in rows]
-
-
-def release_webhooks(tx: Tx, now: float) -> int:
-    """Make deliveries leased by a previous process due now (it died before finishing them)."""
-    cur = tx.conn.execute("UPDATE webhooks SET leased = 0, next_at = ? WHERE leased = 1", (now,))
-    return cur.rowcount
-
-
-def webhook_done(tx: Tx, wids: Sequence[int]) -> None:
-    tx.conn.executemany("DELETE FROM webhooks WHERE wid = ?", [(w,) for w in wids])
-
-
-def webhook_retry(tx: Tx, wid: int, next_at: float | None, error: str) -> None:
-    """Schedule another attempt at ``next_at``, or drop the delivery when it is None."""
-    if next_at is None:
-        tx.conn.execute("DELETE FROM webhooks WHERE wid = ?", (wid,))
-    else:
-        tx.conn.execute(
-            "UPDATE webhooks SET attempts = attempts + 1, next_at = ?, last_error = ?, leased = 0"
-            " WHERE wid = ?",
-            (next_at, error[:500], wid),
-        )

@@ -20,8 +20,21 @@ class Router:
         ]
         self._routes = set(route_names)
 
-    def pick(self, to: str, msg_class: str, sender: str) -> tuple[str, ...] | None:
-        """The route list of the first matching rule, or None when no rule matches."""
+    def pick(
+        self,
+        to: str,
+        msg_class: str,
+        sender: str,
+        *,
+        allowed: frozenset[str] | None = None,
+    ) -> tuple[str, ...] | None:
+        """The route list of the first matching rule, or None when no rule matches.
+
+        With ``allowed`` (an API key's routes), only those routes are kept in the matching
+        rule's list, so a key's messages never leave, nor fail over, through a route it may
+        not use; None when the list names none of them (the first match still decides: a
+        rule sending +33 to one route is not bypassed by a catch-all below it).
+        """
         for prefix, rule in self._rules:
             if prefix and not to.startswith(prefix):
                 continue
@@ -29,7 +42,9 @@ class Router:
                 continue
             if rule.sender and rule.sender != sender:
                 continue
-            return tuple(rule.route)
+            if allowed is None:
+                return tuple(rule.route)
+            return tuple(r for r in rule.route if r in allowed) or None
         return None
 
     def known(self, route: str) -> bool:

@@ -10,16 +10,28 @@ messages in the store and moves the metrics. A throttled outcome slows the route
 
 Time: the limiter runs on ``trio.current_time()`` (so tests use the autojump clock); rows get
 wall-clock times from the injected ``wall`` function.
+
+While the store cannot write (:class:`~smsgw.queue.health.StoreUnavailable`: disk full, I/O
+error, read-only, locked) runners stop claiming, the sink holds each driver's call until what
+it carries is stored (a carrier's answer is recorded late, never dropped; a receipt or inbound
+message is acknowledged only once stored), and the timers skip their rounds; all of it resumes
+when the store's probe finds it writable. Every runner and the timers are supervised
+(:func:`~smsgw.drivers.supervise.supervised`): an unexpected exception is logged, counted in
+``smsgw_task_failures_total{task}`` and the task restarts with backoff.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
 
 import trio
 
 from smsgw.drivers.seam import Driver, InboundMessage, Outcome, Receipt
+from smsgw.drivers.supervise import contained, supervised
 from smsgw.metrics.instruments import Metrics
+from smsgw.queue.health import StoreUnavailable, until_stored
 from smsgw.queue.limiter import RouteLimiter
 from smsgw.queue.store import Store
 
@@ -89,7 +101,12 @@ class RouteRunner:
             if n <= 0:
                 continue
             self._wake = trio.Event()
-            parts = await self.store.claim(self.name, n, self.wall())
+            # Outcomes could not be recorded while the store is down: claim nothing new.
+            await self.store.health.wait_up()
+            try:
+                parts = await self.store.claim(self.name, n, self.wall())
+            except StoreUnavailable:
+                continue
             if not parts:
                 with trio.move_on_after(IDLE_POLL):
                     await self._wake.wait()
@@ -147,8 +164,14 @@ class RouteSink:
             for c in ("otp", "transactional", "marketing")
         }
 
+    # Each call returns only once what it carries is stored; while the store is unavailable it
+    # waits (and retries) instead of failing, so the driver neither drops an outcome nor acks
+    # a receipt or an inbound message that is not on disk.
+
     async def outcomes(self, items: Sequence[Outcome]) -> None:
-        summary = await self.store.record_outcomes(items, self.wall())
+        summary = await until_stored(
+            self.store.health, lambda: self.store.record_outcomes(items, self.wall())
+        )
         self.runner.settled(o.part_id for o in items)
         for _, msg_class in summary.submitted:
             self._submitted[msg_class].inc()
@@ -168,7 +191,9 @@ class RouteSink:
             self.runner.wake()
 
     async def receipts(self, items: Sequence[Receipt]) -> None:
-        summary = await self.store.record_receipts(items, self.wall())
+        summary = await until_stored(
+            self.store.health, lambda: self.store.record_receipts(items, self.wall())
+        )
         route = self.runner.name
         if summary.matched:
             self.metrics.receipts.labels(route, "matched").inc(summary.matched)
@@ -178,10 +203,21 @@ class RouteSink:
             self.metrics.receipts.labels(route, "duplicate").inc(summary.duplicate)
 
     async def inbound(self, items: Sequence[InboundMessage]) -> None:
-        ids = await self.store.add_inbound(items)
+        ids = await until_stored(self.store.health, lambda: self.store.add_inbound(items))
         self.metrics.inbound.labels(self.runner.name).inc(len(items))
-        if self.on_inbound is not None:
-            await self.on_inbound(items, ids)
+        hook = self.on_inbound
+        if hook is not None:
+            # The messages are stored: whatever goes wrong in keyword handling must not stop
+            # the driver from acknowledging them (a resent copy would be stored twice).
+            await contained(
+                "inbound",
+                lambda: hook(items, ids),
+                on_failure=self._failed,
+                context=f"{len(items)} inbound message(s) on route {self.runner.name}",
+            )
+
+    def _failed(self, task: str) -> None:
+        self.metrics.task_failures.labels(task).inc()
 
 
 class Scheduler:
@@ -218,18 +254,50 @@ class Scheduler:
         return runner is not None and runner.driver.state().up
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Recover what a crash left in flight, then run every route and the timers."""
+        """Recover what a crash left in flight, then run every route and the timers.
+
+        Reports started at once; if the store cannot write yet, recovery waits for it and the
+        runners wait for recovery (parts left ``sending`` must be queued before any is
+        claimed again).
+        """
+        recovered = trio.Event()
+        async with trio.open_nursery() as nursery:
+            try:
+                await self._recover()
+                recovered.set()
+            except StoreUnavailable:
+                later = partial(self._recover_later, recovered)
+                nursery.start_soon(self._supervised, "recovery", later)
+            for runner in self.runners.values():
+                feed = partial(self._run_runner, runner, recovered)
+                nursery.start_soon(self._supervised, f"runner:{runner.name}", feed)
+            nursery.start_soon(self._supervised, "timers", partial(self._timers, recovered))
+            task_status.started()
+
+    async def _supervised(self, name: str, fn: Callable[[], Awaitable[object]]) -> None:
+        await supervised(name, fn, on_failure=self._failed)
+
+    def _failed(self, task: str) -> None:
+        self.metrics.task_failures.labels(task).inc()
+
+    async def _recover(self) -> None:
         recovered = await self.store.recover_in_flight(self.wall())
         for route in recovered:
             self.metrics.duplicates_risked.labels(route).inc()
         for runner in self.runners.values():
             if runner.driver.forgets_on_restart:
                 await runner.driver.resume(await self.store.awaiting_receipts(runner.name))
-        async with trio.open_nursery() as nursery:
-            for runner in self.runners.values():
-                await nursery.start(runner.run)
-            nursery.start_soon(self._timers)
-            task_status.started()
+
+    async def _recover_later(self, done: trio.Event) -> None:
+        await until_stored(self.store.health, self._recover)
+        done.set()
+        await trio.sleep_forever()  # a supervised task does not return
+
+    @staticmethod
+    async def _run_runner(runner: RouteRunner, recovered: trio.Event) -> None:
+        await recovered.wait()
+        await runner.run()
+        await trio.sleep_forever()  # drained for shutdown: stay, a supervised task does not end
 
     async def drain(self, deadline: float) -> None:
         """Stop claiming everywhere; wait for outstanding outcomes until ``deadline``."""
@@ -238,22 +306,32 @@ class Scheduler:
                 for runner in self.runners.values():
                     nursery.start_soon(runner.drain)
 
-    async def _timers(self) -> None:
+    async def _timers(self, recovered: trio.Event) -> None:
+        await recovered.wait()
         tick = 0
         while True:
-            now = self.wall()
-            await self.store.promote_due(now)
-            if tick % 5 == 0:
-                await self.store.expire_overdue(now)
+            # The store's probe watches an unavailable store; the next round tries again.
+            with contextlib.suppress(StoreUnavailable):
+                await self._tick(tick)
+            tick += 1
+            await trio.sleep(1.0)
+
+    async def _tick(self, tick: int) -> None:
+        now = self.wall()
+        await self.store.promote_due(now)
+        if tick % 5 == 0:
+            await self.store.expire_overdue(now)
+            # After an outage, outcomes the sinks held are still being written: a part is not
+            # stale (taken back and sent again) for its wait on the store.
+            health = self.store.health
+            if health.up and trio.current_time() - health.recovered_at >= self.submit_timeout:
                 stale = await self.store.recover_in_flight(now, now - self.submit_timeout)
                 for route in stale:
                     self.metrics.duplicates_risked.labels(route).inc()
-                await self._failover(now)
-            if tick % 60 == 0:
-                for route in await self.store.expire_pending_receipts(now):
-                    self.metrics.receipts.labels(route, "unmatched").inc()
-            tick += 1
-            await trio.sleep(1.0)
+            await self._failover(now)
+        if tick % 60 == 0:
+            for route in await self.store.expire_pending_receipts(now):
+                self.metrics.receipts.labels(route, "unmatched").inc()
 
     async def _failover(self, now: float) -> None:
         t = trio.current_time()

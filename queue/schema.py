@@ -17,11 +17,21 @@ from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["SCHEMA_VERSION", "SchemaTooNew", "migrate"]
+__all__ = ["SCHEMA_VERSION", "NotAStore", "SchemaTooNew", "migrate"]
 
 
 class SchemaTooNew(RuntimeError):
     """The database was written by a newer smsgw."""
+
+    def __init__(self, found: int) -> None:
+        super().__init__(
+            f"database schema version {found} is newer than this smsgw ({SCHEMA_VERSION})"
+        )
+        self.found = found
+
+
+class NotAStore(RuntimeError):
+    """An SQLite database, but not an smsgw store (another program's tables)."""
 
 
 _MIGRATIONS: tuple[str, ...] = (
@@ -179,18 +189,56 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE webhooks ADD COLUMN leased INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: an inbound message belongs to the API key its route or number is assigned to (NULL:
+    # to none; admin keys see those). Rows stored before have no owner.
+    """
+    ALTER TABLE inbound ADD COLUMN key TEXT;
+    CREATE INDEX inbound_key ON inbound(key, iid);
+    """,
+    # 5: webhooks delivered in order per message, fairly per key and receiver (issue 12), with
+    # a stable event id (issue 14); a message may ask for its final status only. webhooks_claim
+    # holds only rows waiting to be taken, per key and receiver (origin) by due time, so a
+    # claim is an index range read however many rows a dead receiver has piled up. A
+    # delivery that failed for good stays (dead = 1, with its last_error) for a week.
+    """
+    ALTER TABLE messages ADD COLUMN webhook_events TEXT;
+    ALTER TABLE webhooks ADD COLUMN mid INTEGER;
+    ALTER TABLE webhooks ADD COLUMN event_id TEXT;
+    ALTER TABLE webhooks ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+    ALTER TABLE webhooks ADD COLUMN dead INTEGER NOT NULL DEFAULT 0;
+    UPDATE webhooks SET event_id = 'evt_' || lower(hex(randomblob(10))) WHERE event_id IS NULL;
+    DROP INDEX webhooks_due;
+    CREATE INDEX webhooks_claim ON webhooks(key, origin, next_at) WHERE leased = 0 AND dead = 0;
+    CREATE INDEX webhooks_message ON webhooks(mid, wid) WHERE mid IS NOT NULL;
+    """,
+    # 6: where the health probe writes (and deletes in the same transaction) while the store
+    # is unavailable: a commit here means pages can be allocated and written again.
+    """
+    CREATE TABLE store_probe (n INTEGER PRIMARY KEY, pad BLOB NOT NULL);
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the database to :data:`SCHEMA_VERSION`; returns the version it found."""
+    """Bring the database to :data:`SCHEMA_VERSION`; returns the version it found.
+
+    Raises :class:`SchemaTooNew` for a store of a newer smsgw and :class:`NotAStore` for a
+    database that holds another program's tables; neither is touched.
+    """
     found = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if found > SCHEMA_VERSION:
-        raise SchemaTooNew(
-            f"database schema version {found} is newer than this smsgw ({SCHEMA_VERSION})"
+        raise SchemaTooNew(found)
+    tables = {
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )
+    }
+    if (found == 0 and tables) or (found > 0 and "messages" not in tables):
+        shown = ", ".join(sorted(tables)[:3]) or "none"
+        raise NotAStore(f"it holds tables smsgw did not make ({shown}), schema {found}")
     for version in range(found, SCHEMA_VERSION):
         # executescript commits first; run each migration's statements in our own transaction.
         statements = [s.strip() for s in _MIGRATIONS[version].split(";") if s.strip()]

@@ -9,30 +9,51 @@ batch of receipts, queue webhook events with the status change they report.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import msgspec
 import trio
 
 from smsgw.drivers.seam import InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue import ops_accept, ops_dispatch, ops_read
+from smsgw.queue import ops_accept, ops_dispatch, ops_read, ops_webhooks
+from smsgw.queue.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
+from smsgw.queue.lock import StoreLock, StoreLocked
 from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
 from smsgw.queue.ops_accept import AcceptResult
 from smsgw.queue.ops_dispatch import ClaimGate, DispatchPolicy, OutcomeSummary, ReceiptSummary
-from smsgw.queue.ops_read import QueueStats, WebhookJob
+from smsgw.queue.ops_read import QueueStats
 from smsgw.queue.policy import Facts, Policy, Screened
-from smsgw.queue.schema import migrate
+from smsgw.queue.refusals import CHECK_HINT, StoreRefused, preflight
+from smsgw.queue.schema import SCHEMA_VERSION, NotAStore, SchemaTooNew, migrate
 from smsgw.queue.transitions import Events, StatusEvent
-from smsgw.queue.writer import StoreClosed, Tx, Writer
+from smsgw.queue.writer import StoreClosed, Writer, classify
 
-__all__ = ["AcceptResult", "Store", "StoreClosed"]
+__all__ = [
+    "AcceptResult",
+    "Store",
+    "StoreClosed",
+    "StoreFatal",
+    "StoreLocked",
+    "StoreRefused",
+    "StoreUnavailable",
+]
 
 T = TypeVar("T")
 
 
 class Store:
-    """The durable queue. Open with :meth:`open`, close with :meth:`close`."""
+    """The durable queue. Open with :meth:`open`, close with :meth:`close`.
+
+    Errors: a store-level failure is :class:`StoreUnavailable` (transient: full, busy, I/O,
+    read-only; nothing written) or :class:`StoreFatal` (removed, replaced, corrupt) from any
+    method; :attr:`health` tracks it. ``evidence`` names files beside the store (the API
+    token) whose presence says a store existed here, so an empty file is not taken as new.
+    """
 
     def __init__(
         self,
@@ -42,15 +63,30 @@ class Store:
         policy: DispatchPolicy,
         synchronous: str = "full",
         commit_batch: int = 1000,
+        busy_timeout: float = 5.0,
+        evidence: Sequence[str] = (),
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.path = path
         self.metrics = metrics
         self.policy = policy
+        self.evidence = tuple(evidence)
+        self.health = StoreHealth(path, metrics, wall)
         self._writer = Writer(
-            path, synchronous=synchronous, batch=commit_batch, metrics=metrics, setup=migrate
+            path,
+            synchronous=synchronous,
+            batch=commit_batch,
+            metrics=metrics,
+            setup=migrate,
+            health=self.health,
+            busy_timeout=busy_timeout,
         )
+        self._lock: StoreLock | None = None
         self._events = Events()
         self._events.on_status = self._on_status
+        self._events.on_webhooks = self._on_webhooks
+        self.on_webhooks: ops_webhooks.Notify = lambda lanes: None
+        """Called (in trio) with the lanes (key, origin) that got webhook rows committed."""
         self.active: dict[str, int] = dict.fromkeys(CLASSES, 0)
         """Unfinished messages per class (kept in memory after one count at start)."""
         self.on_ready: Callable[[Iterable[str]], None] = lambda routes: None
@@ -61,18 +97,65 @@ class Store:
         self._changed = trio.Event()
         self.gate: ClaimGate | None = None
         """Checked for every message about to leave (the consent and courtesy policy)."""
+        self.inbound_owner: Callable[[InboundMessage], str | None] = lambda msg: None
+        """The API key an inbound message belongs to, stored with it (see queue.inbound_owner)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Create the folder and file if needed, migrate the schema, count what is queued."""
-        await self._writer.open()
-        self.active = await self._writer.call(ops_read.count_active)
+        """Lock the store, create the folder and file if needed, migrate the schema, count
+        what is queued.
+
+        Raises :class:`StoreRefused` (one line: file, reason, what to do) when the store is
+        locked by another process (:class:`StoreLocked`), the data directory is not writable,
+        or the file is empty where a store existed, truncated, foreign, corrupt or from a
+        newer smsgw. Nothing is changed then.
+        """
+        lock = await trio.to_thread.run_sync(self._lock_and_check)
+        try:
+            try:
+                await self._writer.open()
+                self.active = await self._writer.call(ops_read.count_active)
+            except BaseException as e:
+                refusal = _refusal(self.path, e)
+                if refusal is None:
+                    raise
+                raise refusal from None
+        except BaseException:
+            lock.release(forget=True)
+            with trio.CancelScope(shield=True):
+                await self._writer.close()
+            raise
+        self._lock = lock
         self.opened = True
+
+    def _lock_and_check(self) -> StoreLock:
+        lock = StoreLock.acquire(self.path)
+        try:
+            evidence = [lock.path] if lock.existed else []
+            folder = os.path.dirname(os.path.abspath(self.path))
+            evidence += [os.path.join(folder, name) for name in self.evidence]
+            preflight(self.path, evidence=evidence)
+        except BaseException:
+            lock.release(forget=True)
+            raise
+        return lock
+
+    @property
+    def held(self) -> bool:
+        """This process holds the store's lock (see :mod:`smsgw.queue.lock`)."""
+        return self._lock is not None and self._lock.held
 
     async def close(self) -> None:
         self.opened = False
         await self._writer.close()
+        if self._lock is not None:
+            self._lock.release()
+
+    async def watch_health(self) -> None:
+        """Probe the store with backoff while it is unavailable, until cancelled (the writes
+        that succeed report it up again; see :class:`~smsgw.queue.health.StoreHealth`)."""
+        await self.health.watch(self._writer.probe)
 
     def _on_status(self, events: Sequence[StatusEvent]) -> None:
         # Runs in the writer thread after commit; prometheus-client is thread-safe and dict
@@ -89,6 +172,10 @@ class Store:
             self.metrics.end_to_end_latency.labels(msg_class).observe_many(values)
         for (msg_class, status), n in finals.items():
             self.metrics.messages_final.labels(msg_class, status).inc(n)
+
+    def _on_webhooks(self, lanes: Mapping[ops_webhooks.Lane, int]) -> None:
+        # Writer thread, after commit: the worker learns of new rows at once (no poll).
+        self._writer.run_in_trio(lambda: self.on_webhooks(lanes))
 
     def _notify_changed(self) -> None:
         self.version += 1
@@ -174,6 +261,11 @@ class Store:
         return await self._writer.call(ops_dispatch.expire_pending_receipts, now)
 
     async def recover_in_flight(self, now: float, older_than: float | None = None) -> list[str]:
+        """Parts left ``sending`` go back to the queue: all of them (``older_than`` None, at
+        start), or those sent before ``older_than``. Taking all back is only for a store this
+        process holds locked: another gateway's in-flight parts would be sent twice."""
+        if older_than is None and not self.held:
+            raise RuntimeError(f"{self.path}: in-flight parts are taken back only under lock")
         routes = await self._writer.call(
             ops_dispatch.recover_in_flight, self._events, now, older_than
         )
@@ -197,7 +289,7 @@ class Store:
 
     async def list_messages(
         self,
-        key: str,
+        key: str | None,
         *,
         status: str | None = None,
         client_ref: str | None = None,
@@ -221,28 +313,79 @@ class Store:
     # -- inbound and webhooks --------------------------------------------------------------
 
     async def add_inbound(self, items: Sequence[InboundMessage]) -> list[str]:
-        return await self._writer.call(ops_read.add_inbound, items)
+        owners = [self.inbound_owner(m) for m in items]
+        return await self._writer.call(ops_read.add_inbound, items, owners)
 
-    async def inbound(self, after: int = 0, limit: int = 100) -> list[InboundRow]:
-        return await self._writer.call(ops_read.inbound_page, after, limit)
+    async def inbound(
+        self, after: int = 0, limit: int = 100, *, key: str | None = None
+    ) -> list[InboundRow]:
+        """Inbound messages of ``key`` (None: all) after the cursor ``after``."""
+        return await self._writer.call(ops_read.inbound_page, after, limit, key)
 
-    async def due_webhooks(self, now: float, limit: int, lease: float) -> list[WebhookJob]:
-        return await self._writer.call(ops_read.due_webhooks, now, limit, lease)
+    async def release_webhooks(self) -> tuple[int, list[ops_webhooks.LaneInfo]]:
+        """At start: deliveries taken by the last process are waiting again; returns how
+        many, and every lane (key, receiver) with deliveries waiting."""
+        return await self._writer.call(ops_webhooks.release)
 
-    async def release_webhooks(self, now: float) -> int:
-        return await self._writer.call(ops_read.release_webhooks, now)
+    async def webhook_step(
+        self,
+        finished: ops_webhooks.Finished,
+        claims: Sequence[ops_webhooks.Claim],
+        now: float,
+    ) -> list[ops_webhooks.Claimed]:
+        """Record finished deliveries and claim the next ones, per lane, in one commit
+        (:func:`smsgw.queue.ops_webhooks.step`)."""
+        return await self._writer.call(ops_webhooks.step, finished, claims, now)
 
-    async def webhook_done(self, wids: Sequence[int]) -> None:
-        await self._writer.call(ops_read.webhook_done, wids)
-
-    async def webhook_retry(self, wid: int, next_at: float | None, error: str) -> None:
-        await self._writer.call(ops_read.webhook_retry, wid, next_at, error)
+    async def enqueue_webhooks(
+        self, items: Sequence[tuple[str, str, dict[str, Any]]], now: float
+    ) -> list[str]:
+        """Queue deliveries (key, url, payload) that belong to no message, such as inbound
+        messages; each payload gets an ``event_id`` (returned)."""
+        return await self._writer.call(ops_webhooks.enqueue, items, now, self._events.on_webhooks)
 
     async def enqueue_webhook(self, key: str, url: str, body: bytes, now: float) -> None:
-        def op(tx: Tx) -> None:
-            tx.conn.execute(
-                "INSERT INTO webhooks (key, url, body, next_at, created_at) VALUES (?,?,?,?,?)",
-                (key, url, body, now, now),
-            )
+        """One delivery of a JSON object body (see :meth:`enqueue_webhooks`)."""
+        payload = msgspec.json.decode(body)
+        await self.enqueue_webhooks([(key, url, payload)], now)
 
-        await self._writer.call(op)
+
+def _refusal(path: str, exc: BaseException) -> StoreRefused | None:
+    """The one-line refusal for what opening the store raised, or None to let it pass."""
+    hint = CHECK_HINT.format(path=path)
+    if isinstance(exc, SchemaTooNew):
+        return StoreRefused(
+            path,
+            f"written by a newer smsgw (schema {exc.found}; this one knows {SCHEMA_VERSION})",
+            "upgrade smsgw, or restore a backup this version wrote",
+        )
+    if isinstance(exc, NotAStore):
+        return StoreRefused(
+            path, f"not an smsgw store: {exc}", "point [store] path at the smsgw store"
+        )
+    if isinstance(exc, StoreRefused):
+        return exc
+    kind: ErrorKind | None
+    if isinstance(exc, StoreUnavailable | StoreFatal):
+        kind, detail = exc.kind, exc.detail
+    elif isinstance(exc, sqlite3.Error):
+        kind, detail = classify(exc), str(exc)
+    else:
+        return None
+    if kind in ("corrupt", "gone"):
+        return StoreRefused(path, f"the store is damaged ({detail})", hint)
+    if kind == "readonly":
+        return StoreRefused(
+            path, f"the store is read-only ({detail})", "make it and its folder writable"
+        )
+    if kind == "busy":
+        return StoreRefused(
+            path,
+            f"the database is locked by another process ({detail})",
+            "close whatever holds it open (an sqlite3 shell?)",
+        )
+    if kind == "full":
+        return StoreRefused(path, f"the disk is full ({detail})", "free some space")
+    return StoreRefused(
+        path, f"cannot open the store ({detail})", "check the disk, the file and its folder"
+    )

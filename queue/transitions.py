@@ -19,6 +19,7 @@ from typing import NamedTuple
 import msgspec
 
 from smsgw.queue.model import FINAL, derive_status, rfc3339
+from smsgw.queue.ops_webhooks import Notify, event_ids, insert
 from smsgw.queue.writer import Tx
 
 __all__ = [
@@ -39,9 +40,9 @@ __all__ = [
 
 MSG_COLS = (
     "m.mid, m.status, m.parts_total, m.first_pid, m.msg_class, m.created_at, m.callback_url,"
-    " m.key, m.id, m.client_ref, m.error"
+    " m.key, m.id, m.client_ref, m.error, m.webhook_events"
 )
-_N_MSG_COLS = 11
+_N_MSG_COLS = 12
 
 
 class MsgInfo(NamedTuple):
@@ -56,6 +57,8 @@ class MsgInfo(NamedTuple):
     public_id: str
     client_ref: str | None
     error: str | None
+    webhook_events: str | None
+    """``final``: only the final status gets a webhook; None (all): every change does."""
 
     @classmethod
     def from_row(cls, row: Sequence[object], offset: int = 0) -> MsgInfo:
@@ -84,6 +87,8 @@ class Events:
 
     def __init__(self) -> None:
         self.on_status: Callable[[Sequence[StatusEvent]], None] = lambda events: None
+        self.on_webhooks: Notify = lambda lanes: None
+        """Webhook rows were committed, per (key, origin)."""
 
 
 _json = msgspec.json.Encoder()
@@ -198,7 +203,7 @@ def apply(
     # (status, done, error or None to keep, route or None to keep, attempted) -> mids
     updates: dict[tuple[str, int, str | None, str | None, bool], list[int]] = {}
     history: dict[tuple[float, str, str], list[int]] = {}
-    hooks: list[tuple[object, ...]] = []
+    hooks: list[tuple[MsgInfo, str, str, str | None]] = []
     emitted: list[StatusEvent] = []
     for info, new, note, error, route in changes:
         if new == info.status and route is None:
@@ -209,20 +214,10 @@ def apply(
         history.setdefault((now, new, note), []).append(mid)
         if new == info.status:
             continue
-        if info.callback_url:
-            body = _json.encode(
-                {
-                    "event": "message.status",
-                    "id": info.public_id,
-                    "client_ref": info.client_ref,
-                    "status": new,
-                    "previous_status": info.status,
-                    "at": rfc3339(now),
-                    "error": error if error is not None else info.error,
-                    "note": note or None,
-                }
-            )
-            hooks.append((info.key, info.callback_url, body, now, now))
+        # Decided here, where rows are written: a key or message that asked for the final
+        # status only gets nothing stored for the changes before it.
+        if info.callback_url and (done or info.webhook_events != "final"):
+            hooks.append((info, new, note, error))
         if done or new == "submitted":
             emitted.append(StatusEvent(info.msg_class, new, info.created_at, now))
     for (new, done, error, route, bump), mids in updates.items():
@@ -234,12 +229,36 @@ def apply(
         )  # fmt: skip
     add_history(tx, history)
     if hooks:
-        conn.executemany(
-            "INSERT INTO webhooks (key, url, body, next_at, created_at) VALUES (?,?,?,?,?)", hooks
-        )
+        _queue_webhooks(tx, events, hooks, now)
     if emitted:
         tx.after_commit(lambda: events.on_status(emitted))
     return len(emitted)
+
+
+def _queue_webhooks(
+    tx: Tx, events: Events, hooks: Sequence[tuple[MsgInfo, str, str, str | None]], now: float
+) -> None:
+    """The status webhooks of these changes, each with its own event id, in the order of the
+    changes (a message's rows go out in row order)."""
+    at = rfc3339(now)
+    rows: list[tuple[str, str, bytes, int | None, str]] = []
+    for (info, new, note, error), event_id in zip(hooks, event_ids(len(hooks)), strict=True):
+        body = _json.encode(
+            {
+                "event": "message.status",
+                "event_id": event_id,
+                "id": info.public_id,
+                "client_ref": info.client_ref,
+                "status": new,
+                "previous_status": info.status,
+                "at": at,
+                "error": error if error is not None else info.error,
+                "note": note or None,
+            }
+        )
+        assert info.callback_url is not None
+        rows.append((info.key, info.callback_url, body, info.mid, event_id))
+    insert(tx, rows, now, events.on_webhooks)
 
 
 def _skipped(change: Change) -> bool:

@@ -19,7 +19,21 @@ TOKEN = "test-token-0123456789abcdef"
 OTHER_TOKEN = "other-token-0123456789abcdef"
 
 
-def gateway_toml(tmp: Path, extra: str = "", route: str | None = None, store: str = "") -> str:
+def gateway_toml(
+    tmp: Path,
+    extra: str = "",
+    route: str | None = None,
+    store: str = "",
+    *,
+    shop: str = "",
+    other: str = "",
+    rules: str = '[[rules]]\nroute = ["sim"]\n',
+    webhooks: str = "allow_private = true",
+) -> str:
+    """Two keys, "shop" and "other" (``shop``/``other``: more lines for their tables), one
+    simulator route "sim" (or ``route``), a catch-all rule (or ``rules``), then ``extra``. Its
+    webhooks may reach loopback receivers (tests run them there); pass ``webhooks`` for other
+    ``[webhooks]`` settings."""
     route = route or (
         '[[routes]]\nname = "sim"\ndriver = "simulator"\nrate = 1000\nburst = 100\n'
         "latency = 0\nreceipt_delay = 0\nseed = 1\n"
@@ -32,23 +46,27 @@ listen = "127.0.0.1:0"
 path = "{tmp / "smsgw.db"}"
 {store}
 
+[webhooks]
+{webhooks}
+
 [[keys]]
 name = "shop"
 token = "{TOKEN}"
 rate = 100000
 senders = []
 webhook_secret = "whsec-0123456789"
+{shop}
 
 [[keys]]
 name = "other"
 token = "{OTHER_TOKEN}"
 rate = 100000
 senders = ["MyShop"]
+{other}
 
 {route}
 
-[[rules]]
-route = ["sim"]
+{rules}
 
 {extra}
 """
@@ -100,9 +118,21 @@ StartGateway = Callable[..., Awaitable[Running]]
 @pytest.fixture
 def start_gateway(tmp_path: Path, nursery: trio.Nursery) -> StartGateway:
     async def start(
-        extra: str = "", route: str | None = None, store: str = "", **kw: object
+        extra: str = "",
+        route: str | None = None,
+        store: str = "",
+        *,
+        shop: str = "",
+        other: str = "",
+        rules: str | None = None,
+        webhooks: str = "allow_private = true",
+        **kw: object,
     ) -> Running:
-        config = parse(gateway_toml(tmp_path, extra, route, store).encode(), "test.toml", {})
+        more = {} if rules is None else {"rules": rules}
+        toml = gateway_toml(
+            tmp_path, extra, route, store, shop=shop, other=other, webhooks=webhooks, **more
+        )
+        config = parse(toml.encode(), "test.toml", {})
         gw = Gateway(config, **kw)  # type: ignore[arg-type]
         host, port = await nursery.start(gw.run)
         return Running(gw, f"http://{host}:{port}")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from smsgw.queue.model import MessageClass, NewMessage
+import time
+from typing import Literal
+
+from smsgw.queue.model import MessageClass, NewMessage, rfc3339
 
 
 def new_message(
@@ -17,6 +20,7 @@ def new_message(
     send_at: float | None = None,
     validity: float = 3600.0,
     callback_url: str | None = None,
+    webhook_events: Literal["all", "final"] = "all",
 ) -> NewMessage:
     return NewMessage(
         key=key,
@@ -34,6 +38,7 @@ def new_message(
         send_at=send_at,
         client_ref=client_ref,
         callback_url=callback_url,
+        webhook_events=webhook_events,
         status="scheduled" if send_at else "queued",
         due_at=send_at,
     )
@@ -55,3 +60,8 @@ async def hold_clock_while_busy(store: object) -> None:
             await trio.lowlevel.checkpoint()
         else:
             await writer.wait_busy()
+
+
+def in_a_month() -> str:
+    """An RFC 3339 ``send_at`` 30 days from the real now (inside the default horizon)."""
+    return rfc3339(time.time() + 30 * 86400)

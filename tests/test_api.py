@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import OTHER_TOKEN, StartGateway
+from tests.helpers import in_a_month
 
 pytestmark = pytest.mark.trio
 
@@ -159,7 +160,7 @@ async def test_cancel_before_it_leaves_and_409_after(start_gateway: StartGateway
     _, later = await gw.call(
         "POST",
         "/v1/messages",
-        {"to": "+4917012345678", "text": "x", "send_at": "2099-01-01T00:00:00Z"},
+        {"to": "+4917012345678", "text": "x", "send_at": in_a_month()},
     )
     assert isinstance(later, dict) and later["status"] == "scheduled"
     status, body = await gw.call("DELETE", f"/v1/messages/{later['id']}")
@@ -211,7 +212,7 @@ async def test_client_rate_limit_answers_429_with_retry_after(
 
 async def test_queue_full_answers_429(start_gateway: StartGateway) -> None:
     gw = await start_gateway(store="max_queued = 2")
-    msgs = [{"to": "+4917012345678", "text": "x", "send_at": "2099-01-01T00:00:00Z"}] * 3
+    msgs = [{"to": "+4917012345678", "text": "x", "send_at": in_a_month()}] * 3
     status, body = await gw.call("POST", "/v1/messages", {"messages": msgs})
     assert status == 429 and isinstance(body, dict) and body["error"]["code"] == "queue_full"
     assert gw.gateway.store.active_total == 0

@@ -15,6 +15,7 @@ from smsgw.gateway.http_server import OWN_ANSWERS, HttpServer
 from smsgw.gateway.known_series import known_series
 from smsgw.gateway.openapi import documented_operations
 from smsgw.gateway.schemas import REFUSAL_CODES
+from smsgw.gateway.service import Gateway
 from smsgw.metrics.instruments import Metrics
 from tests.conftest import Running, StartGateway, gateway_toml
 
@@ -144,7 +145,7 @@ def test_every_label_value_the_code_counts_is_primed() -> None:
     """A literal label value in ``metrics.<family>.labels(...)`` must be in that family's
     known series, or its series would appear only with its first event."""
     config = parse(gateway_toml(Path("/nonexistent")).encode(), "test.toml", {})
-    known = known_series(config, {"sim": ["sim"]})
+    known = known_series(config, {"sim": ["sim"]}, Gateway(config).task_names())
     values: dict[tuple[str, int], set[str]] = {}
     for family, label_sets in known.items():
         for labels in label_sets:
@@ -157,7 +158,7 @@ def test_every_label_value_the_code_counts_is_primed() -> None:
             continue
         family = f.value.attr if isinstance(f.value, ast.Attribute) else ""
         if family not in known:
-            continue  # gauges, traffic-dependent labels (HTTP), unwired names (tasks)
+            continue  # gauges, traffic-dependent labels (HTTP)
         for i, arg in enumerate(call.args):
             literal = arg.value if isinstance(arg, ast.Constant) else None
             if isinstance(literal, str) and literal not in values.get((family, i), set()):
@@ -192,7 +193,10 @@ def test_every_protocol_error_kind_the_drivers_count_is_primed() -> None:
 
 def test_every_refusal_code_of_the_accept_path_is_primed() -> None:
     codes = {}
-    for path, call in _calls([ROOT / "gateway" / "accept.py", ROOT / "queue" / "policy.py"]):
+    accept_path = [
+        ROOT / "gateway" / name for name in ("accept.py", "webhook_targets.py", "decoding.py")
+    ]
+    for path, call in _calls([*accept_path, ROOT / "queue" / "policy.py"]):
         if _name(call) in ("Invalid", "Refusal"):
             codes.update(
                 {

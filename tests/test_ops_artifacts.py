@@ -426,6 +426,18 @@ ALERT_CASES = [
         ("7m", "SmsgwLinkDown", WARN | {"route": "a", "link": "a-1"}),
         ("7m", "SmsgwGatewayDown", None),
     ),
+    _case(  # the store cannot write for three minutes from minute 2; a runner fails once
+        {
+            "smsgw_store_up": "1 1 0 0 0 1x10",
+            'smsgw_task_failures_total{task="runner:a"}': "0 0 0 1x20",
+        },
+        ("2m", "SmsgwStoreUnavailable", None),
+        ("3m", "SmsgwStoreUnavailable", CRIT),
+        ("6m", "SmsgwStoreUnavailable", None),
+        ("2m", "SmsgwTaskFailures", None),
+        ("4m", "SmsgwTaskFailures", WARN | {"task": "runner:a"}),
+        ("25m", "SmsgwTaskFailures", None),
+    ),
     _case(  # the target stops answering at minute 1, then vanishes from discovery
         {'up{job="smsgw", instance="gw:8080"}': "1 0 0 0 0"},
         ("2m", "SmsgwGatewayDown", None),

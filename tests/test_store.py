@@ -230,18 +230,6 @@ async def test_failover_moves_ready_parts_to_the_next_up_route(store: Store) -> 
     assert stuck.route == "sim"
 
 
-async def test_status_change_queues_a_webhook_in_the_same_transaction(store: Store) -> None:
-    await store.accept([new_message(1, callback_url="http://127.0.0.1:9/hook")])
-    [part] = await store.claim("sim", 1, 1_001.0)
-    await store.record_outcomes([Outcome(part_id=part.part_id, carrier_id="w1")], 1_002.0)
-    jobs = await store.due_webhooks(1_003.0, 10, lease=30.0)
-    assert [j.url for j in jobs] == ["http://127.0.0.1:9/hook"] * 2
-    assert b'"status":"sending"' in jobs[0].body and b'"status":"submitted"' in jobs[1].body
-    assert await store.due_webhooks(1_004.0, 10, lease=30.0) == []  # leased
-    await store.webhook_done([jobs[0].wid])
-    assert [j.wid for j in await store.due_webhooks(1_040.0, 10, lease=30.0)] == [jobs[1].wid]
-
-
 async def test_a_failing_operation_does_not_sink_its_batch(store: Store) -> None:
     import trio
 

@@ -1,0 +1,304 @@
+"""Webhook deliveries in the store: queued with the change they report, claimed fairly, in
+order per message, finished in batches. Runs in the writer thread.
+
+A delivery row belongs to a *lane*: its key and its receiver's origin (scheme, host, port).
+The webhook worker claims per lane (an index range read on ``webhooks_claim``), so a receiver
+that piled up a backlog costs nothing to the others. Rows of one message (``mid``) go out in
+``wid`` order: a row is taken only when every earlier live row of its message is already
+taken (held by the worker, which sends them one after the other); a row whose predecessor
+waits for a retry is moved to that retry's time, so it never comes due before it.
+
+:func:`step` is the worker's one store call per cycle: it records what finished (done rows
+deleted, retries rescheduled, failures marked dead, untried rows released) and claims the
+next rows for several lanes, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+import msgspec
+
+from smsgw.queue.writer import Tx
+
+__all__ = [
+    "IN_JSON",
+    "Claim",
+    "Claimed",
+    "Finished",
+    "Lane",
+    "LaneInfo",
+    "Notify",
+    "WebhookJob",
+    "enqueue",
+    "event_ids",
+    "insert",
+    "json_ids",
+    "origin_of",
+    "release",
+    "step",
+]
+
+Lane = tuple[str, str]
+"""(key, origin)."""
+Notify = Callable[[Mapping[Lane, int]], None]
+"""Called after commit with the rows queued per lane (wakes the worker)."""
+
+IN_JSON = "IN (SELECT value FROM json_each(?))"
+DEAD_KEPT = 7 * 86400.0
+"""Seconds a failed delivery is kept (dead = 1, with its last_error) for an operator to see."""
+
+_json = msgspec.json.Encoder()
+
+
+def json_ids(ids: Iterable[int]) -> str:
+    return _json.encode(list(ids)).decode()
+
+
+@functools.lru_cache(maxsize=4096)
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` in lower case: the lane a URL's deliveries go in. Never
+    raises: an unparsable URL (an old row) gets the empty origin, and fails at delivery."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = parts.scheme.lower()
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + ("" if port is None or port == default else f":{port}")
+
+
+def event_ids(n: int) -> list[str]:
+    """``n`` random event ids (``evt_`` and 80 bits, base32): one per delivery row, the same
+    on every retry of it, so receivers can drop duplicates."""
+    raw = base64.b32encode(os.urandom(10 * n)).decode().lower()
+    return ["evt_" + raw[16 * i : 16 * i + 16] for i in range(n)]
+
+
+class WebhookJob(msgspec.Struct, frozen=True):
+    """One delivery as the worker holds it."""
+
+    wid: int
+    key: str
+    url: str
+    body: bytes
+    attempts: int
+    mid: int | None
+    event_id: str
+    origin: str
+
+
+class LaneInfo(NamedTuple):
+    lane: Lane
+    pending: int
+    next_at: float
+
+
+class Claim(NamedTuple):
+    key: str
+    origin: str
+    limit: int
+
+
+class Claimed(NamedTuple):
+    jobs: list[WebhookJob]
+    next_at: float | None
+    """The lane's earliest row still waiting in the store (None: none)."""
+
+
+class Finished(msgspec.Struct, kw_only=True):
+    """What the worker finished since its last step."""
+
+    done: list[int] = []
+    retry: list[tuple[int, int | None, float, str]] = []
+    """(wid, mid, next_at, error): one more attempt counted, due again at next_at."""
+    dead: list[tuple[int, str]] = []
+    """(wid, error): failed for good (refused target, bad URL, attempts used up)."""
+    release: list[tuple[int, float]] = []
+    """(wid, not_before): taken but not attempted (receiver paused, predecessor retrying)."""
+    purge_before: float | None = None
+    """Delete dead rows that died before this time."""
+
+    def __bool__(self) -> bool:
+        return bool(self.done or self.retry or self.dead or self.release or self.purge_before)
+
+
+def insert(
+    tx: Tx, rows: Sequence[tuple[str, str, bytes, int | None, str]], now: float, notify: Notify
+) -> None:
+    """Queue deliveries (key, url, body, mid, event_id), due now; ``notify`` after commit."""
+    if not rows:
+        return
+    counts: dict[Lane, int] = {}
+    values = []
+    for key, url, body, mid, event_id in rows:
+        origin = origin_of(url)
+        counts[key, origin] = counts.get((key, origin), 0) + 1
+        values.append((key, url, body, now, now, mid, event_id, origin))
+    tx.conn.executemany(
+        "INSERT INTO webhooks (key, url, body, next_at, created_at, mid, event_id, origin)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        values,
+    )
+    tx.after_commit(lambda: notify(counts))
+
+
+def enqueue(
+    tx: Tx, items: Sequence[tuple[str, str, dict[str, Any]]], now: float, notify: Notify
+) -> list[str]:
+    """Queue deliveries of payloads (key, url, payload) that belong to no message (inbound);
+    each payload gets its ``event_id``. Returns the event ids."""
+    ids = event_ids(len(items))
+    rows = []
+    for (key, url, payload), event_id in zip(items, ids, strict=True):
+        rows.append((key, url, _json.encode({**payload, "event_id": event_id}), None, event_id))
+    insert(tx, rows, now, notify)
+    return ids
+
+
+def release(tx: Tx) -> tuple[int, list[LaneInfo]]:
+    """At start: rows a previous process had taken are waiting again (it died before it
+    finished them); old rows get their origin. Returns how many were taken, and each lane
+    with rows waiting (how many, the earliest due time)."""
+    conn = tx.conn
+    released = conn.execute("UPDATE webhooks SET leased = 0 WHERE leased = 1").rowcount
+    missing = conn.execute(
+        "SELECT wid, url FROM webhooks WHERE origin = '' AND dead = 0"
+    ).fetchall()
+    fixed = [(origin_of(url), wid) for wid, url in missing]
+    conn.executemany("UPDATE webhooks SET origin = ? WHERE wid = ?", [f for f in fixed if f[0]])
+    info = [
+        LaneInfo((r[0], r[1]), int(r[2]), float(r[3]))
+        for r in conn.execute(
+            "SELECT key, origin, count(*), min(next_at) FROM webhooks WHERE dead = 0"
+            " GROUP BY key, origin"
+        )
+    ]
+    return released, info
+
+
+def step(tx: Tx, finished: Finished, claims: Sequence[Claim], now: float) -> list[Claimed]:
+    """Record ``finished`` and take up to ``limit`` due rows per claim, in one transaction.
+
+    Returns one :class:`Claimed` per claim, in order. Taken rows are marked leased: not
+    claimable again until finished or released (or the next start).
+    """
+    _record(tx, finished, now)
+    return [_claim(tx, c, now) for c in claims]
+
+
+def _record(tx: Tx, f: Finished, now: float) -> None:
+    conn = tx.conn
+    if f.done:
+        conn.execute(f"DELETE FROM webhooks WHERE wid {IN_JSON}", (json_ids(f.done),))
+    if f.retry:
+        conn.executemany(
+            "UPDATE webhooks SET attempts = attempts + 1, next_at = ?, last_error = ?,"
+            " leased = 0 WHERE wid = ?",
+            [(at, error[:500], wid) for wid, _mid, at, error in f.retry],
+        )
+        # A message's later statuses wait for the earlier one: never due before its retry.
+        conn.executemany(
+            "UPDATE webhooks SET next_at = max(next_at, ?), leased = 0"
+            " WHERE mid = ? AND wid > ? AND dead = 0",
+            [(at, mid, wid) for wid, mid, at, _error in f.retry if mid is not None],
+        )
+    if f.release:
+        conn.executemany(
+            "UPDATE webhooks SET next_at = max(next_at, ?), leased = 0 WHERE wid = ?",
+            [(at, wid) for wid, at in f.release],
+        )
+    if f.dead:
+        conn.executemany(
+            "UPDATE webhooks SET dead = 1, leased = 0, attempts = attempts + 1, next_at = ?,"
+            " last_error = ? WHERE wid = ?",
+            [(now, error[:500], wid) for wid, error in f.dead],
+        )
+    if f.purge_before is not None:
+        conn.execute("DELETE FROM webhooks WHERE dead = 1 AND next_at < ?", (f.purge_before,))
+
+
+_CLAIM_SQL = (
+    "SELECT wid, url, body, attempts, mid, event_id, next_at FROM webhooks"
+    " WHERE key = ? AND origin = ? AND leased = 0 AND dead = 0 AND next_at <= ?"
+    " ORDER BY next_at, wid LIMIT ?"
+)
+
+
+def _claim(tx: Tx, claim: Claim, now: float) -> Claimed:
+    conn = tx.conn
+    key, origin, limit = claim
+    rows = conn.execute(_CLAIM_SQL, (key, origin, now, limit)).fetchall()
+    taken: list[Any] = rows
+    if any(r[4] is not None for r in rows):
+        taken = _in_order(tx, rows, now)
+    if taken:
+        conn.execute(
+            f"UPDATE webhooks SET leased = 1 WHERE wid {IN_JSON}", (json_ids(r[0] for r in taken),)
+        )
+    next_at: float | None = None
+    if len(rows) < limit:
+        row = conn.execute(
+            "SELECT min(next_at) FROM webhooks WHERE key = ? AND origin = ? AND leased = 0"
+            " AND dead = 0",
+            (key, origin),
+        ).fetchone()
+        next_at = None if row[0] is None else float(row[0])
+    jobs = [
+        WebhookJob(r[0], key, str(r[1]), _blob(r[2]), r[3], r[4], r[5] or f"evt_{r[0]}", origin)
+        for r in taken
+    ]
+    return Claimed(jobs, next_at)
+
+
+def _blob(value: object) -> bytes:
+    """A body as stored: bytes, or text in a row written by hand or an older version."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8", "replace")
+
+
+def _in_order(tx: Tx, rows: list[Any], now: float) -> list[Any]:
+    """The rows that may go now: every earlier live row of their message is taken already
+    (leased, or taken in this claim). The others are moved to their blocker's due time."""
+    mids = {r[4] for r in rows if r[4] is not None}
+    waiting: dict[int, list[tuple[int, float]]] = {}
+    for mid, wid, at in tx.conn.execute(
+        f"SELECT mid, wid, next_at FROM webhooks WHERE mid {IN_JSON} AND leased = 0"
+        " AND dead = 0 ORDER BY mid, wid",
+        (json_ids(mids),),
+    ):
+        waiting.setdefault(mid, []).append((wid, at))
+    candidates = {r[0] for r in rows}
+    taken: list[Any] = []
+    blocked: set[int] = set()
+    moves: list[tuple[float, int]] = []
+    for r in sorted(rows, key=lambda r: r[0]):
+        wid, mid = r[0], r[4]
+        if mid is None:
+            taken.append(r)
+            continue
+        blockers = [
+            (w, at)
+            for w, at in waiting.get(mid, ())
+            if w < wid and (w not in candidates or w in blocked)
+        ]
+        if not blockers:
+            taken.append(r)
+            continue
+        blocked.add(wid)
+        later = max(at for _, at in blockers)
+        if later > r[6]:
+            moves.append((later, wid))
+    if moves:
+        tx.conn.executemany("UPDATE webhooks SET next_at = ? WHERE wid = ?", moves)
+    return taken
