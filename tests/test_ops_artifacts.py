@@ -186,7 +186,9 @@ WATCHED = _words("""smsgw_parts_submitted_total smsgw_messages_accepted_total sm
     smsgw_queue_oldest_age_seconds smsgw_messages_final_total smsgw_route_up smsgw_link_up
     smsgw_route_tokens smsgw_route_rate smsgw_route_in_flight smsgw_route_window
     smsgw_route_throttled_total smsgw_submit_errors_total smsgw_receipts_total
-    smsgw_webhook_deliveries_total smsgw_webhook_queue_depth smsgw_http_requests_total""")
+    smsgw_webhook_deliveries_total smsgw_webhook_queue_depth smsgw_http_requests_total
+    smsgw_webhook_circuits_open smsgw_store_up smsgw_store_errors_total
+    smsgw_task_failures_total""")
 
 
 def test_dashboard_shows_what_operators_watch() -> None:
@@ -287,7 +289,8 @@ RULES = parse_rules(ALERTS.read_text())
 
 REQUIRED_ALERTS = _words("""SmsgwGatewayDown SmsgwRouteDown SmsgwLinkDown SmsgwOtpQueueAgeHigh
     SmsgwMarketingQueueAgeHigh SmsgwSubmitErrorRateHigh SmsgwThrottleRateHigh SmsgwWebhookGaveUp
-    SmsgwWebhookFailureRatioHigh SmsgwUnmatchedReceiptsRising""")
+    SmsgwWebhookFailureRatioHigh SmsgwUnmatchedReceiptsRising SmsgwStoreUnavailable
+    SmsgwTaskFailures SmsgwWebhookRefused""")
 
 
 def test_alert_rules_are_complete() -> None:
@@ -497,10 +500,14 @@ ALERT_CASES = [
             f'{WEBHOOKS}{{result="ok"}}': "0+8x45",
             f'{WEBHOOKS}{{result="failed"}}': "0+4x45",
             f'{WEBHOOKS}{{result="gave_up"}}': "0 0 0 1x42",
+            f'{WEBHOOKS}{{result="refused"}}': "0x10 2x35",
         },
         ("2m", "SmsgwWebhookGaveUp", None),
         ("4m", "SmsgwWebhookGaveUp", WARN),
         ("30m", "SmsgwWebhookGaveUp", None),
+        ("9m", "SmsgwWebhookRefused", None),
+        ("12m", "SmsgwWebhookRefused", WARN),
+        ("30m", "SmsgwWebhookRefused", None),
         ("10m", "SmsgwWebhookFailureRatioHigh", None),
         ("40m", "SmsgwWebhookFailureRatioHigh", WARN),
     ),
