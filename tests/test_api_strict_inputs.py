@@ -61,3 +61,25 @@ async def test_times_before_the_year_1000_keep_four_digits(start_gateway: StartG
     )
     assert status == 201 and isinstance(body, dict)
     assert body["at"] == "0353-06-01T12:00:00.000Z"
+
+
+@pytest.mark.parametrize("msg_class", ["otp", "transactional", "marketing"])
+@pytest.mark.parametrize("validate", ["true", "false"])
+@pytest.mark.parametrize(
+    "to", ["+49 170 12345678", NUMBER + " ", "+(49)17012345678", "+2101234567"]
+)
+async def test_a_destination_is_e164_as_written_with_a_known_calling_code(
+    start_gateway: StartGateway, msg_class: str, validate: str, to: str
+) -> None:
+    """The same reading for every class and both settings of validate_numbers: marketing
+    went through phonenumbers (which reads spaces and brackets) and transactional with
+    validate_numbers = false through a shape check (which took unknown calling codes)."""
+    gw = await start_gateway(extra=f"[policy]\nvalidate_numbers = {validate}")
+    status, err = await gw.call("POST", "/v1/messages", {"to": to, "text": "x", "class": msg_class})
+    assert status == 422 and isinstance(err, dict)
+    assert (err["error"]["code"], err["error"]["field"]) == ("invalid_number", "to")
+    assert gw.gateway.store.active_total == 0
+    status, _ = await gw.call(
+        "POST", "/v1/messages", {"to": NUMBER, "text": "x", "class": msg_class}
+    )
+    assert status == 202
