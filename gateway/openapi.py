@@ -69,6 +69,19 @@ def _max_text(config: Config) -> int:
     return 160 if parts == 1 else 153 * parts
 
 
+def _to_description(config: Config) -> str | None:
+    """What the pattern of ``to`` cannot say: with ``policy.validate_numbers`` the number must
+    also be one its country assigns, and with ``policy.refuse_non_mobile`` a mobile number
+    (phonenumbers' metadata, per region and number type; 422 invalid_number, not_mobile)."""
+    pc = config.policy
+    rules = []
+    if pc.validate_numbers:
+        rules.append("a number its country's numbering plan assigns (422 invalid_number)")
+    if pc.refuse_non_mobile:
+        rules.append("a mobile number (422 not_mobile)")
+    return "The destination; also " + " and ".join(rules) + "." if rules else None
+
+
 def _components(config: Config) -> dict[str, Any]:
     _, components = msgspec.json.schema_components(_STRUCTS, ref_template=ref("{name}")["$ref"])
     send = components["SendRequest"]["properties"]
@@ -79,6 +92,7 @@ def _components(config: Config) -> dict[str, Any]:
     number = {"pattern": number_pattern(config), "minLength": None}
     for name, prop in (("SendRequest", "to"), ("OptoutBody", "number"), ("ConsentBody", "number")):
         _set_string(components[name]["properties"], prop, **number)
+    _set_string(send, "to", description=_to_description(config))
     _set_string(
         components["ConsentBody"]["properties"],
         "at",
@@ -143,6 +157,8 @@ def openapi_document(config: Config | None = None) -> bytes:
         config.limits.max_batch,
         config.text.max_parts,
         config.policy.default_country,
+        config.policy.validate_numbers,
+        config.policy.refuse_non_mobile,
     )
     doc = _cache.get(facts)
     if doc is None:
