@@ -147,6 +147,17 @@ def _responses(
     return dict(sorted(out.items()))
 
 
+_MESSAGE_LINKS = {
+    name: {
+        "operationRef": f"#/paths/~1v1~1messages~1{{id}}/{method}",
+        "parameters": {"id": "$response.body#/id"},
+        "description": f"{name} the message just accepted (a single message's answer).",
+    }
+    for name, method in (("Get", "get"), ("Cancel", "delete"))
+}
+"""Where an accepted message's id leads (schemathesis' stateful phase follows these)."""
+
+
 def _or_empty(schema: Doc) -> Doc:
     """A query parameter given empty (``?status=&limit=``) counts as not given."""
     return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
@@ -202,9 +213,13 @@ def paths(config: Config) -> Doc:
                 "responses": _responses(
                     {
                         "200": _json(ref("Accepted"), "Same client_ref seen: the original."),
-                        "202": _json(
-                            {"oneOf": [ref("Accepted"), ref("BatchReply")]}, "Committed to disk."
-                        ),
+                        "202": {
+                            **_json(
+                                {"oneOf": [ref("Accepted"), ref("BatchReply")]},
+                                "Committed to disk.",
+                            ),
+                            "links": _MESSAGE_LINKS,
+                        },
                     },
                     body=_SEND_CODES,
                     send=True,
