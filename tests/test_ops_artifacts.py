@@ -389,7 +389,27 @@ async def test_example_config_exports_every_series_the_dashboard_and_alerts_read
         }
     )
     assert missing == [], "no series for: " + ", ".join(missing)
+    # Modem series come from modem routes alone, one set per modem route.
+    modems = {r.name for r in config.routes if isinstance(r, ModemRouteConfig)}
+    modem_routes = {
+        labels.get("route")
+        for name, series in samples.items()
+        if name.startswith("smsgw_modem_")
+        for labels in series
+    }
+    assert modem_routes == modems
     gw.shutdown()
+
+
+async def test_no_modem_series_without_a_modem_route(start_gateway: StartGateway) -> None:
+    """A gateway with only a simulator route exports no modem series: a modem panel of the
+    dashboard is empty there because there is no modem, not because a name is wrong."""
+    gw = await start_gateway()
+    status, body = await gw.call("GET", "/metrics", token=None)
+    assert status == 200 and isinstance(body, bytes)
+    names = {s.name for f in text_string_to_metric_families(body.decode()) for s in f.samples}
+    assert "smsgw_route_up" in names  # the scrape has the route's series
+    assert sorted(n for n in names if n.startswith("smsgw_modem_")) == []
 
 
 Expect = tuple[str, str, dict[str, str] | None]
