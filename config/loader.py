@@ -181,9 +181,29 @@ def _check(config: Config, file: str) -> None:
         if rule.prefix and not re.fullmatch(r"\+?\d{1,15}", rule.prefix):
             raise ConfigError(file, f"rules[{i}].prefix", "must be digits, optionally with +")
     _check_keys(config, file, names)
+    _check_ops_token(config, file)
     for field in ("quiet_start", "quiet_end"):
         if not _HHMM.match(getattr(config.policy, field)):
             raise ConfigError(file, f"policy.{field}", "must be HH:MM (24-hour)")
+
+
+def _check_ops_token(config: Config, file: str) -> None:
+    """At most one of ops_token/ops_token_sha256, long enough, not an API key's token."""
+    s = config.server
+    if s.ops_token and s.ops_token_sha256:
+        raise ConfigError(
+            file, "server.ops_token", "give at most one of ops_token and ops_token_sha256"
+        )
+    if s.ops_token and len(s.ops_token) < 16:
+        raise ConfigError(file, "server.ops_token", "must be at least 16 characters")
+    if s.ops_token_sha256 and not _SHA256_HEX.match(s.ops_token_sha256):
+        raise ConfigError(
+            file, "server.ops_token_sha256", "must be 64 hex digits (the SHA-256 of the token)"
+        )
+    digest = s.ops_token_digest()
+    if digest and any(k.token_digest() == digest for k in config.keys):
+        field = "ops_token" if s.ops_token else "ops_token_sha256"
+        raise ConfigError(file, f"server.{field}", "same token as an API key")
 
 
 def _check_keys(config: Config, file: str, routes: set[str]) -> None:

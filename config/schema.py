@@ -56,6 +56,21 @@ class ServerConfig(_Table, frozen=True, kw_only=True):
     """Seconds a client has to send one whole request once it started."""
     shutdown_grace: Positive = 10.0
     """Seconds in-flight submits and requests get to finish on SIGTERM."""
+    ops_token: str = ""
+    """A bearer token for the ops console (``/status``) alone: it sees every figure and may
+    take the console's actions, but the ``/v1`` API refuses it. "" = none (API keys still
+    open the console)."""
+    ops_token_sha256: str = ""
+    """Instead of ``ops_token``: its SHA-256 in hex, so the file holds no secret."""
+
+    def ops_token_digest(self) -> bytes:
+        """The SHA-256 of the ops token (b"" when there is none)."""
+        if self.ops_token:
+            return hashlib.sha256(self.ops_token.encode()).digest()
+        try:
+            return bytes.fromhex(self.ops_token_sha256)
+        except ValueError:
+            return b""
 
 
 class StoreConfig(_Table, frozen=True, kw_only=True):

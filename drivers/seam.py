@@ -213,6 +213,17 @@ class Driver(abc.ABC):
         """
         return None
 
+    def hold_link(self, link: str, held: bool) -> bool:
+        """An operator's disconnect (``held``) or reconnect of the link named ``link``.
+
+        A held link closes its connection the way it would at shutdown (an SMPP bind drains
+        and unbinds, a modem gives back what it holds) and stays down, its state showing
+        ``held``, until released; releasing connects it at once (and cuts short the backoff of
+        a link that is down for another reason). Returns False when the driver has no such
+        link. Transports that cannot do this keep the default.
+        """
+        return False
+
     @abc.abstractmethod
     async def wait_capacity(self) -> None:
         """Return once :meth:`capacity` is above zero (a link came up, the window drained).

@@ -58,30 +58,50 @@ class SimulatorDriver(Driver):
         self._room = trio.Event()
         self._receipt_work = trio.Event()
         self._up = False
+        self._held = False
+        self.since = time.time()
+        """Since when the carrier is reachable or not (unix seconds, for the ops console)."""
+        self._link = metrics.link_up.labels(config.name, "sim")
         self.submitted = 0
 
     # -- the seam --------------------------------------------------------------------------
 
     async def run(self, sink: Sink, *, task_status: trio.TaskStatus[None]) -> None:
         """Run until cancelled; reports started at once (a simulator is always reachable)."""
-        link = self._metrics.link_up.labels(self.name, "sim")
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._accept_loop, sink)
             nursery.start_soon(self._receipt_loop, sink)
-            self._up = True
-            link.set(1)
+            self._set_up(not self._held)
             task_status.started()
             try:
                 await trio.sleep_forever()
             finally:
-                self._up = False
-                link.set(0)
+                self._set_up(False)
+
+    def _set_up(self, up: bool) -> None:
+        if up != self._up:
+            self.since = time.time()
+        self._up = up
+        self._link.set(1 if up else 0)
+        if up:
+            self._room.set()
+
+    def hold_link(self, link: str, held: bool) -> bool:
+        """The simulated carrier becomes unreachable (``held``) or reachable again; parts it
+        has already taken are still answered."""
+        if link != "sim":
+            return False
+        self._held = held
+        self._set_up(not held)
+        return True
 
     def capacity(self) -> int:
         return max(0, self.config.window - self._in_flight) if self._up else 0
 
     async def wait_capacity(self) -> None:
         while self.capacity() <= 0:
+            if self._room.is_set():  # set by a drained window while held: wait for the next
+                self._room = trio.Event()
             await self._room.wait()
 
     async def submit(self, parts: Sequence[OutboundPart]) -> None:
@@ -107,7 +127,17 @@ class SimulatorDriver(Driver):
     def state(self) -> DriverState:
         return DriverState(
             up=self._up,
-            links=[{"name": "sim", "state": "up" if self._up else "down"}],
+            links=[
+                {
+                    "name": "sim",
+                    "state": "up" if self._up else "down",
+                    "in_flight": self._in_flight,
+                    "window": self.config.window,
+                    "submitted": self.submitted,
+                    "held": self._held,
+                    "since": self.since,
+                }
+            ],
             window=self.config.window,
             in_flight=self._in_flight,
         )

@@ -22,6 +22,7 @@ from smsgw.config.schema import Config, KeyConfig
 from smsgw.drivers.text import TextError, plan
 from smsgw.gateway.accept import Acceptor, Prepared
 from smsgw.gateway.api_consent import ConsentApi
+from smsgw.gateway.console import is_console_path
 from smsgw.gateway.decoding import decode as _decode
 from smsgw.gateway.errors import (
     Conflict,
@@ -72,6 +73,9 @@ _raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _encoder = msgspec.json.Encoder()
 
 Handler = Callable[[Request, KeyConfig | None], Awaitable[Response]]
+ConsoleHandler = Callable[[Request], Awaitable[tuple[str, Response]]]
+"""The ops console's handler: it authenticates itself (it also takes the ops token) and
+returns the endpoint label with the response (see :mod:`smsgw.gateway.console`)."""
 
 
 class Api:
@@ -87,8 +91,10 @@ class Api:
         wall: Callable[[], float] = time.time,
         extra_routes: dict[str, dict[str, Handler]] | None = None,
         policy: Policy | None = None,
+        console: ConsoleHandler | None = None,
     ) -> None:
         self.config = config
+        self.console = console
         self.store = store
         self.scheduler = scheduler
         self.metrics = metrics
@@ -132,6 +138,8 @@ class Api:
     # -- dispatch --------------------------------------------------------------------------
 
     async def handle(self, request: Request) -> Response:
+        if self.console is not None and is_console_path(request.path):
+            return await self._console(request, self.console)
         started = time.perf_counter()
         endpoint = request.path
         try:
@@ -188,6 +196,13 @@ class Api:
         if len(self._http_metrics) < 1024:
             self._http_metrics[(method, endpoint, status)] = children
         return children
+
+    async def _console(self, request: Request, console: ConsoleHandler) -> Response:
+        started = time.perf_counter()
+        endpoint, response = await console(request)
+        self.metrics.http_requests.labels(request.method, endpoint, str(response.status)).inc()
+        self.metrics.http_duration.labels(endpoint).observe(time.perf_counter() - started)
+        return response
 
     def _authenticate(self, request: Request) -> KeyConfig:
         header = request.headers.get("authorization", "")

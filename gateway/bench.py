@@ -26,6 +26,8 @@ from pathlib import Path
 import msgspec
 import trio
 
+from smsgw.gateway.bench_console import OPS_TOKEN, ConsoleWatcher
+
 __all__ = [
     "Conn",
     "Peer",
@@ -41,6 +43,7 @@ __all__ = [
 ]
 
 TOKEN = "bench-token-0123456789abcdef"
+CONSOLE_TOKEN = OPS_TOKEN
 
 
 def _route_toml(route: str, route_rate: float, peer: dict[str, object], binds: int = 4) -> str:
@@ -97,6 +100,7 @@ def write_config(
 [server]
 listen = "127.0.0.1:{port}"
 max_connections = 4096
+ops_token = "{CONSOLE_TOKEN}"
 
 [store]
 path = "{tmp / "bench.db"}"
@@ -426,7 +430,7 @@ def _throughput(args: argparse.Namespace) -> dict[str, object]:
         try:
             proc = Proc(write_config(Path(d), port, 1e6, args.synchronous, args.route, peer.info))
             ready = proc.wait_listening()
-            result = trio.run(_drive, args, port, proc, ready)
+            result = trio.run(_watched, args, port, proc, ready)
         finally:
             if proc is not None:
                 proc.stop()
@@ -475,6 +479,21 @@ async def _drive(
             (proc.cpu() - cpu1) / int(single["requests"]) * 1e6, 1
         )
     result["peak_rss_mb"] = round(proc.peak_rss_mb(), 1)
+    return result
+
+
+async def _watched(
+    args: argparse.Namespace, port: int, proc: Proc, ready: float
+) -> dict[str, object]:
+    """The run, with the ops console polled throughout if ``--watch-console`` asks."""
+    if not args.watch_console:
+        return await _drive(args, port, proc, ready)
+    watcher = ConsoleWatcher(port, args.watch_console)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watcher.run)
+        result = await _drive(args, port, proc, ready)
+        nursery.cancel_scope.cancel()
+    result["console"] = watcher.figures()
     return result
 
 
@@ -559,6 +578,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--send-delay", type=float, default=2.0, help="seconds per part per modem")
     p.add_argument("--million", action="store_true", help="measure a queue of --queued messages")
     p.add_argument("--queued", type=int, default=1_000_000)
+    p.add_argument(
+        "--watch-console",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="fetch the ops console's page every S seconds during the run (what watching costs)",
+    )
     bench_realpath.add_arguments(p)
     args = p.parse_args(argv)
     if args.real_path:

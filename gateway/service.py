@@ -37,6 +37,7 @@ from smsgw.drivers.supervise import supervised
 from smsgw.gateway.accept import Acceptor, keyword_replies
 from smsgw.gateway.api import Api
 from smsgw.gateway.cli import TOKEN_FILE
+from smsgw.gateway.console import Console
 from smsgw.gateway.http import HttpLimits, HttpServer, Request
 from smsgw.gateway.known_series import prime_metrics
 from smsgw.gateway.sdnotify import notify, watchdog
@@ -129,6 +130,15 @@ class Gateway:
         self._stop = trio.Event()
         self._stats = QueueStats(oldest_by_class={}, webhooks_pending=0)
         self.address: tuple[str, int] | None = None
+        self.console = Console(
+            config,
+            self.store,
+            self.scheduler,
+            self.metrics,
+            live=self._collect,
+            wall=wall,
+            shutting_down=lambda: self.api is None or self.api.shutting_down,
+        )
         self.webhooks: WebhookWorker | None = None
         # Every supervised task is in smsgw_task_failures_total from the first scrape.
         for task in self.task_names():
@@ -144,6 +154,7 @@ class Gateway:
             "inbound",
             "recovery",
             "timers",
+            "console_sampler",
             *(f"driver:{name}" for name in routes),
             *(f"runner:{name}" for name in routes),
         ]
@@ -177,6 +188,7 @@ class Gateway:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._stop_on_fatal)
             nursery.start_soon(self._supervised, "store_probe", self.store.watch_health)
+            await nursery.start(self.console.run)  # before the routes: it hears them start
             await self._start_routes(nursery)
             prime_metrics(self.metrics, config, self.scheduler.runners, self.task_names())
             await nursery.start(self.scheduler.run)
@@ -191,6 +203,7 @@ class Gateway:
                 self.metrics,
                 wall=self.wall,
                 policy=self.policy,
+                console=self.console.handle,
             )
             self.metrics.add_collector(self._collect)
             s = config.server

@@ -98,6 +98,12 @@ class Metrics:
             ["route"],
             registry=r,
         )
+        self.route_paused = Gauge(
+            "smsgw_route_paused",
+            "1 while an operator has paused the route (it claims nothing; ops console).",
+            ["route"],
+            registry=r,
+        )
         self.failovers = Counter(
             "smsgw_failovers",
             "Messages moved from a down route to the next route of their rule.",

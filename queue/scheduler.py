@@ -75,6 +75,12 @@ class RouteRunner:
         self.draining = False
         self.down_since: float | None = None
         self.claimed = 0
+        self.paused_since: float | None = None
+        """Wall time an operator paused the route (it claims nothing until resumed)."""
+        self._resumed = trio.Event()
+        self._resumed.set()
+        self._parked = trio.Event()
+        self._claiming = False
 
     @property
     def in_flight(self) -> int:
@@ -82,6 +88,30 @@ class RouteRunner:
 
     def wake(self) -> None:
         self._wake.set()
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_since is not None
+
+    def pause(self, at: float) -> None:
+        """Stop claiming for this route (an operator's pause); parts already handed to the
+        driver still get their outcomes. Idempotent."""
+        if self.paused_since is None:
+            self.paused_since = at
+            self._resumed = trio.Event()
+            self._parked = trio.Event()
+            if not self._claiming:
+                self._parked.set()
+
+    def resume(self) -> None:
+        """Claim again (idempotent)."""
+        self.paused_since = None
+        self._resumed.set()
+
+    async def wait_parked(self) -> None:
+        """Once paused: return when no claim is under way (one that began before the pause
+        may finish and its parts leave); from then on none starts until :meth:`resume`."""
+        await self._parked.wait()
 
     def _stopping(self) -> bool:
         return self.draining
@@ -100,13 +130,21 @@ class RouteRunner:
             n = min(allowed, self.driver.capacity(), CLAIM_BATCH)
             if n <= 0:
                 continue
+            if self.paused_since is not None:  # an operator's pause: no claim until resumed
+                await self._resumed.wait()
+                continue
             self._wake = trio.Event()
             # Outcomes could not be recorded while the store is down: claim nothing new.
             await self.store.health.wait_up()
+            self._claiming = True
             try:
                 parts = await self.store.claim(self.name, n, self.wall())
             except StoreUnavailable:
                 continue
+            finally:
+                self._claiming = False
+                if self.paused:
+                    self._parked.set()
             if not parts:
                 with trio.move_on_after(IDLE_POLL):
                     await self._wake.wait()

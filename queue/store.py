@@ -20,11 +20,12 @@ import trio
 
 from smsgw.drivers.seam import InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue import ops_accept, ops_dispatch, ops_read, ops_webhooks
+from smsgw.queue import ops_accept, ops_console, ops_dispatch, ops_read, ops_webhooks
 from smsgw.queue.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
 from smsgw.queue.lock import StoreLock, StoreLocked
 from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
 from smsgw.queue.ops_accept import AcceptResult
+from smsgw.queue.ops_console import RetryResult
 from smsgw.queue.ops_dispatch import ClaimGate, DispatchPolicy, OutcomeSummary, ReceiptSummary
 from smsgw.queue.ops_read import QueueStats
 from smsgw.queue.policy import Facts, Policy, Screened
@@ -281,6 +282,24 @@ class Store:
 
     async def cancel(self, key: str, public_id: str, now: float) -> str | None:
         return await self._writer.call(ops_dispatch.cancel, self._events, key, public_id, now)
+
+    async def retry_message(
+        self,
+        key: str | None,
+        public_id: str,
+        now: float,
+        validity: Mapping[str, float],
+        note: str,
+    ) -> RetryResult:
+        """Queue again a message given up on (see :func:`smsgw.queue.ops_console.retry_message`;
+        ``key`` None: any key's); its route is woken."""
+        result = await self._writer.call(
+            ops_console.retry_message, self._events, key, public_id, now, validity, note
+        )
+        if result.result == "retried":
+            self.active[result.msg_class] = self.active.get(result.msg_class, 0) + 1
+            self.on_ready({result.route})
+        return result
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -29,11 +29,12 @@ def gateway_toml(
     other: str = "",
     rules: str = '[[rules]]\nroute = ["sim"]\n',
     webhooks: str = "allow_private = true",
+    server: str = "",
 ) -> str:
     """Two keys, "shop" and "other" (``shop``/``other``: more lines for their tables), one
     simulator route "sim" (or ``route``), a catch-all rule (or ``rules``), then ``extra``. Its
     webhooks may reach loopback receivers (tests run them there); pass ``webhooks`` for other
-    ``[webhooks]`` settings."""
+    ``[webhooks]`` settings; ``server``: more lines for ``[server]``."""
     route = route or (
         '[[routes]]\nname = "sim"\ndriver = "simulator"\nrate = 1000\nburst = 100\n'
         "latency = 0\nreceipt_delay = 0\nseed = 1\n"
@@ -41,6 +42,7 @@ def gateway_toml(
     return f"""
 [server]
 listen = "127.0.0.1:0"
+{server}
 
 [store]
 path = "{tmp / "smsgw.db"}"
@@ -126,11 +128,20 @@ def start_gateway(tmp_path: Path, nursery: trio.Nursery) -> StartGateway:
         other: str = "",
         rules: str | None = None,
         webhooks: str = "allow_private = true",
+        server: str = "",
         **kw: object,
     ) -> Running:
         more = {} if rules is None else {"rules": rules}
         toml = gateway_toml(
-            tmp_path, extra, route, store, shop=shop, other=other, webhooks=webhooks, **more
+            tmp_path,
+            extra,
+            route,
+            store,
+            shop=shop,
+            other=other,
+            webhooks=webhooks,
+            server=server,
+            **more,
         )
         config = parse(toml.encode(), "test.toml", {})
         gw = Gateway(config, **kw)  # type: ignore[arg-type]

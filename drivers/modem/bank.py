@@ -170,6 +170,20 @@ class ModemBank(Driver):
             in_flight=sum(m.load for m in self.modems),
         )
 
+    def hold_link(self, link: str, held: bool) -> bool:
+        """Close the modem named ``link`` and keep it closed (``held``), or reopen it now; its
+        parts go back to the queue as for any modem that goes down."""
+        for modem in self.modems:
+            if modem.name == link:
+                if held:
+                    modem.last_error = "disconnected by an operator"
+                    modem.hold.hold()
+                else:
+                    modem.hold.release()
+                self._notify()
+                return True
+        return False
+
     async def wait_capacity(self) -> None:
         while self.capacity() == 0:
             await self._changed.wait()

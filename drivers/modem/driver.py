@@ -28,6 +28,7 @@ import msgspec
 import trio
 
 from smsgw.config.schema import ModemRouteConfig, TextConfig
+from smsgw.drivers.link_control import LinkMarks, OperatorHold
 from smsgw.drivers.modem import bringup
 from smsgw.drivers.modem.at import Response
 from smsgw.drivers.modem.discovery import find_port, real_path, sync
@@ -127,9 +128,13 @@ class Modem:
         self.route = config.name
         self.metrics = metrics
         self.text_config = text_config
+        self.marks = LinkMarks()
+        """Since when up or not, the last error and its time (for the ops console)."""
+        self.hold = OperatorHold()
+        """An operator's disconnect (the ops console): the port stays closed while held."""
         self.state: LinkState = "connecting"
         self.failed: str | None = None
-        self.last_error = ""
+        self._last_error = ""
         self.path: str | None = None
         self.info = ModemInfo()
         self.quiet = False
@@ -211,6 +216,15 @@ class Modem:
     def protocol_error(self, kind: str) -> None:
         self.metrics.protocol_errors.labels(self.route, kind).inc()
 
+    @property
+    def last_error(self) -> str:
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, value: str) -> None:
+        self.marks.error(value)
+        self._last_error = value
+
     def link_state(self) -> dict[str, object]:
         i = self.info
         return {
@@ -236,9 +250,13 @@ class Modem:
             "parts_failed": self.counts["failed"],
             "receipts": self.counts["receipts"],
             "inbound": self.counts["inbound"],
+            "rate": self.config.rate,
+            "held": self.hold.held,
+            **self.marks.as_dict(),
         }
 
     def set_state(self, state: LinkState) -> None:
+        self.marks.state_changed(self.state, state)
         self.state = state
         self._link_up.set(1 if state == "up" else 0)
         if state != "up":
@@ -263,6 +281,7 @@ class Modem:
         backoff = self.config.reconnect_min
         try:
             while True:
+                await self.hold.wait_released()
                 self.set_state("connecting")
                 self._reached_up = False
                 try:
@@ -282,7 +301,7 @@ class Modem:
                 if self._reached_up:
                     backoff = self.config.reconnect_min  # it worked: retry soon
                 self.metrics.reconnects.labels(self.route, self.name).inc()
-                await trio.sleep(backoff)
+                await self.hold.backoff(backoff)
                 backoff = min(backoff * 2, self.config.reconnect_max)
         finally:
             self.set_state("down")
@@ -347,6 +366,7 @@ class Modem:
         self._in_use.add(real)
         try:
             async with port, _single_errors(), trio.open_nursery() as nursery:
+                self.hold.serving(nursery.cancel_scope)  # an operator's disconnect: close it
                 nursery.start_soon(port.reader)
                 inbox = Inbox(self, port, sink)
                 nursery.start_soon(inbox.run)

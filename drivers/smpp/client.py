@@ -199,6 +199,9 @@ class SmppDriver(Driver):
                     "throttles": link.throttles,
                     "reconnects": link.reconnects,
                     "error": link.last_error,
+                    "submitted": link.submitted,
+                    "held": link.hold.held,
+                    **link.marks.as_dict(),
                 }
             )
             if link.mode != "rx":
@@ -206,6 +209,19 @@ class SmppDriver(Driver):
                 in_flight += used
         up = any(link.state == "up" for link in self._tx_links)
         return DriverState(up=up, links=links, window=window, in_flight=in_flight)
+
+    def hold_link(self, link: str, held: bool) -> bool:
+        """Unbind the bind named ``link`` and keep it down (``held``), or let it bind again
+        now; False if the route has no such bind."""
+        for candidate in self.links:
+            if candidate.name == link:
+                if held:
+                    candidate.last_error = "disconnected by an operator"
+                    candidate.hold.hold()
+                else:
+                    candidate.hold.release()
+                return True
+        return False
 
     # -- helpers for links ----------------------------------------------------------------
 

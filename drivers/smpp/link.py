@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from smsgw.drivers.link_control import LinkMarks, OperatorHold
 from smsgw.drivers.seam import FailureKind, LinkState, OutboundPart, Outcome, Receipt
 from smsgw.drivers.smpp.errors import LocalProtocolError
 from smsgw.drivers.smpp.events import (
@@ -74,13 +75,19 @@ class Link:
         self.driver = driver
         self.name = name
         self.mode: BindMode = mode
-        self.state: LinkState = "down"
+        self.marks = LinkMarks()
+        """Since when up or not, the last error and its time (for the ops console)."""
+        self.hold = OperatorHold()
+        """An operator's disconnect (the ops console): no connection while held."""
+        self._state: LinkState = "down"
+        self._last_error = ""
+        self.submitted = 0
+        """Parts the SMSC accepted on this bind (submit_sm_resp with status 0)."""
         self.session: Session | None = None
         self.parts: dict[int, OutboundPart] = {}
         self.paused_until = 0.0
         self.reconnects = 0
         self.throttles = 0
-        self.last_error = ""
         self._wake_writer = trio.Event()
         self._wake_timer = trio.Event()
         self._down: str | None = None
@@ -88,6 +95,25 @@ class Link:
         m, route = driver.metrics, driver.name
         self._up_gauge = m.link_up.labels(route, name)
         self._up_gauge.set(0)
+
+    @property
+    def state(self) -> LinkState:
+        return self._state
+
+    @state.setter
+    def state(self, value: LinkState) -> None:
+        self.marks.state_changed(self._state, value)
+        self._state = value
+
+    @property
+    def last_error(self) -> str:
+        """Why the link is not up now ("" once bound again); :attr:`marks` keeps the last."""
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, value: str) -> None:
+        self.marks.error(value)
+        self._last_error = value
 
     # -- capacity ----------------------------------------------------------------------------
 
@@ -111,6 +137,7 @@ class Link:
         cfg = self.driver.config
         failures = 0
         while True:
+            await self.hold.wait_released()
             self.state = "connecting"
             was_bound = False
             try:
@@ -132,7 +159,7 @@ class Link:
             self.reconnects += 1
             self.driver.metrics.reconnects.labels(self.driver.name, self.name).inc()
             base = min(cfg.reconnect_max, cfg.reconnect_min * 2 ** min(failures, 30))
-            await trio.sleep(base / 2 + self.driver.rng.uniform(0, base / 2))
+            await self.hold.backoff(base / 2 + self.driver.rng.uniform(0, base / 2))
 
     def _set_down(self) -> None:
         if self.state == "up":
@@ -180,6 +207,7 @@ class Link:
             )
             self.flush()
             async with trio.open_nursery() as nursery:
+                self.hold.serving(nursery.cancel_scope)  # an operator's disconnect: unbind
                 nursery.start_soon(self._writer, session, stream, nursery.cancel_scope)
                 nursery.start_soon(self._timer, session, nursery.cancel_scope)
                 await self._reader(session, stream)
@@ -333,6 +361,7 @@ class Link:
                 if part is None:
                     continue
                 if ev.status == 0:
+                    self.submitted += 1
                     outcomes.append(
                         Outcome(part_id=part.part_id, carrier_id=d.ids.from_response(ev.message_id))
                     )

@@ -1,0 +1,160 @@
+"""Store operations for the ops console, in the writer thread: what it reads at request time
+(the scheduled backlog, how late due parts are, today's opt-outs) and its one write, retrying a
+message the gateway gave up on.
+
+Every read is bounded whatever the size of the store: an index range with a cap, or the head
+of an index. Each function takes ``now`` from the caller and reads no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+
+from smsgw.queue.transitions import IN_IDS, Change, Events, apply, derive, id_list, load_infos
+from smsgw.queue.writer import Tx
+
+__all__ = [
+    "BACKLOG_CAP",
+    "RETRYABLE",
+    "Backlog",
+    "RetryResult",
+    "backlog",
+    "optouts_since",
+    "retry_message",
+]
+
+BACKLOG_CAP = 100_000
+"""Parts counted in the scheduled backlog at most (beyond: "more than"), so a huge backlog
+costs a bounded index read per page view."""
+
+RETRYABLE = frozenset({"failed", "expired"})
+"""Final statuses of a message the gateway gave up on (the carrier never delivered it)."""
+
+
+class Backlog(msgspec.Struct, frozen=True, kw_only=True):
+    """Parts waiting for a time: ``scheduled`` (a ``send_at``) and ``deferred`` (a retry or a
+    courtesy policy), each counted up to :data:`BACKLOG_CAP` (``capped`` says one was more)."""
+
+    scheduled: int
+    deferred: int
+    capped: bool
+    oldest_due_at: float | None
+    """The earliest due time among them (unix seconds): due parts are promoted every second,
+    so one further in the past than that says the promoter is behind."""
+
+
+def backlog(tx: Tx) -> Backlog:
+    """The scheduled backlog: two reads of the ``parts_due`` index, each bounded."""
+    conn = tx.conn
+    counts = dict(
+        conn.execute(
+            "SELECT status, count(*) FROM (SELECT status FROM parts"
+            " WHERE status IN ('scheduled', 'deferred') LIMIT ?) GROUP BY status",
+            (BACKLOG_CAP + 1,),
+        ).fetchall()
+    )
+    total = sum(counts.values())
+    oldest = conn.execute(
+        "SELECT min(due_at) FROM parts WHERE status IN ('scheduled', 'deferred')"
+    ).fetchone()[0]
+    return Backlog(
+        scheduled=int(counts.get("scheduled", 0)),
+        deferred=int(counts.get("deferred", 0)),
+        capped=total > BACKLOG_CAP,
+        oldest_due_at=None if oldest is None else float(oldest),
+    )
+
+
+def optouts_since(tx: Tx, since: float) -> dict[str, int]:
+    """Opt-outs recorded at or after ``since`` by source (keyword, api, import): a range of the
+    ``optout_events_at`` index."""
+    return {
+        str(source): int(n)
+        for source, n in tx.conn.execute(
+            "SELECT source, count(*) FROM optout_events WHERE at >= ? AND action = 'out'"
+            " GROUP BY source",
+            (since,),
+        )
+    }
+
+
+class RetryResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What :func:`retry_message` did. ``result``: ``retried``; ``not_found`` (no such message
+    for this key); ``not_retryable`` (its status is not one of :data:`RETRYABLE`)."""
+
+    result: Literal["retried", "not_found", "not_retryable"]
+    id: str
+    status: str = ""
+    """The message's status after the call (before it, when nothing was done)."""
+    previous: str = ""
+    route: str = ""
+    msg_class: str = ""
+    parts: int = 0
+    """Parts queued again."""
+
+
+def retry_message(
+    tx: Tx,
+    events: Events,
+    key: str | None,
+    public_id: str,
+    now: float,
+    validity: Mapping[str, float],
+    note: str,
+) -> RetryResult:
+    """Queue again a message the gateway gave up on (``failed`` or ``expired``).
+
+    Only its parts that never reached the recipient — those ``failed`` or ``expired`` — go back
+    to ``queued`` on the message's current route, as new attempts: their attempt count starts
+    again, their carrier id and error are cleared (a late receipt for the old submission
+    cannot settle the new one). Parts already delivered (or undelivered, submitted) stay as they
+    are and are not sent twice. The message is unfinished again: its error is cleared, its
+    validity runs ``validity[class]`` seconds from ``now`` if it would end sooner, and the
+    change is in its history with ``note`` and in its status webhook, like any other.
+
+    ``key`` None: any key's message (an admin key or the ops token); else only that key's.
+    """
+    conn = tx.conn
+    sql = "SELECT mid, first_pid, parts_total, status, msg_class, route FROM messages WHERE id = ?"
+    args: tuple[object, ...] = (public_id,)
+    if key is not None:
+        sql += " AND key = ?"
+        args = (public_id, key)
+    row = conn.execute(sql, args).fetchone()
+    if row is None:
+        return RetryResult(result="not_found", id=public_id)
+    mid, first, total, status, msg_class, route = row
+    if status not in RETRYABLE:
+        return RetryResult(result="not_retryable", id=public_id, status=status)
+    pids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT pid, status FROM parts WHERE pid BETWEEN ? AND ?", (first, first + total - 1)
+        )
+        if r[1] in RETRYABLE
+    ]
+    conn.execute(
+        "UPDATE parts SET status = 'queued', route = ?, attempts = 0, carrier_id = NULL,"
+        " error = NULL, due_at = NULL, sent_at = NULL, submitted_at = NULL, done_at = NULL"
+        f" WHERE pid {IN_IDS}",
+        (route, id_list(pids)),
+    )
+    conn.execute(
+        "UPDATE messages SET error = NULL, expires_at = max(expires_at, ?) WHERE mid = ?",
+        (now + validity.get(msg_class, 86_400.0), mid),
+    )
+    info = load_infos(tx, [mid])[mid]
+    new = derive(tx, info)
+    apply(tx, events, [Change(info, new, note)], now)
+    return RetryResult(
+        result="retried",
+        id=public_id,
+        status=new,
+        previous=status,
+        route=route,
+        msg_class=msg_class,
+        parts=len(pids),
+    )
