@@ -23,6 +23,7 @@ sees and lifts everything.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -35,6 +36,7 @@ from smsgw.config.schema import Config, KeyConfig
 from smsgw.drivers.text import parse_decimal
 from smsgw.gateway.errors import Forbidden, Invalid, NotFound, UnsupportedMediaType
 from smsgw.gateway.http import Request, Response
+from smsgw.gateway.schemas import E164_PATTERN
 from smsgw.queue.consent import (
     ALL,
     ConsentRecord,
@@ -78,6 +80,7 @@ class ConsentBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 _JSON = [("content-type", "application/json")]
+_E164 = re.compile(E164_PATTERN)
 _encoder = msgspec.json.Encoder()
 _optout_decoder = msgspec.json.Decoder(OptoutBody)
 _consent_decoder = msgspec.json.Decoder(ConsentBody)
@@ -109,7 +112,15 @@ class ConsentApi:
         }
 
     def number(self, raw: str, field: str = "number") -> str:
-        """E.164 for ``raw``; raises Invalid."""
+        """E.164 for ``raw``; raises Invalid. Without a default country only E.164 as written
+        is read (phonenumbers alone would take "+4917012345678*" or spaces around it)."""
+        if not self._country and not _E164.fullmatch(raw):
+            raise Invalid(
+                f"{raw!r} is not a phone number: must be in E.164 form like +4917012345678"
+                " (no default country)",
+                field=field,
+                code="invalid_number",
+            )
         try:
             return parse_number(raw, self._country).e164
         except NumberError as e:

@@ -39,6 +39,7 @@ from smsgw.gateway.api import Api
 from smsgw.gateway.cli import TOKEN_FILE
 from smsgw.gateway.console import Console
 from smsgw.gateway.http import HttpLimits, HttpServer, Request
+from smsgw.gateway.known_series import prime_metrics
 from smsgw.gateway.sdnotify import notify, watchdog
 from smsgw.gateway.views import rfc3339
 from smsgw.gateway.webhooks import WebhookWorker
@@ -156,6 +157,8 @@ class Gateway:
             "console_sampler",
             *(f"driver:{name}" for name in routes),
             *(f"runner:{name}" for name in routes),
+            *(["smpp_link"] if any(r.driver == "smpp" for r in self.config.routes) else []),
+            *(["modem"] if any(r.driver == "modem" for r in self.config.routes) else []),
         ]
 
     def shutdown(self) -> None:
@@ -189,6 +192,7 @@ class Gateway:
             nursery.start_soon(self._supervised, "store_probe", self.store.watch_health)
             await nursery.start(self.console.run)  # before the routes: it hears them start
             await self._start_routes(nursery)
+            prime_metrics(self.metrics, config, self.scheduler.runners, self.task_names())
             await nursery.start(self.scheduler.run)
             # The worker supervises itself and waits out store outages.
             webhooks = self.webhooks = WebhookWorker(self.store, config, self.metrics, self.wall)

@@ -48,7 +48,10 @@ from smsgw.queue.ops_webhooks import DEAD_KEPT, Finished, Lane, WebhookJob
 from smsgw.queue.retry import backoff
 from smsgw.queue.store import Store
 
-__all__ = ["WebhookWorker", "sign"]
+__all__ = ["DELIVERY_RESULTS", "WebhookWorker", "sign"]
+
+DELIVERY_RESULTS = ("ok", "failed", "gave_up", "refused")
+"""``smsgw_webhook_deliveries_total{result}``."""
 
 log = logging.getLogger("smsgw.webhooks")
 

@@ -169,6 +169,8 @@ class Modem:
         self._info_labels: tuple[str, str] | None = None
         self._link_up = metrics.link_up.labels(self.route, name)
         self._link_up.set(0)
+        # Exported from the start, as "no reading yet" (NaN: Grafana draws a gap), not 0 dBm.
+        metrics.modem_signal.labels(self.route, name).set(math.nan)
 
     # -- the daily cap survives restarts ----------------------------------------------------
     def _load_cap(self) -> None:
