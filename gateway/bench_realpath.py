@@ -140,7 +140,18 @@ class _Spy:
         if exe is None:
             raise RuntimeError("--py-spy: py-spy is not installed (pip install py-spy)")
         self.path = f"{prefix}-{phase}.txt"
-        argv = [exe, "record", "-p", str(pid), "-f", "raw", "-r", "200", "--nonblocking"]
+        argv = [
+            exe,
+            "record",
+            "-p",
+            str(pid),
+            "-f",
+            "raw",
+            "-r",
+            "200",
+            "--nonblocking",
+            "--threads",
+        ]
         self.popen = subprocess.Popen(
             [*argv, "-o", self.path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
