@@ -210,6 +210,16 @@ def _metric(text: str, name: str) -> float:
     return total
 
 
+async def _store_counts(conn: Conn) -> tuple[float, float]:
+    """(commits, operations) of the gateway's store writer so far."""
+    _, body = await conn.call(get_request("/metrics"))
+    text = body.decode()
+    return (
+        _metric(text, "smsgw_store_commit_seconds_count"),
+        _metric(text, "smsgw_store_batch_operations_sum"),
+    )
+
+
 class _Sampler:
     """smsgw_webhook_queue_depth read from /metrics every ``every`` seconds."""
 
@@ -265,6 +275,8 @@ async def _real_phase(
 
     rconn = await Conn.open(receiver.port)
     sampler = _Sampler(port)
+    mconn = await Conn.open(port)
+    store0 = await _store_counts(mconn)
     spy = _Spy(args.py_spy, "real", gw.popen.pid)
     threads0 = gw.threads_cpu()
     cpu0, peer0, recv0 = gw.cpu(), _cpu(peer_pid), _cpu(receiver.popen.pid)
@@ -281,6 +293,7 @@ async def _real_phase(
         cpu_all = gw.cpu() - cpu0
         threads = _thread_split(threads0, gw.threads_cpu(), gw.popen.pid)
         peer_cpu, recv_cpu = _cpu(peer_pid) - peer0, _cpu(receiver.popen.pid) - recv0
+        store1 = await _store_counts(mconn)
         n.cancel_scope.cancel()
     profile = spy.stop()
     # The gateway refreshes the gauge every 2 s: read it once more after that.
@@ -303,6 +316,8 @@ async def _real_phase(
         "gateway_cpu_us_per_msg": _per(cpu_all, sent),
         "gateway_cpu_us_per_msg_during_accept": _per(cpu_accept, sent),
         "gateway_cpu_us_per_msg_by_thread": {k: _per(v, sent) for k, v in threads.items()},
+        "store_commits_per_msg": round((store1[0] - store0[0]) / sent, 3) if sent else 0.0,
+        "store_operations_per_msg": round((store1[1] - store0[1]) / sent, 3) if sent else 0.0,
         "smsc_sim_cpu_us_per_msg": _per(peer_cpu, sent),
         "receiver_cpu_us_per_msg": _per(recv_cpu, sent),
         "webhooks_received_per_msg": round(stats.events / sent, 3) if sent else 0.0,

@@ -35,8 +35,8 @@ def load(path: str, focus: str | None) -> dict[str, list[tuple[list[str], int]]]
             frames = stack.split(";")
             thread = frames[0]
             if thread.startswith("thread ") and len(frames) > 1:
-                thread = frames[1]
-                frames = frames[2:]
+                # "thread (ID): NAME" starts the stack; the rest may lack the outer frames.
+                frames = frames[1:]
             if focus is not None and not any(focus in fr for fr in frames):
                 continue
             threads[thread].append(([_name(fr) for fr in frames], int(count)))
