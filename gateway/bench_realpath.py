@@ -210,9 +210,14 @@ def _metric(text: str, name: str) -> float:
     return total
 
 
-async def _store_counts(conn: Conn) -> tuple[float, float]:
-    """(commits, operations) of the gateway's store writer so far."""
-    _, body = await conn.call(get_request("/metrics"))
+async def _store_counts(port: int) -> tuple[float, float]:
+    """(commits, operations) of the gateway's store writer so far (on a fresh connection: the
+    gateway closes one left idle through a long run)."""
+    conn = await Conn.open(port)
+    try:
+        _, body = await conn.call(get_request("/metrics"))
+    finally:
+        await conn.stream.aclose()
     text = body.decode()
     return (
         _metric(text, "smsgw_store_commit_seconds_count"),
@@ -275,8 +280,7 @@ async def _real_phase(
 
     rconn = await Conn.open(receiver.port)
     sampler = _Sampler(port)
-    mconn = await Conn.open(port)
-    store0 = await _store_counts(mconn)
+    store0 = await _store_counts(port)
     spy = _Spy(args.py_spy, "real", gw.popen.pid)
     threads0 = gw.threads_cpu()
     cpu0, peer0, recv0 = gw.cpu(), _cpu(peer_pid), _cpu(receiver.popen.pid)
@@ -293,7 +297,7 @@ async def _real_phase(
         cpu_all = gw.cpu() - cpu0
         threads = _thread_split(threads0, gw.threads_cpu(), gw.popen.pid)
         peer_cpu, recv_cpu = _cpu(peer_pid) - peer0, _cpu(receiver.popen.pid) - recv0
-        store1 = await _store_counts(mconn)
+        store1 = await _store_counts(port)
         n.cancel_scope.cancel()
     profile = spy.stop()
     # The gateway refreshes the gauge every 2 s: read it once more after that.
