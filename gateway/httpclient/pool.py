@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 import ssl
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -47,8 +46,19 @@ _CHECK_AFTER = 1.0
 MAX_BODY = 1 << 20
 
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_VALUE = re.compile(rb"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?|")
+_TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_VALUE_CHARS = bytes(range(0x20, 0x7F))
+
+
+def _is_token(b: bytes) -> bool:
+    """RFC 9110 token (``1*tchar``): deleting every token character leaves
+    nothing. ``bytes.translate`` runs in C, several times faster than a regex match."""
+    return bool(b) and not b.translate(None, _TOKEN_CHARS)
+
+
+def _is_value(b: bytes) -> bool:
+    """A field value: printable ASCII and spaces, no space at either end (or empty)."""
+    return not b.translate(None, _VALUE_CHARS) and (not b or (b[0] != 0x20 and b[-1] != 0x20))
 
 
 def _encode(
@@ -60,10 +70,10 @@ def _encode(
     grammar (a bad one raises HttpClientError: nothing can smuggle a line break onto the
     wire); the target and Host come from a checked Url.
     """
-    if not _TOKEN.fullmatch(method):
+    if not _is_token(method):
         raise HttpClientError(f"invalid method {method!r}", kind="request", permanent=True)
     for name, value in headers:
-        if not _TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):
+        if not _is_token(name) or not _is_value(value):
             raise HttpClientError(
                 f"invalid header {name!r}: {value!r}", kind="request", permanent=True
             )
