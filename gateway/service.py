@@ -30,7 +30,7 @@ import trio
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from smsgw.config.loader import parse_listen
-from smsgw.config.schema import Config, ModemRouteConfig
+from smsgw.config.schema import Config, ModemRouteConfig, SmppRouteConfig
 from smsgw.drivers.factory import make_driver
 from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.supervise import supervised
@@ -157,8 +157,16 @@ class Gateway:
             "console_sampler",
             *(f"driver:{name}" for name in routes),
             *(f"runner:{name}" for name in routes),
-            *(["smpp_link"] if any(r.driver == "smpp" for r in self.config.routes) else []),
-            *(["modem"] if any(r.driver == "modem" for r in self.config.routes) else []),
+            *(
+                ["smpp_link"]
+                if any(isinstance(r, SmppRouteConfig) for r in self.config.routes)
+                else []
+            ),
+            *(
+                ["modem"]
+                if any(isinstance(r, ModemRouteConfig) for r in self.config.routes)
+                else []
+            ),
         ]
 
     def shutdown(self) -> None:

@@ -24,6 +24,7 @@ __all__ = ["PROTOCOL_ERROR_KINDS", "ErrorClass", "ErrorInfo", "classify", "class
 PROTOCOL_ERROR_KINDS = (
     "sim_locked", "cmgs_without_mr", "bad_urc", "direct_without_pdu", "bad_pdu", "cnma_refused",
     "bad_cmgr", "bad_text", "line_too_long", "urc_overflow", "stray_line",
+    "bad_result_code", "response_too_long",
 )  # fmt: skip
 """Every ``kind`` the modem driver counts in ``smsgw_protocol_errors_total{route, kind}``."""
 
