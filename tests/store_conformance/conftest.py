@@ -15,6 +15,13 @@ from .interface import Store
 _POLICY = "quiet_classes = []\nfrequency_cap = 0"
 """The consent policy at accept and claim, without the courtesy rules (quiet hours and caps
 have their own tests): the dispatch tests' numbers and times are not daytime anywhere."""
+_KEYS = """
+[[keys]]
+name = "careful"
+token = "careful-token-0123456789"
+marketing_requires_consent = true
+"""
+"""Besides "shop" and "other": a key whose marketing goes only where a consent record is."""
 
 
 @pytest.fixture(params=BACKENDS, ids=[b.id for b in BACKENDS])
@@ -28,7 +35,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 @pytest.fixture
 async def harness(backend: Backend, tmp_path: Path) -> AsyncIterator[Harness]:
-    h = Harness(backend, tmp_path, config(_POLICY))
+    h = Harness(backend, tmp_path, config(_POLICY, _KEYS))
     await h.open()
     try:
         yield h

@@ -13,7 +13,7 @@ from smsgw.queue.model import FINAL, MessageRow, NewMessage
 from smsgw.queue.ops_dispatch import DispatchPolicy
 from smsgw.queue.ops_webhooks import Claim, Finished, WebhookJob
 from smsgw.queue.policy import Facts, Policy, Screened
-from smsgw.queue.store import AcceptResult, Store
+from smsgw.queue.store import AcceptResult, Store, StoreClosed
 
 __all__ = [
     "ALL",
@@ -37,5 +37,6 @@ __all__ = [
     "Receipt",
     "Screened",
     "Store",
+    "StoreClosed",
     "WebhookJob",
 ]
