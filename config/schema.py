@@ -143,7 +143,8 @@ class _RouteBase(_Table, frozen=True, kw_only=True, tag_field="driver"):
     rate: Positive = 10.0
     """Parts per second, over all binds or modems of the route (the contract's TPS)."""
     burst: PosInt | None = None
-    """Bucket size; default: one second's worth of ``rate`` (at least 1)."""
+    """Parts that may leave back to back; default: 5% of ``rate`` (at least 1). Parts are
+    spaced evenly: in any 100 ms at most ``ceil(rate / 10) + burst``."""
     concat: ConcatMethod = "udh"
     ref_bits: Literal[8, 16] = 8
     data_coding_gsm: Literal[0, 1, 3] = 0

@@ -5,8 +5,9 @@ never knows which transport is behind a route: it takes tokens from the route's 
 driver a batch of :class:`OutboundPart` with :meth:`Driver.submit`, and learns what became of each
 part from the :class:`Sink` the driver was started with:
 
-* every part accepted by ``submit`` gets exactly one :class:`Outcome` (submitted with the
-  carrier's id, or a typed failure), reported through :meth:`Sink.outcomes`;
+* every part accepted by ``submit`` gets exactly one final :class:`Outcome` (submitted with
+  the carrier's id, or a typed failure), reported through :meth:`Sink.outcomes`; an outcome
+  with ``resend`` (its link died) is not final when the route resends the part;
 * delivery receipts go to :meth:`Sink.receipts`, inbound (MO) messages to :meth:`Sink.inbound`.
 
 Sink calls return only after what they carry is committed to disk, so a driver acknowledges a
@@ -97,6 +98,11 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
 
     ``maybe_sent`` marks a failure after which the part may still have left (a response that
     never came, ``+CMS ERROR`` after the PDU): a retry risks a duplicate, which is counted.
+
+    ``resend`` marks a TEMPORARY failure of the link, not of the part: the bind or modem it was
+    on died before it was answered. The route may hand the part to :meth:`Driver.submit` again
+    at once (on its other links); it then gets another outcome. A sink that does not resend
+    records it like any other TEMPORARY failure.
     """
 
     part_id: int
@@ -105,6 +111,7 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     code: str = ""
     reason: str = ""
     maybe_sent: bool = False
+    resend: bool = False
 
 
 ReceiptState = Literal["delivered", "undelivered", "expired", "rejected", "accepted", "unknown"]
@@ -184,7 +191,12 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     def capacity(self) -> int:
-        """How many parts :meth:`submit` can take right now without waiting (0 when down)."""
+        """How many parts :meth:`submit` can take right now without waiting (0 when down).
+
+        A driver puts parts it takes within its capacity on the wire at once (the scheduler
+        paces the route by handing them over at their token times); a modem bank puts each on
+        a modem, which keeps its own per-modem rate.
+        """
 
     @abc.abstractmethod
     async def submit(self, parts: Sequence[OutboundPart]) -> None:

@@ -1,65 +1,34 @@
-"""Per-route rate control: a token bucket under a hard one-second ceiling, with throttle backoff.
+"""Per-route rate control: the route's pacer (token bucket + one-second ceiling) with throttle
+backoff.
 
 Everything here is a pure function of ``now`` (seconds, any monotonic origin); the scheduler
-passes ``trio.current_time()``, tests pass exact numbers. No wall clock is read.
+passes ``trio.current_time()``, tests pass exact numbers. No wall clock is read, and every
+comparison is on whole nanoseconds (:func:`smsgw.drivers.pacing.ticks`), so a time the limiter
+names with :meth:`RouteLimiter.next_time` is a time at which it allows what it said.
 
-Why two mechanisms: a token bucket alone allows ``burst + rate`` parts in the first second after
-an idle spell, which breaks a carrier contract stated as "N per second". The sliding one-second
-window caps that, so the route never exceeds ``rate`` (at least 1) in any one-second window,
-while the bucket shapes the flow inside it. Throttling (ESME_RTHROTTLED, a busy modem) pauses the
-route, halves its effective rate, then recovers additively toward the configured rate.
+The pacing itself lives in :mod:`smsgw.drivers.pacing` (modems use it for their own rate too):
+a token bucket spaces parts, a sliding one-second ceiling caps any window at ``rate``. The
+scheduler records parts with :meth:`RouteLimiter.take` at the moment it hands them to the
+driver, which puts them on the wire at once, so the carrier counts what the limiter counted.
+Throttling (ESME_RTHROTTLED, a busy modem) pauses the route, halves its effective rate, then
+recovers additively toward the configured rate.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 
-__all__ = ["RouteLimiter", "TokenBucket"]
+from smsgw.drivers.pacing import Pacer, TokenBucket, default_burst, seconds, ticks
 
-
-class TokenBucket:
-    """Classic token bucket: ``rate`` tokens per second, at most ``burst`` stored."""
-
-    __slots__ = ("_stamp", "_tokens", "burst", "rate")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        if rate <= 0 or burst <= 0:
-            raise ValueError("rate and burst must be positive")
-        self.rate = rate
-        self.burst = burst
-        self._tokens = burst
-        self._stamp = now
-
-    def tokens(self, now: float) -> float:
-        """Tokens available at ``now`` (refills lazily; time never runs backwards here)."""
-        if now > self._stamp:
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-        return self._tokens
-
-    def take(self, n: float, now: float) -> None:
-        """Spend ``n`` tokens; the caller checked :meth:`tokens` first."""
-        self.tokens(now)
-        self._tokens -= n
-
-    def refund(self, n: float, now: float) -> None:
-        """Give back ``n`` tokens taken for work that was then refused (never above burst)."""
-        self._tokens = min(self.burst, self.tokens(now) + n)
-
-    def wait_time(self, n: float, now: float) -> float:
-        """Seconds from ``now`` until ``n`` tokens are available (0 if they are)."""
-        missing = n - self.tokens(now)
-        return 0.0 if missing <= 0 else missing / self.rate
-
-    def give_back(self, n: float, now: float) -> None:
-        """Return ``n`` tokens taken for work that was then refused (never above ``burst``)."""
-        self.tokens(now)
-        self._tokens = min(self.burst, self._tokens + n)
+__all__ = ["RouteLimiter", "TokenBucket", "default_burst"]
 
 
 class RouteLimiter:
-    """The route's contract: bucket + one-second ceiling + throttle pause and recovery."""
+    """The route's contract: :class:`~smsgw.drivers.pacing.Pacer` + throttle pause/recovery.
+
+    ``burst`` None takes :func:`~smsgw.drivers.pacing.default_burst` (5% of ``rate``, at
+    least 1).
+    """
 
     def __init__(
         self,
@@ -71,78 +40,84 @@ class RouteLimiter:
         recovery_per_second: float | None = None,
     ) -> None:
         self.rate = rate
-        self.ceiling = max(1, math.floor(rate))
+        self.pacer = Pacer(rate, burst, now)
+        self.bucket = self.pacer.bucket
+        self.ceiling = self.pacer.ceiling
         """Most parts in any one-second window."""
-        self.bucket = TokenBucket(rate, float(burst or max(1, math.floor(rate))), now)
         self.throttle_pause = throttle_pause
         self._recovery = recovery_per_second or max(rate * 0.1, 0.01)
         self._effective = rate
-        self._paused_until = -math.inf
-        self._window: deque[tuple[float, int]] = deque()
-        self._window_sum = 0
+        self._paused_until: int | None = None
+        """End of the throttle pause, in nanoseconds (None: not paused since the last one)."""
+        self._recover_stamp = 0.0
         self.throttle_events = 0
 
-    def _prune(self, now: float) -> None:
-        w = self._window
-        while w and w[0][0] <= now - 1.0:
-            self._window_sum -= w.popleft()[1]
+    def _paused(self, now: float) -> bool:
+        return self._paused_until is not None and ticks(now) < self._paused_until
 
     def _recover(self, now: float) -> None:
-        if self._effective < self.rate and now >= self._paused_until:
-            gained = (now - max(self._paused_until, self._recover_stamp)) * self._recovery
-            self._recover_stamp = max(self._paused_until, now)
-            self._effective = min(self.rate, self._effective + max(0.0, gained))
-            self.bucket.rate = self._effective
+        if self._effective < self.rate and self._paused_until is not None:
+            since = max(seconds(self._paused_until), self._recover_stamp)
+            gained = (now - since) * self._recovery
+            if gained > 0:
+                self._recover_stamp = now
+                self._set_rate(min(self.rate, self._effective + gained), now)
 
-    _recover_stamp = 0.0
+    def _set_rate(self, rate: float, now: float) -> None:
+        self._effective = rate
+        self.bucket.set_rate(rate, now)  # what accrued so far accrued at the old rate
+
+    @property
+    def burst(self) -> int:
+        return self.pacer.burst
+
+    @property
+    def slice(self) -> int:
+        """Parts worth waking up for (see :attr:`smsgw.drivers.pacing.Pacer.slice`)."""
+        return self.pacer.slice
 
     def available(self, now: float) -> int:
         """Whole parts that may leave at ``now``."""
-        if now < self._paused_until:
+        if self._paused(now):
             return 0
         self._recover(now)
-        self._prune(now)
-        return max(0, min(math.floor(self.bucket.tokens(now)), self.ceiling - self._window_sum))
+        return self.pacer.available(now)
 
     def take(self, n: int, now: float) -> None:
         """Record ``n`` parts leaving at ``now`` (at most :meth:`available`)."""
-        if n <= 0:
-            return
-        self.bucket.take(n, now)
-        self._window.append((now, n))
-        self._window_sum += n
+        self.pacer.take(n, now)
 
     def give_back(self, n: int, now: float) -> None:
-        """Return tokens for parts that were claimed but did not leave (nothing was queued)."""
-        if n > 0:
-            self.bucket._tokens = min(self.bucket.burst, self.bucket.tokens(now) + n)
-            # The window keeps the record: the ceiling is about what we *may* have sent.
+        """Return tokens for parts that were counted but did not leave.
 
-    def next_time(self, now: float) -> float:
-        """Earliest time at which :meth:`available` may be positive."""
-        if now < self._paused_until:
-            return self._paused_until
-        t = now + self.bucket.wait_time(1, now)
-        self._prune(now)
-        if self._window_sum >= self.ceiling:
-            # Free enough of the window for one more part.
-            excess = self._window_sum - self.ceiling + 1
-            acc = 0
-            for stamp, n in self._window:
-                acc += n
-                if acc >= excess:
-                    t = max(t, stamp + 1.0)
-                    break
-        return t
+        The one-second window keeps the record: the ceiling is about what we *may* have sent.
+        """
+        if n > 0:
+            self.bucket.refund(n, now)
+
+    def next_time(self, now: float, n: int = 1) -> float:
+        """Earliest time at which ``n`` parts may leave (``n`` is capped at the bucket and the
+        ceiling): ``now`` itself if they may already. At that time :meth:`available` gives
+        them, unless parts were taken or the route was throttled meanwhile."""
+        if self._paused_until is not None and self._paused(now):
+            now = seconds(self._paused_until)  # nothing leaves before the pause ends
+        self._recover(now)
+        return self.pacer.next_time(now, n)
+
+    def ahead(self, now: float, horizon: float) -> int:
+        """Parts that may leave from ``now`` to ``now + horizon`` at the effective rate (what is
+        worth claiming from the store in one go)."""
+        if self._paused(now):
+            return 0
+        return self.available(now) + math.floor(self._effective * horizon)
 
     def throttled(self, now: float) -> None:
         """The carrier said slow down: pause, then resume at half speed and recover."""
         self.throttle_events += 1
-        self._paused_until = now + self.throttle_pause
-        self._recover_stamp = self._paused_until
-        self._effective = max(self._effective / 2, min(self.rate, 0.1))
-        self.bucket.rate = self._effective
-        self.bucket._tokens = min(self.bucket._tokens, 1.0)
+        self._paused_until = ticks(now) + ticks(self.throttle_pause)
+        self._recover_stamp = seconds(self._paused_until)
+        self._set_rate(max(self._effective / 2, min(self.rate, 0.1)), now)
+        self.bucket.limit(1.0, now)
 
     @property
     def effective_rate(self) -> float:

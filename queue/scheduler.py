@@ -1,9 +1,18 @@
 """The scheduler: one runner per route moving parts from the store to the route's driver.
 
-A runner loops: wait for room in the driver, wait for the route's limiter to allow parts,
-claim that many ready parts from the store (priority order: otp, transactional, marketing;
-FIFO within a class), hand them to the driver. When nothing is ready it sleeps until the store
-says parts became ready for its route (:meth:`Scheduler.wake`).
+A runner loops: wait for room in the driver, claim a modest batch of ready parts from the store
+(priority order: otp, transactional, marketing; FIFO within a class; about
+:data:`CLAIM_AHEAD` seconds of the route's rate), then hand them to the driver a slice at a
+time, each slice at its token time. When nothing is ready it sleeps until the store says parts
+became ready for its route (:meth:`Scheduler.wake`).
+
+Pacing happens here, at the moment parts are handed over: a slice goes to the driver only when
+the driver can put all of it on the wire at once (``len(slice) <= driver.capacity()``), and the
+limiter records it at that moment. So what the carrier counts at its receive time is what the
+limiter counted, whether parts waited for window room, for a throttle pause or for tokens: no
+claim batch and no window wait can bunch them. A part a dead link lost comes back through
+:meth:`RouteSink.outcomes` (``Outcome.resend``) and leaves again at once, paced like the rest,
+on whichever of the route's links has room.
 
 Drivers report back through a :class:`RouteSink`, which records outcomes, receipts and inbound
 messages in the store and moves the metrics. A throttled outcome slows the route's limiter.
@@ -23,12 +32,13 @@ when the store's probe finds it writable. Every runner and the timers are superv
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 
 import trio
 
-from smsgw.drivers.seam import Driver, InboundMessage, Outcome, Receipt
+from smsgw.drivers.seam import Driver, FailureKind, InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.drivers.supervise import contained, supervised
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.health import StoreUnavailable, until_stored
@@ -38,14 +48,25 @@ from smsgw.queue.store import Store
 __all__ = ["RouteRunner", "RouteSink", "Scheduler"]
 
 CLAIM_BATCH = 200
+CLAIM_AHEAD = 0.2
+"""Seconds of the route's rate claimed from the store at once (at least one slice). The parts
+wait in the runner for their token times, so this also bounds how long a code waits behind
+parts claimed before it arrived."""
 IDLE_POLL = 1.0
 """Seconds a runner with nothing ready waits before looking again without being woken."""
+HOLD_MAX = 2.0
+"""Seconds a runner holding claimed parts waits for room before asking whether the route is
+down; if it is, the parts go back to the queue (TEMPORARY, not sent) so failover can move them."""
+MAX_RESENDS = 1
+"""Times a part a dead link lost is sent again at once; after that it waits out a retry."""
+GIVE_BACK_GRACE = 5.0
+"""Most seconds spent giving held parts back to the store on shutdown."""
 
 InboundHook = Callable[[Sequence[InboundMessage], Sequence[str]], Awaitable[None]]
 
 
 class RouteRunner:
-    """Feeds one route's driver."""
+    """Feeds one route's driver, pacing parts onto its wire (see the module docstring)."""
 
     def __init__(
         self,
@@ -64,11 +85,17 @@ class RouteRunner:
         self.wall = wall
         self._wake = trio.Event()
         self._sent_at: dict[int, float] = {}
+        self._parts: dict[int, OutboundPart] = {}
+        """Parts handed to the driver and still without a final outcome, by part id."""
+        self._held: deque[OutboundPart] = deque()
+        """Claimed (or lost by a dead link) and waiting for their token time."""
+        self._resends: dict[int, int] = {}
         self._idle = trio.Event()
         self._idle.set()
         self.draining = False
         self.down_since: float | None = None
         self.claimed = 0
+        self.resent = 0
         self.paused_since: float | None = None
         """Wall time an operator paused the route (it claims nothing until resumed)."""
         self._resumed = trio.Event()
@@ -79,6 +106,11 @@ class RouteRunner:
     @property
     def in_flight(self) -> int:
         return len(self._sent_at)
+
+    @property
+    def held(self) -> int:
+        """Parts claimed and waiting in the runner for their token time."""
+        return len(self._held)
 
     def wake(self) -> None:
         self._wake.set()
@@ -111,59 +143,151 @@ class RouteRunner:
         return self.draining
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Claim and release until drained (returns) or cancelled (held parts go back)."""
         task_status.started()
-        while not self.draining:
-            await self.driver.wait_capacity()
-            if self._stopping():
-                break
+        try:
+            while True:
+                if not self._held:
+                    if self._stopping():
+                        break
+                    await self.driver.wait_capacity()
+                    if self._stopping() or not await self._claim():
+                        continue
+                await self._release()
+        finally:
+            if self._held:
+                with trio.CancelScope(shield=True), trio.move_on_after(GIVE_BACK_GRACE):
+                    await self._give_back("shutdown before it left")
+
+    async def _claim(self) -> bool:
+        """Claim what may leave in the next :data:`CLAIM_AHEAD` seconds; False if none came."""
+        now = trio.current_time()
+        ready = self.limiter.next_time(now)
+        if ready > now:  # paused by a throttle, or the window is full: claim nothing yet
+            await trio.sleep_until(ready)
+            return False
+        ahead = max(self.limiter.slice, self.limiter.ahead(now, CLAIM_AHEAD))
+        n = min(CLAIM_BATCH, self.driver.capacity(), ahead)
+        if n <= 0:
+            return False
+        if self.paused_since is not None:  # an operator's pause: no claim until resumed
+            await self._resumed.wait()
+            return False
+        self._wake = trio.Event()
+        # Outcomes could not be recorded while the store is down: claim nothing new.
+        await self.store.health.wait_up()
+        self._claiming = True
+        try:
+            parts = await self.store.claim(self.name, n, self.wall())
+        except StoreUnavailable:
+            return False
+        finally:
+            self._claiming = False
+            if self.paused:
+                self._parked.set()
+        if not parts:
+            with trio.move_on_after(IDLE_POLL):
+                await self._wake.wait()
+            return False
+        self.claimed += len(parts)
+        self._held.extend(parts)
+        self._idle = trio.Event()
+        return True
+
+    async def _release(self) -> None:
+        """Hand the held parts to the driver a slice at a time, each at its token time.
+
+        A slice never exceeds the driver's capacity, so the driver puts all of it on the wire
+        at once and the limiter's record is the wire's.
+        """
+        held, limiter = self._held, self.limiter
+        while held:
+            room = self.driver.capacity()
+            if room <= 0:
+                await self._wait_room()
+                continue
             now = trio.current_time()
-            allowed = self.limiter.available(now)
-            if allowed <= 0:
-                await trio.sleep_until(self.limiter.next_time(now))
+            allowed = limiter.available(now)
+            want = min(len(held), room, limiter.slice)
+            if allowed < want:
+                await trio.sleep_until(limiter.next_time(now, want))
                 continue
-            n = min(allowed, self.driver.capacity(), CLAIM_BATCH)
-            if n <= 0:
-                continue
-            if self.paused_since is not None:  # an operator's pause: no claim until resumed
-                await self._resumed.wait()
-                continue
-            self._wake = trio.Event()
-            # Outcomes could not be recorded while the store is down: claim nothing new.
-            await self.store.health.wait_up()
-            self._claiming = True
-            try:
-                parts = await self.store.claim(self.name, n, self.wall())
-            except StoreUnavailable:
-                continue
-            finally:
-                self._claiming = False
-                if self.paused:
-                    self._parked.set()
-            if not parts:
-                with trio.move_on_after(IDLE_POLL):
-                    await self._wake.wait()
-                continue
-            self.limiter.take(len(parts), now)
-            self.claimed += len(parts)
-            sent = trio.current_time()
+            k = min(allowed, room, len(held))
+            parts = [held.popleft() for _ in range(k)]
+            limiter.take(k, now)
             for p in parts:
-                self._sent_at[p.part_id] = sent
-            self._idle = trio.Event()
+                self._sent_at[p.part_id] = now
+                self._parts[p.part_id] = p
             await self.driver.submit(parts)
+
+    async def _wait_room(self) -> None:
+        with trio.move_on_after(HOLD_MAX):
+            await self.driver.wait_capacity()
+            return
+        if not self.driver.state().up:
+            await self._give_back("the route went down before it left")
+
+    async def _give_back(self, reason: str) -> None:
+        """Return every held part to the queue as a TEMPORARY failure that did not leave."""
+        parts = list(self._held)
+        self._held.clear()
+        outcomes = [
+            Outcome(
+                part_id=p.part_id, failure=FailureKind.TEMPORARY, code="not_sent", reason=reason
+            )
+            for p in parts
+        ]
+        await until_stored(
+            self.store.health, lambda: self.store.record_outcomes(outcomes, self.wall())
+        )
+        self.settled(p.part_id for p in parts)
+
+    def take_back(self, items: Sequence[Outcome]) -> tuple[list[Outcome], int]:
+        """Parts a dead link lost (``resend``) go back to the front of the held queue, to leave
+        again at once on the route's other links.
+
+        Returns the outcomes to record as usual (not resent: unknown, already resent
+        :data:`MAX_RESENDS` times, or the runner is draining) and how many of the taken back
+        may have left already (duplicates risked).
+        """
+        if self.draining:
+            return list(items), 0
+        keep: list[Outcome] = []
+        back: list[OutboundPart] = []
+        risked = 0
+        for o in items:
+            part = self._parts.get(o.part_id) if o.resend else None
+            if part is None or self._resends.get(o.part_id, 0) >= MAX_RESENDS:
+                keep.append(o)
+                continue
+            self._resends[o.part_id] = self._resends.get(o.part_id, 0) + 1
+            back.append(part)
+            risked += o.maybe_sent
+        if back:
+            self._held.extendleft(reversed(back))
+            self.resent += len(back)
+            self._idle = trio.Event()
+            self.wake()
+        return keep, risked
 
     def settled(self, part_ids: Iterable[int]) -> None:
         """Parts got their outcome: observe latency, and signal idleness for draining."""
         now = trio.current_time()
         pop = self._sent_at.pop
-        sent = [pop(pid, None) for pid in part_ids]
+        sent = []
+        for pid in part_ids:
+            sent.append(pop(pid, None))
+            self._parts.pop(pid, None)
+            if self._resends:
+                self._resends.pop(pid, None)
         self.metrics.submit_latency.labels(self.name).observe_many(
             [now - t for t in sent if t is not None]
         )
-        if not self._sent_at:
+        if not self._sent_at and not self._held:
             self._idle.set()
 
     async def drain(self) -> None:
-        """Stop claiming and wait until every part handed to the driver has its outcome."""
+        """Stop claiming; wait until every claimed part has left and has its outcome."""
         self.draining = True
         self._wake.set()
         await self._idle.wait()
@@ -201,6 +325,13 @@ class RouteSink:
     # a receipt or an inbound message that is not on disk.
 
     async def outcomes(self, items: Sequence[Outcome]) -> None:
+        if any(o.resend for o in items):
+            kept, risked = self.runner.take_back(items)
+            if risked:
+                self._dups.inc(risked)
+            if not kept:
+                return
+            items = kept
         summary = await until_stored(
             self.store.health, lambda: self.store.record_outcomes(items, self.wall())
         )

@@ -30,6 +30,8 @@ class RecordingSink:
     inbound_got: list[InboundMessage] = field(default_factory=list)
     on_inbound: Callable[[InboundMessage], None] | None = None
     on_receipt: Callable[[Receipt], None] | None = None
+    fail_next_inbound: Exception | None = None
+    """Raised by the next inbound call instead of storing (a store that failed once)."""
     _changed: trio.Event = field(default_factory=trio.Event)
 
     async def outcomes(self, items: Sequence[Outcome]) -> None:
@@ -44,6 +46,9 @@ class RecordingSink:
         self._notify()
 
     async def inbound(self, items: Sequence[InboundMessage]) -> None:
+        if self.fail_next_inbound is not None:
+            exc, self.fail_next_inbound = self.fail_next_inbound, None
+            raise exc
         for m in items:
             if self.on_inbound is not None:
                 self.on_inbound(m)

@@ -437,25 +437,51 @@ async def test_out_of_order_responses_go_to_the_right_parts(env: Env) -> None:
     }
 
 
-async def test_no_response_is_temporary_and_maybe_sent(env: Env) -> None:
+async def test_silent_smsc_with_a_submit_outstanding_is_dead_and_its_part_resent(env: Env) -> None:
     async def script(peer: Peer) -> None:
         await peer.bind()
         await peer.read_kind(SubmitSm)
         await trio.sleep_forever()  # the silent SMSC under test, not a wait in the test
 
-    port, _ = await scripted(env, script)
+    port, peers = await scripted(env, script)
     driver, _ = await env.driver(port, binds=1, response_timeout=0.1, enquire_link=30)
     await driver.wait_capacity()
     await driver.submit([part(5)])
     await env.sink.wait(lambda: len(env.sink.got_outcomes) == 1)
     [o] = env.sink.got_outcomes
-    assert (o.part_id, o.failure, o.maybe_sent, o.code) == (
+    assert (o.part_id, o.failure, o.maybe_sent, o.resend, o.code) == (
         5,
         FailureKind.TEMPORARY,
         True,
+        True,
+        "link_down",
+    )
+    assert env.metric("smsgw_protocol_errors_total", route="op", kind="peer_silent") == 1
+    # It reconnects (the next connection answers) with the whole window free.
+    await driver.wait_until(lambda: len(peers) == 2 and driver.capacity() == 10)
+
+
+async def test_one_unanswered_submit_on_a_live_link_is_a_timeout_only(env: Env) -> None:
+    async def script(peer: Peer) -> None:
+        await peer.bind()
+        await peer.read_kind(SubmitSm)  # never answered
+        while True:  # ...but the SMSC keeps talking: it probes us
+            await peer.send(encode(EnquireLink(), 900))
+            await trio.sleep(0.02)
+
+    port, peers = await scripted(env, script)
+    driver, _ = await env.driver(port, binds=1, response_timeout=0.1, enquire_link=30)
+    await driver.wait_capacity()
+    await driver.submit([part(5)])
+    await env.sink.wait(lambda: len(env.sink.got_outcomes) == 1)
+    [o] = env.sink.got_outcomes
+    assert (o.failure, o.maybe_sent, o.resend, o.code) == (
+        FailureKind.TEMPORARY,
+        True,
+        False,
         "timeout",
     )
-    assert driver.capacity() == 10  # the window slot is free again
+    assert driver.capacity() == 10 and len(peers) == 1  # the window slot is free again
 
 
 async def test_garbage_is_nacked_counted_and_the_bind_reestablished(env: Env) -> None:

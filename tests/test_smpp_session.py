@@ -19,6 +19,7 @@ from smsgw.drivers.smpp.events import (
     DataSmReceived,
     DeliverSmReceived,
     Nacked,
+    PeerSilent,
     PeerUnbound,
     ProtocolViolation,
     RequestTimedOut,
@@ -124,6 +125,8 @@ def test_response_timeout_fires_at_the_deadline() -> None:
     s = bound()
     seq = s.submit(SM, 1.0)
     s.data_to_send()
+    # The peer is alive (it probes us), it just never answers this one submit.
+    assert s.receive_data(encode(EnquireLink(), 77), 5.0) == []
     assert s.next_deadline() == 11.0
     assert s.timers(10.999) == []
     assert s.timers(11.0) == [RequestTimedOut(seq, Cmd.SUBMIT_SM, 1.0)]
@@ -141,7 +144,37 @@ def test_idle_enquire_link_and_its_timeout() -> None:
     [probe] = sent(s)
     assert isinstance(probe, EnquireLink)
     assert s.next_deadline() == 40.0  # the probe's own response deadline
-    assert s.timers(40.0) == [RequestTimedOut(probe.sequence, Cmd.ENQUIRE_LINK, 30.0)]
+    assert s.timers(39.999) == []
+    # Nothing came since the bind answer at 0: the link is dead.
+    assert s.timers(40.0) == [PeerSilent(last_received=0.0, outstanding=1)]
+
+
+def test_silent_peer_with_submits_outstanding_is_dead_one_timeout_after_the_first() -> None:
+    s = bound(window=5)
+    # The peer answers up to 3.0, then falls silent (a half-open link).
+    first = s.submit(SM, 2.0)
+    s.data_to_send()
+    assert s.receive_data(encode(SubmitSmResp(message_id="a"), first), 3.0) != []
+    seqs = [s.submit(SM, t) for t in (4.0, 4.5, 6.0)]
+    s.data_to_send()
+    assert s.last_received == 3.0
+    assert s.next_deadline() == 14.0
+    assert s.timers(13.999) == []
+    # 10 s after the first unanswered submit (and 11 s of silence): dead, not three timeouts.
+    assert s.timers(14.0) == [PeerSilent(last_received=3.0, outstanding=3)]
+    lost = s.close()
+    assert [a.sequence for a in lost] == seqs and all(a.maybe_sent for a in lost)
+
+
+def test_overdue_request_while_the_peer_talks_is_only_a_timeout() -> None:
+    s = bound(window=5)
+    lost = s.submit(SM, 1.0)
+    other = s.submit(SM, 1.0)
+    s.data_to_send()
+    # The peer answers the other submit at 9.0, so at 11.0 it was heard from 2 s ago.
+    s.receive_data(encode(SubmitSmResp(message_id="b"), other), 9.0)
+    assert s.timers(11.0) == [RequestTimedOut(lost, Cmd.SUBMIT_SM, 1.0)]
+    assert not s.closed and s.window_free == 5
 
 
 def test_enquire_link_answered_resets_idle() -> None:

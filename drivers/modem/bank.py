@@ -23,14 +23,16 @@ import os
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 
 import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from smsgw.config.schema import ModemRouteConfig, TextConfig
 from smsgw.drivers.modem.discovery import usb_ports
-from smsgw.drivers.modem.driver import SLOTS, Modem
+from smsgw.drivers.modem.driver import SLOTS, TASK, Modem
 from smsgw.drivers.seam import Driver, DriverState, LinkState, OutboundPart, Sink
+from smsgw.drivers.supervise import supervised
 from smsgw.metrics.instruments import Metrics
 
 __all__ = ["ModemBank", "link_names"]
@@ -148,7 +150,9 @@ class ModemBank(Driver):
         """Start every modem; ready at once (modems come up in the background)."""
         async with trio.open_nursery() as nursery:
             for m in self.modems:
-                nursery.start_soon(m.run, sink, name=f"modem {m.name}")
+                # Modem.run contains each session's failures itself; this is the backstop.
+                run = partial(supervised, TASK, partial(m.run, sink), on_failure=m.task_failed)
+                nursery.start_soon(run, name=f"modem {m.name}")
             task_status.started()
 
     def capacity(self) -> int:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import msgspec
 import trio
@@ -45,10 +47,12 @@ from smsgw.drivers.modem.responses import (
     parse_identity,
 )
 from smsgw.drivers.modem.traffic import Traffic
+from smsgw.drivers.pacing import Pacer
 from smsgw.drivers.seam import FailureKind, LinkState, OutboundPart, Outcome, Sink
+from smsgw.drivers.supervise import contained
 from smsgw.metrics.instruments import Metrics
 
-__all__ = ["SLOTS", "BringUpFailed", "Modem", "ModemFatal", "ModemInfo"]
+__all__ = ["SLOTS", "TASK", "BringUpFailed", "Modem", "ModemFatal", "ModemInfo"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,8 @@ class _CapState(msgspec.Struct, kw_only=True):
     used: int
 
 
+TASK = "modem"
+"""The ``task`` label of ``smsgw_task_failures_total`` for a modem's tasks."""
 SLOTS = 2
 """Parts a modem holds at once: one being sent, one ready, so it never waits on the bank."""
 HEALTH_INTERVAL = 30.0
@@ -150,6 +156,9 @@ class Modem:
         self.queue: deque[OutboundPart] = deque()
         self.in_flight: OutboundPart | None = None
         self.in_flight_written = False
+        # One part at a time, 1/rate apart, at most rate in any second: kept across sessions,
+        # so a modem that reconnects does not send faster than its rate.
+        self.pacer = Pacer(config.rate, 1, -math.inf)
         self.next_send_at = 0.0
         self._candidates = candidates
         self._in_use = in_use
@@ -274,27 +283,34 @@ class Modem:
 
     # -- life --------------------------------------------------------------------------------
     async def run(self, sink: Sink) -> None:
-        """Keep the modem up until cancelled (or until a fatal SIM problem stops it)."""
+        """Keep the modem up until cancelled (or until a fatal SIM problem stops it).
+
+        Anything unexpected that escapes a session (a parser bug meeting a strange line, a
+        sink that failed) is that modem's failure only: logged once with the route and modem,
+        counted in ``smsgw_task_failures_total{task="modem"}``, then the modem is down, its
+        parts go back (``resend``) and it reopens with backoff like after a hang.
+        """
         backoff = self.config.reconnect_min
+        context = f"route {self.route} modem {self.name}"
         try:
             while True:
                 await self.hold.wait_released()
                 self.set_state("connecting")
                 self._reached_up = False
-                try:
-                    await self._session(sink)
-                except ModemFatal as e:
+                fatal: list[ModemFatal] = []
+                attempt = partial(self._attempt, sink, fatal)
+                if not await contained(TASK, attempt, on_failure=self.task_failed, context=context):
+                    self.last_error = "internal error on this modem (logged); reopening"
+                if fatal:
+                    e = fatal[0]
                     self.failed = self.last_error = str(e)
                     log.error("modem %s stopped: %s", self.name, e)
                     self.protocol_error("sim_locked")
                     self.set_state("down")
-                    await self._fail_held(sink, f"modem stopped: {e}")
+                    await self._fail_held(sink, f"modem stopped: {e}", resend=True)
                     await trio.sleep_forever()
-                except (PortGone, ModemRestarted) as e:
-                    self.last_error = str(e)
-                    log.warning("modem %s down: %s", self.name, e)
                 self.set_state("down")
-                await self._fail_held(sink, f"modem down: {self.last_error}")
+                await self._fail_held(sink, f"modem down: {self.last_error}", resend=True)
                 if self._reached_up:
                     backoff = self.config.reconnect_min  # it worked: retry soon
                 self.metrics.reconnects.labels(self.route, self.name).inc()
@@ -306,8 +322,24 @@ class Modem:
                 scope.shield = True
                 await self._fail_held(sink, "driver stopped")
 
-    async def _fail_held(self, sink: Sink, reason: str) -> None:
-        """Report every part this modem holds as a TEMPORARY failure."""
+    async def _attempt(self, sink: Sink, fatal: list[ModemFatal]) -> None:
+        """One session, with the ways it is expected to end handled (a fatal SIM problem is
+        put in ``fatal``)."""
+        try:
+            await self._session(sink)
+        except ModemFatal as e:
+            fatal.append(e)
+        except (PortGone, ModemRestarted) as e:
+            self.last_error = str(e)
+            log.warning("modem %s down: %s", self.name, e)
+
+    def task_failed(self, task: str) -> None:
+        """Count an unexpected exception contained in this modem's tasks."""
+        self.metrics.task_failures.labels(task).inc()
+
+    async def _fail_held(self, sink: Sink, reason: str, *, resend: bool = False) -> None:
+        """Report every part this modem holds as a TEMPORARY failure; ``resend``: the modem
+        failed (not the driver stopping), so the route may give them to its other modems."""
         out: list[Outcome] = []
         if self.in_flight is not None:
             out.append(
@@ -317,6 +349,7 @@ class Modem:
                     code="MODEM DOWN",
                     reason=reason,
                     maybe_sent=self.in_flight_written,
+                    resend=resend,
                 )
             )
             self.in_flight = None
@@ -329,6 +362,7 @@ class Modem:
                     failure=FailureKind.TEMPORARY,
                     code="MODEM DOWN",
                     reason=reason,
+                    resend=resend,
                 )
             )
         if out:

@@ -8,8 +8,9 @@ gateway, with the quirks of a :class:`~smsgw.drivers.modem.personalities.Persona
 Faults a test (or a bench) can cause: :meth:`~ModemEmulator.hang` (stop answering),
 :meth:`~ModemEmulator.reboot` (boot lines, settings lost), :meth:`~ModemEmulator.unplug` /
 :meth:`~ModemEmulator.replug` (the tty vanishes, then comes back under a new name behind the
-same symlink, as udev does), :meth:`~ModemEmulator.fail_next_send`. Inbound messages are
-injected with :meth:`~ModemEmulator.inject_sms`. What the host did is observable:
+same symlink, as udev does), :meth:`~ModemEmulator.fail_next_send`,
+:meth:`~ModemEmulator.emit` (raw bytes, such as a corrupted result line). Inbound messages
+are injected with :meth:`~ModemEmulator.inject_sms`. What the host did is observable:
 :attr:`~ModemEmulator.log` (every command line), :attr:`~ModemEmulator.sent`, and
 :meth:`~ModemEmulator.wait_until` to wait on a condition without sleeping.
 
@@ -207,6 +208,11 @@ class ModemEmulator:
         os.close(spare[0])
         os.close(spare[1])
         self._notify()
+
+    async def emit(self, raw: bytes) -> None:
+        """Print ``raw`` to the host as it is, as line noise, a corrupted byte or a firmware bug
+        would (``b"\\r\\n+CMS ERROR: \\xb38\\r\\n"``)."""
+        await self._write(raw)
 
     def fail_next_send(self, code: int, *, sent_anyway: bool = False) -> None:
         """The next AT+CMGS answers ``+CMS ERROR: code`` (and still sends if ``sent_anyway``)."""

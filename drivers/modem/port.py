@@ -138,20 +138,30 @@ class AtPort:
             return res
 
     async def send_sms(
-        self, length: int, pdu_hex: str, *, prompt_timeout: float, send_timeout: float
+        self,
+        length: int,
+        pdu_hex: str,
+        *,
+        prompt_timeout: float,
+        send_timeout: float,
+        on_pdu: Callable[[], None] | None = None,
     ) -> Response:
         """``AT+CMGS=<length>``, wait for ``>``, write the PDU and Ctrl-Z, return the result.
 
-        A result before the prompt has ``pdu_sent=False``. Raises :class:`PortGone` (with
-        ``pdu_sent``) when the modem does not answer; ESC is written first so a modem that
-        is merely slow leaves the prompt.
+        ``on_pdu()`` is called just before the PDU is written (the moment the part leaves, for
+        pacing). A result before the prompt has ``pdu_sent=False``. Raises :class:`PortGone`
+        (with ``pdu_sent``) when the modem does not answer; ESC is written first so a modem
+        that is merely slow leaves the prompt.
         """
         async with self._lock:
             cmd = Command(f"AT+CMGS={length}", timeout=prompt_timeout, prompt=True)
             await self._send(self._conv.send_command(cmd, trio.current_time()))
             res = await self._wait()
             if isinstance(res, Prompt):
-                await self._send(self._conv.send_pdu(pdu_hex, trio.current_time(), send_timeout))
+                data = self._conv.send_pdu(pdu_hex, trio.current_time(), send_timeout)
+                if on_pdu is not None:
+                    on_pdu()
+                await self._send(data)
                 res = await self._wait()
             if isinstance(res, CommandTimeout):
                 await self._escape()

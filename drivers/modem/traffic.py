@@ -1,7 +1,9 @@
 """Sending the parts a modem was given: rate, daily cap, AT+CMMS, AT+CMGS, the outcome.
 
 One :class:`Traffic` per session of a modem. Its loop takes the next part from the modem's
-queue, waits for the per-modem rate (``config.rate`` parts per second), renders the part as an
+queue, waits for the per-modem rate (``config.rate`` parts per second, paced by the modem's
+:class:`~smsgw.drivers.pacing.Pacer`: the moment each PDU is written is recorded, so PDUs are
+never closer than ``1 / rate`` and never more than ``rate`` in any second), renders the part as an
 SMS-SUBMIT (the UDH from :mod:`smsgw.drivers.text`, a status report requested when
 ``config.status_report``), sends it and reports exactly one :class:`Outcome`:
 
@@ -55,13 +57,14 @@ class Traffic:
             while not m.queue or not m.ready():
                 await m.wait_wake()
             now = trio.current_time()
-            if now < m.next_send_at:
-                await trio.sleep_until(m.next_send_at)
+            due = m.pacer.next_time(now)
+            if due > now:
+                m.next_send_at = due
+                await trio.sleep_until(due)
                 continue  # the modem may have gone unready meanwhile
             part = m.queue.popleft()
             m.in_flight = part
             m.in_flight_written = False
-            m.next_send_at = trio.current_time() + 1.0 / m.config.rate
             started = trio.current_time()
             self._fault = None
             outcome = await self.send(part)
@@ -89,6 +92,13 @@ class Traffic:
             if self._fault is not None:
                 # No SIM, PIN lost, no network service: bring the modem up again.
                 raise PortGone(f"modem fault while sending: {self._fault}")
+
+    def _left(self) -> None:
+        """The PDU is being written: the part leaves now, as far as the rate is concerned."""
+        m = self.modem
+        now = trio.current_time()
+        m.pacer.take(1, now)
+        m.next_send_at = m.pacer.next_time(now)
 
     async def send(self, part: OutboundPart) -> Outcome:
         """Send one part; raises :class:`PortGone` when the modem stops answering."""
@@ -124,6 +134,7 @@ class Traffic:
                     pdu_hex,
                     prompt_timeout=cfg.command_timeout,
                     send_timeout=cfg.send_timeout,
+                    on_pdu=self._left,
                 )
             except PortGone as e:
                 m.in_flight_written = e.pdu_sent

@@ -27,7 +27,8 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 import trio
 
@@ -35,12 +36,13 @@ from smsgw.config.schema import SmppRouteConfig, TextConfig
 from smsgw.drivers.seam import Driver, DriverState, FailureKind, OutboundPart, Outcome, Sink
 from smsgw.drivers.smpp.errors import LocalProtocolError
 from smsgw.drivers.smpp.inbound import InboundAssembler, Settled
-from smsgw.drivers.smpp.link import SHUTDOWN_GRACE, Ack, Link
+from smsgw.drivers.smpp.link import SHUTDOWN_GRACE, TASK, Ack, Link
 from smsgw.drivers.smpp.pdu import BindMode, DataSm, DeliverSm
 from smsgw.drivers.smpp.receipts import IdNormaliser
 from smsgw.drivers.smpp.render import Renderer, RenderError
 from smsgw.drivers.smpp.session import Session
 from smsgw.drivers.smpp.status import StatusTable
+from smsgw.drivers.supervise import supervised
 from smsgw.metrics.instruments import Metrics
 
 __all__ = ["SmppDriver"]
@@ -53,15 +55,23 @@ class SmppDriver(Driver):
 
     ``SmppDriver(config, metrics, text_config)``; start it with
     ``await nursery.start(driver.run, sink)``. Raises ``ValueError`` at construction for a bad
-    ``status_overrides`` or TON/NPI override.
+    ``status_overrides`` or TON/NPI override. ``connect``, when given, opens each bind's byte
+    stream instead of TCP/TLS to ``host:port`` (tests use in-memory streams to an SMSC
+    simulator on trio's virtual clock).
     """
 
     def __init__(
-        self, config: SmppRouteConfig, metrics: Metrics, text_config: TextConfig | None = None
+        self,
+        config: SmppRouteConfig,
+        metrics: Metrics,
+        text_config: TextConfig | None = None,
+        *,
+        connect: Callable[[], Awaitable[trio.abc.Stream]] | None = None,
     ) -> None:
         self.name = config.name
         self.config = config
         self.metrics = metrics
+        self.connect = connect
         self.text_config = text_config or TextConfig()
         self.statuses = StatusTable(config.status_overrides)
         self.ids = IdNormaliser(config.message_id_format)
@@ -92,9 +102,13 @@ class SmppDriver(Driver):
         in the background: :meth:`state` and :meth:`wait_capacity` tell when)."""
         self._sink = sink
         async with trio.open_nursery() as nursery:
+            failed = self.task_failed
             for link in self.links:
-                nursery.start_soon(link.run)
-            nursery.start_soon(self._expire_inbound)
+                # Link.run contains each connection's failures itself; this is the backstop.
+                nursery.start_soon(partial(supervised, TASK, link.run, on_failure=failed))
+            nursery.start_soon(
+                partial(supervised, "smpp_inbound", self._expire_inbound, on_failure=failed)
+            )
             task_status.started()
 
     def capacity(self) -> int:
@@ -230,6 +244,11 @@ class SmppDriver(Driver):
         if self._sink is None:
             raise RuntimeError("SmppDriver.run has not been started")
         return self._sink
+
+    def task_failed(self, task: str) -> None:
+        """Count an unexpected exception contained in one of this route's tasks (the
+        supervisor logged it)."""
+        self.metrics.task_failures.labels(task).inc()
 
     def protocol_error(self, kind: str, detail: str) -> None:
         """Count a protocol error by its bounded kind, and log it."""

@@ -20,6 +20,7 @@ __all__ = [
     "DeliverSmReceived",
     "Event",
     "Nacked",
+    "PeerSilent",
     "PeerUnbound",
     "ProtocolViolation",
     "RequestTimedOut",
@@ -64,6 +65,17 @@ class RequestTimedOut(msgspec.Struct, frozen=True):
     sequence: int
     command_id: int
     sent_at: float
+
+
+class PeerSilent(msgspec.Struct, frozen=True):
+    """A request is overdue and nothing at all came from the peer for the response timeout:
+    the link is dead (half-open: TCP up, the SMSC silent). Drop the connection; the requests
+    still outstanding are listed by ``Session.close``."""
+
+    last_received: float
+    """When the peer last sent anything (or the session started)."""
+    outstanding: int
+    """Requests without an answer, submit_sm and others."""
 
 
 class DeliverSmReceived(msgspec.Struct, frozen=True):
@@ -122,6 +134,7 @@ Event = (
     | BindRejected
     | SubmitResponse
     | RequestTimedOut
+    | PeerSilent
     | DeliverSmReceived
     | DataSmReceived
     | Nacked

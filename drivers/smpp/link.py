@@ -7,6 +7,14 @@ writer sending what it queued (many PDUs per ``send_all``), a timer firing its d
 exponential backoff and jitter. Session events become the seam's outcomes and receipts here;
 inbound parts go to the driver, which joins them across binds.
 
+A link dies when the connection breaks, the SMSC unbinds or sends garbage, or the session finds
+the peer silent (a request overdue and nothing received for ``response_timeout``: a half-open
+link). Its parts still outstanding get TEMPORARY outcomes marked ``resend`` (``maybe_sent`` once
+their bytes were written), so the route sends them again at once on its other binds. Anything
+unexpected that escapes a connection's tasks is contained the same way: logged once with the
+route and bind, counted in ``smsgw_task_failures_total{task="smpp_link"}``, and the bind goes
+down and reconnects like after any other loss; the route and the gateway go on.
+
 Cancellation is shutdown: a bound link lets outstanding answers arrive (a few seconds at most),
 unbinds and closes; every part still outstanding gets a TEMPORARY outcome.
 """
@@ -31,6 +39,7 @@ from smsgw.drivers.smpp.events import (
     DeliverSmReceived,
     Event,
     Nacked,
+    PeerSilent,
     PeerUnbound,
     ProtocolViolation,
     RequestTimedOut,
@@ -41,11 +50,12 @@ from smsgw.drivers.smpp.pdu import BindMode, Cmd, DataSm, DeliverSm, Status
 from smsgw.drivers.smpp.receipts import ReceiptError, is_receipt, parse_receipt
 from smsgw.drivers.smpp.session import Session, SessionState
 from smsgw.drivers.smpp.status import format_status
+from smsgw.drivers.supervise import contained
 
 if TYPE_CHECKING:
     from smsgw.drivers.smpp.client import SmppDriver
 
-__all__ = ["SHUTDOWN_GRACE", "Ack", "Link", "LinkDown"]
+__all__ = ["SHUTDOWN_GRACE", "TASK", "Ack", "Link", "LinkDown"]
 
 log = logging.getLogger("smsgw.smpp")
 
@@ -58,6 +68,8 @@ _FAILURES = {
 _BOUND = (SessionState.BOUND_TX, SessionState.BOUND_RX, SessionState.BOUND_TRX)
 SHUTDOWN_GRACE = 5.0
 """Most seconds a link spends draining and unbinding when the driver is cancelled."""
+TASK = "smpp_link"
+"""The ``task`` label of ``smsgw_task_failures_total`` for a bind's tasks."""
 
 
 class LinkDown(Exception):
@@ -136,18 +148,16 @@ class Link:
         cancellation (after unbinding, when bound)."""
         cfg = self.driver.config
         failures = 0
+        context = f"route {self.driver.name} {self.name}"
         while True:
             await self.hold.wait_released()
             self.state = "connecting"
             was_bound = False
             try:
-                await self._connect_and_serve()
-            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                self.last_error = f"connection: {exc}"
-            except trio.TooSlowError:
-                self.last_error = "connect timed out"
-            except LinkDown as exc:
-                self.last_error = str(exc)
+                if not await contained(
+                    TASK, self._attempt, on_failure=self.driver.task_failed, context=context
+                ):
+                    self.last_error = "internal error on this bind (logged); reconnecting"
             finally:
                 was_bound = self._was_bound
                 self._set_down()
@@ -161,6 +171,17 @@ class Link:
             base = min(cfg.reconnect_max, cfg.reconnect_min * 2 ** min(failures, 30))
             await self.hold.backoff(base / 2 + self.driver.rng.uniform(0, base / 2))
 
+    async def _attempt(self) -> None:
+        """One connection, with the ways it is expected to end turned into ``last_error``."""
+        try:
+            await self._connect_and_serve()
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self.last_error = f"connection: {exc}"
+        except trio.TooSlowError:
+            self.last_error = "connect timed out"
+        except LinkDown as exc:
+            self.last_error = str(exc)
+
     def _set_down(self) -> None:
         if self.state == "up":
             self.driver.notify_capacity()
@@ -170,6 +191,8 @@ class Link:
     async def _open(self) -> trio.abc.Stream:
         cfg = self.driver.config
         with trio.fail_after(cfg.response_timeout):
+            if self.driver.connect is not None:
+                return await self.driver.connect()
             tcp = await trio.open_tcp_stream(cfg.host, cfg.port)  # TCP_NODELAY by default
             if not cfg.tls:
                 return tcp
@@ -215,6 +238,11 @@ class Link:
             if self._down:
                 raise LinkDown(self._down)
             return self._was_bound
+        except BaseException as exc:
+            if self._down is None and not _only_cancelled(exc):
+                # Not a shutdown: no drain and unbind, and the parts go to the other binds.
+                self._down = f"internal error: {type(exc).__name__}"
+            raise
         finally:
             with trio.CancelScope(shield=True):
                 await self._close(session, stream)
@@ -234,6 +262,9 @@ class Link:
                 pass
         lost = session.close()
         outcomes = []
+        # A link that failed gives its parts to the route's other binds at once; at shutdown
+        # they go back to the queue.
+        resend = self._down is not None
         for a in lost:
             part = self.parts.pop(a.sequence, None)
             if part is not None:
@@ -246,11 +277,18 @@ class Link:
                         if a.maybe_sent
                         else f"bind {self.name} lost before sending",
                         maybe_sent=a.maybe_sent,
+                        resend=resend,
                     )
                 )
         for part in self.parts.values():  # cannot happen; never leave a part without outcome
             outcomes.append(
-                Outcome(part_id=part.part_id, failure=FailureKind.TEMPORARY, maybe_sent=True)
+                Outcome(
+                    part_id=part.part_id,
+                    failure=FailureKind.TEMPORARY,
+                    code="link_down",
+                    maybe_sent=True,
+                    resend=resend,
+                )
             )
         self.parts.clear()
         self.session = None
@@ -410,6 +448,12 @@ class Link:
                 else:
                     d.protocol_error("response_timeout", f"0x{ev.command_id:08X}")
                     down = f"no answer to 0x{ev.command_id:08X}: link presumed dead"
+            elif type(ev) is PeerSilent:
+                d.protocol_error("peer_silent", f"{ev.outstanding} requests outstanding")
+                down = (
+                    f"nothing from the SMSC for {now - ev.last_received:.1f} s with"
+                    f" {ev.outstanding} requests outstanding: link presumed dead"
+                )
             elif type(ev) is Bound:
                 self._was_bound = True
                 log.info(
@@ -472,6 +516,13 @@ class Ack:
         self.session = session
         self.sequence = sequence
         self.is_data = is_data
+
+
+def _only_cancelled(exc: BaseException) -> bool:
+    """True for cancellation (alone or grouped): the driver is shutting down."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_cancelled(e) for e in exc.exceptions)
+    return isinstance(exc, trio.Cancelled | KeyboardInterrupt | SystemExit)
 
 
 @functools.cache

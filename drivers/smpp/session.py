@@ -8,7 +8,14 @@ writes many PDUs with one ``send_all``); give it the time with every call and as
 
 It owns what the protocol makes stateful (STYLE.md 2-3): the state (one transition table), the
 sequence numbers (§5.1.4: 1..0x7FFFFFFF), the window of outstanding submit_sm, each request's
-response deadline, and the idle enquire_link (§4.11). It answers enquire_link, unbind and
+response deadline, the idle enquire_link (§4.11), and when the peer last sent anything.
+
+Dead links: a request whose response is overdue while nothing at all came from the peer for
+the response timeout means the link is dead (:class:`PeerSilent`), however many requests are
+outstanding; an overdue request while the peer is otherwise talking is that request's timeout
+only (:class:`RequestTimedOut`). So a half-open link with submits outstanding is found within
+``response_timeout`` of the first submit sent after the peer fell silent, and an idle one within
+``enquire_link + response_timeout`` (its probe goes unanswered). It answers enquire_link, unbind and
 commands we do not implement by itself. Calling a method the state forbids raises
 :class:`LocalProtocolError` and changes nothing.
 
@@ -38,6 +45,7 @@ from smsgw.drivers.smpp.events import (
     DeliverSmReceived,
     Event,
     Nacked,
+    PeerSilent,
     PeerUnbound,
     ProtocolViolation,
     RequestTimedOut,
@@ -343,10 +351,25 @@ class Session:
                 deadline = probe
         return deadline
 
+    @property
+    def last_received(self) -> float:
+        """When the peer last sent anything (the session's start if it never did)."""
+        return self._last_rx
+
     def timers(self, now: float) -> list[Event]:
-        """Fire what is due at ``now``: response timeouts and the idle enquire_link."""
+        """Fire what is due at ``now``: a silent peer, response timeouts, the idle enquire_link.
+
+        A :class:`PeerSilent` comes alone: the session is dead and its requests stay listed
+        for :meth:`close`.
+        """
         events: list[Event] = []
         pending = self._pending
+        if (
+            pending
+            and now - self._last_rx >= self.response_timeout
+            and next(iter(pending.values()))[0] <= now
+        ):
+            return [PeerSilent(self._last_rx, len(pending))]
         while pending:
             seq = next(iter(pending))
             deadline, cmd, sent_at = pending[seq]

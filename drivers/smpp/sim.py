@@ -8,9 +8,18 @@ accepts each submit by configured fractions, sends delivery receipts at once or 
 bind than its submit), marks a fraction of them undeliverable, and injects inbound (MO)
 messages. Receipts and MO not acknowledged when a bind drops are sent again on another bind.
 
+Faults: ``silent_after`` (or :meth:`SmscSim.go_silent`) turns a connection half-open: TCP
+stays up, everything sent to it is read and ignored, nothing comes back (no responses, no
+enquire_link_resp, no receipts), as a carrier's hung front end does.
+
+For measuring the route's rate as the carrier sees it, ``log_submits`` keeps the receive time
+(``trio.current_time()``) of every submit_sm in :attr:`SmscSim.submit_log`.
+
 In-process use: ``sim = await nursery.start(serve_smsc_sim, settings)`` gives the running
 :class:`SmscSim` (its ``port``, ``stats``, :meth:`SmscSim.inject_mo`,
-:meth:`SmscSim.wait_until`, :meth:`SmscSim.drop_connections`).
+:meth:`SmscSim.wait_until`, :meth:`SmscSim.drop_connections`). With ``listen=False`` it
+serves in-memory connections only (:meth:`SmscSim.connect_memory`), for tests on trio's
+virtual clock.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from typing import Literal
 
 import msgspec
 import trio
+import trio.testing
 
 from smsgw.drivers.smpp.codec import (
     Framer,
@@ -89,6 +99,11 @@ class SimSettings(msgspec.Struct, frozen=True, kw_only=True):
     tls_cert: str = ""
     tls_key: str = ""
     """PEM files; both set serves SMPP over TLS."""
+    silent_after: int = 0
+    """The connection that receives this many-th submit_sm (counted over all connections) goes
+    silent from it on: TCP open, nothing answered. 0: never."""
+    log_submits: bool = False
+    """Keep the receive time of every submit_sm in :attr:`SmscSim.submit_log`."""
 
 
 class SimStats(msgspec.Struct, kw_only=True):
@@ -109,6 +124,10 @@ class SimStats(msgspec.Struct, kw_only=True):
     protocol_errors: int = 0
     bound_now: int = 0
     enquire_links: int = 0
+    silenced: int = 0
+    """Connections that went silent."""
+    ignored: int = 0
+    """Reads on silent connections, dropped unanswered."""
 
 
 class _Conn:
@@ -118,16 +137,20 @@ class _Conn:
         "framer",
         "inflight",
         "mode",
+        "number",
         "outbox",
         "queue",
         "scope",
         "seq",
+        "silent",
         "stream",
         "wake",
     )
 
-    def __init__(self, stream: trio.abc.Stream) -> None:
+    def __init__(self, stream: trio.abc.Stream, number: int) -> None:
         self.stream = stream
+        self.number = number
+        self.silent = False
         self.framer = Framer()
         self.outbox: list[bytes] = []
         self.wake = trio.Event()
@@ -140,6 +163,8 @@ class _Conn:
         self.scope = trio.CancelScope()
 
     def send(self, data: bytes) -> None:
+        if self.silent:
+            return
         self.outbox.append(data)
         self.wake.set()
 
@@ -169,6 +194,9 @@ class SmscSim:
         self._changed = trio.Event()
         self._tie = 0
         self._date = ("", 0)
+        self._nursery: trio.Nursery | None = None
+        self.submit_log: list[tuple[float, int]] = []
+        """(receive time, connection number) of every submit_sm, with ``log_submits``."""
 
     # -- public ----------------------------------------------------------------------------
 
@@ -209,13 +237,39 @@ class SmscSim:
         for conn in list(self._conns):
             conn.scope.cancel()
 
+    def go_silent(self) -> None:
+        """Every open connection goes half-open: kept, read, never answered again."""
+        for conn in self._conns:
+            self._silence(conn)
+
+    async def connect_memory(self) -> trio.abc.Stream:
+        """A new connection to this simulator over an in-memory stream (no socket); the
+        returned stream is the ESME's end. Needs :meth:`serve` running."""
+        if self._nursery is None:
+            raise RuntimeError("the simulator is not serving")
+        client, server = trio.testing.memory_stream_pair()
+        self._nursery.start_soon(self._handle, server)
+        return client
+
     # -- serving ---------------------------------------------------------------------------
 
     async def serve(
-        self, *, task_status: trio.TaskStatus[SmscSim] = trio.TASK_STATUS_IGNORED
+        self,
+        *,
+        listen: bool = True,
+        task_status: trio.TaskStatus[SmscSim] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Listen and serve until cancelled; reports itself as started once listening."""
+        """Listen and serve until cancelled; reports itself as started once listening.
+
+        ``listen=False`` opens no socket: connections come from :meth:`connect_memory`.
+        """
         s = self.settings
+        if not listen:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._timer)
+                task_status.started(self)
+            return
         listeners: Sequence[trio.abc.Listener[trio.abc.Stream]]
         tcp = await trio.open_tcp_listeners(s.port, host=s.host)
         self.port = tcp[0].socket.getsockname()[1]
@@ -226,6 +280,7 @@ class SmscSim:
         else:
             listeners = tcp
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             nursery.start_soon(self._timer)
             await nursery.start(trio.serve_listeners, self._handle, listeners)
             task_status.started(self)
@@ -234,10 +289,16 @@ class SmscSim:
         self._changed.set()
         self._changed = trio.Event()
 
+    def _silence(self, conn: _Conn) -> None:
+        if not conn.silent:
+            conn.silent = True
+            conn.outbox.clear()
+            self.stats.silenced += 1
+
     async def _handle(self, stream: trio.abc.Stream) -> None:
-        conn = _Conn(stream)
-        self._conns.add(conn)
         self.stats.connections += 1
+        conn = _Conn(stream, self.stats.connections)
+        self._conns.add(conn)
         try:
             with conn.scope:
                 async with trio.open_nursery() as nursery:
@@ -255,7 +316,7 @@ class SmscSim:
         while True:
             await conn.wake.wait()
             conn.wake = trio.Event()
-            if conn.outbox:
+            if conn.outbox and not conn.silent:
                 data = b"".join(conn.outbox)
                 conn.outbox.clear()
                 await conn.stream.send_all(data)
@@ -267,21 +328,37 @@ class SmscSim:
             data = await conn.stream.receive_some(65536)
             if not data:
                 return
+            # Framed even when silent: the submits it ignores still reached the carrier.
             frames, framing_error = conn.framer.feed(data)
+            if conn.silent:
+                self.stats.ignored += 1
+                self._log_ignored(conn, frames)
+                self._notify()
+                continue
             error: RemoteProtocolError | None = framing_error
-            for frame in frames:
+            for i, frame in enumerate(frames):
                 try:
                     pdu = decode(frame)
                 except RemoteProtocolError as exc:
                     error = exc
                     break
                 if self._on_pdu(conn, pdu):
+                    if _went_silent(conn):  # at this submit: the rest are ignored
+                        self._log_ignored(conn, frames[i + 1 :])
                     break
             if error is not None:
                 self.stats.protocol_errors += 1
                 conn.send(encode_header_only(Cmd.GENERIC_NACK, error.sequence, error.nack_status))
                 conn.closing = True
             self._notify()
+
+    def _log_ignored(self, conn: _Conn, frames: Sequence[bytes]) -> None:
+        """Submits a silent connection read and dropped still count as received (rate log)."""
+        if self.settings.log_submits:
+            now = trio.current_time()
+            for frame in frames:
+                if int.from_bytes(frame[4:8], "big") == Cmd.SUBMIT_SM:
+                    self.submit_log.append((now, conn.number))
 
     def _detach(self, conn: _Conn) -> None:
         self._conns.discard(conn)
@@ -300,7 +377,7 @@ class SmscSim:
     # -- protocol --------------------------------------------------------------------------
 
     def _on_pdu(self, conn: _Conn, pdu: object) -> bool:
-        """Handle one PDU; True when the connection is closing."""
+        """Handle one PDU; True when the connection is closing or went silent."""
         t = type(pdu)
         if t is SubmitSm:
             self._on_submit(conn, pdu)  # type: ignore[arg-type]
@@ -322,7 +399,7 @@ class SmscSim:
             if not is_response(cmd):
                 seq = getattr(pdu, "sequence", 0)
                 conn.send(encode_header_only(Cmd.GENERIC_NACK, seq, Status.RINVCMDID))
-        return conn.closing
+        return conn.closing or conn.silent
 
     def _on_bind(self, conn: _Conn, pdu: BindRequest) -> None:
         accounts = self.settings.accounts
@@ -355,6 +432,11 @@ class SmscSim:
 
     def _on_submit(self, conn: _Conn, pdu: SubmitSm) -> None:
         self.stats.submits += 1
+        if self.settings.log_submits:
+            self.submit_log.append((trio.current_time(), conn.number))
+        if self.stats.submits == self.settings.silent_after:
+            self._silence(conn)
+            return
         if conn.mode not in ("tx", "trx"):
             conn.send(encode_message_id_resp(Cmd.SUBMIT_SM_RESP, pdu.sequence, Status.RINVBNDSTS))
             return
@@ -447,6 +529,8 @@ class SmscSim:
         self._pump(conn)
 
     def _pump(self, conn: _Conn) -> None:
+        if conn.silent:
+            return  # kept for it; sent again on another bind once it is gone
         window = self.settings.window
         while conn.queue and len(conn.inflight) < window:
             pdu = conn.queue.popleft()
@@ -497,3 +581,9 @@ def main(argv: list[str]) -> int:
     from smsgw.drivers.smpp.simcli import main as cli_main
 
     return cli_main(argv)
+
+
+def _went_silent(conn: _Conn) -> bool:
+    # A function, so the type checker does not carry the "not silent" narrowing from before
+    # _on_pdu (which can make the connection silent) past the call.
+    return conn.silent

@@ -60,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--tls-cert", default="", metavar="PEM")
     p.add_argument("--tls-key", default="", metavar="PEM")
+    p.add_argument(
+        "--silent-after",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the connection that gets the N-th submit_sm goes silent (TCP open, nothing"
+        " answered); 0 = never",
+    )
     p.add_argument("--mo-stdin", action="store_true", help="read 'FROM TO TEXT' lines as MO")
     return p
 
@@ -122,6 +130,7 @@ def main(argv: list[str]) -> int:
         seed=a.seed,
         tls_cert=a.tls_cert,
         tls_key=a.tls_key,
+        silent_after=max(0, a.silent_after),
     )
     try:
         trio.run(_run, settings, a.mo_stdin)
