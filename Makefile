@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test check lint type unit bench clean
+.PHONY: run test check lint type unit bench clean fuzz chaos
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ test: $(VENV)/.test-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy -p smsgw
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The property tests (tests/test_property_*.py) with FUZZ_SCALE (default 50) times the examples
+# make test runs, random and remembered in .hypothesis/; failures replay first next time.
+fuzz: $(VENV)/.test-deps
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest $(wildcard tests/test_property_*.py) $(PYTEST_ARGS)
+
+# Faults on purpose against real gateway processes (tests/chaos/run.py): prints what each
+# scenario did and lost (nothing), exits non-zero otherwise. CHAOS_SECONDS lengthens it.
+chaos: $(VENV)/.test-deps
+	$(BIN)/python tests/chaos/run.py $(ARGS)
 
 bench: $(VENV)/.run-deps
 	$(BIN)/smsgw bench $(ARGS)

@@ -7,6 +7,7 @@ operator needs to fix it; ``smsgw check-config`` prints exactly that line.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import ssl
@@ -17,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from smsgw.config.schema import Config, SmppRouteConfig
+from smsgw.config.schema import Config, ModemRouteConfig, SmppRouteConfig
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -32,20 +33,36 @@ __all__ = [
 DEFAULT_CONFIG_NAME = "<embedded default>"
 _MSGSPEC_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
+# [0-9], not \d: in a str pattern \d also matches "٣" and every other Unicode digit.
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+_PORT = re.compile(r"[0-9]{1,5}")
+_PREFIX = re.compile(r"\+?[0-9]{1,15}")
+_STATUS_CODE = re.compile(r"0[xX](?P<hex>[0-9A-Fa-f]{1,8})|(?P<dec>[1-9][0-9]{0,9})")
+_OCTETS = ("source_ton", "source_npi", "dest_ton", "dest_npi")
 # \Z rather than $ wherever a pattern validates: "$" also matches before a trailing newline.
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d\Z")
 _SHA256_HEX = re.compile(r"^[0-9A-Fa-f]{64}\Z")
 _INBOUND_NUMBER = re.compile(r"^(\+[1-9][0-9]{6,14}|[0-9]{3,8})\Z")
+_MAX_FLOAT = 1e9
+"""The largest number a float key may hold. Floats are seconds, rates, fractions and prices;
+a billion seconds is 31 years, and a time that far ahead still has a calendar date (TOML's
+``inf`` or ``1e300`` as a validity gave messages an expiry no date could show)."""
 
 
 class ConfigError(Exception):
     """A config that smsgw refuses to start with; ``str()`` is ``file: key: reason``."""
 
     def __init__(self, file: str, key: str, reason: str) -> None:
-        super().__init__(f"{file}: {key or '(top level)'}: {reason}")
+        super().__init__(f"{file}: {_shown(key) or '(top level)'}: {_shown(reason)}")
         self.file = file
         self.key = key
         self.reason = reason
+
+
+def _shown(text: str) -> str:
+    """``text`` on one line: a TOML key may hold a newline or any control character."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def load(path: str | None, environ: Mapping[str, str] | None = None) -> Config:
@@ -71,16 +88,19 @@ def parse(raw: bytes, file: str, environ: Mapping[str, str] | None = None) -> Co
     env = os.environ if environ is None else environ
     try:
         data = tomllib.loads(raw.decode("utf-8"))
+        data = _resolve_env(data, "", file, env)
     except UnicodeDecodeError as e:
         raise ConfigError(file, "", f"not UTF-8 text ({e.reason})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(file, "", f"invalid TOML: {e}") from None
-    data = _resolve_env(data, "", file, env)
+    except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+        raise ConfigError(file, "", "invalid TOML: arrays or tables nested too deeply") from None
     try:
         config = msgspec.convert(data, Config)
     except msgspec.ValidationError as e:
         key, reason = _split_msgspec_error(str(e))
         raise ConfigError(file, key, reason) from None
+    _check_values(config, "", file)
     _check(config, file)
     return config
 
@@ -118,7 +138,7 @@ def parse_listen(listen: str) -> tuple[str, int]:
         raise ValueError(f"expected HOST:PORT, got {listen!r}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not _PORT.fullmatch(port_text) or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"port must be a number from 0 to 65535, got {port_text!r}")
     if host != "localhost":
         try:
@@ -139,6 +159,28 @@ def _resolve_env(value: Any, key: str, file: str, env: Mapping[str, str]) -> Any
     if isinstance(value, list):
         return [_resolve_env(v, f"{key}[{i}]", file, env) for i, v in enumerate(value)]
     return value
+
+
+def _check_values(value: object, key: str, file: str) -> None:
+    """Every float finite and at most :data:`_MAX_FLOAT` in size, no NUL in any string (file
+    names, hosts and SQLite cannot hold one): what the schema's types let through and the
+    start-up would trip over. ``key`` is the TOML name of ``value``."""
+    if isinstance(value, msgspec.Struct):
+        for f in msgspec.structs.fields(value):
+            name = f.encode_name
+            _check_values(getattr(value, f.name), f"{key}.{name}" if key else name, file)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_values(item, f"{key}[{i}]", file)
+    elif isinstance(value, dict):
+        for k, item in value.items():
+            _check_values(k, key, file)
+            _check_values(item, f"{key}.{k}", file)
+    elif isinstance(value, float):
+        if not (math.isfinite(value) and abs(value) <= _MAX_FLOAT):
+            raise ConfigError(file, key, f"must be a finite number up to 1e9, not {value}")
+    elif isinstance(value, str) and "\0" in value:
+        raise ConfigError(file, key, "must not contain a NUL character")
 
 
 def _split_msgspec_error(text: str) -> tuple[str, str]:
@@ -164,27 +206,47 @@ def _check(config: Config, file: str) -> None:
         if route.name in names:
             raise ConfigError(file, f"routes[{i}].name", f"duplicate route name {route.name!r}")
         names.add(route.name)
-        if isinstance(route, SmppRouteConfig) and route.tls_ca:
-            try:
-                ssl.create_default_context(cafile=route.tls_ca)
-            except (OSError, ssl.SSLError) as e:
-                reason = (
-                    f"cannot load CA file {route.tls_ca!r}: {getattr(e, 'strerror', None) or e}"
-                )
-                raise ConfigError(file, f"routes[{i}].tls_ca", reason) from None
+        if isinstance(route, SmppRouteConfig):
+            _check_smpp(route, f"routes[{i}]", file)
+        if isinstance(route, ModemRouteConfig) and not route.ports:
+            # The route's rate is per modem: with none it has no rate at all.
+            raise ConfigError(file, f"routes[{i}].ports", "must name at least one serial port")
     for i, rule in enumerate(config.rules):
         if not rule.route:
             raise ConfigError(file, f"rules[{i}].route", "must name at least one route")
         for j, name in enumerate(rule.route):
             if name not in names:
                 raise ConfigError(file, f"rules[{i}].route[{j}]", f"unknown route {name!r}")
-        if rule.prefix and not re.fullmatch(r"\+?\d{1,15}", rule.prefix):
+        if rule.prefix and not _PREFIX.fullmatch(rule.prefix):
             raise ConfigError(file, f"rules[{i}].prefix", "must be digits, optionally with +")
     _check_keys(config, file, names)
     _check_ops_token(config, file)
     for field in ("quiet_start", "quiet_end"):
-        if not _HHMM.match(getattr(config.policy, field)):
+        if not _HHMM.fullmatch(getattr(config.policy, field)):
             raise ConfigError(file, f"policy.{field}", "must be HH:MM (24-hour)")
+
+
+def _check_smpp(route: SmppRouteConfig, where: str, file: str) -> None:
+    """What the SMPP driver would refuse when the route starts, refused here instead."""
+    for name in _OCTETS:
+        value = getattr(route, name)
+        if value is not None and not 0 <= value <= 0xFF:
+            raise ConfigError(file, f"{where}.{name}", f"must be an octet (0..255), not {value}")
+    for key in route.status_overrides:
+        m = _STATUS_CODE.fullmatch(key.strip())
+        code = 0 if m is None else int(m["hex"], 16) if m["hex"] else int(m["dec"])
+        if not 0 < code <= 0xFFFFFFFF:
+            raise ConfigError(
+                file,
+                f"{where}.status_overrides",
+                f"key {key!r} must be a command_status from 0x00000001 to 0xFFFFFFFF (or decimal)",
+            )
+    if route.tls_ca:  # (no NUL: _check_values refused it)
+        try:
+            ssl.create_default_context(cafile=route.tls_ca)
+        except (OSError, ssl.SSLError) as e:
+            reason = f"cannot load CA file {route.tls_ca!r}: {getattr(e, 'strerror', None) or e}"
+            raise ConfigError(file, f"{where}.tls_ca", reason) from None
 
 
 def _check_ops_token(config: Config, file: str) -> None:

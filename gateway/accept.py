@@ -14,7 +14,7 @@ from smsgw.gateway.errors import GatewayError, Invalid
 from smsgw.gateway.schemas import SendRequest
 from smsgw.gateway.webhook_targets import TargetPolicy, check_callback_url
 from smsgw.queue.consent.keyword_handler import ReplyBuilder, sender_number
-from smsgw.queue.consent.numbers import NumberError, parse_number, shape_ok
+from smsgw.queue.consent.numbers import NumberError, calling_code_known, parse_number, shape_ok
 from smsgw.queue.consent.policy import SYSTEM_KEY, Facts, Policy
 from smsgw.queue.consent.quiet_hours import UnknownZone, zone
 from smsgw.queue.model import NewMessage
@@ -88,14 +88,16 @@ class Acceptor:
                     code="invalid_tz",
                 ) from None
             zones = (req.tz,)
-        raw = req.to.strip()
+        # Without a default country, E.164 exactly as written, whatever the class (the API
+        # document's pattern); phonenumbers alone would also read spaces, dashes, brackets.
+        raw = req.to.strip() if pc.default_country else req.to
+        if not pc.default_country and not (shape_ok(raw) and calling_code_known(raw)):
+            raise Invalid(
+                f"'to' must be an E.164 number like +4917012345678, got {req.to!r}",
+                field=fp + "to",
+                code="invalid_number",
+            )
         if not (pc.validate_numbers or pc.refuse_non_mobile or pc.default_country or details):
-            if not shape_ok(raw):
-                raise Invalid(
-                    f"'to' must be an E.164 number like +4917012345678, got {req.to!r}",
-                    field=fp + "to",
-                    code="invalid_number",
-                )
             return raw, Facts()
         try:
             info = parse_number(raw, self.policy.default_country, details=details)

@@ -16,10 +16,10 @@ from typing import get_args
 
 import msgspec
 import trio
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from smsgw.config.schema import Config, KeyConfig
-from smsgw.drivers.text import TextError, plan
+from smsgw.drivers.text import TextError, parse_decimal, plan
 from smsgw.gateway.accept import Acceptor, Prepared
 from smsgw.gateway.api_consent import ConsentApi
 from smsgw.gateway.console import is_console_path
@@ -49,6 +49,7 @@ from smsgw.gateway.schemas import (
     SendRequest,
 )
 from smsgw.gateway.views import inbound_page, message_page, message_view, rfc3339
+from smsgw.metrics.histogram import HistogramChild
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.consent.policy import Policy, Screened
@@ -103,9 +104,14 @@ class Api:
         self.acceptor = Acceptor(config, self.router, self.policy)
         self.consent_api = ConsentApi(config, Consents(store, metrics), wall=wall, decode=_decode)
         self.shutting_down = False
-        self._keys = {k.token_digest(): k for k in config.keys}
+        self._keys = {d: (d, k) for k in config.keys if (d := k.token_digest())}
+        """token digest -> (the digest, to compare in constant time; the key). A key may be
+        configured by the digest alone (token_sha256), so the config file need not hold it."""
         self.quotas = Quotas(config.keys, config.limits.max_batch, trio.current_time())
         self._accepted = {c: metrics.messages_accepted.labels(c) for c in self._classes()}
+        self._http_metrics: dict[tuple[str, str, int], tuple[Counter, HistogramChild]] = {}
+        """(method, endpoint, status) -> the request counter's and duration histogram's
+        children: a labels() lookup costs more than the count it makes."""
         self._parts = {e: metrics.parts_accepted.labels(e) for e in ("gsm7", "ucs2")}
         # Exact paths, then the prefix for /v1/messages/{id}.
         self._routes: dict[str, dict[str, Handler]] = {
@@ -171,9 +177,25 @@ class Api:
                 _encoder.encode(e.body()),
                 [("content-type", "application/json"), *e.headers],
             )
-        self.metrics.http_requests.labels(request.method, endpoint, str(response.status)).inc()
-        self.metrics.http_duration.labels(endpoint).observe(time.perf_counter() - started)
+        counted = self._http_metrics.get((request.method, endpoint, response.status))
+        if counted is None:
+            counted = self._http_children(request.method, endpoint, response.status)
+        counted[0].inc()
+        counted[1].observe(time.perf_counter() - started)
         return response
+
+    def _http_children(
+        self, method: str, endpoint: str, status: int
+    ) -> tuple[Counter, HistogramChild]:
+        children = (
+            self.metrics.http_requests.labels(method, endpoint, str(status)),
+            self.metrics.http_duration.labels(endpoint),
+        )
+        # Methods (llhttp's), endpoints (ours or "other") and statuses are few; the cap is
+        # a guard, not a limit anyone reaches.
+        if len(self._http_metrics) < 1024:
+            self._http_metrics[(method, endpoint, status)] = children
+        return children
 
     async def _console(self, request: Request, console: ConsoleHandler) -> Response:
         started = time.perf_counter()
@@ -191,14 +213,13 @@ class Api:
             )
         digest = hashlib.sha256(token.strip().encode()).digest()
         # Look up by hash, then compare digests in constant time: timing reveals nothing of a
-        # token, only of its (unpredictable) SHA-256. A key may be configured by the digest
-        # alone (token_sha256), so the config file need not hold the secret.
-        key = self._keys.get(digest)
-        if key is None or not hmac.compare_digest(key.token_digest(), digest):
+        # token, only of its (unpredictable) SHA-256.
+        found = self._keys.get(digest)
+        if found is None or not hmac.compare_digest(found[0], digest):
             raise Unauthorized(
                 "invalid API token", headers=(("WWW-Authenticate", 'Bearer realm="smsgw"'),)
             )
-        return key
+        return found[1]
 
     @staticmethod
     def _require_json(request: Request) -> None:
@@ -463,7 +484,7 @@ class Api:
         )
 
     async def _openapi(self, request: Request, key: KeyConfig | None) -> Response:
-        return Response(200, openapi_document(), _JSON_HEADERS)
+        return Response(200, openapi_document(self.config), _JSON_HEADERS)
 
 
 _JSON_HEADERS = [("content-type", "application/json")]
@@ -504,10 +525,10 @@ def _int_param(query: dict[str, str], name: str, default: int, lo: int, hi: int)
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(f"'{name}' must be a whole number", field=name) from None
+    # ASCII digits only: int() would take "٣", " 5" and "1_0", and "²" passes isdigit().
+    value = parse_decimal(raw, 32)
+    if value is None:
+        raise Invalid(f"'{name}' must be a whole number", field=name)
     if not lo <= value <= hi:
         raise Invalid(f"'{name}' must be between {lo} and {hi}", field=name)
     return value

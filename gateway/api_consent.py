@@ -23,6 +23,7 @@ sees and lifts everything.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -32,8 +33,10 @@ import msgspec
 from msgspec import Meta
 
 from smsgw.config.schema import Config, KeyConfig
+from smsgw.drivers.text import parse_decimal
 from smsgw.gateway.errors import Forbidden, Invalid, NotFound, UnsupportedMediaType
 from smsgw.gateway.http import Request, Response
+from smsgw.gateway.schemas import E164_PATTERN
 from smsgw.queue.consent.csv_io import CsvError, export_csv, parse_csv
 from smsgw.queue.consent.numbers import NumberError, parse_number
 from smsgw.queue.consent.optout_list import Consents
@@ -75,6 +78,7 @@ class ConsentBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 _JSON = [("content-type", "application/json")]
+_E164 = re.compile(E164_PATTERN)
 _encoder = msgspec.json.Encoder()
 _optout_decoder = msgspec.json.Decoder(OptoutBody)
 _consent_decoder = msgspec.json.Decoder(ConsentBody)
@@ -106,7 +110,15 @@ class ConsentApi:
         }
 
     def number(self, raw: str, field: str = "number") -> str:
-        """E.164 for ``raw``; raises Invalid."""
+        """E.164 for ``raw``; raises Invalid. Without a default country only E.164 as written
+        is read (phonenumbers alone would take "+4917012345678*" or spaces around it)."""
+        if not self._country and not _E164.fullmatch(raw):
+            raise Invalid(
+                f"{raw!r} is not a phone number: must be in E.164 form like +4917012345678"
+                " (no default country)",
+                field=field,
+                code="invalid_number",
+            )
         try:
             return parse_number(raw, self._country).e164
         except NumberError as e:
@@ -316,14 +328,17 @@ def _tail(path: str) -> str:
 def _cursor(raw: str | None) -> int:
     if not raw:
         return 0
-    if not raw.isdigit() or len(raw) > 18:
+    # ASCII digits only: "²".isdigit() is true and int() refuses it (a 500, issue 13).
+    value = parse_decimal(raw, 18)
+    if value is None:
         raise Invalid("'after' must be a cursor from a previous page", field="after")
-    return int(raw)
+    return value
 
 
 def _limit(raw: str | None) -> int:
     if not raw:
         return 100
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    value = parse_decimal(raw, 4)
+    if value is None or not 1 <= value <= 1000:
         raise Invalid("'limit' must be between 1 and 1000", field="limit")
-    return int(raw)
+    return value

@@ -140,7 +140,18 @@ class _Spy:
         if exe is None:
             raise RuntimeError("--py-spy: py-spy is not installed (pip install py-spy)")
         self.path = f"{prefix}-{phase}.txt"
-        argv = [exe, "record", "-p", str(pid), "-f", "raw", "-r", "200", "--nonblocking"]
+        argv = [
+            exe,
+            "record",
+            "-p",
+            str(pid),
+            "-f",
+            "raw",
+            "-r",
+            "200",
+            "--nonblocking",
+            "--threads",
+        ]
         self.popen = subprocess.Popen(
             [*argv, "-o", self.path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -199,6 +210,21 @@ def _metric(text: str, name: str) -> float:
     return total
 
 
+async def _store_counts(port: int) -> tuple[float, float]:
+    """(commits, operations) of the gateway's store writer so far (on a fresh connection: the
+    gateway closes one left idle through a long run)."""
+    conn = await Conn.open(port)
+    try:
+        _, body = await conn.call(get_request("/metrics"))
+    finally:
+        await conn.stream.aclose()
+    text = body.decode()
+    return (
+        _metric(text, "smsgw_store_commit_seconds_count"),
+        _metric(text, "smsgw_store_batch_operations_sum"),
+    )
+
+
 class _Sampler:
     """smsgw_webhook_queue_depth read from /metrics every ``every`` seconds."""
 
@@ -254,6 +280,7 @@ async def _real_phase(
 
     rconn = await Conn.open(receiver.port)
     sampler = _Sampler(port)
+    store0 = await _store_counts(port)
     spy = _Spy(args.py_spy, "real", gw.popen.pid)
     threads0 = gw.threads_cpu()
     cpu0, peer0, recv0 = gw.cpu(), _cpu(peer_pid), _cpu(receiver.popen.pid)
@@ -270,6 +297,7 @@ async def _real_phase(
         cpu_all = gw.cpu() - cpu0
         threads = _thread_split(threads0, gw.threads_cpu(), gw.popen.pid)
         peer_cpu, recv_cpu = _cpu(peer_pid) - peer0, _cpu(receiver.popen.pid) - recv0
+        store1 = await _store_counts(port)
         n.cancel_scope.cancel()
     profile = spy.stop()
     # The gateway refreshes the gauge every 2 s: read it once more after that.
@@ -292,6 +320,8 @@ async def _real_phase(
         "gateway_cpu_us_per_msg": _per(cpu_all, sent),
         "gateway_cpu_us_per_msg_during_accept": _per(cpu_accept, sent),
         "gateway_cpu_us_per_msg_by_thread": {k: _per(v, sent) for k, v in threads.items()},
+        "store_commits_per_msg": round((store1[0] - store0[0]) / sent, 3) if sent else 0.0,
+        "store_operations_per_msg": round((store1[1] - store0[1]) / sent, 3) if sent else 0.0,
         "smsc_sim_cpu_us_per_msg": _per(peer_cpu, sent),
         "receiver_cpu_us_per_msg": _per(recv_cpu, sent),
         "webhooks_received_per_msg": round(stats.events / sent, 3) if sent else 0.0,

@@ -16,7 +16,7 @@ import msgspec
 import trio
 
 from smsgw import __version__
-from smsgw.config.loader import DEFAULT_CONFIG_NAME, ConfigError, load, notes
+from smsgw.config.loader import DEFAULT_CONFIG_NAME, ConfigError, load, notes, parse_listen
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.gateway.webhook_targets import check_webhook_config, webhook_notes
 from smsgw.queue.consent.policy import Policy, PolicyConfigError
@@ -96,6 +96,12 @@ def _load_or_exit(path: str | None) -> Config:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.listen:
+        try:
+            parse_listen(args.listen)
+        except ValueError as e:
+            print(f"smsgw: --listen: {e}", file=sys.stderr)
+            return 2
     # Everything smsgw creates (database and its -wal/-shm, token file, modem counters,
     # backups) is for this user alone, whatever umask the shell or unit started us with.
     os.umask(os.umask(0o077) | 0o077)

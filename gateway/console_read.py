@@ -209,8 +209,12 @@ class StatusReader:
             optouts=OptoutsView(
                 today=sum(optouts_today.values()),
                 today_by_source=optouts_today,
+                # Sources seen since start, as today_by_source lists only those seen today
+                # (every source is exported at 0 from the first scrape).
                 since_start={
-                    k[0]: int(v) for k, v in samples.by("smsgw_optouts_total", "source").items()
+                    k[0]: int(v)
+                    for k, v in samples.by("smsgw_optouts_total", "source").items()
+                    if v
                 },
             ),
             campaigns=[j for src in s.jobs if src.kind == "campaign" for j in src.jobs()],

@@ -45,7 +45,11 @@ from smsgw.gateway.http_types import (
     render,
 )
 
-__all__ = ["HttpServer", "OnResponse"]
+__all__ = ["OWN_ANSWERS", "HttpServer", "OnResponse"]
+
+OWN_ANSWERS = (400, 408, 413, 414, 431, 503)
+"""Statuses the server answers by itself, before or instead of the handler (see the module
+doc); reported through ``on_response`` with no request."""
 
 log = logging.getLogger("smsgw.http")
 

@@ -120,6 +120,7 @@ class HttpLimits(msgspec.Struct, frozen=True, kw_only=True):
 # Framing is the server's: a handler's values for these are dropped (RFC 9112 §6).
 _SERVER_OWNED = frozenset(["content-length", "transfer-encoding", "connection"])
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 §5.6.2
+_DIGITS = re.compile(r"[0-9]+")
 _good_names: set[str] = set()
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _status_lines: dict[int, str] = {}
@@ -210,7 +211,8 @@ class _Reject(Exception):
     """Raised in a parser callback to stop parsing; the status is in ``RequestReader.error``."""
 
 
-def _split_target(url: bytes) -> tuple[str, dict[str, str]]:
+def _split_target(url: bytes) -> tuple[str, dict[str, str]] | None:
+    """Path and query of a request target; None when it is not one (answered 400)."""
     # llhttp admits only visible ASCII in the target, so latin-1 cannot fail or mislead.
     target = url.decode("latin-1")
     if target.startswith("/"):
@@ -220,7 +222,10 @@ def _split_target(url: bytes) -> tuple[str, dict[str, str]]:
     elif target == "*":
         return "*", {}
     else:  # absolute-form (RFC 9112 §3.2.2)
-        parts = urlsplit(target)
+        try:
+            parts = urlsplit(target)
+        except ValueError:  # "http://[::1/x": a bracket left open is the client's fault
+            return None
         path, qs = parts.path or "/", parts.query
     if "%" in path:
         path = unquote(path)
@@ -358,11 +363,10 @@ class RequestReader:
         self._version = version = self._parser.get_http_version()
         length = headers.get("content-length")
         if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
+            # RFC 9110 §8.6: 1*DIGIT, ASCII only (int() would take " 5", "+5", "1_0", "٣").
+            if _DIGITS.fullmatch(length) is None:
                 self._abort(400)
-            if declared > self._limits.max_body_bytes:
+            if len(length) > 18 or int(length) > self._limits.max_body_bytes:
                 self._abort(413)
         if version == "1.1":
             if "host" not in headers:  # RFC 9112 §3.2: MUST answer 400
@@ -386,7 +390,10 @@ class RequestReader:
         parser = self._parser
         raw = parser.get_method()
         method = _METHODS.get(raw) or raw.decode("latin-1")
-        path, query = _split_target(self._url)
+        target = _split_target(self._url)
+        if target is None:
+            self._abort(400)
+        path, query = target
         keep_alive = parser.should_keep_alive()
         self.pending.append(
             Request(

@@ -1,206 +1,177 @@
-"""The OpenAPI 3.1 document, generated from the msgspec Structs the API decodes and encodes."""
+"""The OpenAPI 3.1 document, generated from the msgspec Structs the API decodes and encodes.
+
+The document says what this server enforces, so a request it allows is accepted and one it
+forbids is refused (checked by schemathesis, ``tests/test_openapi_conformance.py``). What the
+Structs cannot know comes from the config the gateway runs: the route names a message may ask
+for, the batch size, the longest text ``text.max_parts`` can take, whether national number
+formats are read (``policy.default_country``). Refusals that depend on data rather than shape
+(a number phonenumbers does not know, a key's sender list, an opted-out number, a full queue)
+are documented as the 4xx answers they are.
+"""
 
 from __future__ import annotations
 
-import functools
+import zoneinfo
 from typing import Any
 
 import msgspec
 
 from smsgw import __version__
+from smsgw.config.schema import Config
 from smsgw.gateway.api_consent import ConsentBody, OptoutBody
+from smsgw.gateway.openapi_paths import known_number_pattern, number_pattern, paths, ref
 from smsgw.gateway.schemas import (
     Accepted,
+    CancelReply,
+    ConsentReply,
     ErrorReply,
+    HealthReply,
+    ImportReply,
     InboundPage,
     MessagePage,
     MessageView,
+    OptinReply,
+    OptoutPage,
+    OptoutState,
     PreviewReply,
     PreviewRequest,
+    ReadyReply,
+    RouteList,
     SendRequest,
 )
 
-__all__ = ["openapi_document"]
+__all__ = ["documented_operations", "known_number_pattern", "openapi_document"]
 
-_REF = "#/components/schemas/{name}"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF.format(name=name)}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+_STRUCTS = (
+    SendRequest, Accepted, ErrorReply, MessageView, MessagePage, InboundPage, PreviewRequest,
+    PreviewReply, OptoutBody, ConsentBody, CancelReply, RouteList, HealthReply, ReadyReply,
+    OptoutPage, OptoutState, OptinReply, ImportReply, ConsentReply,
+)  # fmt: skip
 
 
-_ERRORS = {
-    "400": _json(_ref("ErrorReply"), "Malformed JSON."),
-    "401": _json(_ref("ErrorReply"), "Missing or invalid bearer token."),
-    "413": _json(_ref("ErrorReply"), "Body larger than server.max_body_bytes."),
-    "415": _json(_ref("ErrorReply"), "Body is not JSON."),
-    "422": _json(_ref("ErrorReply"), "A field's value is refused; `field` names it."),
-    "429": _json(_ref("ErrorReply"), "Rate limit or queue full; see Retry-After."),
-    "503": _json(_ref("ErrorReply"), "Shutting down."),
-}
+def _set_string(props: dict[str, Any], name: str, **changes: Any) -> None:
+    """Apply ``changes`` to the string schema of ``props[name]``; ``None`` drops a key."""
+    prop = props[name]
+    branches = prop.get("anyOf")
+    targets = [b for b in branches if b.get("type") == "string"] if branches else [prop]
+    for t in targets:
+        for k, v in changes.items():
+            if v is None:
+                t.pop(k, None)
+            else:
+                t[k] = v
 
 
-@functools.cache
-def openapi_document() -> bytes:
-    """The document as JSON bytes (built once)."""
-    _, components = msgspec.json.schema_components(
-        [
-            SendRequest,
-            Accepted,
-            ErrorReply,
-            MessageView,
-            MessagePage,
-            InboundPage,
-            PreviewRequest,
-            PreviewReply,
-            OptoutBody,
-            ConsentBody,
-        ],
-        ref_template=_REF,
+def _max_text(config: Config) -> int:
+    """Characters no text of more than ``max_parts`` parts can be shorter than: a longer text
+    is always refused (too_many_parts), a shorter one may be (UCS-2 fits fewer per part)."""
+    parts = config.text.max_parts
+    return 160 if parts == 1 else 153 * parts
+
+
+def _to_description(config: Config) -> str | None:
+    """What the pattern of ``to`` cannot say: with ``policy.validate_numbers`` the number must
+    also be one its country assigns, and with ``policy.refuse_non_mobile`` a mobile number
+    (phonenumbers' metadata, per region and number type; 422 invalid_number, not_mobile)."""
+    pc = config.policy
+    rules = []
+    if pc.validate_numbers:
+        rules.append("a number its country's numbering plan assigns (422 invalid_number)")
+    if pc.refuse_non_mobile:
+        rules.append("a mobile number (422 not_mobile)")
+    return "The destination; also " + " and ".join(rules) + "." if rules else None
+
+
+def _components(config: Config) -> dict[str, Any]:
+    _, components = msgspec.json.schema_components(_STRUCTS, ref_template=ref("{name}")["$ref"])
+    send = components["SendRequest"]["properties"]
+    routes = [r.name for r in config.routes]
+    _set_string(send, "route", enum=routes)
+    _set_string(send, "tz", enum=sorted(zoneinfo.available_timezones()))
+    _set_string(send, "text", maxLength=_max_text(config))
+    number = {"pattern": number_pattern(config), "minLength": None}
+    for name, prop in (("SendRequest", "to"), ("OptoutBody", "number"), ("ConsentBody", "number")):
+        _set_string(components[name]["properties"], prop, **number)
+    _set_string(send, "to", description=_to_description(config))
+    _set_string(
+        components["ConsentBody"]["properties"],
+        "at",
+        format="date-time",
+        description="When consent was given (default: now); not in the future (422 invalid_time).",
     )
-    # msgspec cannot describe an untagged union of Structs, so the batch reply is spelt out.
+    _set_string(components["PreviewRequest"]["properties"], "text", maxLength=153 * 255)
+    # msgspec cannot describe an untagged union of Structs, so the batch is spelt out. Items
+    # are answered one by one: an item that is not a SendRequest gets its own error in a 202.
+    components["BatchRequest"] = {
+        "type": "object",
+        "properties": {
+            "messages": {
+                "type": "array",
+                "items": {"anyOf": [ref("SendRequest"), {}]},
+                "minItems": 1,
+                "maxItems": config.limits.max_batch,
+                "description": "Each item a SendRequest; one that is not gets its own error.",
+            }
+        },
+        "required": ["messages"],
+        "additionalProperties": False,
+    }
     components["BatchReply"] = {
         "type": "object",
         "properties": {
             "messages": {
                 "type": "array",
-                "items": {"oneOf": [_ref("Accepted"), _ref("ErrorReply")]},
+                "items": {"anyOf": [ref("Accepted"), ref("ErrorReply")]},
                 "description": "One answer per item, in the order sent.",
             }
         },
         "required": ["messages"],
     }
-    components["BatchRequest"] = {
-        "type": "object",
-        "properties": {
-            "messages": {"type": "array", "items": _ref("SendRequest"), "maxItems": 1000}
-        },
-        "required": ["messages"],
-    }
-    send_body = {"oneOf": [_ref("SendRequest"), _ref("BatchRequest")]}
-    page_params = [
-        {"name": "after", "in": "query", "schema": {"type": "string"}},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}},
-    ]
-    number_param = [
-        {"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}
-    ]
-    scope_param = {
-        "name": "scope",
-        "in": "query",
-        "schema": {"type": "string", "enum": ["all", "key"]},
-    }
-    id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    return components
+
+
+def _build(config: Config) -> bytes:
     doc = {
         "openapi": "3.1.0",
         "info": {"title": "smsgw", "version": __version__},
         "components": {
-            "schemas": components,
+            "schemas": _components(config),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
-        "paths": {
-            "/v1/messages": {
-                "post": {
-                    "summary": "Send one message, or a batch of up to 1,000",
-                    "requestBody": _json(send_body, "A message, or {messages: [...]}"),
-                    "responses": {
-                        "202": _json(
-                            {"oneOf": [_ref("Accepted"), _ref("BatchReply")]},
-                            "Committed to disk.",
-                        ),
-                        "200": _json(_ref("Accepted"), "Same client_ref seen: the original."),
-                        **_ERRORS,
-                    },
-                },
-                "get": {
-                    "summary": "List messages",
-                    "parameters": [
-                        {"name": "status", "in": "query", "schema": {"type": "string"}},
-                        {"name": "client_ref", "in": "query", "schema": {"type": "string"}},
-                        *page_params,
-                    ],
-                    "responses": {"200": _json(_ref("MessagePage"), "A page and a cursor.")},
-                },
-            },
-            "/v1/messages/preview": {
-                "post": {
-                    "summary": "Encoding and part count of a text, without sending",
-                    "requestBody": _json(_ref("PreviewRequest"), "The text."),
-                    "responses": {"200": _json(_ref("PreviewReply"), "The plan."), **_ERRORS},
-                }
-            },
-            "/v1/messages/{id}": {
-                "get": {
-                    "summary": "One message with parts and history",
-                    "parameters": id_param,
-                    "responses": {"200": _json(_ref("MessageView"), "The message.")},
-                },
-                "delete": {
-                    "summary": "Cancel a message that has not left",
-                    "parameters": id_param,
-                    "responses": {
-                        "200": {"description": "Cancelled."},
-                        "409": _json(_ref("ErrorReply"), "Already left."),
-                    },
-                },
-            },
-            "/v1/optouts": {
-                "get": {
-                    "summary": "Opted-out numbers (JSON pages, or CSV with ?format=csv)",
-                    "parameters": page_params,
-                    "responses": {"200": {"description": "A page and a cursor, or CSV."}},
-                },
-                "post": {
-                    "summary": "Opt a number out, or import a CSV list (Content-Type: text/csv)",
-                    "requestBody": _json(_ref("OptoutBody"), "The number and scope."),
-                    "responses": {
-                        "201": {"description": "Opted out."},
-                        "200": {"description": "Already out, or the CSV import's counts."},
-                        **_ERRORS,
-                    },
-                },
-            },
-            "/v1/optouts/{number}": {
-                "get": {
-                    "summary": "Whether a number is opted out, with its audit trail",
-                    "parameters": number_param,
-                    "responses": {"200": {"description": "State and trail."}},
-                },
-                "delete": {
-                    "summary": "Opt a number back in",
-                    "parameters": [*number_param, scope_param],
-                    "responses": {
-                        "200": {"description": "Opted back in."},
-                        "404": _json(_ref("ErrorReply"), "Not opted out."),
-                    },
-                },
-            },
-            "/v1/consents": {
-                "post": {
-                    "summary": "Record consent to marketing messages",
-                    "requestBody": _json(_ref("ConsentBody"), "The evidence."),
-                    "responses": {"201": {"description": "Recorded."}, **_ERRORS},
-                }
-            },
-            "/v1/routes": {"get": {"summary": "Routes and their health", "responses": {}}},
-            "/v1/inbound": {
-                "get": {
-                    "summary": "Inbound messages",
-                    "parameters": page_params,
-                    "responses": {"200": _json(_ref("InboundPage"), "A page and a cursor.")},
-                }
-            },
-            "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {}}},
-            "/readyz": {"get": {"summary": "Readiness", "security": [], "responses": {}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {}}},
-        },
+        "paths": paths(config),
     }
-    for path in doc["paths"].values():  # type: ignore[attr-defined]
-        for op in path.values():
-            op["responses"].setdefault("default", {"description": "Error"})
     return msgspec.json.encode(doc)
+
+
+_cache: dict[tuple[object, ...], bytes] = {}
+
+
+def openapi_document(config: Config | None = None) -> bytes:
+    """The document for a gateway running ``config`` (the default config when None), as JSON
+    bytes; built once per distinct set of the settings it depends on."""
+    if config is None:
+        config = Config()
+    facts = (
+        tuple(r.name for r in config.routes),
+        config.limits.max_batch,
+        config.text.max_parts,
+        config.policy.default_country,
+        config.policy.validate_numbers,
+        config.policy.refuse_non_mobile,
+    )
+    doc = _cache.get(facts)
+    if doc is None:
+        doc = _cache[facts] = _build(config)
+    return doc
+
+
+def documented_operations(config: Config | None = None) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(METHOD, path template, documented 2xx status codes) of every operation in the
+    document; the path templates are the ``endpoint`` labels of the HTTP metrics."""
+    doc = msgspec.json.decode(openapi_document(config))
+    return [
+        (method.upper(), path, tuple(c for c in op["responses"] if c.startswith("2")))
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+    ]

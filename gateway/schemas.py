@@ -1,31 +1,107 @@
 """API bodies as msgspec Structs: decoded and validated once at the edge, and the source of the
-OpenAPI document (:mod:`smsgw.gateway.openapi`)."""
+OpenAPI document (:mod:`smsgw.gateway.openapi`).
+
+Two kinds of constraint live here. ``Meta(ge=, le=, min_length=, max_length=)`` and ``Literal``
+types are enforced by msgspec as the body is decoded (a 422 ``invalid`` naming the field).
+``Meta(extra_json_schema=...)`` only documents what the accept path enforces afterwards with
+its own error code (``invalid_number``, ``invalid_sender``, ``empty_text``...): the document
+says it, the code that refuses it keeps its code. Reply Structs that the handlers build as
+dicts are declared too, so every answer has its schema in the document.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from msgspec import Meta, field
 
+from smsgw.queue.consent.policy import REFUSAL_REASONS
+from smsgw.queue.model import Status
+
 __all__ = [
+    "E164_PATTERN",
+    "REFUSAL_CODES",
+    "SENDER_PATTERN",
+    "STATUSES",
+    "URL_PATTERN",
     "Accepted",
     "BatchReply",
+    "CancelReply",
+    "ConsentReply",
     "ErrorBody",
     "ErrorReply",
+    "HealthReply",
     "HistoryView",
+    "ImportReply",
     "InboundPage",
     "InboundView",
     "MessagePage",
     "MessageView",
+    "OptinReply",
+    "OptoutEventView",
+    "OptoutPage",
+    "OptoutState",
+    "OptoutView",
     "PartView",
     "PreviewReply",
     "PreviewRequest",
+    "ReadyReply",
+    "RouteList",
+    "RouteView",
     "SendRequest",
 ]
 
+REFUSAL_CODES = (
+    "invalid", "invalid_number", "not_mobile", "invalid_tz", "empty_text", "invalid_sender",
+    "sender_not_allowed", "invalid_url", "url_not_allowed", "webhook_secret_required",
+    "invalid_time", "send_at_past", "send_at_too_far", "no_route", "route_not_allowed",
+    "too_many_parts", "invalid_text", *REFUSAL_REASONS,
+)  # fmt: skip
+"""Codes a send item can be refused with (422; ``smsgw_messages_refused_total{code}``):
+``invalid`` when the JSON does not fit :class:`SendRequest`, the accept path's
+(:mod:`smsgw.gateway.accept`), then the consent policy's."""
+
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+"""E.164 as the API reads it: ``+``, then 7 to 15 digits, the first not 0."""
+SENDER_PATTERN = r"^(?:\+[1-9][0-9]{6,14}|[0-9]{3,8}|[A-Za-z0-9 .\-_&'!?]{1,11})$"
+"""A sender id: E.164, a short code (3-8 digits) or 1-11 letters, digits and ``.-_&'!?``
+and spaces (:func:`smsgw.gateway.accept.valid_sender`; a test keeps the two in step)."""
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_TOP_LABEL = r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+"""The last label of a host name starts with a letter: then no reading of the host is an IPv4
+address (``inet_aton`` takes ``127.1``, ``0x7f.1``, ``0``)."""
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://"
+    rf"(?:{_LABEL}\.){{0,3}}{_TOP_LABEL}\.?"  # a host name of up to four DNS labels
+    rf"(?::{_PORT})?"
+    r"(?:[/?#][!-~]*)?$"  # path, query, fragment: visible ASCII
+)
+"""A ``callback_url`` by name: http(s), a DNS host name, a port from 1 to 65535, the rest in
+visible ASCII (percent-encode anything else); what :func:`smsgw.gateway.httpclient.url.parse_url`
+takes, less a few spellings it also reads (an IP address, a non-ASCII name, a port with
+leading zeros), which the document leaves out because whether they are allowed depends on the
+address (422 ``url_not_allowed``)."""
+
+STATUSES = list(get_args(Status))
+_STATUS_DOC = {"enum": STATUSES}
+
 MessageClass = Literal["otp", "transactional", "marketing"]
+StatusText = Annotated[str, Meta(extra_json_schema=_STATUS_DOC)]
+EncodingText = Annotated[str, Meta(extra_json_schema={"enum": ["gsm7", "ucs2"]})]
+Timestamp = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
+"""RFC 3339 UTC, as the API writes times."""
+Cursor = Annotated[
+    str,
+    Meta(
+        extra_json_schema={
+            "pattern": "^[0-9]+$",
+            "description": "Pass as ``after`` to get the next page; null on the last page.",
+        }
+    ),
+]
 TimeZone = Annotated[
     str,
     Meta(
@@ -39,15 +115,56 @@ TimeZone = Annotated[
 class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """One message to send."""
 
-    to: Annotated[str, Meta(description="Destination, E.164 (+4917012345678).")]
-    text: str
-    sender: str | None = field(default=None, name="from")
+    to: Annotated[
+        str,
+        Meta(
+            description="Destination, E.164 (+4917012345678); national formats only with"
+            " policy.default_country. With policy.validate_numbers, a number phonenumbers does"
+            " not know is refused (422 invalid_number).",
+            extra_json_schema={"pattern": E164_PATTERN},
+        ),
+    ]
+    text: Annotated[
+        str,
+        Meta(
+            description="GSM-7 or UCS-2 text; more parts than text.max_parts is 422"
+            " too_many_parts (never truncated).",
+            extra_json_schema={"minLength": 1},
+        ),
+    ]
+    sender: (
+        Annotated[
+            str,
+            Meta(
+                description="Sender id: E.164, a short code, or up to 11 letters and digits;"
+                " one of the key's senders when it lists any (422 sender_not_allowed).",
+                extra_json_schema={"pattern": SENDER_PATTERN},
+            ),
+        ]
+        | None
+    ) = field(default=None, name="from")
     msg_class: MessageClass = field(default="transactional", name="class")
     client_ref: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
-    callback_url: Annotated[str, Meta(max_length=2048)] | None = None
-    send_at: datetime | None = None
-    validity: Annotated[int, Meta(ge=1, le=7 * 86400, description="Seconds.")] | None = None
-    route: str | None = None
+    callback_url: (
+        Annotated[str, Meta(max_length=2048, extra_json_schema={"pattern": URL_PATTERN})] | None
+    ) = None
+    send_at: (
+        Annotated[
+            datetime,
+            Meta(
+                description="RFC 3339 with a time zone; not in the past (422 send_at_past).",
+                extra_json_schema={"format": "date-time"},
+            ),
+        ]
+        | None
+    ) = None
+    validity: (
+        Annotated[float, Meta(ge=1, le=7 * 86400, description="Seconds (a whole number, or not).")]
+        | None
+    ) = None
+    route: (
+        Annotated[str, Meta(description="A configured route; its name (422 no_route).")] | None
+    ) = None
     smart_encoding: bool | None = None
     tz: TimeZone | None = None
     webhook_events: (
@@ -68,7 +185,7 @@ class PreviewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class PreviewReply(msgspec.Struct, kw_only=True):
-    encoding: str
+    encoding: EncodingText
     parts: int
     units: int
     text: str
@@ -78,13 +195,13 @@ class PreviewReply(msgspec.Struct, kw_only=True):
 
 class Accepted(msgspec.Struct, kw_only=True, omit_defaults=True):
     id: str
-    status: str
+    status: StatusText
     parts: int
-    encoding: str
+    encoding: EncodingText
     client_ref: str | None = None
-    send_at: str | None = None
+    send_at: Timestamp | None = None
     smart_encoded: bool = False
-    deferred_until: str | None = None
+    deferred_until: Timestamp | None = None
     """When a courtesy policy (quiet hours, frequency cap) lets the message leave."""
     note: str | None = None
     """Which policy holds the message and until when."""
@@ -106,29 +223,31 @@ class BatchReply(msgspec.Struct, kw_only=True):
 
 class PartView(msgspec.Struct, kw_only=True):
     seq: int
-    status: str
+    status: StatusText
     route: str
     carrier_id: str | None
     attempts: int
-    submitted_at: str | None
-    done_at: str | None
+    submitted_at: Timestamp | None
+    done_at: Timestamp | None
     error: str | None
 
 
 class HistoryView(msgspec.Struct, kw_only=True):
-    at: str
-    status: str
+    at: Timestamp
+    status: StatusText
     note: str
 
 
 class MessageView(msgspec.Struct, kw_only=True):
     id: str
-    status: str
+    status: StatusText
     to: str
     sender: str = field(name="from")
-    msg_class: str = field(name="class")
+    msg_class: Annotated[
+        str, Meta(extra_json_schema={"enum": ["otp", "transactional", "marketing"]})
+    ] = field(name="class")
     text: str
-    encoding: str
+    encoding: EncodingText
     part_count: int
     parts: list[PartView]
     client_ref: str | None
@@ -136,16 +255,16 @@ class MessageView(msgspec.Struct, kw_only=True):
     route: str
     attempts: int
     error: str | None
-    created_at: str
-    updated_at: str
-    send_at: str | None
-    expires_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
+    send_at: Timestamp | None
+    expires_at: Timestamp
     history: list[HistoryView]
 
 
 class MessagePage(msgspec.Struct, kw_only=True):
     messages: list[MessageView]
-    next: str | None
+    next: Cursor | None
 
 
 class InboundView(msgspec.Struct, kw_only=True):
@@ -154,11 +273,104 @@ class InboundView(msgspec.Struct, kw_only=True):
     to: str
     text: str
     route: str
-    received_at: str
+    received_at: Timestamp
     parts: int
     complete: bool
 
 
 class InboundPage(msgspec.Struct, kw_only=True):
     inbound: list[InboundView]
-    next: str | None
+    next: Cursor | None
+
+
+# -- replies the handlers build as dicts, declared for the document ---------------------------
+
+Scope = Annotated[str, Meta(description="all: every key; otherwise the key's name.")]
+
+
+class CancelReply(msgspec.Struct, kw_only=True):
+    id: str
+    status: Literal["cancelled"]
+
+
+class RouteView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    name: str
+    driver: Literal["simulator", "smpp", "modem"]
+    up: bool
+    links: list[dict[str, Any]]
+    """One per bind or modem: at least ``name`` and ``state``."""
+    window: int
+    rate: float
+    effective_rate: float
+    in_flight: int | None = None
+    """This and the figures below sum every key's traffic: for an admin key only."""
+    tokens: float | None = None
+    queued: int | None = None
+    throttle_events: int | None = None
+
+
+class RouteList(msgspec.Struct, kw_only=True):
+    routes: list[RouteView]
+
+
+class HealthReply(msgspec.Struct, kw_only=True):
+    status: Literal["ok"]
+
+
+class ReadyReply(msgspec.Struct, kw_only=True, omit_defaults=True):
+    status: Literal["ready", "not ready"]
+    store: bool
+    routes_up: list[str]
+    shutting_down: bool
+    reason: str | None = None
+    """Why not ready: shutting down, the store's state, or no route up."""
+
+
+class OptoutView(msgspec.Struct, kw_only=True):
+    number: str
+    scope: Scope
+    source: str
+    at: Timestamp
+    inbound_id: str | None
+    note: str
+
+
+class OptoutPage(msgspec.Struct, kw_only=True):
+    optouts: list[OptoutView]
+    next: Cursor | None
+
+
+class OptoutEventView(msgspec.Struct, kw_only=True):
+    action: Literal["opt_out", "opt_in"]
+    scope: Scope
+    source: str
+    at: Timestamp
+    inbound_id: str | None
+    key: str | None
+    note: str
+
+
+class OptoutState(msgspec.Struct, kw_only=True):
+    number: str
+    opted_out: bool
+    optouts: list[OptoutView]
+    history: list[OptoutEventView]
+
+
+class OptinReply(msgspec.Struct, kw_only=True):
+    number: str
+    opted_out: bool
+    """Still out in another scope."""
+
+
+class ImportReply(msgspec.Struct, kw_only=True):
+    imported: int
+    added: int
+
+
+class ConsentReply(msgspec.Struct, kw_only=True):
+    id: str
+    number: str
+    scope: Literal["all", "key"]
+    source: str
+    at: Timestamp

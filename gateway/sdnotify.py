@@ -32,7 +32,7 @@ def notify(state: str) -> bool:
 async def watchdog() -> None:
     """Ping the watchdog at half the interval systemd asked for; returns if none was asked."""
     usec = os.environ.get("WATCHDOG_USEC")
-    if not usec or not usec.isdigit():
+    if not usec or len(usec) > 18 or not (usec.isascii() and usec.isdecimal()):
         return
     interval = int(usec) / 1e6 / 2
     while True:

@@ -30,7 +30,7 @@ import trio
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from smsgw.config.loader import parse_listen
-from smsgw.config.schema import Config, ModemRouteConfig
+from smsgw.config.schema import Config, ModemRouteConfig, SmppRouteConfig
 from smsgw.drivers.factory import make_driver
 from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.supervise import supervised
@@ -39,6 +39,7 @@ from smsgw.gateway.api import Api
 from smsgw.gateway.cli import TOKEN_FILE
 from smsgw.gateway.console import Console
 from smsgw.gateway.http import HttpLimits, HttpServer, Request
+from smsgw.gateway.known_series import prime_metrics
 from smsgw.gateway.sdnotify import notify, watchdog
 from smsgw.gateway.views import rfc3339
 from smsgw.gateway.webhooks import WebhookWorker
@@ -156,6 +157,16 @@ class Gateway:
             "console_sampler",
             *(f"driver:{name}" for name in routes),
             *(f"runner:{name}" for name in routes),
+            *(
+                ["smpp_link"]
+                if any(isinstance(r, SmppRouteConfig) for r in self.config.routes)
+                else []
+            ),
+            *(
+                ["modem"]
+                if any(isinstance(r, ModemRouteConfig) for r in self.config.routes)
+                else []
+            ),
         ]
 
     def shutdown(self) -> None:
@@ -189,6 +200,7 @@ class Gateway:
             nursery.start_soon(self._supervised, "store_probe", self.store.watch_health)
             await nursery.start(self.console.run)  # before the routes: it hears them start
             await self._start_routes(nursery)
+            prime_metrics(self.metrics, config, self.scheduler.runners, self.task_names())
             await nursery.start(self.scheduler.run)
             # The worker supervises itself and waits out store outages.
             webhooks = self.webhooks = WebhookWorker(self.store, config, self.metrics, self.wall)

@@ -107,9 +107,16 @@ class Lanes:
     ) -> list[tuple[WebhookJob, float]]:
         """Take in what a claim returned. Returns the jobs to hand back at once, with the
         time they may be due: later rows of a message whose retry the store does not know of
-        yet (the claim ran before it was recorded)."""
+        yet (the claim ran before it was recorded).
+
+        ``next_at`` is the store's view when the claim ran. Whatever marked the lane
+        :attr:`~LaneState.more` while the claim was under way (a commit it may not have
+        seen, an attempt that ended and is to be retried or handed back) is newer than that
+        view, so the mark stays: the next step claims the lane again and learns when those
+        rows are due. Clearing it lost them -- a retry that nothing else woke was never
+        attempted."""
         state = self.lane(claim.key, claim.origin)
-        state.more = len(jobs) >= claim.limit
+        state.more = state.more or len(jobs) >= claim.limit
         state.due_at = next_at
         back: list[tuple[WebhookJob, float]] = []
         for job in jobs:
@@ -173,13 +180,16 @@ class Lanes:
         """The job's attempt ended (its slot is free). When it is to be retried (at wall
         time ``retry_at``) its message's later rows are returned, to be handed back to the
         store; otherwise the next of them, if any, is ready to start at the head of its
-        lane."""
+        lane. Either way the lane is marked :attr:`~LaneState.more`: the store may now hold
+        rows of it that may go (the retried row, rows handed back, rows that waited behind
+        this one), and only a claim tells when."""
         self.in_flight -= 1
         self._key_flight[job.key] -= 1
         self.origin_flight[job.origin] -= 1
         if not self.origin_flight[job.origin]:
             del self.origin_flight[job.origin]
         state = self.lane(job.key, job.origin)
+        state.more = True
         self._hold(state, job, -1)
         if job.mid is None:
             return []
@@ -207,6 +217,7 @@ class Lanes:
                 if job.mid is not None:
                     taken.extend(self._chains.pop(job.mid, ()))
             state.ready.clear()
+            state.more = True  # its rows wait in the store again: claim once it may
             state.held -= len(taken)
             self._key_held[state.key] -= len(taken)
             out.extend(taken)

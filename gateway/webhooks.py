@@ -48,7 +48,10 @@ from smsgw.queue.store import Store
 from smsgw.queue.store.health import outlasting
 from smsgw.queue.store.sqlite.webhooks import DEAD_KEPT, Finished, Lane, WebhookJob
 
-__all__ = ["WebhookWorker", "sign"]
+__all__ = ["DELIVERY_RESULTS", "WebhookWorker", "sign"]
+
+DELIVERY_RESULTS = ("ok", "failed", "gave_up", "refused")
+"""``smsgw_webhook_deliveries_total{result}``."""
 
 log = logging.getLogger("smsgw.webhooks")
 
@@ -239,12 +242,12 @@ class WebhookWorker:
         delay = max(until_reap, 0.0)
         t = trio.current_time()
         for state in self.lanes.lanes.values():
-            if state.due_at is None or self.lanes.room(state) <= 0:
+            if (state.due_at is None and not state.more) or self.lanes.room(state) <= 0:
                 continue
             breaker = self.breakers.get(state.origin)
             if breaker is not None and breaker.state == "open":
                 delay = min(delay, breaker.opened_until - t)
-            else:
+            elif state.due_at is not None:
                 delay = min(delay, state.due_at - now)
         return max(delay, 0.001)
 
@@ -345,8 +348,7 @@ class WebhookWorker:
                     self._opened(job.origin, breaker)
             elif breaker is not None:
                 breaker.answered()
-        self.lanes.lane(job.key, job.origin).more = True
-        self._wake.set()
+        self._wake.set()  # Lanes.finish marked the lane: the next step claims it again
         if self._nursery is not None:  # the freed slot goes to the next job at once
             self._dispatch()
 

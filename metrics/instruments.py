@@ -10,7 +10,7 @@ The registry is injected, so each test and each gateway in one process has its o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -260,6 +260,25 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+
+    def prime(self, series: Mapping[str, Iterable[Sequence[str]]]) -> None:
+        """Export these label sets now, at zero, so ``rate()`` and alert rules have a series
+        from the first scrape instead of from the first event.
+
+        ``series`` maps an instrument's attribute (``"receipts"``) to label value tuples in
+        the instrument's label order. Counters and histograms only: a gauge has no honest
+        value before it is measured. Idempotent; what was already counted stays. Raises
+        AttributeError for an unknown instrument, ValueError for a gauge or a wrong number of
+        label values.
+        """
+        for attr, label_sets in series.items():
+            inst = getattr(self, attr)
+            if isinstance(inst, Gauge) or not isinstance(
+                inst, Counter | Histogram | BatchHistogram
+            ):
+                raise ValueError(f"{attr}: only counters and histograms are primed")
+            for values in label_sets:
+                inst.labels(*values)
 
     def add_collector(self, fn: Callable[[], Iterable[Metric]]) -> None:
         """Register a function read at each scrape (live gauges: depth, tokens, window)."""

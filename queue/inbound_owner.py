@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from smsgw.config.schema import KeyConfig
 from smsgw.drivers.seam import InboundMessage
+from smsgw.drivers.text import is_decimal
 from smsgw.queue.consent.keyword_handler import sender_number
 
 __all__ = ["InboundOwners"]
@@ -37,7 +38,7 @@ class InboundOwners:
         # code stays digits only.
         n = sender_number(number, self._country)
         digits = n.lstrip("+")
-        return digits if digits.isdigit() and len(digits) < 7 else n
+        return digits if is_decimal(digits, 6) else n
 
     def owner(self, msg: InboundMessage) -> str | None:
         """The name of the key ``msg`` belongs to, or None."""

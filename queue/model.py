@@ -168,4 +168,9 @@ class InboundRow(msgspec.Struct, frozen=True, kw_only=True):
 def rfc3339(t: float) -> str:
     """Unix seconds as RFC 3339 UTC with milliseconds: ``2026-11-22T20:56:44.123Z``."""
     ms = round(t * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+    g = time.gmtime(ms // 1000)
+    # Not strftime("%Y"): it writes the year 353 as "353", which is not RFC 3339.
+    return (
+        f"{g.tm_year:04d}-{g.tm_mon:02d}-{g.tm_mday:02d}"
+        f"T{g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d}.{ms % 1000:03d}Z"
+    )

@@ -14,6 +14,7 @@ from smsgw.config.loader import parse
 from smsgw.gateway.httpclient import request
 from smsgw.gateway.service import Gateway
 from smsgw.queue.model import FINAL, MessageRow
+from tests import property_helpers  # noqa: F401  (registers and loads the hypothesis profiles)
 
 TOKEN = "test-token-0123456789abcdef"
 OTHER_TOKEN = "other-token-0123456789abcdef"

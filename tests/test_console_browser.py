@@ -28,6 +28,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -85,8 +86,13 @@ async def in_browser(fn: Callable[[], Any]) -> Any:
 
 async def wait_for(d: Driver, what: Callable[[Driver], Any], timeout: float = 30) -> Any:
     """Wait (in the browser's thread) until ``what(driver)`` is truthy: the page's own polling
-    makes it so; the timeout only bounds a failure."""
-    return await in_browser(lambda: WebDriverWait(d, timeout, poll_frequency=0.1).until(what))
+    makes it so; the timeout only bounds a failure. An element the page re-rendered between
+    finding and reading it is looked for again."""
+    return await in_browser(
+        lambda: WebDriverWait(
+            d, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(what)
+    )
 
 
 def row(d: Driver, route: str) -> Any:

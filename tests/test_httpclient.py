@@ -337,3 +337,31 @@ async def test_tls_verifies_the_certificate(
     wrong_name = parse_url(f"https://127.0.0.2:{port}/hook")
     with pytest.raises(HttpClientError):
         await trusting.request(b"POST", wrong_name, [], b"{}", timeout=5)
+
+
+async def test_a_bad_method_or_header_never_reaches_the_wire(
+    make_pool: MakePool, nursery: trio.Nursery
+) -> None:
+    receiver = await start_receiver(nursery, content_length(200, b"fine"))
+    pool = make_pool()
+    url = parse_url(receiver.url)
+    bad: list[tuple[bytes, list[tuple[bytes, bytes]]]] = [
+        (b"PO ST", []),
+        (b"", []),
+        (b"POST", [(b"x-a", b"1\r\nx-smuggled: yes")]),
+        (b"POST", [(b"x-a", b" leading")]),
+        (b"POST", [(b"x-a", b"trailing ")]),
+        (b"POST", [(b"x-a", b"tab\there")]),
+        (b"POST", [(b"x-a", b"\x80")]),
+        (b"POST", [(b"x a", b"1")]),
+        (b"POST", [(b"x:a", b"1")]),
+        (b"POST", [(b"", b"1")]),
+    ]
+    for method, headers in bad:
+        with pytest.raises(HttpClientError) as e:
+            await pool.request(method, url, headers, b"{}", timeout=5.0)
+        assert e.value.kind == "request" and e.value.permanent, (method, headers)
+    good = [(b"x-a", b""), (b"x-b", b"a b ~!"), (b"X-Smsgw-Signature", b"v1=ab,v1=cd")]
+    r = await pool.request(b"POST", url, good, b"{}", timeout=5.0)
+    assert r.status == 200
+    assert len(receiver.requests) == 1  # only the good request was sent

@@ -26,9 +26,9 @@ async def test_a_corrupt_result_line_never_ends_the_bank(tmp_path: Path) -> None
     with trio.fail_after(20):
         async with running_bank(str(tmp_path), [emu]) as b:
             await b.up()
+            # The modem answers the send with the corrupt line in place of its result.
+            emu.fail_next_send(0, line=b"+CMS ERROR: \xb38")
             await b.bank.submit([part(1)])
-            await emu.wait_until(lambda: bool(emu.commands("AT+CMGS=")))
-            await emu.emit(b"\r\n+CMS ERROR: \xb38\r\n")
             await b.sink.wait_for(lambda: len(b.sink.outcomes_got) >= 1)
             (first,) = b.sink.outcomes_got
             assert first.part_id == 1 and first.failure is FailureKind.TEMPORARY

@@ -27,12 +27,16 @@ from typing import Any
 import pytest
 import trio
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.parser import text_string_to_metric_families
 
-from smsgw.config.schema import ServerConfig
+from smsgw.config.loader import parse
+from smsgw.config.schema import ModemRouteConfig, ServerConfig
 from smsgw.gateway.cli import build_parser
 from smsgw.gateway.httpclient import request
+from smsgw.gateway.service import Gateway
 from smsgw.metrics.histogram import BatchHistogram
 from tests.conftest import Running, StartGateway, gateway_toml
+from tests.processes import EXIT, STARTUP, spawn, waiting
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "metrics" / "dashboard.json"
@@ -183,7 +187,9 @@ WATCHED = _words("""smsgw_parts_submitted_total smsgw_messages_accepted_total sm
     smsgw_queue_oldest_age_seconds smsgw_messages_final_total smsgw_route_up smsgw_link_up
     smsgw_route_tokens smsgw_route_rate smsgw_route_in_flight smsgw_route_window
     smsgw_route_throttled_total smsgw_submit_errors_total smsgw_receipts_total
-    smsgw_webhook_deliveries_total smsgw_webhook_queue_depth smsgw_http_requests_total""")
+    smsgw_webhook_deliveries_total smsgw_webhook_queue_depth smsgw_http_requests_total
+    smsgw_webhook_circuits_open smsgw_store_up smsgw_store_errors_total
+    smsgw_task_failures_total""")
 
 
 def test_dashboard_shows_what_operators_watch() -> None:
@@ -284,7 +290,8 @@ RULES = parse_rules(ALERTS.read_text())
 
 REQUIRED_ALERTS = _words("""SmsgwGatewayDown SmsgwRouteDown SmsgwLinkDown SmsgwOtpQueueAgeHigh
     SmsgwMarketingQueueAgeHigh SmsgwSubmitErrorRateHigh SmsgwThrottleRateHigh SmsgwWebhookGaveUp
-    SmsgwWebhookFailureRatioHigh SmsgwUnmatchedReceiptsRising""")
+    SmsgwWebhookFailureRatioHigh SmsgwUnmatchedReceiptsRising SmsgwStoreUnavailable
+    SmsgwTaskFailures SmsgwWebhookRefused""")
 
 
 def test_alert_rules_are_complete() -> None:
@@ -307,6 +314,103 @@ def test_promtool_accepts_alert_rules() -> None:
     out = promtool_check(ALERTS)
     # The test's own reading of the file saw every rule promtool saw.
     assert f"SUCCESS: {len(RULES)} rules found" in out
+
+
+# -- the first scrape of the example config ------------------------------------------------------
+
+EXAMPLE = ROOT / "config" / "smsgw.example.toml"
+EXAMPLE_ENV = {
+    "SMSGW_SHOP_TOKEN": "example-shop-token-0123456789",
+    "SMSGW_SHOP_WEBHOOK_SECRET": "whsec-example",
+    "SMPP_PASSWORD": "secret",
+    "SIM_PIN": "1234",
+}
+_MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+_SELECTOR_OR_NAME = re.compile(r"\b(smsgw_\w+)\b(?!\s*\()(\s*\{[^}]*\})?")
+
+
+def example_config(tmp: Path, smpp_port: int) -> str:
+    """The example config as shipped, moved onto this box: loopback, a temporary store, its
+    SMPP route pointed at a local port where nothing answers. Its modem is not plugged in."""
+    text = EXAMPLE.read_text()
+    for old, new in (
+        ('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"'),
+        ('path = "/var/lib/smsgw/smsgw.db"', f'path = "{tmp / "smsgw.db"}"'),
+        ('host = "smpp.example.net"\nport = 2775', f'host = "127.0.0.1"\nport = {smpp_port}'),
+    ):
+        assert old in text, f"the example config changed: {old!r} is gone"
+        text = text.replace(old, new)
+    return text
+
+
+def _selectors(expr: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """(metric, [(label, op, value)]) for each smsgw_ series an expression reads."""
+    out = []
+    for m in _SELECTOR_OR_NAME.finditer(grafana_to_promql(expr)):
+        out.append((m[1], _MATCHER.findall(m[2] or "")))
+    return out
+
+
+def _matches(labels: dict[str, str], matchers: list[tuple[str, str, str]]) -> bool:
+    for name, op, value in matchers:
+        have = labels.get(name, "")
+        ok = {
+            "=": have == value,
+            "!=": have != value,
+            "=~": re.fullmatch(value, have) is not None,
+            "!~": re.fullmatch(value, have) is None,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+async def test_example_config_exports_every_series_the_dashboard_and_alerts_read(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """From the first scrape on, each selector of each dashboard query and alert rule has a
+    series: panels are drawn and rate() and increase() count from the first event on."""
+    config = parse(example_config(tmp_path, _free_port()).encode(), str(EXAMPLE), EXAMPLE_ENV)
+    assert any(isinstance(r, ModemRouteConfig) for r in config.routes)  # modem panels count
+    gw = Gateway(config)
+    host, port = await nursery.start(gw.run)
+    status, body = await request("GET", f"http://{host}:{port}/metrics", b"", [])
+    assert status == 200
+    samples: dict[str, list[dict[str, str]]] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append(sample.labels)
+    exprs = [*_panel_queries(_dashboard()), *(r.expr for r in RULES)]
+    missing = sorted(
+        {
+            f"{name}{{{', '.join(f'{k}{op}{v!r}' for k, op, v in matchers)}}}"
+            for expr in exprs
+            for name, matchers in _selectors(expr)
+            if not any(_matches(labels, matchers) for labels in samples.get(name, []))
+        }
+    )
+    assert missing == [], "no series for: " + ", ".join(missing)
+    # Modem series come from modem routes alone, one set per modem route.
+    modems = {r.name for r in config.routes if isinstance(r, ModemRouteConfig)}
+    modem_routes = {
+        labels.get("route")
+        for name, series in samples.items()
+        if name.startswith("smsgw_modem_")
+        for labels in series
+    }
+    assert modem_routes == modems
+    gw.shutdown()
+
+
+async def test_no_modem_series_without_a_modem_route(start_gateway: StartGateway) -> None:
+    """A gateway with only a simulator route exports no modem series: a modem panel of the
+    dashboard is empty there because there is no modem, not because a name is wrong."""
+    gw = await start_gateway()
+    status, body = await gw.call("GET", "/metrics", token=None)
+    assert status == 200 and isinstance(body, bytes)
+    names = {s.name for f in text_string_to_metric_families(body.decode()) for s in f.samples}
+    assert "smsgw_route_up" in names  # the scrape has the route's series
+    assert sorted(n for n in names if n.startswith("smsgw_modem_")) == []
 
 
 Expect = tuple[str, str, dict[str, str] | None]
@@ -417,10 +521,14 @@ ALERT_CASES = [
             f'{WEBHOOKS}{{result="ok"}}': "0+8x45",
             f'{WEBHOOKS}{{result="failed"}}': "0+4x45",
             f'{WEBHOOKS}{{result="gave_up"}}': "0 0 0 1x42",
+            f'{WEBHOOKS}{{result="refused"}}': "0x10 2x35",
         },
         ("2m", "SmsgwWebhookGaveUp", None),
         ("4m", "SmsgwWebhookGaveUp", WARN),
         ("30m", "SmsgwWebhookGaveUp", None),
+        ("9m", "SmsgwWebhookRefused", None),
+        ("12m", "SmsgwWebhookRefused", WARN),
+        ("30m", "SmsgwWebhookRefused", None),
         ("10m", "SmsgwWebhookFailureRatioHigh", None),
         ("40m", "SmsgwWebhookFailureRatioHigh", WARN),
     ),
@@ -583,31 +691,21 @@ async def test_gateway_reports_ready_pings_watchdog_and_stops_cleanly(tmp_path: 
     config = tmp_path / "smsgw.toml"
     config.write_text(gateway_toml(tmp_path).replace('"127.0.0.1:0"', f'"127.0.0.1:{port}"'))
     env = dict(os.environ, NOTIFY_SOCKET="@" + name, WATCHDOG_USEC="400000")
-    err = os.open(tmp_path / "stderr", os.O_WRONLY | os.O_CREAT, 0o600)
+    argv = [sys.executable, "-m", "smsgw", "serve", "-c", str(config), "--log-level", "warning"]
     try:
-        proc = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "smsgw", "serve", "-c", str(config), "--log-level", "warning"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    finally:
-        os.close(err)
-    try:
-        with trio.fail_after(30):
-            assert await sock.recv(256) == b"READY=1"
+        async with spawn(argv, env=env) as gw:
+            with waiting(STARTUP, lambda: f"READY=1 on the notify socket{gw.tail()}"):
+                assert await sock.recv(256) == b"READY=1"
             # Ready means serving: the API answers at once.
             status, _ = await request("GET", f"http://127.0.0.1:{port}/healthz", b"", [])
             assert status == 200
-            for _ in range(3):
-                assert await sock.recv(256) == b"WATCHDOG=1"
-            proc.send_signal(signal.SIGTERM)
-            while (msg := await sock.recv(256)) == b"WATCHDOG=1":
-                pass
-            assert msg == b"STOPPING=1"
-            assert await proc.wait() == 0, (tmp_path / "stderr").read_text()
+            with waiting(EXIT, lambda: f"three watchdog pings, then STOPPING=1{gw.tail()}"):
+                for _ in range(3):
+                    assert await sock.recv(256) == b"WATCHDOG=1"
+                gw.proc.send_signal(signal.SIGTERM)
+                while (msg := await sock.recv(256)) == b"WATCHDOG=1":
+                    pass
+                assert msg == b"STOPPING=1"
+            assert await gw.exits() == 0, gw.tail()
     finally:
         sock.close()
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()

@@ -3,6 +3,7 @@ a trio socket), plus its command line."""
 
 from __future__ import annotations
 
+import socket
 import struct
 from collections.abc import AsyncIterator
 
@@ -190,6 +191,22 @@ async def test_garbage_gets_generic_nack_and_the_connection_closed(sim_factory) 
         data += chunk
     assert decode(data) == GenericNack(sequence=5, status=0x02)
     assert sim.stats.protocol_errors == 1
+
+
+async def test_a_connection_reset_by_the_peer_ends_that_bind_only(sim_factory) -> None:  # type: ignore[no-untyped-def]
+    sim = await sim_factory()
+    esme = await connect(sim)
+    await esme.bind()
+    esme.session.submit(SM, trio.current_time())
+    await esme.flush()
+    await sim.wait_until(lambda s: s.receipts_sent == 1)
+    # SO_LINGER 0: close sends RST, the simulator's next read raises ECONNRESET
+    esme.stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    _OPEN.remove(esme.stream)
+    esme.stream.socket.close()
+    await sim.wait_until(lambda s: s.bound_now == 0)
+    again = await connect(sim)
+    assert await again.bind() == Bound("trx", "smsc-sim")
 
 
 async def test_unbind_and_drop(sim_factory) -> None:  # type: ignore[no-untyped-def]

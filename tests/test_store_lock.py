@@ -14,7 +14,7 @@ from smsgw.queue.store import Store, StoreLocked
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from tests.conftest import gateway_toml
 from tests.helpers import new_message
-from tests.test_lifecycle import start_process
+from tests.processes import EXIT, gateway_process, waiting
 
 
 def _store(path: Path) -> Store:
@@ -66,14 +66,11 @@ async def test_the_lock_file_holds_the_pid(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-async def test_a_second_gateway_process_exits_with_one_line(
-    tmp_path: Path, nursery: trio.Nursery
-) -> None:
+async def test_a_second_gateway_process_exits_with_one_line(tmp_path: Path) -> None:
     config = tmp_path / "smsgw.toml"
     config.write_text(gateway_toml(tmp_path))
-    first = await start_process(nursery, config)
-    try:
-        with trio.fail_after(60):
+    async with gateway_process(config) as first:
+        with waiting(EXIT, "the second gateway to refuse the store and exit"):
             second = await trio.run_process(
                 [sys.executable, "-m", "smsgw", "serve", "-c", str(config)],
                 capture_stdout=True,
@@ -89,7 +86,4 @@ async def test_a_second_gateway_process_exits_with_one_line(
         assert f"pid {first.proc.pid}" in lines[0]
         # The first gateway still serves.
         assert first.proc.returncode is None
-    finally:
-        first.proc.terminate()
-        with trio.fail_after(30):
-            await first.proc.wait()
+        assert await first.child.terminated() == 0, first.child.tail()

@@ -15,7 +15,8 @@ from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from tests.conftest import gateway_toml
 from tests.helpers import new_message
-from tests.test_lifecycle import post_batch, start_process
+from tests.processes import EXIT, gateway_process, waiting
+from tests.test_lifecycle import post_batch
 
 
 def make_store(path: Path) -> Store:
@@ -117,17 +118,16 @@ def test_backup_refuses_to_overwrite_the_store(
 
 
 @pytest.mark.slow
-async def test_backup_of_a_running_gateway_process(tmp_path: Path, nursery: trio.Nursery) -> None:
+async def test_backup_of_a_running_gateway_process(tmp_path: Path) -> None:
     config = tmp_path / "smsgw.toml"
     config.write_text(gateway_toml(tmp_path))
-    gw = await start_process(nursery, config)
-    try:
+    async with gateway_process(config) as gw:
         msgs: list[dict[str, object]] = [
             {"to": "+4917012345678", "text": f"m{n}"} for n in range(50)
         ]
         ids = await post_batch(gw.url, msgs)
         copy = tmp_path / "copy.db"
-        with trio.fail_after(60):
+        with waiting(EXIT, "smsgw store backup beside a running gateway"):
             done = await trio.run_process(
                 [sys.executable, "-m", "smsgw", "store", "backup", str(copy), "-c", str(config)],
                 capture_stdout=True,
@@ -140,7 +140,4 @@ async def test_backup_of_a_running_gateway_process(tmp_path: Path, nursery: trio
         conn.close()
         assert set(ids) <= found
         assert gw.proc.returncode is None  # the gateway kept its lock and runs on
-    finally:
-        gw.proc.terminate()
-        with trio.fail_after(30):
-            await gw.proc.wait()
+        assert await gw.child.terminated() == 0, gw.child.tail()

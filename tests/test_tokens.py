@@ -23,6 +23,7 @@ from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from tests.conftest import StartGateway
 from tests.helpers import new_message
+from tests.processes import EXIT, spawn, waiting
 
 SECRET = "crm-token-0123456789abcdef"
 SECRET_SHA = hashlib.sha256(SECRET.encode()).hexdigest()
@@ -186,37 +187,14 @@ async def test_the_database_files_are_0600_in_a_0700_folder(
 
 
 @pytest.mark.slow
-async def test_make_run_keeps_its_token_to_itself(
-    tmp_path: Path, nursery: trio.Nursery, loose_umask: None
-) -> None:
+async def test_make_run_keeps_its_token_to_itself(tmp_path: Path, loose_umask: None) -> None:
     """``smsgw serve`` with no config (what ``make run`` starts), from a shell's umask: the
     token is in var/api-token, not on stdout, and every file is its user's alone."""
     env = {k: v for k, v in os.environ.items() if k != "SMSGW_TOKEN"}
-    proc = await trio.lowlevel.open_process(
-        [
-            sys.executable,
-            "-m",
-            "smsgw",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-level",
-            "warning",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=-1,
-        stderr=-2,
-    )
-    try:
-        assert proc.stdout is not None
-        banner = b""
-        with trio.fail_after(30):
-            while b"API token" not in banner or not banner.endswith(b"\n"):
-                chunk = await proc.stdout.receive_some(4096)
-                assert chunk, banner
-                banner += chunk
-        text = banner.decode()
+    argv = [sys.executable, "-m", "smsgw", "serve", "--listen", "127.0.0.1:0"]
+    async with spawn([*argv, "--log-level", "warning"], cwd=tmp_path, env=env) as gw:
+        await gw.line_with(b"API token")
+        text = gw.output.decode()
         var = tmp_path / "var"
         token = (var / "api-token").read_text().strip()
         assert token not in text and str(var / "api-token") in text
@@ -229,33 +207,28 @@ async def test_make_run_keeps_its_token_to_itself(
         )
         assert status == 202
         # The command line finds the token where the server put it.
-        send = await trio.run_process(
-            [
-                sys.executable,
-                "-m",
-                "smsgw",
-                "send",
-                "--url",
-                url,
-                "--to",
-                "+4917012345678",
-                "--text",
-                "from the CLI",
-            ],
-            cwd=tmp_path,
-            env=env,
-            capture_stdout=True,
-            capture_stderr=True,
-        )
+        with waiting(EXIT, "smsgw send to exit"):
+            send = await trio.run_process(
+                [
+                    sys.executable,
+                    "-m",
+                    "smsgw",
+                    "send",
+                    "--url",
+                    url,
+                    "--to",
+                    "+4917012345678",
+                    "--text",
+                    "from the CLI",
+                ],
+                cwd=tmp_path,
+                env=env,
+                capture_stdout=True,
+                capture_stderr=True,
+            )
         assert send.returncode == 0 and b'"status"' in send.stdout
         assert _mode(var) == 0o700
         made = {p.name: _mode(p) for p in var.iterdir()}
         assert {"api-token", "smsgw.db", "smsgw.db-wal", "smsgw.db-shm"} <= made.keys()
         assert set(made.values()) == {0o600}, made
-    finally:
-        proc.terminate()
-        with trio.move_on_after(20):
-            await proc.wait()
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        assert await gw.terminated() == 0, gw.tail()

@@ -127,3 +127,33 @@ def test_the_breaker_opens_probes_and_backs_off() -> None:
     b.started()
     b.succeeded()
     assert b.state == "closed" and b.allows(100.0) and b.idle
+
+
+def test_a_retry_that_ends_while_a_claim_is_under_way_is_claimed_at_its_time() -> None:
+    # The worker claims a lane, then claims it again (new rows were committed); the first
+    # delivery fails while that second claim runs. The claim's answer predates the retry:
+    # it must not make the lane forget it, or the retry is never attempted.
+    lanes = Lanes(concurrency=10, per_key=10, per_origin=10)
+    state = lanes.lane("a", "http://x")
+    state.more = True
+    [claim] = lanes.plan(1_000.0, never)
+    first = job("a", "http://x", mid=7)
+    lanes.claimed(claim, [first], None)
+    assert lanes.next_job(never) is first
+    state.more = True  # a commit: the message's next status is in the store
+    [claim] = lanes.plan(1_000.0, never)
+    assert lanes.finish(first, retry_at=1_005.0) == []  # meanwhile: 503, retry at 1005
+    # The claim ran before the retry was recorded: all it saw is leased, nothing waits.
+    lanes.claimed(claim, [], None)
+    lanes.retrying.pop(7)  # the next step recorded the retry
+    assert [c.origin for c in lanes.plan(1_005.0, never)] == ["http://x"]
+
+
+def test_a_receiver_paused_by_its_breaker_is_claimed_again_after() -> None:
+    lanes = Lanes(concurrency=10, per_key=10, per_origin=10)
+    take(lanes, [("b", "http://x", [job("b", "http://x")])])  # another key's, not started
+    assert lanes.release_origin("http://x") != []
+    paused = True
+    assert lanes.plan(1_000.0, lambda origin: paused) == []
+    paused = False
+    assert [c.key for c in lanes.plan(1_030.0, lambda origin: paused)] == ["b"]

@@ -20,7 +20,9 @@ What real modems do, and what this parser survives (V.250 §5.7, 3GPP TS 27.007/
   information line if no final result code follows.
 * ``+CMT``/``+CDS`` in PDU mode are two lines: a header and the PDU; the event carries both.
 * A line longer than :data:`MAX_LINE` raises :class:`LineTooLong` once; the parser then skips
-  to the next line end, so memory stays bounded whatever the modem sends.
+  to the next line end. A command's information lines past :data:`MAX_RESPONSE` raise
+  :class:`ResponseTooLong` once and are dropped. So memory stays bounded whatever the modem
+  sends.
 """
 
 from __future__ import annotations
@@ -41,11 +43,12 @@ from smsgw.drivers.modem.lines import (
     urc_name,
 )
 
-_HEX = re.compile(r"^[0-9A-Fa-f]+$")
+_HEX = re.compile(r"^[0-9A-Fa-f]+\Z")  # \Z: "$" also matches before a final "\n"
 
 __all__ = [
     "BOOT_URCS",
     "MAX_LINE",
+    "MAX_RESPONSE",
     "AtConversation",
     "AtError",
     "Command",
@@ -58,6 +61,7 @@ __all__ = [
     "Prompt",
     "RemoteProtocolError",
     "Response",
+    "ResponseTooLong",
     "State",
     "StrayLine",
     "Urc",
@@ -65,6 +69,10 @@ __all__ = [
 
 MAX_LINE = 4096
 """Longest line accepted from a modem, in bytes (a 176-octet PDU in hex is ~400)."""
+
+MAX_RESPONSE = 1 << 20
+"""Most text one command may collect in information lines, in bytes (a full 500-slot
++CMGL listing is ~200 KiB); beyond it :class:`ResponseTooLong`."""
 
 CTRL_Z = b"\x1a"
 ESC = b"\x1b"
@@ -79,11 +87,25 @@ class LocalProtocolError(AtError):
 
 
 class RemoteProtocolError(AtError):
-    """The modem sent something we refuse; the conversation stays usable."""
+    """The modem sent something we refuse; the conversation stays usable.
+
+    ``kind`` is the bounded label for ``smsgw_protocol_errors_total{kind}``.
+    """
+
+    kind = "remote_protocol_error"
 
 
 class LineTooLong(RemoteProtocolError):
     """A line longer than :data:`MAX_LINE` bytes; it was discarded."""
+
+    kind = "line_too_long"
+
+
+class ResponseTooLong(RemoteProtocolError):
+    """A command's information lines passed :data:`MAX_RESPONSE` bytes; later ones are
+    dropped (raised once per command), the command still ends with its result or timeout."""
+
+    kind = "response_too_long"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +243,9 @@ class _Pending:
     echo_partial: str = ""
     settle_at: float | None = None
     pdu_sent: bool = False
+    size: int = 0
+    """Bytes in ``lines``, bounded by :data:`MAX_RESPONSE`."""
+    overflow: bool = False
 
 
 class AtConversation:
@@ -299,6 +324,7 @@ class AtConversation:
         p.echo = pdu_hex.upper()
         p.echo_partial = ""
         p.lines.clear()
+        p.size = 0
         p.pdu_sent = True
         return pdu_hex.encode("ascii") + CTRL_Z
 
@@ -351,7 +377,8 @@ class AtConversation:
     def next_event(self) -> Event | None:
         """The next event, or None when more bytes (or a later :meth:`poll`) are needed.
 
-        Raises :class:`LineTooLong` once per overlong line; call again to continue.
+        Raises :class:`LineTooLong` once per overlong line and :class:`ResponseTooLong` once
+        per command whose lines pass :data:`MAX_RESPONSE`; call again to continue.
         """
         while not self._events:
             if not self._parse_one():
@@ -430,10 +457,16 @@ class AtConversation:
                 self._events.append(Urc(name, s))
             return
         if p is not None and self._state in (State.WAIT_FINAL, State.WAIT_PROMPT):
-            if not p.lines or p.lines[-1] != s:  # a doubled echo repeats the response too
-                p.lines.append(s)
             if expected and p.command.settle is not None and p.settle_at is None:
                 p.settle_at = self._now + p.command.settle
+            if not p.lines or p.lines[-1] != s:  # a doubled echo repeats the response too
+                if p.size + len(s) > MAX_RESPONSE:
+                    if not p.overflow:
+                        p.overflow = True
+                        raise ResponseTooLong(f"response longer than {MAX_RESPONSE} bytes")
+                    return
+                p.size += len(s)
+                p.lines.append(s)
             return
         self._events.append(StrayLine(s))
 

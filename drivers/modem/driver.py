@@ -50,6 +50,7 @@ from smsgw.drivers.modem.traffic import Traffic
 from smsgw.drivers.pacing import Pacer
 from smsgw.drivers.seam import FailureKind, LinkState, OutboundPart, Outcome, Sink
 from smsgw.drivers.supervise import contained
+from smsgw.drivers.text.digits import is_decimal
 from smsgw.metrics.instruments import Metrics
 
 __all__ = ["SLOTS", "TASK", "BringUpFailed", "Modem", "ModemFatal", "ModemInfo"]
@@ -168,6 +169,8 @@ class Modem:
         self._info_labels: tuple[str, str] | None = None
         self._link_up = metrics.link_up.labels(self.route, name)
         self._link_up.set(0)
+        # Exported from the start, as "no reading yet" (NaN: Grafana draws a gap), not 0 dBm.
+        metrics.modem_signal.labels(self.route, name).set(math.nan)
 
     # -- the daily cap survives restarts ----------------------------------------------------
     def _load_cap(self) -> None:
@@ -221,6 +224,7 @@ class Modem:
 
     def protocol_error(self, kind: str) -> None:
         self.metrics.protocol_errors.labels(self.route, kind).inc()
+        self._on_change()  # a count changed: the bank's waiters (and tests) may look
 
     @property
     def last_error(self) -> str:
@@ -521,7 +525,7 @@ class Modem:
                     raise ModemFatal("SIM still asks for its PIN after it was accepted")
                 if not self.config.pin:
                     raise ModemFatal("SIM asks for a PIN and none is configured")
-                if not self.config.pin.isdigit() or not 4 <= len(self.config.pin) <= 8:
+                if not is_decimal(self.config.pin, 8) or len(self.config.pin) < 4:
                     raise ModemFatal("the configured pin is not 4 to 8 digits; not sent")
                 await self._enter_pin(port)
                 pin_sent = True

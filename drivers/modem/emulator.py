@@ -9,8 +9,9 @@ Faults a test (or a bench) can cause: :meth:`~ModemEmulator.hang` (stop answerin
 :meth:`~ModemEmulator.reboot` (boot lines, settings lost), :meth:`~ModemEmulator.unplug` /
 :meth:`~ModemEmulator.replug` (the tty vanishes, then comes back under a new name behind the
 same symlink, as udev does), :meth:`~ModemEmulator.fail_next_send`,
-:meth:`~ModemEmulator.emit` (raw bytes, such as a corrupted result line). Inbound messages
-are injected with :meth:`~ModemEmulator.inject_sms`. What the host did is observable:
+:meth:`~ModemEmulator.emit` / :meth:`~ModemEmulator.say` (raw bytes, now: line noise, a
+corrupted result line, half a line). Inbound messages are injected with
+:meth:`~ModemEmulator.inject_sms`. What the host did is observable:
 :attr:`~ModemEmulator.log` (every command line), :attr:`~ModemEmulator.sent`, and
 :meth:`~ModemEmulator.wait_until` to wait on a condition without sleeping.
 
@@ -43,7 +44,7 @@ from smsgw.drivers.modem.sms_pdu import (
     encode_status_report,
     submit_for_text,
 )
-from smsgw.drivers.text import udh_concat
+from smsgw.drivers.text import is_decimal, parse_decimal, udh_concat
 
 __all__ = ["PERSONALITIES", "ModemEmulator", "Personality", "SentSms"]
 
@@ -108,7 +109,7 @@ class ModemEmulator:
         self._s = _Settings(echo=self.personality.echo_on_reset)
         self._mr = self._p.mr_start
         self._pin_attempts = self._p.pin_attempts
-        self._fail: list[tuple[int, bool]] = []
+        self._fail: list[tuple[int, bool, bytes | None]] = []
         self._master: trio.lowlevel.FdStream | None = None
         self._slave_fd: int | None = None
         self._write_lock = trio.Lock()
@@ -211,12 +212,21 @@ class ModemEmulator:
 
     async def emit(self, raw: bytes) -> None:
         """Print ``raw`` to the host as it is, as line noise, a corrupted byte or a firmware bug
-        would (``b"\\r\\n+CMS ERROR: \\xb38\\r\\n"``)."""
+        would (``b"\\r\\n+CMS ERROR: \\xb38\\r\\n"``); the same as :meth:`say`."""
         await self._write(raw)
 
-    def fail_next_send(self, code: int, *, sent_anyway: bool = False) -> None:
-        """The next AT+CMGS answers ``+CMS ERROR: code`` (and still sends if ``sent_anyway``)."""
-        self._fail.append((code, sent_anyway))
+    def fail_next_send(
+        self, code: int, *, sent_anyway: bool = False, line: bytes | None = None
+    ) -> None:
+        """The next AT+CMGS answers ``+CMS ERROR: code`` (and still sends if ``sent_anyway``).
+
+        ``line`` replaces that final line byte for byte (a broken modem's ``+CMS ERROR: \xb38``).
+        """
+        self._fail.append((code, sent_anyway, line))
+
+    async def say(self, data: bytes) -> None:
+        """Write ``data`` to the host now, as it is: garbage, a stray result, half a line."""
+        await self._write(data)
 
     async def inject_sms(
         self,
@@ -428,7 +438,7 @@ class ModemEmulator:
         elif up == "AT+CSQ":
             await self._reply(f"+CSQ: {p.rssi},99".encode())
         elif up.startswith("AT+CMMS=") and p.supports_cmms:
-            s.cmms = int(up[8:] or 0) if up[8:].isdigit() else 0
+            s.cmms = parse_decimal(up[8:], 3) or 0
             await self._reply()
         elif up.startswith("AT+CMGR="):
             await self._on_cmgr(up[8:])
@@ -436,8 +446,9 @@ class ModemEmulator:
             await self._on_cmgl()
         elif up.startswith("AT+CMGD="):
             idx = up[8:].split(",")[0]
-            if idx.isdigit():
-                self.storage.pop(int(idx), None)
+            n = parse_decimal(idx, 9)
+            if n is not None:
+                self.storage.pop(n, None)
             await self._reply()
             self._notify()
         elif up == "AT+CNMA":
@@ -467,7 +478,8 @@ class ModemEmulator:
             await self._reply(final=b"+CME ERROR: 16")
 
     async def _on_cmgr(self, arg: str) -> None:
-        idx = int(arg) if arg.isdigit() else -1
+        n = parse_decimal(arg, 9)
+        idx = -1 if n is None else n
         if idx not in self.storage:
             await self._reply(final=b"+CMS ERROR: 321")
             return
@@ -494,13 +506,14 @@ class ModemEmulator:
         if s.pin_locked:
             await self._reply(final=b"+CME ERROR: 11")
             return False
-        if not arg.isdigit():
+        length = parse_decimal(arg, 3)
+        if length is None:
             await self._reply(final=b"+CMS ERROR: 304")
             return False
         if trio.current_time() < s.registered_at:
             await self._reply(final=b"+CMS ERROR: 331")
             return False
-        self._cmgs_len = int(arg)
+        self._cmgs_len = length
         for urc in self._p.urcs_around_prompt:
             await self._write(urc + _EOL)
         await self._write(self._p.prompt)
@@ -538,7 +551,7 @@ class ModemEmulator:
             if sub.srr and self._nursery is not None:
                 self._nursery.start_soon(self._report_later, mr, to)
         if fail is not None:
-            await self._reply(final=b"+CMS ERROR: " + str(fail[0]).encode())
+            await self._reply(final=fail[2] or b"+CMS ERROR: " + str(fail[0]).encode())
         else:
             await self._reply(b"+CMGS: " + str(mr).encode())
         self._notify()
@@ -578,7 +591,7 @@ class ModemEmulator:
         sub = submit_for_text(self._p.own_number, text, "gsm7" if gsm else "ucs2", udh=udh)
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         orig = (
-            Address(sender, ton=5, npi=0) if not sender.lstrip("+").isdigit() else Address(sender)
+            Address(sender) if is_decimal(sender.lstrip("+"), 20) else Address(sender, ton=5, npi=0)
         )
         d = Deliver(orig, sub.dcs, now, sub.user_data, sub.udl, udhi=bool(udh))
         return (encode_smsc(self._p.smsc) + encode_deliver(d)).hex().upper()

@@ -19,7 +19,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["ErrorClass", "ErrorInfo", "classify", "classify_result"]
+__all__ = ["PROTOCOL_ERROR_KINDS", "ErrorClass", "ErrorInfo", "classify", "classify_result"]
+
+PROTOCOL_ERROR_KINDS = (
+    "sim_locked", "cmgs_without_mr", "bad_urc", "direct_without_pdu", "bad_pdu", "cnma_refused",
+    "bad_cmgr", "bad_text", "line_too_long", "urc_overflow", "stray_line",
+    "bad_result_code", "response_too_long",
+)  # fmt: skip
+"""Every ``kind`` the modem driver counts in ``smsgw_protocol_errors_total{route, kind}``."""
 
 
 class ErrorClass(enum.Enum):

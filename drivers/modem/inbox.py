@@ -90,8 +90,7 @@ class Inbox:
                 raise ModemRestarted(f"modem restarted ({urc.line})")
             return
         if name == "^RSSI":
-            rssi = urc.args
-            m.set_signal(csq_to_dbm(rssi) if rssi.isdigit() else None)
+            m.set_signal(csq_to_dbm(urc.args))
         elif name in ("+CREG", "+CEREG") and m.state == "up":
             stat = parse_creg(urc.args, query=False)
             if stat is not None and stat != 1 and not (stat == 5 and m.config.roaming):

@@ -12,6 +12,8 @@ import enum
 import re
 from dataclasses import dataclass
 
+from smsgw.drivers.text.digits import is_decimal, parse_decimal
+
 __all__ = [
     "BOOT_URCS",
     "CALL_FINALS",
@@ -49,8 +51,11 @@ BOOT_URCS = frozenset({"RDY", "^SYSSTART", "SMS READY", "CALL READY", "PB DONE",
 # URCs whose PDU-mode form is a header line followed by the PDU (27.005 §3.4.1).
 TWO_LINE_URCS = frozenset({"+CMT", "+CDS", "+CBM"})
 CALL_FINALS = {"NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE"}
-_HEX = re.compile(r"^[0-9A-Fa-f]+$")
-_ERR = re.compile(r"^\+(CME|CMS) ERROR:\s*(.*)$", re.I)
+_ERR = re.compile(r"^\+(CME|CMS) ERROR:\s*(.*)\Z", re.I)
+# The text of an error in verbose form (AT+CMEE=2): printable ASCII with at least one letter.
+_TEXT_ARG = re.compile(r"[ -~]*[A-Za-z][ -~]*")
+_MAX_CODE_DIGITS = 5
+"""27.007/27.005 codes and the vendor ones seen in the field are at most 3-4 digits."""
 
 # Texts some modems send with AT+CMEE=2 (or regardless of it), mapped to their numbers
 # (27.007 §9.2.1, 27.005 §3.2.5), so callers see one form.
@@ -98,6 +103,9 @@ class FinalResult:
     line: str = ""
     implied: bool = False
     """True when no final code came and the command's ``settle`` time completed it."""
+    malformed: bool = False
+    """True when the error's argument is neither a number nor text (``+CMS ERROR: ³8``): the
+    result still ends the command (as an unknown code), and the port counts a protocol error."""
 
     @property
     def ok(self) -> bool:
@@ -113,7 +121,11 @@ class FinalResult:
 
 
 def parse_final(line: str) -> FinalResult | None:
-    """The final result code ``line`` is, or None. Call-progress words count as finals."""
+    """The final result code ``line`` is, or None. Call-progress words count as finals.
+
+    Never raises: an error whose argument is not ASCII digits has no code (and is
+    ``malformed`` unless it is text).
+    """
     up = line.upper()
     if up == "OK":
         return FinalResult(FinalKind.OK, line=line)
@@ -127,12 +139,14 @@ def parse_final(line: str) -> FinalResult | None:
     if m:
         kind = FinalKind.CME_ERROR if m.group(1).upper() == "CME" else FinalKind.CMS_ERROR
         arg = m.group(2).strip().strip('"')
-        code: int | None
-        if arg.isdigit():
-            code = int(arg)
-        else:
+        code = parse_decimal(arg, _MAX_CODE_DIGITS)
+        malformed = False
+        if code is None:
             code = _CME_TEXT.get(arg.lower()) if kind is FinalKind.CME_ERROR else None
-        return FinalResult(kind, code=code, line=line)
+            # Text (AT+CMEE=2) is a fair answer even when we do not know it; anything else in
+            # the place of a number (a stray high byte, a control character) is a broken line.
+            malformed = code is None and arg != "" and not _TEXT_ARG.fullmatch(arg)
+        return FinalResult(kind, code=code, line=line, malformed=malformed)
     return None
 
 
@@ -154,4 +168,4 @@ def is_pdu_header(line: str) -> bool:
     """``+CMT: [<alpha>],<length>`` or ``+CDS: <length>``: the PDU follows on the next line."""
     _, _, rest = line.partition(":")
     parts = [x.strip() for x in rest.split(",")]
-    return 1 <= len(parts) <= 2 and parts[-1].isdigit()
+    return 1 <= len(parts) <= 2 and is_decimal(parts[-1], 3)

@@ -26,8 +26,8 @@ from smsgw.drivers.modem.at import (
     AtConversation,
     Command,
     CommandTimeout,
-    LineTooLong,
     Prompt,
+    RemoteProtocolError,
     Response,
     StrayLine,
     Urc,
@@ -196,8 +196,8 @@ class AtPort:
         while True:
             try:
                 ev = self._conv.next_event()
-            except LineTooLong:
-                self._on_protocol_error("line_too_long")
+            except RemoteProtocolError as e:  # a line or a response over its cap
+                self._on_protocol_error(e.kind)
                 continue
             if ev is None:
                 return
@@ -213,6 +213,9 @@ class AtPort:
                 if not self.expect_strays:
                     self._on_protocol_error("stray_line")
             else:
+                if isinstance(ev, Response) and ev.result.malformed:
+                    # "+CMS ERROR: ³8": still the command's end (an unknown code), but counted.
+                    self._on_protocol_error("bad_result_code")
                 self._result = ev
                 self._wake.set()
 

@@ -43,7 +43,7 @@ def receipt_state(status: int) -> tuple[ReceiptState, str]:
 
 
 def _digits(number: str) -> str:
-    return "".join(ch for ch in number if ch.isdigit())
+    return "".join(ch for ch in number if "0" <= ch <= "9")  # ASCII only: "²".isdigit()
 
 
 @dataclass(slots=True)

@@ -14,6 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from smsgw.drivers.text.digits import parse_decimal
+
 __all__ = [
     "StoredPdu",
     "csq_to_dbm",
@@ -30,7 +32,7 @@ __all__ = [
     "parse_identity",
 ]
 
-_HEX = re.compile(r"^[0-9A-Fa-f]+$")
+_HEX = re.compile(r"^[0-9A-Fa-f]+\Z")  # \Z: "$" also matches before a final "\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +65,13 @@ def fields(value: str) -> list[str]:
     return out
 
 
+_MAX_DIGITS = 9
+"""Indices, counts, references and signal values a modem reports fit in 9 digits."""
+
+
 def _int(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if text.isdigit() else None
+    # ASCII digits only: "³8".isdigit() is true and int() refuses it (issue 13).
+    return parse_decimal(text.strip(), _MAX_DIGITS)
 
 
 def csq_to_dbm(value: str | None) -> int | None:

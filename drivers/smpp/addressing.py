@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from smsgw.drivers.text.digits import is_decimal
+
 __all__ = ["Address", "AddressError", "Addressing", "classify_address", "to_display"]
 
 TON_UNKNOWN, TON_INTERNATIONAL, TON_NATIONAL, TON_NETWORK, TON_ALPHANUMERIC = 0, 1, 2, 3, 5
@@ -52,10 +54,10 @@ def classify_address(value: str) -> Address:
         raise AddressError("empty address")
     if v[0] == "+":
         digits = v[1:]
-        if not digits.isdigit() or not digits.isascii():
+        if not is_decimal(digits, 255):
             raise AddressError(f"{value!r}: '+' must be followed by digits only")
         addr = Address(TON_INTERNATIONAL, NPI_E164, digits)
-    elif v.isdigit() and v.isascii():
+    elif is_decimal(v, 255):
         if v.startswith("00") and len(v) > SHORT_CODE_MAX:
             addr = Address(TON_INTERNATIONAL, NPI_E164, v[2:])
         elif len(v) <= SHORT_CODE_MAX:
@@ -74,7 +76,7 @@ def classify_address(value: str) -> Address:
 
 def to_display(ton: int, addr: str) -> str:
     """An address from the SMSC in our form: E.164 with ``+`` when TON says international."""
-    if ton == TON_INTERNATIONAL and addr and addr.isdigit():
+    if ton == TON_INTERNATIONAL and is_decimal(addr, 21):
         return "+" + addr
     return addr
 

@@ -11,11 +11,19 @@
 from __future__ import annotations
 
 __all__ = [
+    "PROTOCOL_ERROR_KINDS",
     "LocalProtocolError",
     "PduTooLarge",
     "RemoteProtocolError",
     "SmppError",
 ]
+
+PROTOCOL_ERROR_KINDS = (
+    "malformed", "pdu_too_large", "pdu_too_short", "unknown_command", "unexpected",
+    "unexpected_response", "generic_nack", "bind_rejected", "response_timeout", "bad_receipt",
+    "bad_inbound", "peer_silent",
+)  # fmt: skip
+"""Every ``kind`` the SMPP driver counts in ``smsgw_protocol_errors_total{route, kind}``."""
 
 
 class SmppError(Exception):

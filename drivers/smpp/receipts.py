@@ -28,6 +28,7 @@ import msgspec
 
 from smsgw.drivers.seam import Receipt, ReceiptState
 from smsgw.drivers.smpp.pdu import DataSm, DeliverSm, Tag
+from smsgw.drivers.text.digits import is_decimal
 
 __all__ = [
     "ESM_TYPE_MASK",
@@ -142,7 +143,7 @@ def _smpp_date(value: str) -> float | None:
     """Unix time of a receipt date (YYMMDDhhmm, YYMMDDhhmmss or YYYYMMDDhhmmss; UTC assumed,
     as Appendix B gives no zone)."""
     d = value.split()[0] if value else ""
-    if not d.isdigit() or not d.isascii():
+    if not is_decimal(d, 14):
         return None
     if len(d) in (10, 12):
         # Receipts come in bursts from the same hour: cache the hour, add minutes and seconds.
@@ -162,9 +163,13 @@ def _smpp_date(value: str) -> float | None:
     return _full_date(d)
 
 
+_YEARS = range(1970, 2200)
+"""Years a receipt date may name; 0000 (calendar raises) or 1066 is no date at all."""
+
+
 def _hour_start(year: int, mdh: str) -> float | None:
     month, day, hour = int(mdh[0:2]), int(mdh[2:4]), int(mdh[4:6])
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24):
+    if year not in _YEARS or not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24):
         return None
     if day > calendar.monthrange(year, month)[1]:
         return None
@@ -265,6 +270,9 @@ def parse_receipt(pdu: DeliverSm | DataSm) -> ParsedReceipt:
 
 
 _HEX = frozenset("0123456789abcdefABCDEF")
+# What int() would take besides: a sign, blanks, underscores, "0x", non-ASCII digits. An id is
+# one of these or it is not a number (and falls back to the ``auto`` form).
+_NUMBER = {10: re.compile(r"[0-9]{1,64}"), 16: re.compile(r"[0-9A-Fa-f]{1,64}")}
 
 
 class IdNormaliser:
@@ -298,10 +306,10 @@ class IdNormaliser:
         return v.lower()
 
     def _number(self, value: str, base: int) -> str:
-        try:
-            return str(int(value.strip(), base))
-        except ValueError:
+        v = value.strip()
+        if _NUMBER[base].fullmatch(v) is None:
             return self._auto(value)
+        return str(int(v, base))
 
     def from_response(self, message_id: str) -> str:
         """Canonical form of an id from submit_sm_resp or a receipted_message_id TLV."""

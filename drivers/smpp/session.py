@@ -493,6 +493,9 @@ class Session:
     ) -> None:
         if entry is not None:  # a response of the wrong type: put the request back
             self._pending[seq] = entry
+            # ... where it was: timers() reads deadlines in insertion order, and a request
+            # moved to the end would time out late (a peer repeating it: never).
+            self._pending = dict(sorted(self._pending.items(), key=lambda kv: kv[1][0]))
         events.append(
             ProtocolViolation("unexpected_response", f"no request with sequence {seq}", False)
         )

@@ -306,8 +306,8 @@ class SmscSim:
                     await self._reader(conn)
                     if not conn.closing:
                         nursery.cancel_scope.cancel()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the peer reset the connection: that bind ends, the simulator goes on
         finally:
             self._detach(conn)
             await trio.aclose_forcefully(stream)

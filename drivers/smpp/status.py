@@ -17,10 +17,11 @@ customer's message. A route's ``status_overrides`` refines any code.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Literal
 
-__all__ = ["DESCRIPTIONS", "StatusClass", "StatusTable", "format_status"]
+__all__ = ["DESCRIPTIONS", "StatusClass", "StatusTable", "format_status", "parse_status_code"]
 
 StatusClass = Literal["ok", "throttled", "temporary", "permanent", "bind"]
 
@@ -82,6 +83,18 @@ DESCRIPTIONS: Mapping[int, str] = {code: desc for code, (_, desc) in _TABLE.item
 _CLASSES = ("throttled", "temporary", "permanent", "bind")
 
 
+_CODE = re.compile(r"0[xX](?P<hex>[0-9A-Fa-f]{1,8})|(?P<dec>[1-9][0-9]{0,9}|0)")
+
+
+def parse_status_code(text: str) -> int | None:
+    """A command_status written ``0x00000401``, ``0x401`` or ``1025`` (blanks around it are
+    allowed), or None for anything else: no sign, underscore or non-ASCII digit."""
+    m = _CODE.fullmatch(text.strip())
+    if m is None:
+        return None
+    return int(m["hex"], 16) if m["hex"] is not None else int(m["dec"])
+
+
 def format_status(code: int) -> str:
     """The code as the project writes it in outcomes and logs: ``0x00000058``."""
     return f"0x{code:08X}"
@@ -100,10 +113,9 @@ class StatusTable:
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
         classes: dict[int, StatusClass] = {code: cls for code, (cls, _) in _TABLE.items()}
         for key, value in (overrides or {}).items():
-            try:
-                code = int(key.strip(), 0)
-            except ValueError:
-                raise ValueError(f"status_overrides key {key!r} is not a number") from None
+            code = parse_status_code(key)
+            if code is None:
+                raise ValueError(f"status_overrides key {key!r} is not a number")
             if not 0 < code <= 0xFFFFFFFF:
                 raise ValueError(f"status_overrides key {key!r} is outside 1..0xFFFFFFFF")
             if value not in _CLASSES:

@@ -12,8 +12,10 @@ driver and the modem driver (wire forms, inbound decoding and reassembly).
 - :func:`decode_payload`: one inbound part's header and text from its data coding.
 - :class:`ReferenceAllocator`: concatenation references unique per destination.
 - :class:`Reassembler`: joins inbound parts in order, keeps incomplete ones on timeout.
+- :func:`parse_decimal` / :func:`is_decimal`: numbers in text from outside, ASCII digits only.
 """
 
+from smsgw.drivers.text.digits import is_decimal, parse_decimal
 from smsgw.drivers.text.errors import (
     DecodeError,
     EncodeError,
@@ -71,9 +73,11 @@ __all__ = [
     "fill_bits_for",
     "gsm7_septets",
     "header_septets",
+    "is_decimal",
     "is_gsm7",
     "non_gsm7_chars",
     "pack_septets",
+    "parse_decimal",
     "parse_udh",
     "plan",
     "smart_replace",

@@ -72,13 +72,13 @@ def unpack_septets(data: bytes, count: int, fill_bits: int = 0) -> bytes:
     _check_fill(fill_bits)
     if count < 0:
         raise InvalidArgument(f"septet count must not be negative, not {count}")
+    if count == 0:
+        return b""  # even from no data at all: a header's fill bits need no octet of text
     if fill_bits + 7 * count > 8 * len(data):
         raise DecodeError(
             f"{len(data)} octets hold at most {(8 * len(data) - fill_bits) // 7} septets,"
             f" not {count}"
         )
-    if count == 0:
-        return b""
     used = (fill_bits + 7 * count + 7) // 8
     v = int.from_bytes(data[:used], "little") >> fill_bits
     out = bytearray(count)

@@ -77,7 +77,7 @@ def _gsm_packed(data: bytes, udh_octets: int, septet_count: int | None) -> str:
     fill = fill_bits_for(udh_octets) if udh_octets else 0
     body = data[udh_octets:]
     if septet_count is None:
-        count = (8 * len(body) - fill) // 7
+        count = max(0, (8 * len(body) - fill) // 7)  # a header and nothing after it: no text
     else:
         count = septet_count - hs
         if count < 0:

@@ -1,7 +1,7 @@
-"""An HTTP/1.1 client on trio streams with h11 doing the framing (sans-IO).
+"""An HTTP/1.1 client on trio sockets with llhttp (httptools) doing the framing.
 
 - :mod:`~smsgw.gateway.httpclient.url`: URLs checked once and pre-encoded for the wire;
-- :mod:`~smsgw.gateway.httpclient.connection`: one connection, h11 over a stream;
+- :mod:`~smsgw.gateway.httpclient.connection`: one connection, the answer framed by llhttp;
 - :mod:`~smsgw.gateway.httpclient.pool`: keep-alive per origin, the target check at connect;
 - :mod:`~smsgw.gateway.httpclient.errors`: :class:`HttpClientError`, the one error it raises.
 

@@ -13,7 +13,7 @@ import ssl
 from types import TracebackType
 from typing import Literal
 
-import h11
+import httptools
 import trio
 
 from smsgw.gateway.httpclient.url import InvalidUrl
@@ -77,10 +77,8 @@ def translated() -> _Translated:
 def _translate(e: Exception) -> HttpClientError | None:
     if isinstance(e, InvalidUrl):
         return HttpClientError(f"invalid URL: {e}", kind="url", permanent=True)
-    if isinstance(e, h11.RemoteProtocolError):
+    if isinstance(e, httptools.HttpParserError):
         return HttpClientError(f"the answer is not valid HTTP: {e}", kind="protocol")
-    if isinstance(e, h11.LocalProtocolError):
-        return HttpClientError(f"cannot send the request: {e}", kind="request")
     if isinstance(e, trio.BrokenResourceError | trio.ClosedResourceError):
         cause = e.__cause__
         if isinstance(cause, ssl.SSLError):

@@ -17,15 +17,20 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 import ssl
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-import h11
 import trio
 
-from smsgw.gateway.httpclient.connection import Connection, Response
+from smsgw.gateway.httpclient.connection import (
+    Connection,
+    PlainSocket,
+    Response,
+    Tls,
+    Transport,
+    open_socket,
+)
 from smsgw.gateway.httpclient.errors import HttpClientError, TargetRefused, translated
 from smsgw.gateway.httpclient.url import IPAddress, Url
 
@@ -41,52 +46,48 @@ _CHECK_AFTER = 1.0
 MAX_BODY = 1 << 20
 
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_VALUE = re.compile(rb"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?|")
-_HEADS: dict[tuple[bytes, bytes, bytes, int, bool], h11.Request] = {}
+_TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_VALUE_CHARS = bytes(range(0x20, 0x7F))
+
+
+def _is_token(b: bytes) -> bool:
+    """RFC 9110 token (``1*tchar``): deleting every token character leaves
+    nothing. ``bytes.translate`` runs in C, several times faster than a regex match."""
+    return bool(b) and not b.translate(None, _TOKEN_CHARS)
+
+
+def _is_value(b: bytes) -> bool:
+    """A field value: printable ASCII and spaces, no space at either end (or empty)."""
+    return not b.translate(None, _VALUE_CHARS) and (not b or (b[0] != 0x20 and b[-1] != 0x20))
 
 
 def _encode(
     method: bytes, url: Url, headers: list[tuple[bytes, bytes]], body: bytes, keep_alive: bool
-) -> tuple[tuple[h11.Request, int], bytes]:
-    """The request's bytes, and what h11 is told of it.
+) -> bytes:
+    """The request's bytes, head and body, for one ``send``.
 
-    The bytes are encoded here, once, without h11 normalising every header again: the
-    method and header fields are checked against RFC 9110's token and field-value grammar
-    (a bad one raises HttpClientError), the target and Host come from a checked Url. h11
-    is given an event with the same method, target and framing (Host, Content-Length,
-    Connection) -- cached, as those repeat -- so its state machine reads the answer exactly
-    as it would have; the other headers do not change how an answer is framed.
+    The method and header fields are checked against RFC 9110's token and field-value
+    grammar (a bad one raises HttpClientError: nothing can smuggle a line break onto the
+    wire); the target and Host come from a checked Url.
     """
-    if not _TOKEN.fullmatch(method):
+    if not _is_token(method):
         raise HttpClientError(f"invalid method {method!r}", kind="request", permanent=True)
     for name, value in headers:
-        if not _TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):
+        if not _is_token(name) or not _is_value(value):
             raise HttpClientError(
                 f"invalid header {name!r}: {value!r}", kind="request", permanent=True
             )
-    length = len(body)
-    key = (method, url.target, url.host_header, length, keep_alive)
-    head = _HEADS.get(key)
-    if head is None:
-        if len(_HEADS) >= 4096:
-            _HEADS.clear()
-        framing = [(b"host", url.host_header), (b"content-length", b"%d" % length)]
-        if not keep_alive:
-            framing.append((b"connection", b"close"))
-        with translated():
-            head = _HEADS[key] = h11.Request(method=method, target=url.target, headers=framing)
     lines = [
         method + b" " + url.target + b" HTTP/1.1",
         b"host: " + url.host_header,
         b"user-agent: " + USER_AGENT,
-        b"content-length: %d" % length,
+        b"content-length: %d" % len(body),
     ]
     lines.extend(name + b": " + value for name, value in headers)
     if not keep_alive:
         lines.append(b"connection: close")
     lines.append(b"\r\n")
-    return (head, length), b"\r\n".join(lines) + body
+    return b"\r\n".join(lines) + body
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:
@@ -144,53 +145,46 @@ class Pool:
         :class:`HttpClientError` (:class:`TargetRefused` when ``allow`` refused every address)
         and nothing else but cancellation; the whole call is bounded by ``timeout``.
         """
-        try:
-            with trio.fail_after(timeout):
-                head, wire = _encode(method, url, headers, body, keep_alive)
-                return await self._send(url, head, wire, allow, max_body, keep_alive)
-        except trio.TooSlowError:
-            raise HttpClientError(f"no answer within {timeout:g} s", kind="timeout") from None
+        wire = _encode(method, url, headers, body, keep_alive)
+        head_only = method == b"HEAD"
+        with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
+            return await self._send(url, wire, allow, max_body, keep_alive, head_only)
+        assert scope.cancelled_caught
+        raise HttpClientError(f"no answer within {timeout:g} s", kind="timeout")
 
     async def _send(
         self,
         url: Url,
-        head: tuple[h11.Request, int],
-        body: bytes,
+        wire: bytes,
         allow: Allow | None,
         max_body: int,
         keep_alive: bool,
+        head_only: bool,
     ) -> Response:
         conn = await self._take_idle(url, allow)
         if conn is not None:
             try:
-                return await self._exchange(conn, head, body, max_body, keep_alive)
+                return await self._exchange(conn, wire, max_body, keep_alive, head_only)
             except HttpClientError as e:
                 # Broken while idle (closed just as we reused it): once more, on a new one.
                 if conn.received or e.kind not in ("connect", "protocol"):
                     raise
         conn = await self._connect(url, allow)
-        return await self._exchange(conn, head, body, max_body, keep_alive)
+        return await self._exchange(conn, wire, max_body, keep_alive, head_only)
 
     async def _exchange(
-        self,
-        conn: Connection,
-        head: tuple[h11.Request, int],
-        body: bytes,
-        max_body: int,
-        keep_alive: bool,
+        self, conn: Connection, wire: bytes, max_body: int, keep_alive: bool, head_only: bool
     ) -> Response:
-        ok = False
         try:
             with translated():
-                response, reusable = await conn.exchange(head[0], head[1], body, max_body)
-            ok = True
-        finally:
-            if not ok:
-                await conn.aclose()
+                response, reusable = await conn.exchange(wire, max_body, head_only)
+        except BaseException:
+            conn.close()  # mid-message (an error or cancellation): never reused
+            raise
         if reusable and keep_alive:
             self._put_idle(conn)
         else:
-            await conn.aclose()
+            conn.close()
         return response
 
     async def _take_idle(self, url: Url, allow: Allow | None) -> Connection | None:
@@ -210,7 +204,7 @@ class Pool:
             # fresh connection covers it; the readability check (a syscall) is for the ones
             # that sat a while, when servers' keep-alive timeouts strike.
             if idle >= self.idle_timeout or (idle >= _CHECK_AFTER and conn.looks_closed()):
-                await conn.aclose()
+                conn.close()
                 continue
             found = conn
             break
@@ -236,12 +230,8 @@ class Pool:
 
     @staticmethod
     def _drop(conn: Connection) -> None:
-        # Closing a socket stream forcefully never blocks; do it now rather than spawn a task.
-        stream = conn.stream
-        if isinstance(stream, trio.SSLStream):
-            stream = stream.transport_stream
-        if isinstance(stream, trio.SocketStream):
-            stream.socket.close()
+        # Closing a socket forcefully never blocks; do it now rather than spawn a task.
+        conn.close()
 
     async def _connect(self, url: Url, allow: Allow | None) -> Connection:
         with translated():
@@ -267,7 +257,7 @@ class Pool:
             error: OSError | None = None
             for address in allowed:
                 try:
-                    tcp: trio.abc.Stream = await trio.open_tcp_stream(str(address), url.port)
+                    sock = await open_socket(address, url.port)
                 except OSError as e:
                     error = e
                     continue
@@ -277,17 +267,21 @@ class Pool:
                 raise HttpClientError(
                     f"cannot connect to {url.origin}: {error.strerror or error}", kind="connect"
                 )
-            stream = tcp
+            transport: Transport
             if url.tls:
+                tcp = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
                 ctx = self._ssl_context()
-                stream = trio.SSLStream(tcp, ctx, server_hostname=url.host, https_compatible=True)
+                tls = trio.SSLStream(tcp, ctx, server_hostname=url.host, https_compatible=True)
                 try:
-                    await stream.do_handshake()
+                    await tls.do_handshake()
                 except BaseException:
                     await trio.aclose_forcefully(tcp)
                     raise
+                transport = Tls(tls)
+            else:
+                transport = PlainSocket(sock)
         self.opened += 1
-        return Connection(stream, url.origin, address)
+        return Connection(transport, url.origin, address)
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:

@@ -15,6 +15,9 @@ from smsgw.queue.consent.records import ALL, OptoutRequest, OptoutRow
 __all__ = ["CSV_COLUMNS", "CSV_MAX_ROWS", "CsvError", "export_csv", "parse_csv"]
 
 CSV_MAX_ROWS = 100_000
+_FUTURE_SLACK = 300.0
+"""Seconds an imported ``at`` may lie ahead of the gateway's clock (the importer's may run
+ahead)."""
 
 
 class CsvError(ValueError):
@@ -33,10 +36,16 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """A spreadsheet reads a cell starting with one of these as a formula (CSV injection)."""
 
 
+def _inert(value: str) -> bool:
+    """True when ``value`` gets a ``'`` in the export: it starts with a formula character, or
+    with ``'`` before one (so that a note that really begins ``'=`` comes back as it was)."""
+    return value.lstrip("'").startswith(_FORMULA_START)
+
+
 def _cell(value: str) -> str:
     """``value`` made inert for spreadsheets: a leading formula character gets a ``'`` before
     it (OWASP's advice; spreadsheets show the text as it was). :func:`parse_csv` drops it."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    return "'" + value if _inert(value) else value
 
 
 def export_csv(rows: Iterable[OptoutRow]) -> bytes:
@@ -114,7 +123,7 @@ def _csv_row(
         i = col.get(name)
         text = row[i].strip() if i is not None and i < len(row) else ""
         # An export's cells that a spreadsheet would read as formulas carry a leading "'".
-        return text[1:] if text[:2] in _QUOTED else text
+        return text[1:] if text.startswith("'") and _inert(text) else text
 
     try:
         num = number(cell("number"))
@@ -136,12 +145,13 @@ def _csv_row(
         if when.tzinfo is None:
             raise CsvError(line, "'at' must carry a time zone (e.g. 2026-01-01T09:00:00Z)")
         at = when.timestamp()
+        # Not in the future (as POST /v1/consents), and a time the export can write again:
+        # year 1 at +23:59 is year 0 in UTC, which stopped every export of the list.
+        if not 0 <= at <= now + _FUTURE_SLACK:
+            raise CsvError(line, f"'at' must lie between 1970 and now, got {cell('at')!r}")
     return OptoutRequest(
         number=num, scope=scope, source="import", at=at, key=key, note=cell("note")[:500]
     )
-
-
-_QUOTED = frozenset("'" + c for c in _FORMULA_START)
 
 
 def _rfc3339(t: float) -> str:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 
 from smsgw.config.schema import AutoReplyConfig
 from smsgw.drivers.seam import InboundMessage
+from smsgw.drivers.text.digits import is_decimal
 from smsgw.queue.consent.keyword_matching import Keyword, KeywordMatcher
 from smsgw.queue.consent.numbers import NumberError, parse_number
 from smsgw.queue.consent.optout_list import Consents
@@ -57,7 +58,7 @@ def sender_number(raw: str, default_country: str = "") -> str:
     else:
         candidate = "+" + text
     digits = candidate.lstrip("+")
-    if digits.isdigit() and len(digits) >= 7:
+    if is_decimal(digits, 20) and len(digits) >= 7:
         try:
             return parse_number(candidate, default_country if national else "").e164
         except NumberError:

@@ -21,7 +21,7 @@ import msgspec
 import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumberDesc, PhoneNumberType, timezone
 
-__all__ = ["NumberError", "NumberInfo", "parse_number", "shape_ok"]
+__all__ = ["NumberError", "NumberInfo", "calling_code_known", "parse_number", "shape_ok"]
 
 _E164: Final = re.compile(r"^\+[1-9][0-9]{6,14}\Z")  # \Z: "$" passes a trailing newline
 _UNKNOWN_ZONE: Final = "Etc/Unknown"
@@ -75,6 +75,14 @@ class NumberError(ValueError):
 def shape_ok(number: str) -> bool:
     """The cheap check: ``+`` then 7 to 15 digits, no leading zero (E.164 shape)."""
     return _E164.match(number) is not None
+
+
+def calling_code_known(number: str) -> bool:
+    """Whether an E.164-shaped ``number`` starts with a country calling code phonenumbers
+    knows (codes are prefix-free: the first of 1, 2 or 3 digits that is one). A number
+    without one can reach no network; :func:`parse_number` refuses it too."""
+    codes = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+    return any(int(number[1 : 1 + n]) in codes for n in (1, 2, 3))
 
 
 def parse_number(raw: str, default_country: str = "", *, details: bool = False) -> NumberInfo:

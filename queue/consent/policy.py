@@ -46,6 +46,8 @@ from smsgw.queue.store.sqlite.transitions import Change, MsgInfo, derive
 from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
+    "DEFERRAL_REASONS",
+    "REFUSAL_REASONS",
     "SYSTEM_KEY",
     "Facts",
     "Policy",
@@ -54,6 +56,10 @@ __all__ = [
     "Screened",
 ]
 
+REFUSAL_REASONS: Final = ("opted_out", "consent_required", "frequency_capped")
+"""Codes of the refusals below (``smsgw_policy_refused_total{reason}``, and the API's 422s)."""
+DEFERRAL_REASONS: Final = ("quiet_hours", "frequency_cap")
+"""Why a message waits (``smsgw_policy_deferred_total{reason}``)."""
 SYSTEM_KEY: Final = "#keywords"
 """The key of keyword auto-replies (not a valid config key name, so it collides with none)."""
 _MAX_ROUNDS: Final = 32

@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from smsgw.drivers.text.digits import is_decimal
+
 __all__ = [
     "ALL_DAYS",
     "UnknownZone",
@@ -72,7 +74,7 @@ class Window(msgspec.Struct, frozen=True, kw_only=True):
 def parse_hhmm(text: str) -> int:
     """``"09:30"`` -> 570; raises ValueError for anything else (24:00 is allowed, as midnight)."""
     hh, sep, mm = text.partition(":")
-    if not sep or len(hh) != 2 or len(mm) != 2 or not (hh + mm).isdigit():
+    if not sep or len(hh) != 2 or len(mm) != 2 or not is_decimal(hh + mm, 4):
         raise ValueError(f"{text!r} is not HH:MM")
     h, m = int(hh), int(mm)
     if (h, m) == (24, 0):

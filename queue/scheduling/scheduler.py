@@ -45,7 +45,13 @@ from smsgw.queue.scheduling.limiter import RouteLimiter
 from smsgw.queue.store import Store
 from smsgw.queue.store.health import StoreUnavailable, until_stored
 
-__all__ = ["RouteRunner", "RouteSink", "Scheduler"]
+__all__ = ["RECEIPT_RESULTS", "SUBMIT_ERROR_KINDS", "RouteRunner", "RouteSink", "Scheduler"]
+
+RECEIPT_RESULTS = ("matched", "pending", "late", "duplicate", "unmatched")
+"""``smsgw_receipts_total{result}``: every result this module counts (exported at 0 from the
+start, see :mod:`smsgw.gateway.known_series`)."""
+SUBMIT_ERROR_KINDS = ("throttled", "temporary", "permanent")
+"""``smsgw_submit_errors_total{kind}``."""
 
 CLAIM_BATCH = 200
 CLAIM_AHEAD = 0.2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import os
 import time
 from collections.abc import Sequence
 from typing import Final
@@ -11,6 +9,7 @@ from typing import Final
 import msgspec
 
 from smsgw.queue.model import PRIORITY, NewMessage
+from smsgw.queue.store.randids import pair_table, random_digits
 from smsgw.queue.store.sqlite.transitions import add_history
 from smsgw.queue.store.sqlite.writer import Tx
 
@@ -25,14 +24,12 @@ def new_id(prefix: str, now: float | None = None) -> str:
 
 
 def new_ids(prefix: str, times: Sequence[float]) -> list[str]:
-    """:func:`new_id` for each time, with one ``os.urandom`` call for them all (a syscall
-    releases the GIL, and getting it back from the writer thread costs more than the id).
-
-    The 80 random bits are exactly the last 16 digits, so they are base32-encoded in one call
-    for the whole batch; the 10 digits of the time are worked out once per millisecond.
+    """:func:`new_id` for each time. The 80 random bits are exactly the last 16 digits
+    (:func:`~smsgw.queue.store.randids.random_digits`, from pooled random bytes); the 10 digits of
+    the time are worked out once per millisecond.
     """
-    rnd = base64.b32encode(os.urandom(10 * len(times))).translate(_TO_CROCKFORD).decode()
     pairs = _PAIRS
+    rnd = random_digits(len(times), pairs)
     out = []
     last = -1
     head = ""
@@ -41,12 +38,11 @@ def new_ids(prefix: str, times: Sequence[float]) -> list[str]:
         if ms != last:
             last = ms
             head = prefix + "".join([pairs[(ms >> s) & 1023] for s in (40, 30, 20, 10, 0)])
-        out.append(head + rnd[16 * i : 16 * i + 16])
+        out.append(head + rnd[i])
     return out
 
 
-_PAIRS: Final = [a + b for a in _CROCKFORD for b in _CROCKFORD]
-_TO_CROCKFORD: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode())
+_PAIRS: Final = pair_table(_CROCKFORD)
 
 
 class AcceptResult(msgspec.Struct, frozen=True, kw_only=True):

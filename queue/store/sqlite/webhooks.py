@@ -15,15 +15,14 @@ next rows for several lanes, all in one transaction.
 
 from __future__ import annotations
 
-import base64
 import functools
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import msgspec
 
+from smsgw.queue.store.randids import pair_table, random_digits
 from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
@@ -80,8 +79,11 @@ def origin_of(url: str) -> str:
 def event_ids(n: int) -> list[str]:
     """``n`` random event ids (``evt_`` and 80 bits, base32): one per delivery row, the same
     on every retry of it, so receivers can drop duplicates."""
-    raw = base64.b32encode(os.urandom(10 * n)).decode().lower()
-    return ["evt_" + raw[16 * i : 16 * i + 16] for i in range(n)]
+    return ["evt_" + d for d in random_digits(n, _B32_PAIRS)]
+
+
+_B32_PAIRS = pair_table("abcdefghijklmnopqrstuvwxyz234567")
+"""RFC 4648 base32, lower case (the event ids' spelling since they were introduced)."""
 
 
 class WebhookJob(msgspec.Struct, frozen=True):

@@ -66,9 +66,9 @@ class StoreClosed(RuntimeError):
     """The store was closed; nothing more can be written."""
 
 
-_LINGER = 0.001
-"""Seconds a small batch waits for more operations while the store is busy."""
-_LINGER_OPS = 8
+_LINGER = 0.003
+"""Seconds, in all, a small batch waits for more operations while the store is busy."""
+_LINGER_OPS = 64
 """A batch of this many operations commits at once."""
 
 
@@ -392,18 +392,22 @@ class Writer:
         """``first`` and what else is queued (up to ``batch``); a control operation met on the
         way (it runs alone, next); True when close() was asked."""
         batch = [first]
-        lingered = False
+        deadline = 0.0
         while len(batch) < self._batch:
             try:
                 nxt = self._queue.get_nowait()
             except stdlib_queue.Empty:
-                # Under load a small batch waits once, up to LINGER, for company: each commit
+                # Under load a small batch waits, up to LINGER in all, for company: each commit
                 # rewrites every page its rows share, so fewer, larger commits write far less.
-                if lingered or len(batch) >= _LINGER_OPS or not self._loaded():
+                if len(batch) >= _LINGER_OPS or not self._loaded():
                     break
-                lingered = True
+                now = time.perf_counter()
+                if not deadline:
+                    deadline = now + _LINGER
+                if now >= deadline:
+                    break
                 try:
-                    nxt = self._queue.get(timeout=_LINGER)
+                    nxt = self._queue.get(timeout=deadline - now)
                 except stdlib_queue.Empty:
                     break
             if nxt is None:

@@ -1,0 +1,1 @@
+"""The store conformance suite: every backend of the store interface passes these tests."""

@@ -1,0 +1,43 @@
+"""The names of the store interface the conformance suite drives, imported in this one place.
+
+Tests import them from here, so a change in where the package keeps a name is one edit. Only
+the interface is used: the :class:`Store`, the values it takes and returns, and the
+:class:`Consents` facade over its opt-out list and consent records.
+"""
+
+from __future__ import annotations
+
+from smsgw.drivers.seam import FailureKind, InboundMessage, OutboundPart, Outcome, Receipt
+from smsgw.queue.consent.optout_list import Consents
+from smsgw.queue.consent.policy import Facts, Policy, Screened
+from smsgw.queue.consent.records import ALL, ConsentRecord, OptinRequest, OptoutRequest
+from smsgw.queue.model import FINAL, MessageRow, NewMessage
+from smsgw.queue.store import AcceptResult, Store, StoreClosed
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.webhooks import Claim, Finished, WebhookJob
+
+__all__ = [
+    "ALL",
+    "FINAL",
+    "AcceptResult",
+    "Claim",
+    "ConsentRecord",
+    "Consents",
+    "DispatchPolicy",
+    "Facts",
+    "FailureKind",
+    "Finished",
+    "InboundMessage",
+    "MessageRow",
+    "NewMessage",
+    "OptinRequest",
+    "OptoutRequest",
+    "OutboundPart",
+    "Outcome",
+    "Policy",
+    "Receipt",
+    "Screened",
+    "Store",
+    "StoreClosed",
+    "WebhookJob",
+]
