@@ -23,8 +23,8 @@ slow side (by less than 1e-9 s per part).
 
 Everything here is a pure function of ``now`` (seconds, any monotonic origin): callers pass
 ``trio.current_time()``, tests pass exact numbers. No clock is read, no trio is imported. The
-scheduler's route limiter (:mod:`smsgw.queue.limiter`), each modem's own rate and the API's
-per-key quotas use it.
+scheduler's route limiter (:mod:`smsgw.queue.scheduling.limiter`), each modem's own rate and
+the API's per-key quotas use it.
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ from smsgw.drivers.text import ReferenceAllocator, TextError, TooManyParts, plan
 from smsgw.gateway.errors import GatewayError, Invalid
 from smsgw.gateway.schemas import SendRequest
 from smsgw.gateway.webhook_targets import TargetPolicy, check_callback_url
-from smsgw.queue.inbound_keywords import ReplyBuilder, sender_number
+from smsgw.queue.consent.keyword_handler import ReplyBuilder, sender_number
+from smsgw.queue.consent.numbers import NumberError, calling_code_known, parse_number, shape_ok
+from smsgw.queue.consent.policy import SYSTEM_KEY, Facts, Policy
+from smsgw.queue.consent.quiet_hours import UnknownZone, zone
 from smsgw.queue.model import NewMessage
-from smsgw.queue.numbers import NumberError, calling_code_known, parse_number, shape_ok
-from smsgw.queue.policy import SYSTEM_KEY, Facts, Policy
-from smsgw.queue.quiet_hours import UnknownZone, zone
-from smsgw.queue.routing import Router
+from smsgw.queue.scheduling.routing import Router
 
 __all__ = ["Acceptor", "Prepared", "keyword_replies", "valid_sender"]
 
@@ -237,7 +237,7 @@ _SYSTEM = KeyConfig(name=SYSTEM_KEY, token="")
 
 
 def keyword_replies(acceptor: Acceptor) -> ReplyBuilder:
-    """Builds keyword auto-replies (:mod:`smsgw.queue.inbound_keywords`): back to the sender,
+    """Builds keyword auto-replies (:mod:`smsgw.queue.consent.keyword_handler`): back to the sender,
     from the number the keyword was sent to, through the route it came in on, validated and
     split like any message. None when there is no number to answer (an alphanumeric sender)."""
 

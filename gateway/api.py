@@ -51,13 +51,13 @@ from smsgw.gateway.schemas import (
 from smsgw.gateway.views import inbound_page, message_page, message_view, rfc3339
 from smsgw.metrics.histogram import HistogramChild
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.consent import Consents
-from smsgw.queue.health import StoreFatal, StoreUnavailable
+from smsgw.queue.consent.optout_list import Consents
+from smsgw.queue.consent.policy import Policy, Screened
 from smsgw.queue.model import NewMessage, Status
-from smsgw.queue.policy import Policy, Screened
-from smsgw.queue.routing import Router
-from smsgw.queue.scheduler import Scheduler
+from smsgw.queue.scheduling.routing import Router
+from smsgw.queue.scheduling.scheduler import Scheduler
 from smsgw.queue.store import Store
+from smsgw.queue.store.health import StoreFatal, StoreUnavailable
 
 __all__ = ["Api"]
 

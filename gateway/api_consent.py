@@ -37,20 +37,18 @@ from smsgw.drivers.text import parse_decimal
 from smsgw.gateway.errors import Forbidden, Invalid, NotFound, UnsupportedMediaType
 from smsgw.gateway.http import Request, Response
 from smsgw.gateway.schemas import E164_PATTERN
-from smsgw.queue.consent import (
+from smsgw.queue.consent.csv_io import CsvError, export_csv, parse_csv
+from smsgw.queue.consent.numbers import NumberError, parse_number
+from smsgw.queue.consent.optout_list import Consents
+from smsgw.queue.consent.records import (
     ALL,
     ConsentRecord,
-    Consents,
-    CsvError,
     OptinRequest,
     OptoutEvent,
     OptoutRequest,
     OptoutRow,
-    export_csv,
-    parse_csv,
 )
 from smsgw.queue.model import rfc3339
-from smsgw.queue.numbers import NumberError, parse_number
 
 __all__ = ["ConsentApi", "ConsentBody", "OptoutBody"]
 

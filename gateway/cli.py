@@ -19,10 +19,10 @@ from smsgw import __version__
 from smsgw.config.loader import DEFAULT_CONFIG_NAME, ConfigError, load, notes, parse_listen
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.gateway.webhook_targets import check_webhook_config, webhook_notes
-from smsgw.queue.health import StoreFatal
-from smsgw.queue.lock import ensure_data_dir
-from smsgw.queue.policy import Policy, PolicyConfigError
-from smsgw.queue.refusals import StoreRefused
+from smsgw.queue.consent.policy import Policy, PolicyConfigError
+from smsgw.queue.store.health import StoreFatal
+from smsgw.queue.store.lock import ensure_data_dir
+from smsgw.queue.store.refusals import StoreRefused
 
 __all__ = ["main", "resolve_token", "token_hint", "with_default_key"]
 
@@ -253,7 +253,7 @@ def _store_path(args: argparse.Namespace) -> str:
 
 
 def cmd_store_check(args: argparse.Namespace) -> int:
-    from smsgw.queue.maintenance import check
+    from smsgw.queue.store.sqlite.maintenance import check
 
     path = _store_path(args)
     try:
@@ -275,7 +275,7 @@ def cmd_store_check(args: argparse.Namespace) -> int:
 
 
 def cmd_store_backup(args: argparse.Namespace) -> int:
-    from smsgw.queue.maintenance import backup
+    from smsgw.queue.store.sqlite.maintenance import backup
 
     path = _store_path(args)
     try:

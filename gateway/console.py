@@ -53,7 +53,7 @@ from smsgw.gateway.console_read import (
 from smsgw.gateway.errors import GatewayError, MethodNotAllowed, NotFound, Unauthorized
 from smsgw.gateway.http import Request, Response
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.scheduler import Scheduler
+from smsgw.queue.scheduling.scheduler import Scheduler
 from smsgw.queue.store import Store
 
 __all__ = ["Console", "is_console_path"]

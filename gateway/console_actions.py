@@ -9,7 +9,7 @@
 * pause a campaign (or a flow) through its :class:`~smsgw.gateway.console_read.JobSource`,
   once smsgw has them;
 * retry a message given up on (``failed`` or ``expired``): see
-  :func:`smsgw.queue.ops_console.retry_message`.
+  :func:`smsgw.queue.store.sqlite.console.retry_message`.
 
 Route, link and campaign actions need the ops token or an admin key (they act on every
 tenant's traffic); a message may be retried by the key that owns it, an admin key or the ops
@@ -29,7 +29,7 @@ from smsgw.gateway.console_model import Viewer
 from smsgw.gateway.console_read import JobSource
 from smsgw.gateway.errors import Conflict, Forbidden, NotFound
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.scheduler import RouteRunner, Scheduler
+from smsgw.queue.scheduling.scheduler import RouteRunner, Scheduler
 from smsgw.queue.store import Store
 
 __all__ = ["ActionReply", "Actions"]

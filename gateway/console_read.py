@@ -41,10 +41,10 @@ from smsgw.gateway.console_model import (
 from smsgw.metrics.instruments import Metrics
 from smsgw.metrics.read import values
 from smsgw.queue.model import CLASSES, rfc3339
-from smsgw.queue.ops_console import Backlog, backlog, optouts_since
-from smsgw.queue.scheduler import RouteRunner, Scheduler
+from smsgw.queue.scheduling.scheduler import RouteRunner, Scheduler
 from smsgw.queue.store import Store
-from smsgw.queue.writer import StoreClosed, Tx
+from smsgw.queue.store.sqlite.console import Backlog, backlog, optouts_since
+from smsgw.queue.store.sqlite.writer import StoreClosed, Tx
 
 __all__ = ["CHART_ROUTES", "JobSource", "Sources", "StatusReader", "link_counts", "route_counts"]
 

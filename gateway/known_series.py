@@ -29,11 +29,11 @@ from smsgw.gateway.openapi import documented_operations
 from smsgw.gateway.schemas import REFUSAL_CODES
 from smsgw.gateway.webhooks import DELIVERY_RESULTS
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.consent import Source
-from smsgw.queue.health import KINDS as STORE_ERROR_KINDS
+from smsgw.queue.consent.policy import DEFERRAL_REASONS, REFUSAL_REASONS
+from smsgw.queue.consent.records import Source
 from smsgw.queue.model import CLASSES, FINAL
-from smsgw.queue.policy import DEFERRAL_REASONS, REFUSAL_REASONS
-from smsgw.queue.scheduler import RECEIPT_RESULTS, SUBMIT_ERROR_KINDS, RouteRunner
+from smsgw.queue.scheduling.scheduler import RECEIPT_RESULTS, SUBMIT_ERROR_KINDS, RouteRunner
+from smsgw.queue.store.health import KINDS as STORE_ERROR_KINDS
 
 __all__ = ["known_series", "prime_metrics"]
 

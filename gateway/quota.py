@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from smsgw.config.schema import KeyConfig
 from smsgw.gateway.errors import Invalid, RateLimited
-from smsgw.queue.limiter import TokenBucket
+from smsgw.queue.scheduling.limiter import TokenBucket
 
 __all__ = ["Quotas", "default_burst"]
 

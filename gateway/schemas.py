@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal, get_args
 import msgspec
 from msgspec import Meta, field
 
+from smsgw.queue.consent.policy import REFUSAL_REASONS
 from smsgw.queue.model import Status
-from smsgw.queue.policy import REFUSAL_REASONS
 
 __all__ = [
     "E164_PATTERN",

@@ -11,8 +11,8 @@ Every long-running task is supervised (:func:`~smsgw.drivers.supervise.supervise
 route's driver as a whole, the scheduler's runners and timers, the webhook worker, the stats
 loop and the store's health probe. An unexpected exception is logged once with the task's
 name, counted in ``smsgw_task_failures_total{task}``, and the task restarts with backoff.
-A store that cannot write is an operating state (see :mod:`smsgw.queue.health`); only a
-fatal store failure (:class:`~smsgw.queue.health.StoreFatal`, raised out of :meth:`run`) or
+A store that cannot write is an operating state (see :mod:`smsgw.queue.store.health`); only a
+fatal store failure (:class:`~smsgw.queue.store.health.StoreFatal`, raised out of :meth:`run`) or
 :meth:`shutdown` stops the gateway.
 """
 
@@ -44,17 +44,17 @@ from smsgw.gateway.sdnotify import notify, watchdog
 from smsgw.gateway.views import rfc3339
 from smsgw.gateway.webhooks import WebhookWorker
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.consent import Consents
-from smsgw.queue.health import StoreFatal, StoreUnavailable, until_stored
-from smsgw.queue.inbound_keywords import KeywordHandler
+from smsgw.queue.consent.keyword_handler import KeywordHandler
+from smsgw.queue.consent.optout_list import Consents
+from smsgw.queue.consent.policy import Policy
 from smsgw.queue.inbound_owner import InboundOwners
-from smsgw.queue.limiter import RouteLimiter
-from smsgw.queue.ops_dispatch import DispatchPolicy
-from smsgw.queue.ops_read import QueueStats
-from smsgw.queue.policy import Policy
-from smsgw.queue.routing import Router
-from smsgw.queue.scheduler import RouteRunner, RouteSink, Scheduler
+from smsgw.queue.scheduling.limiter import RouteLimiter
+from smsgw.queue.scheduling.routing import Router
+from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
 from smsgw.queue.store import Store
+from smsgw.queue.store.health import StoreFatal, StoreUnavailable, until_stored
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.reads import QueueStats
 
 __all__ = ["Gateway"]
 
@@ -177,8 +177,8 @@ class Gateway:
         self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Run until :meth:`shutdown` (returns) or a fatal store failure (raises
-        :class:`~smsgw.queue.health.StoreFatal`, after stopping everything and closing the
-        store). Raises :class:`~smsgw.queue.refusals.StoreRefused` when the store cannot be
+        :class:`~smsgw.queue.store.health.StoreFatal`, after stopping everything and closing the
+        store). Raises :class:`~smsgw.queue.store.refusals.StoreRefused` when the store cannot be
         opened (locked by another process, corrupt, ...)."""
         await self.store.open()
         fatal: StoreFatal | None = None

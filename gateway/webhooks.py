@@ -43,10 +43,10 @@ from smsgw.gateway.webhook_lanes import Lanes
 from smsgw.gateway.webhook_signing import Signer, sign
 from smsgw.gateway.webhook_targets import TargetPolicy, check_webhook_config, key_secrets
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.health import outlasting
-from smsgw.queue.ops_webhooks import DEAD_KEPT, Finished, Lane, WebhookJob
-from smsgw.queue.retry import backoff
+from smsgw.queue.scheduling.retry import backoff
 from smsgw.queue.store import Store
+from smsgw.queue.store.health import outlasting
+from smsgw.queue.store.sqlite.webhooks import DEAD_KEPT, Finished, Lane, WebhookJob
 
 __all__ = ["DELIVERY_RESULTS", "WebhookWorker", "sign"]
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from smsgw.config.schema import KeyConfig
 from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.text import is_decimal
-from smsgw.queue.inbound_keywords import sender_number
+from smsgw.queue.consent.keyword_handler import sender_number
 
 __all__ = ["InboundOwners"]
 

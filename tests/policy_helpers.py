@@ -11,12 +11,12 @@ from pathlib import Path
 from smsgw.config.loader import parse
 from smsgw.config.schema import Config
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.consent import Consents
+from smsgw.queue.consent.numbers import parse_number
+from smsgw.queue.consent.optout_list import Consents
+from smsgw.queue.consent.policy import Facts, Policy, Screened
 from smsgw.queue.model import MessageClass, NewMessage
-from smsgw.queue.numbers import parse_number
-from smsgw.queue.ops_dispatch import DispatchPolicy
-from smsgw.queue.policy import Facts, Policy, Screened
 from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 
 BERLIN = "+4915112345678"
 HONOLULU = "+18085551234"

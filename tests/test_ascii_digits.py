@@ -39,8 +39,8 @@ from smsgw.drivers.smpp.receipts import IdNormaliser, parse_receipt_text
 from smsgw.drivers.smpp.status import StatusTable, parse_status_code
 from smsgw.drivers.text import is_decimal, parse_decimal
 from smsgw.gateway.http_types import HttpLimits, RequestReader
-from smsgw.queue.inbound_keywords import sender_number
-from smsgw.queue.quiet_hours import parse_hhmm
+from smsgw.queue.consent.keyword_handler import sender_number
+from smsgw.queue.consent.quiet_hours import parse_hhmm
 from tests.conftest import StartGateway
 from tests.modem_helpers import fast, part, running_bank
 

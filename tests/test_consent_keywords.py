@@ -12,11 +12,11 @@ import trio
 
 from smsgw.config.schema import AutoReplyConfig
 from smsgw.drivers.seam import Driver, DriverState, InboundMessage, OutboundPart, Sink
-from smsgw.queue.inbound_keywords import KeywordHandler, sender_number
-from smsgw.queue.limiter import RouteLimiter
+from smsgw.queue.consent.keyword_handler import KeywordHandler, sender_number
+from smsgw.queue.consent.policy import SYSTEM_KEY
 from smsgw.queue.model import NewMessage
-from smsgw.queue.policy import SYSTEM_KEY
-from smsgw.queue.scheduler import RouteRunner, RouteSink
+from smsgw.queue.scheduling.limiter import RouteLimiter
+from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink
 from tests.policy_helpers import BERLIN, PolicyStore, at, config, message
 
 NOW = at("2027-01-15T10:00:00")

@@ -7,18 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from smsgw.queue import consent
-from smsgw.queue.consent import (
-    ALL,
-    CSV_MAX_ROWS,
-    ConsentRecord,
-    CsvError,
-    OptinRequest,
-    OptoutRequest,
-    export_csv,
-    parse_csv,
-)
-from smsgw.queue.numbers import NumberError, parse_number
+from smsgw.queue.consent import records
+from smsgw.queue.consent.csv_io import CSV_MAX_ROWS, CsvError, export_csv, parse_csv
+from smsgw.queue.consent.numbers import NumberError, parse_number
+from smsgw.queue.consent.records import ALL, ConsentRecord, OptinRequest, OptoutRequest
+from smsgw.queue.store.sqlite import consent
 from tests.policy_helpers import BERLIN, SHANGHAI, at, policy_store
 
 NOW = at("2027-01-15T10:00:00")
@@ -128,7 +121,7 @@ def e164(text: str) -> str:
 
 def test_csv_round_trip() -> None:
     rows = [
-        consent.OptoutRow(
+        records.OptoutRow(
             cursor=1,
             number=BERLIN,
             scope=ALL,
@@ -138,7 +131,7 @@ def test_csv_round_trip() -> None:
             key=None,
             note='said "stop", twice',
         ),
-        consent.OptoutRow(
+        records.OptoutRow(
             cursor=2,
             number=SHANGHAI,
             scope="shop",

@@ -24,11 +24,11 @@ from smsgw.drivers.modem.emulator import ModemEmulator
 from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.smpp.sim import SimSettings, SmscSim, serve_smsc_sim
 from smsgw.gateway.accept import Acceptor, keyword_replies
-from smsgw.queue.inbound_keywords import KeywordHandler
-from smsgw.queue.limiter import RouteLimiter
-from smsgw.queue.policy import SYSTEM_KEY
-from smsgw.queue.routing import Router
-from smsgw.queue.scheduler import RouteRunner, RouteSink, Scheduler
+from smsgw.queue.consent.keyword_handler import KeywordHandler
+from smsgw.queue.consent.policy import SYSTEM_KEY
+from smsgw.queue.scheduling.limiter import RouteLimiter
+from smsgw.queue.scheduling.routing import Router
+from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
 from tests.modem_helpers import fast
 from tests.policy_helpers import BERLIN, PolicyStore, message
 

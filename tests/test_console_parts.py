@@ -18,8 +18,8 @@ from smsgw.drivers.modem.emulator import ModemEmulator
 from smsgw.drivers.seam import FailureKind, Outcome, Receipt
 from smsgw.gateway.console_history import Reading, Throughput
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.ops_dispatch import DispatchPolicy
 from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from tests.helpers import new_message
 from tests.modem_helpers import fast, running_bank
 

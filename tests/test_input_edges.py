@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from smsgw.queue.consent.numbers import shape_ok
 from smsgw.queue.model import rfc3339
-from smsgw.queue.numbers import shape_ok
 from tests.conftest import OTHER_TOKEN, StartGateway
 from tests.policy_helpers import BERLIN
 

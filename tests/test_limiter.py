@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smsgw.drivers.pacing import NS, Pacer, seconds, ticks
-from smsgw.queue.limiter import RouteLimiter, TokenBucket, default_burst
+from smsgw.queue.scheduling.limiter import RouteLimiter, TokenBucket, default_burst
 
 US = 1_000_000
 EXACT = settings(max_examples=200, deadline=None, derandomize=True, database=None)

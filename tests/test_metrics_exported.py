@@ -196,7 +196,7 @@ def test_every_refusal_code_of_the_accept_path_is_primed() -> None:
     accept_path = [
         ROOT / "gateway" / name for name in ("accept.py", "webhook_targets.py", "decoding.py")
     ]
-    for path, call in _calls([*accept_path, ROOT / "queue" / "policy.py"]):
+    for path, call in _calls([*accept_path, ROOT / "queue" / "consent" / "policy.py"]):
         if _name(call) in ("Invalid", "Refusal"):
             codes.update(
                 {

@@ -1,4 +1,5 @@
-"""The E.164 fast path of :mod:`smsgw.queue.numbers` reads every number as the full parser does."""
+"""The E.164 fast path of :mod:`smsgw.queue.consent.numbers` reads every number as the full
+parser does."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
 
-from smsgw.queue import numbers
-from smsgw.queue.numbers import NumberError, NumberInfo
+from smsgw.queue.consent import numbers
+from smsgw.queue.consent.numbers import NumberError, NumberInfo
 
 
 def _read(text: str, details: bool, *, fast: bool) -> NumberInfo | str:

@@ -9,8 +9,8 @@ from smsgw.config.schema import Config
 from smsgw.gateway.accept import Acceptor
 from smsgw.gateway.errors import Invalid
 from smsgw.gateway.schemas import SendRequest
-from smsgw.queue.policy import Policy, PolicyConfigError
-from smsgw.queue.routing import Router
+from smsgw.queue.consent.policy import Policy, PolicyConfigError
+from smsgw.queue.scheduling.routing import Router
 from tests.policy_helpers import BERLIN, RUSSIA_MOBILE, SHANGHAI, at, config
 
 NOW = at("2027-01-15T10:00:00")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsgw.queue.frequency import earliest_slot
+from smsgw.queue.consent.frequency import earliest_slot
 
 DAY = 86_400.0
 WEEK = 7 * DAY

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smsgw.queue.keywords import (
+from smsgw.queue.consent.keyword_matching import (
     DEFAULT_FOOTERS,
     DEFAULT_HELP,
     DEFAULT_OPTIN,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from smsgw.queue.numbers import NumberError, parse_number
-from smsgw.queue.quiet_hours import (
+from smsgw.queue.consent.numbers import NumberError, parse_number
+from smsgw.queue.consent.quiet_hours import (
     UnknownZone,
     Window,
     is_open,

@@ -10,8 +10,8 @@ import trio
 import trio.testing
 
 from smsgw.drivers.seam import Driver, DriverState, OutboundPart, Outcome, Sink
-from smsgw.queue.limiter import RouteLimiter
-from smsgw.queue.scheduler import RouteRunner, RouteSink, Scheduler
+from smsgw.queue.scheduling.limiter import RouteLimiter
+from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
 from tests.helpers import hold_clock_while_busy
 from tests.policy_helpers import BERLIN, HONOLULU, SHANGHAI, at, message, policy_store
 

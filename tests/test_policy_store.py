@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from smsgw.queue.consent import OptinRequest, OptoutRequest
-from smsgw.queue.policy import SYSTEM_KEY
+from smsgw.queue.consent.policy import SYSTEM_KEY
+from smsgw.queue.consent.records import OptinRequest, OptoutRequest
 from tests.policy_helpers import (
     BERLIN,
     HONOLULU,
@@ -264,7 +264,7 @@ async def test_cap_is_checked_again_with_the_times_messages_really_left(tmp_path
 async def test_consent_required_means_a_record_younger_than_the_last_opt_out(
     tmp_path: Path,
 ) -> None:
-    from smsgw.queue.consent import ConsentRecord
+    from smsgw.queue.consent.records import ConsentRecord
 
     cfg = config(keys="marketing_requires_consent = true")
     now = at("2027-01-15T10:00:00")

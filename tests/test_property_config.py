@@ -30,8 +30,8 @@ from smsgw.config.schema import Config, KeyConfig, ModemRouteConfig
 from smsgw.gateway.cli import load_checked
 from smsgw.gateway.cli import main as cli_main
 from smsgw.gateway.service import Gateway
-from smsgw.queue.limiter import RouteLimiter
 from smsgw.queue.model import rfc3339
+from smsgw.queue.scheduling.limiter import RouteLimiter
 from tests.property_helpers import budget, mutated
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsgw.queue.consent import ALL, CsvError, OptoutRequest, OptoutRow, export_csv, parse_csv
-from smsgw.queue.numbers import NumberError, parse_number
+from smsgw.queue.consent.csv_io import CsvError, export_csv, parse_csv
+from smsgw.queue.consent.numbers import NumberError, parse_number
+from smsgw.queue.consent.records import ALL, OptoutRequest, OptoutRow
 from tests.conftest import StartGateway
 from tests.property_helpers import budget, mutated
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import os
 
-from smsgw.queue.ops_webhooks import event_ids
-from smsgw.queue.randids import pair_table, random_digits
+from smsgw.queue.store.randids import pair_table, random_digits
+from smsgw.queue.store.sqlite.webhooks import event_ids
 
 _RFC4648 = pair_table("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
 

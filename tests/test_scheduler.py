@@ -13,11 +13,11 @@ from smsgw.config.schema import SimulatorRouteConfig
 from smsgw.drivers.seam import Driver, DriverState, OutboundPart, Outcome, Sink
 from smsgw.drivers.simulator import SimulatorDriver
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.limiter import RouteLimiter
 from smsgw.queue.model import FINAL
-from smsgw.queue.ops_dispatch import DispatchPolicy
-from smsgw.queue.scheduler import RouteRunner, RouteSink, Scheduler
+from smsgw.queue.scheduling.limiter import RouteLimiter
+from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
 from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from tests.helpers import hold_clock_while_busy, new_message
 
 EPOCH = 1_800_000_000.0

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.ops_dispatch import DispatchPolicy
-from smsgw.queue.schema import SCHEMA_VERSION
 from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.migrations import SCHEMA_VERSION
 from tests.helpers import new_message
 
 
@@ -47,7 +47,7 @@ async def test_the_file_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> N
 async def test_a_failing_operation_does_not_sink_its_batch(store: Store) -> None:
     import trio
 
-    from smsgw.queue.writer import Tx
+    from smsgw.queue.store.sqlite.writer import Tx
 
     def boom(tx: Tx) -> None:
         tx.conn.execute("INSERT INTO messages (mid) VALUES (NULL)")  # violates NOT NULL
@@ -72,7 +72,7 @@ async def test_a_failing_operation_does_not_sink_its_batch(store: Store) -> None
 
 
 def test_ids_sort_by_time_and_carry_it() -> None:
-    from smsgw.queue.ops_accept import new_ids
+    from smsgw.queue.store.sqlite.accept import new_ids
 
     times = [1_700_000_000.0 + i * 0.001 for i in range(500)]
     ids = new_ids("msg_", times)

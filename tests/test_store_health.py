@@ -17,10 +17,10 @@ import pytest
 import trio
 
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.health import StoreFatal, StoreUnavailable
-from smsgw.queue.ops_dispatch import DispatchPolicy
 from smsgw.queue.store import Store
-from smsgw.queue.writer import Tx
+from smsgw.queue.store.health import StoreFatal, StoreUnavailable
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.writer import Tx
 from tests.helpers import new_message
 
 WAIT = 30.0

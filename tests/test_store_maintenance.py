@@ -11,8 +11,8 @@ import trio
 
 from smsgw.gateway.cli import main
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.ops_dispatch import DispatchPolicy
 from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from tests.conftest import gateway_toml
 from tests.helpers import new_message
 from tests.processes import EXIT, gateway_process, waiting

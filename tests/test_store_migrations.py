@@ -19,11 +19,11 @@ import pytest
 
 from smsgw.drivers.seam import Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.consent import Consents
-from smsgw.queue.ops_dispatch import DispatchPolicy
-from smsgw.queue.ops_webhooks import Claim, Finished
-from smsgw.queue.schema import _MIGRATIONS, SCHEMA_VERSION
+from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.migrations import _MIGRATIONS, SCHEMA_VERSION
+from smsgw.queue.store.sqlite.webhooks import Claim, Finished
 from tests.helpers import new_message
 
 BERLIN = "+4915112345678"

@@ -23,9 +23,9 @@ from smsgw.config.loader import parse
 from smsgw.drivers.seam import InboundMessage
 from smsgw.gateway.http import HttpLimits, HttpServer, Request, Response
 from smsgw.gateway.service import Gateway
-from smsgw.queue.health import StoreFatal
 from smsgw.queue.model import FINAL
-from smsgw.queue.scheduler import RouteSink
+from smsgw.queue.scheduling.scheduler import RouteSink
+from smsgw.queue.store.health import StoreFatal
 from tests.conftest import Running, StartGateway, gateway_toml
 
 SMALL_TOKEN = "small-token-0123456789abcdef"

@@ -14,9 +14,9 @@ import pytest
 import trio
 
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.ops_dispatch import DispatchPolicy
-from smsgw.queue.refusals import StoreRefused
 from smsgw.queue.store import Store
+from smsgw.queue.store.refusals import StoreRefused
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from tests.conftest import gateway_toml
 from tests.helpers import new_message
 

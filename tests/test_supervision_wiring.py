@@ -17,10 +17,10 @@ from smsgw.config.loader import parse
 from smsgw.drivers.seam import Driver, DriverState, InboundMessage, OutboundPart, Outcome, Sink
 from smsgw.gateway.service import Gateway
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.limiter import RouteLimiter
-from smsgw.queue.ops_dispatch import DispatchPolicy
-from smsgw.queue.scheduler import RouteRunner, RouteSink, Scheduler
+from smsgw.queue.scheduling.limiter import RouteLimiter
+from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
 from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from tests.conftest import gateway_toml
 from tests.helpers import hold_clock_while_busy, new_message
 

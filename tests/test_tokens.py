@@ -19,8 +19,8 @@ from smsgw.gateway.cli import main as cli_main
 from smsgw.gateway.cli import resolve_token, token_hint, with_default_key
 from smsgw.gateway.httpclient import request
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.ops_dispatch import DispatchPolicy
 from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from tests.conftest import StartGateway
 from tests.helpers import new_message
 from tests.processes import EXIT, spawn, waiting

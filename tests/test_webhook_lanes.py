@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from smsgw.gateway.webhook_breaker import Breaker
 from smsgw.gateway.webhook_lanes import Lanes
-from smsgw.queue.ops_webhooks import Claim, WebhookJob
+from smsgw.queue.store.sqlite.webhooks import Claim, WebhookJob
 
 _wid = iter(range(1, 10_000))
 

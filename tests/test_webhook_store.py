@@ -12,9 +12,9 @@ import pytest
 
 from smsgw.drivers.seam import Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.ops_dispatch import DispatchPolicy
-from smsgw.queue.ops_webhooks import DEAD_KEPT, Claim, Finished, WebhookJob, origin_of
 from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.webhooks import DEAD_KEPT, Claim, Finished, WebhookJob, origin_of
 from tests.helpers import new_message
 
 URL = "http://127.0.0.1:9/hook"

@@ -15,8 +15,8 @@ import trio.testing
 from smsgw.config.loader import parse
 from smsgw.gateway.service import Gateway
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.ops_dispatch import DispatchPolicy
 from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from tests.conftest import OTHER_TOKEN, Running, StartGateway, gateway_toml
 from tests.helpers import hold_clock_while_busy
 from tests.receivers import (

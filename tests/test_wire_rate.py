@@ -31,11 +31,11 @@ from smsgw.drivers.simulator import SimulatorDriver
 from smsgw.drivers.smpp.client import SmppDriver
 from smsgw.drivers.smpp.sim import SimSettings, SmscSim
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.limiter import RouteLimiter, default_burst
 from smsgw.queue.model import FINAL
-from smsgw.queue.ops_dispatch import DispatchPolicy
-from smsgw.queue.scheduler import RouteRunner, RouteSink, Scheduler
+from smsgw.queue.scheduling.limiter import RouteLimiter, default_burst
+from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
 from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from tests.helpers import hold_clock_while_busy, new_message
 from tests.wire_helpers import max_in_window, sustained
 

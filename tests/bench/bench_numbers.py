@@ -17,8 +17,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from smsgw.queue.numbers import _cached, parse_number, shape_ok
-from smsgw.queue.quiet_hours import Window, next_opening
+from smsgw.queue.consent.numbers import _cached, parse_number, shape_ok
+from smsgw.queue.consent.quiet_hours import Window, next_opening
 
 # Mobile prefixes that phonenumbers knows, by country: DE, US (808), AU, RU, CN, FR, GB, BR.
 _DIGITS = {

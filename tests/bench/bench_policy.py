@@ -21,11 +21,11 @@ import trio
 
 from smsgw.config.loader import parse
 from smsgw.metrics.instruments import Metrics
+from smsgw.queue.consent.numbers import parse_number
+from smsgw.queue.consent.policy import Facts, Policy
 from smsgw.queue.model import MessageClass, NewMessage
-from smsgw.queue.numbers import parse_number
-from smsgw.queue.ops_dispatch import DispatchPolicy
-from smsgw.queue.policy import Facts, Policy
 from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 
 CONFIG = b"""
 [[keys]]

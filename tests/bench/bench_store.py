@@ -17,8 +17,8 @@ import trio
 from smsgw.drivers.seam import Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.model import NewMessage
-from smsgw.queue.ops_dispatch import DispatchPolicy
 from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 
 
 def msg(i: int, now: float) -> NewMessage:

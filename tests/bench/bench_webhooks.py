@@ -34,9 +34,9 @@ import trio
 from smsgw.config.loader import parse
 from smsgw.gateway.webhooks import WebhookWorker
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue import ops_webhooks
-from smsgw.queue.ops_dispatch import DispatchPolicy
 from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite import webhooks as ops_webhooks
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 
 RECEIVER = """
 import sys, trio

@@ -8,12 +8,13 @@ the interface is used: the :class:`Store`, the values it takes and returns, and 
 from __future__ import annotations
 
 from smsgw.drivers.seam import FailureKind, InboundMessage, OutboundPart, Outcome, Receipt
-from smsgw.queue.consent import ALL, ConsentRecord, Consents, OptinRequest, OptoutRequest
+from smsgw.queue.consent.optout_list import Consents
+from smsgw.queue.consent.policy import Facts, Policy, Screened
+from smsgw.queue.consent.records import ALL, ConsentRecord, OptinRequest, OptoutRequest
 from smsgw.queue.model import FINAL, MessageRow, NewMessage
-from smsgw.queue.ops_dispatch import DispatchPolicy
-from smsgw.queue.ops_webhooks import Claim, Finished, WebhookJob
-from smsgw.queue.policy import Facts, Policy, Screened
 from smsgw.queue.store import AcceptResult, Store, StoreClosed
+from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.webhooks import Claim, Finished, WebhookJob
 
 __all__ = [
     "ALL",

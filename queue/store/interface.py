@@ -2,9 +2,9 @@
 
 Callers (the API, the scheduler, the drivers' sink, the webhook worker) see batches and domain
 values, never SQL. Every method returns once its transaction committed (group commit, see
-:mod:`smsgw.queue.writer`). The interface is what a later PostgreSQL store would implement too:
-accept a batch, claim the next batch for a route by priority, record a batch of outcomes, match a
-batch of receipts, queue webhook events with the status change they report.
+:mod:`smsgw.queue.store.sqlite.writer`). The interface is what a later PostgreSQL store would
+implement too: accept a batch, claim the next batch for a route by priority, record a batch of
+outcomes, match a batch of receipts, queue webhook events with the status change they report.
 """
 
 from __future__ import annotations
@@ -13,26 +13,38 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import trio
 
 from smsgw.drivers.seam import InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue import ops_accept, ops_console, ops_dispatch, ops_read, ops_webhooks
-from smsgw.queue.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
-from smsgw.queue.lock import StoreLock, StoreLocked
 from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
-from smsgw.queue.ops_accept import AcceptResult
-from smsgw.queue.ops_console import RetryResult
-from smsgw.queue.ops_dispatch import ClaimGate, DispatchPolicy, OutcomeSummary, ReceiptSummary
-from smsgw.queue.ops_read import QueueStats
-from smsgw.queue.policy import Facts, Policy, Screened
-from smsgw.queue.refusals import CHECK_HINT, StoreRefused, preflight
-from smsgw.queue.schema import SCHEMA_VERSION, NotAStore, SchemaTooNew, migrate
-from smsgw.queue.transitions import Events, StatusEvent
-from smsgw.queue.writer import StoreClosed, Writer, classify
+from smsgw.queue.store.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
+from smsgw.queue.store.lock import StoreLock, StoreLocked
+from smsgw.queue.store.refusals import CHECK_HINT, StoreRefused, preflight
+from smsgw.queue.store.sqlite import accept as ops_accept
+from smsgw.queue.store.sqlite import console as ops_console
+from smsgw.queue.store.sqlite import dispatch as ops_dispatch
+from smsgw.queue.store.sqlite import reads as ops_read
+from smsgw.queue.store.sqlite import webhooks as ops_webhooks
+from smsgw.queue.store.sqlite.accept import AcceptResult
+from smsgw.queue.store.sqlite.console import RetryResult
+from smsgw.queue.store.sqlite.dispatch import (
+    ClaimGate,
+    DispatchPolicy,
+    OutcomeSummary,
+    ReceiptSummary,
+)
+from smsgw.queue.store.sqlite.migrations import SCHEMA_VERSION, NotAStore, SchemaTooNew, migrate
+from smsgw.queue.store.sqlite.reads import QueueStats
+from smsgw.queue.store.sqlite.transitions import Events, StatusEvent
+from smsgw.queue.store.sqlite.writer import StoreClosed, Writer, classify
+
+if TYPE_CHECKING:
+    # The policy decides inside accept; only its types are named here (it imports the store).
+    from smsgw.queue.consent.policy import Facts, Policy, Screened
 
 __all__ = [
     "AcceptResult",
@@ -144,7 +156,7 @@ class Store:
 
     @property
     def held(self) -> bool:
-        """This process holds the store's lock (see :mod:`smsgw.queue.lock`)."""
+        """This process holds the store's lock (see :mod:`smsgw.queue.store.lock`)."""
         return self._lock is not None and self._lock.held
 
     async def close(self) -> None:
@@ -155,7 +167,7 @@ class Store:
 
     async def watch_health(self) -> None:
         """Probe the store with backoff while it is unavailable, until cancelled (the writes
-        that succeed report it up again; see :class:`~smsgw.queue.health.StoreHealth`)."""
+        that succeed report it up again; see :class:`~smsgw.queue.store.health.StoreHealth`)."""
         await self.health.watch(self._writer.probe)
 
     def _on_status(self, events: Sequence[StatusEvent]) -> None:
@@ -230,7 +242,7 @@ class Store:
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a queue operation ``fn(tx, *args)`` in the writer thread (policy and consent
-        modules keep their own operations; see :mod:`smsgw.queue.consent`)."""
+        modules keep their own operations; see :mod:`smsgw.queue.consent.optout_list`)."""
         return await self._writer.call(fn, *args)
 
     # -- dispatch --------------------------------------------------------------------------
@@ -291,8 +303,8 @@ class Store:
         validity: Mapping[str, float],
         note: str,
     ) -> RetryResult:
-        """Queue again a message given up on (see :func:`smsgw.queue.ops_console.retry_message`;
-        ``key`` None: any key's); its route is woken."""
+        """Queue again a message given up on (``key`` None: any key's); its route is woken
+        (see :func:`smsgw.queue.store.sqlite.console.retry_message`)."""
         result = await self._writer.call(
             ops_console.retry_message, self._events, key, public_id, now, validity, note
         )
@@ -353,7 +365,7 @@ class Store:
         now: float,
     ) -> list[ops_webhooks.Claimed]:
         """Record finished deliveries and claim the next ones, per lane, in one commit
-        (:func:`smsgw.queue.ops_webhooks.step`)."""
+        (:func:`smsgw.queue.store.sqlite.webhooks.step`)."""
         return await self._writer.call(ops_webhooks.step, finished, claims, now)
 
     async def enqueue_webhooks(

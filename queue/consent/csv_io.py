@@ -1,6 +1,6 @@
 """The opt-out list as CSV: the export (cells made inert for spreadsheets) and the import.
 
-Re-exported by :mod:`smsgw.queue.consent`.
+Used by the API's opt-out routes (:mod:`smsgw.gateway.api_consent`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import io
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from smsgw.queue.consent_model import ALL, OptoutRequest, OptoutRow
+from smsgw.queue.consent.records import ALL, OptoutRequest, OptoutRow
 
 __all__ = ["CSV_COLUMNS", "CSV_MAX_ROWS", "CsvError", "export_csv", "parse_csv"]
 

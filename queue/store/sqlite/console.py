@@ -13,8 +13,16 @@ from typing import Literal
 
 import msgspec
 
-from smsgw.queue.transitions import IN_IDS, Change, Events, apply, derive, id_list, load_infos
-from smsgw.queue.writer import Tx
+from smsgw.queue.store.sqlite.transitions import (
+    IN_IDS,
+    Change,
+    Events,
+    apply,
+    derive,
+    id_list,
+    load_infos,
+)
+from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
     "BACKLOG_CAP",

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from smsgw.queue.randids import pair_table, random_digits
-from smsgw.queue.writer import Tx
+from smsgw.queue.store.randids import pair_table, random_digits
+from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
     "IN_JSON",

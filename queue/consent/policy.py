@@ -31,16 +31,19 @@ import phonenumbers
 
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue import consent, frequency, ops_accept
-from smsgw.queue.frequency import Cap, earliest_slot
-from smsgw.queue.keywords import KeywordMatcher, footer_for, normalise
+from smsgw.queue.consent.frequency import Cap, earliest_slot
+from smsgw.queue.consent.keyword_matching import KeywordMatcher, footer_for, normalise
+from smsgw.queue.consent.quiet_hours import UnknownZone, Window, describe, next_opening, parse_hhmm
+from smsgw.queue.consent.quiet_hours import utc_text as _utc
+from smsgw.queue.consent.quiet_hours import zone as _zone
+from smsgw.queue.consent.records import OptoutRow
 from smsgw.queue.model import NewMessage
-from smsgw.queue.ops_accept import AcceptResult
-from smsgw.queue.quiet_hours import UnknownZone, Window, describe, next_opening, parse_hhmm
-from smsgw.queue.quiet_hours import utc_text as _utc
-from smsgw.queue.quiet_hours import zone as _zone
-from smsgw.queue.transitions import Change, MsgInfo, derive
-from smsgw.queue.writer import Tx
+from smsgw.queue.store.sqlite import accept as ops_accept
+from smsgw.queue.store.sqlite import consent
+from smsgw.queue.store.sqlite import courtesy as frequency
+from smsgw.queue.store.sqlite.accept import AcceptResult
+from smsgw.queue.store.sqlite.transitions import Change, MsgInfo, derive
+from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
     "DEFERRAL_REASONS",
@@ -470,7 +473,7 @@ def _known_ref(tx: Tx, key: str, client_ref: str) -> bool:
     return row is not None
 
 
-def _how(row: consent.OptoutRow) -> str:
+def _how(row: OptoutRow) -> str:
     via = {"keyword": "by keyword", "api": "through the API", "import": "by import"}
     return f"{via.get(row.source, row.source)} at {_utc(row.at)}"
 

@@ -1,7 +1,8 @@
-"""STOP, START and HELP from recipients, whatever route they came in on.
+"""The inbound keyword handler: STOP, START and HELP from recipients, whatever route they came
+in on (what counts as a keyword is decided by the pure matcher in :mod:`.keyword_matching`).
 
-Called with inbound messages once they are stored (:class:`~smsgw.queue.scheduler.RouteSink`'s
-``on_inbound`` hook). A message whose whole text is a keyword (:mod:`smsgw.queue.keywords`):
+Called with inbound messages once they are stored (the ``on_inbound`` hook of
+:class:`~smsgw.queue.scheduling.scheduler.RouteSink`). A message whose whole text is a keyword:
 
 * ``optout``: the sender joins the opt-out list for every key (source ``keyword``, with the
   inbound message's id), and from then on no policed message reaches it;
@@ -11,11 +12,11 @@ Called with inbound messages once they are stored (:class:`~smsgw.queue.schedule
 
 Each can trigger the configured auto-reply. It goes back to the number the keyword came from,
 from the number it was sent to, through the route it came in on, as ``transactional`` under
-:data:`~smsgw.queue.policy.SYSTEM_KEY` (exempt from every policy, so a STOP's confirmation is not
-blocked by the opt-out it confirms). It is sent once: its ``client_ref`` is the inbound id, so
-a redelivered MO does not send it twice; and a STOP or START that changes nothing (the number
-was already out, or in) gets no second confirmation, which also keeps two auto-responders from
-talking to each other forever.
+:data:`~smsgw.queue.consent.policy.SYSTEM_KEY` (exempt from every policy, so a STOP's
+confirmation is not blocked by the opt-out it confirms). It is sent once: its ``client_ref`` is
+the inbound id, so a redelivered MO does not send it twice; and a STOP or START that changes
+nothing (the number was already out, or in) gets no second confirmation, which also keeps two
+auto-responders from talking to each other forever.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from collections.abc import Callable, Sequence
 from smsgw.config.schema import AutoReplyConfig
 from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.text.digits import is_decimal
-from smsgw.queue.consent import ALL, ConsentRecord, Consents, OptinRequest, OptoutRequest
-from smsgw.queue.keywords import Keyword, KeywordMatcher
+from smsgw.queue.consent.keyword_matching import Keyword, KeywordMatcher
+from smsgw.queue.consent.numbers import NumberError, parse_number
+from smsgw.queue.consent.optout_list import Consents
+from smsgw.queue.consent.records import ALL, ConsentRecord, OptinRequest, OptoutRequest
 from smsgw.queue.model import NewMessage
-from smsgw.queue.numbers import NumberError, parse_number
 from smsgw.queue.store import Store
 
 __all__ = ["KeywordHandler", "ReplyBuilder", "sender_number"]

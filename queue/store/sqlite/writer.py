@@ -18,9 +18,9 @@ no half-written rows, no innocent bystanders.
 
 A failure of the store itself is different: the disk is full, an I/O error, a read-only file,
 the database locked by another process (transient: every caller of the batch gets
-:class:`~smsgw.queue.health.StoreUnavailable`, nothing was written, and the writer reports
-the outage to :class:`~smsgw.queue.health.StoreHealth`), or the file was removed, replaced or
-found corrupt (fatal: :class:`~smsgw.queue.health.StoreFatal`, now and for every later call,
+:class:`~smsgw.queue.store.health.StoreUnavailable`, nothing was written, and the writer reports
+the outage to :class:`~smsgw.queue.store.health.StoreHealth`), or the file was removed, replaced or
+found corrupt (fatal: :class:`~smsgw.queue.store.health.StoreFatal`, now and for every later call,
 because writing on into an unlinked file would acknowledge messages nobody will ever read).
 SQLite does not notice a database file unlinked under it, so the writer checks before each
 commit that its path still names the file it opened. The thread never dies of an error: each
@@ -47,7 +47,7 @@ from typing import Any, Generic, Literal, TypeVar
 import trio
 
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.health import (
+from smsgw.queue.store.health import (
     FATAL_KINDS,
     ErrorKind,
     StoreFatal,
@@ -94,7 +94,7 @@ class _FileGone(Exception):
 
 
 def classify(exc: BaseException) -> ErrorKind | None:
-    """The store-level kind of ``exc`` (see :data:`~smsgw.queue.health.KINDS`), or None for an
+    """The store-level kind of ``exc`` (see :data:`~smsgw.queue.store.health.KINDS`), or None for an
     error of one operation (a constraint, a bug) that leaves the store itself sound."""
     if isinstance(exc, _FileGone):
         return "gone"
@@ -198,8 +198,8 @@ class Writer:
 
         Returns once the transaction that ran it has committed. If the caller is cancelled while
         waiting, the operation still runs and commits: cancellation cannot un-write a row.
-        Raises what ``fn`` raised, :class:`~smsgw.queue.health.StoreUnavailable` or
-        :class:`~smsgw.queue.health.StoreFatal` (nothing written), :class:`StoreClosed`.
+        Raises what ``fn`` raised, :class:`~smsgw.queue.store.health.StoreUnavailable` or
+        :class:`~smsgw.queue.store.health.StoreFatal` (nothing written), :class:`StoreClosed`.
         """
         return await self._submit(_Op(fn, args))
 

@@ -6,15 +6,14 @@ Each function is one operation of a group-committed transaction (see :mod:`.writ
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from smsgw.drivers.seam import FailureKind, OutboundPart, Outcome, Receipt
 from smsgw.queue.model import FINAL, WAITING
-from smsgw.queue.retry import backoff
-from smsgw.queue.transitions import (
+from smsgw.queue.scheduling.retry import DispatchPolicy, decide
+from smsgw.queue.store.sqlite.transitions import (
     IN_IDS,
     MSG_COLS,
     Change,
@@ -27,7 +26,7 @@ from smsgw.queue.transitions import (
     refresh_message,
     set_parts,
 )
-from smsgw.queue.writer import Tx
+from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
     "ClaimGate",
@@ -51,16 +50,6 @@ _RECEIPT_STATUS = {
     "rejected": "rejected",
 }
 PENDING_RECEIPT_TTL = 3600.0
-
-
-@dataclass
-class DispatchPolicy:
-    """Per-route and global settings the dispatch operations need."""
-
-    max_attempts: Mapping[str, int]
-    retry_base: float = 2.0
-    retry_max: float = 600.0
-    rng: random.Random = field(default_factory=random.Random)
 
 
 class ClaimGate(Protocol):
@@ -230,38 +219,37 @@ def record_outcomes(
                     set_parts(tx, [o.part_id], pending[0], now, error=pending[1])
                     touched[info.mid] = (info, None, f"receipt (early): {pending[0]}", None)
             continue
-        reason = f"{o.code} {o.reason}".strip()
         if o.maybe_sent:
             summary.duplicates_risked += 1
         if o.failure is FailureKind.THROTTLED:
             summary.throttled += 1
+        elif o.failure is FailureKind.TEMPORARY:
+            summary.temporary += 1
+        else:
+            summary.permanent += 1
+        d = decide(o, attempts, policy.for_route(route), now)
+        if d.action == "requeue":
             summary.requeued_now = True
             requeued.append((o.part_id,))
             touched[info.mid] = (
                 info,
                 "queued" if single else None,
-                f"throttled by {route}, requeued: {reason}",
+                f"throttled by {route}, requeued: {d.reason}",
                 None,
             )
-        elif o.failure is FailureKind.TEMPORARY and attempts < policy.max_attempts.get(route, 5):
-            summary.temporary += 1
-            due = now + backoff(attempts, policy.retry_base, policy.retry_max, policy.rng)
-            deferred.append((due, reason, o.part_id))
+        elif d.action == "retry" and d.due_at is not None:
+            deferred.append((d.due_at, d.reason, o.part_id))
             touched[info.mid] = (
                 info,
                 "deferred" if single else None,
-                f"temporary failure ({reason}); retry at {due:.3f}",
+                f"temporary failure ({d.reason}); retry at {d.due_at:.3f}",
                 None,
             )
         else:
-            if o.failure is FailureKind.TEMPORARY:
-                summary.temporary += 1
-                reason = f"gave up after {attempts} attempts: {reason}"
-            else:
-                summary.permanent += 1
-            set_parts(tx, [o.part_id], "failed", now, error=reason)
+            error = d.error or d.reason
+            set_parts(tx, [o.part_id], "failed", now, error=error)
             _stop_waiting_parts(tx, info, "failed", now, "another part of the message failed")
-            touched[info.mid] = (info, "failed", reason, reason)
+            touched[info.mid] = (info, "failed", error, error)
     _mark_submitted(tx, submitted)
     conn.executemany(
         "UPDATE parts SET status = 'queued', attempts = attempts - 1 WHERE pid = ?", requeued

@@ -3,7 +3,7 @@
 A :class:`Window` says when messages of a class may reach a recipient: from ``start`` to ``end``
 local time (minutes after midnight; ``end`` before ``start`` crosses midnight) on the ISO
 weekdays in ``days``. A number's time zones come from ``phonenumbers`` at accept time and are
-kept in the message row (:mod:`smsgw.queue.numbers`); a message may name its own ``tz``.
+kept in the message row (:mod:`smsgw.queue.consent.numbers`); a message may name its own ``tz``.
 
 A number that maps to several zones (a Russian or Australian mobile) may be in any of them, so
 only the hours that are daytime in *all* of them count. When no hour is (a North American

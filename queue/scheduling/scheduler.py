@@ -20,7 +20,7 @@ messages in the store and moves the metrics. A throttled outcome slows the route
 Time: the limiter runs on ``trio.current_time()`` (so tests use the autojump clock); rows get
 wall-clock times from the injected ``wall`` function.
 
-While the store cannot write (:class:`~smsgw.queue.health.StoreUnavailable`: disk full, I/O
+While the store cannot write (:class:`~smsgw.queue.store.health.StoreUnavailable`: disk full, I/O
 error, read-only, locked) runners stop claiming, the sink holds each driver's call until what
 it carries is stored (a carrier's answer is recorded late, never dropped; a receipt or inbound
 message is acknowledged only once stored), and the timers skip their rounds; all of it resumes
@@ -41,9 +41,9 @@ import trio
 from smsgw.drivers.seam import Driver, FailureKind, InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.drivers.supervise import contained, supervised
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.health import StoreUnavailable, until_stored
-from smsgw.queue.limiter import RouteLimiter
+from smsgw.queue.scheduling.limiter import RouteLimiter
 from smsgw.queue.store import Store
+from smsgw.queue.store.health import StoreUnavailable, until_stored
 
 __all__ = ["RECEIPT_RESULTS", "SUBMIT_ERROR_KINDS", "RouteRunner", "RouteSink", "Scheduler"]
 

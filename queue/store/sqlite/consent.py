@@ -1,6 +1,6 @@
-"""The opt-out list and consent records: store operations and a facade (the values are in
-:mod:`smsgw.queue.consent_model`, CSV in and out in :mod:`smsgw.queue.consent_csv`; both
-re-exported here).
+"""The opt-out list and consent records in SQLite (the values are in
+:mod:`smsgw.queue.consent.records`; the facade the API uses is
+:class:`smsgw.queue.consent.optout_list.Consents`).
 
 The opt-out list is an audit trail. Every opt-out and opt-in is a new row of ``optout_events``
 (number, scope, source, time, the inbound message or API key behind it, a note); nothing here
@@ -22,13 +22,9 @@ to numbers with a consent record younger than their last opt-out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from functools import partial
-from typing import Any, Protocol, TypeVar
+from collections.abc import Iterable, Sequence
 
-from smsgw.metrics.instruments import Metrics
-from smsgw.queue.consent_csv import CSV_MAX_ROWS, CsvError, export_csv, parse_csv
-from smsgw.queue.consent_model import (
+from smsgw.queue.consent.records import (
     ALL,
     ConsentRecord,
     Lifted,
@@ -36,57 +32,29 @@ from smsgw.queue.consent_model import (
     OptoutEvent,
     OptoutRequest,
     OptoutRow,
-    Source,
 )
-from smsgw.queue.writer import Tx
+from smsgw.queue.store.sqlite.rows import Columns
+from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
-    "ALL",
-    "CSV_MAX_ROWS",
-    "ConsentRecord",
-    "Consents",
-    "CsvError",
-    "Lifted",
-    "OpRunner",
-    "OptinRequest",
-    "OptoutEvent",
-    "OptoutRequest",
-    "OptoutRow",
-    "Source",
     "add_consents",
     "blocking_optouts",
     "consent_ok",
-    "export_csv",
     "history",
     "lift",
     "list_optouts",
     "opt_in",
     "opt_out",
     "opted_out",
-    "parse_csv",
 ]
 
-T = TypeVar("T")
-
-# -- operations (writer thread) ----------------------------------------------------------------
-
-_ROW_COLS = (
-    "o.eid, o.number, o.scope, e.source, e.at, e.inbound_id, e.key, e.note"
-    " FROM optouts o JOIN optout_events e ON e.eid = o.eid"
+_OPTOUT = Columns(
+    OptoutRow,
+    prefix="e",
+    columns={"cursor": "o.eid", "number": "o.number", "scope": "o.scope"},
 )
-
-
-def _row(r: Sequence[object]) -> OptoutRow:
-    return OptoutRow(
-        cursor=r[0],  # type: ignore[arg-type]
-        number=r[1],  # type: ignore[arg-type]
-        scope=r[2],  # type: ignore[arg-type]
-        source=r[3],  # type: ignore[arg-type]
-        at=r[4],  # type: ignore[arg-type]
-        inbound_id=r[5],  # type: ignore[arg-type]
-        key=r[6],  # type: ignore[arg-type]
-        note=r[7],  # type: ignore[arg-type]
-    )
+_OPTOUT_FROM = "FROM optouts o JOIN optout_events e ON e.eid = o.eid"
+_EVENT = Columns(OptoutEvent)
 
 
 def _event(tx: Tx, action: str, req: OptoutRequest | OptinRequest, scope: str) -> int:
@@ -120,15 +88,15 @@ def opt_in(tx: Tx, items: Sequence[OptinRequest]) -> list[bool]:
     for req in items:
         if req.scope is None:
             scopes = [
-                r[0]
-                for r in tx.conn.execute(
+                scope
+                for (scope,) in tx.conn.execute(
                     "SELECT scope FROM optouts WHERE number = ?", (req.number,)
                 )
             ]
         else:
             scopes = [
-                r[0]
-                for r in tx.conn.execute(
+                scope
+                for (scope,) in tx.conn.execute(
                     "SELECT scope FROM optouts WHERE number = ? AND scope = ?",
                     (req.number, req.scope),
                 )
@@ -173,11 +141,13 @@ def lift(tx: Tx, req: OptinRequest, *, admin: bool) -> Lifted:
 
 def blocking_optouts(tx: Tx, number: str, key: str) -> OptoutRow | None:
     """The opt-out that stops ``key``'s messages to ``number``, if any (the oldest)."""
-    r = tx.conn.execute(
-        f"SELECT {_ROW_COLS} WHERE o.number = ? AND o.scope IN (?, ?) ORDER BY o.eid LIMIT 1",
-        (number, ALL, key),
-    ).fetchone()
-    return None if r is None else _row(r)
+    return _OPTOUT.read_one(
+        tx.conn.execute(
+            f"SELECT {_OPTOUT.select} {_OPTOUT_FROM}"
+            " WHERE o.number = ? AND o.scope IN (?, ?) ORDER BY o.eid LIMIT 1",
+            (number, ALL, key),
+        )
+    )
 
 
 def opted_out(tx: Tx, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -197,15 +167,15 @@ def opted_out(tx: Tx, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
 
 def consent_ok(tx: Tx, number: str, key: str) -> bool:
     """A consent record covers ``key`` and is younger than the number's last opt-out."""
-    given = tx.conn.execute(
+    ((given,),) = tx.conn.execute(
         "SELECT max(at) FROM consents WHERE number = ? AND scope IN (?, ?)", (number, ALL, key)
-    ).fetchone()[0]
+    )
     if given is None:
         return False
-    withdrawn = tx.conn.execute(
+    ((withdrawn,),) = tx.conn.execute(
         "SELECT max(at) FROM optout_events WHERE number = ? AND action = 'out' AND scope IN (?, ?)",
         (number, ALL, key),
-    ).fetchone()[0]
+    )
     return withdrawn is None or given > withdrawn
 
 
@@ -234,112 +204,30 @@ def list_optouts(tx: Tx, key: str | None, after: int, limit: int) -> list[Optout
     """Numbers opted out now for every key or for ``key`` (None: in any scope), by cursor (the
     opting event)."""
     where, args = _scopes(key, "o.scope")
-    return [
-        _row(r)
-        for r in tx.conn.execute(
-            f"SELECT {_ROW_COLS} WHERE o.eid > ? AND {where} ORDER BY o.eid LIMIT ?",
+    return _OPTOUT.read(
+        tx.conn.execute(
+            f"SELECT {_OPTOUT.select} {_OPTOUT_FROM} WHERE o.eid > ? AND {where}"
+            " ORDER BY o.eid LIMIT ?",
             (after, *args, limit),
         )
-    ]
+    )
 
 
 def history(tx: Tx, number: str, key: str | None) -> tuple[list[OptoutRow], list[OptoutEvent]]:
     """The number's current opt-outs and its whole trail (scopes ``*`` and ``key``; every
     scope when ``key`` is None)."""
     where, args = _scopes(key, "o.scope")
-    current = [
-        _row(r)
-        for r in tx.conn.execute(
-            f"SELECT {_ROW_COLS} WHERE o.number = ? AND {where} ORDER BY o.eid",
+    current = _OPTOUT.read(
+        tx.conn.execute(
+            f"SELECT {_OPTOUT.select} {_OPTOUT_FROM} WHERE o.number = ? AND {where} ORDER BY o.eid",
             (number, *args),
         )
-    ]
+    )
     where, args = _scopes(key, "scope")
-    events = [
-        OptoutEvent(
-            eid=r[0],
-            number=r[1],
-            scope=r[2],
-            action=r[3],
-            source=r[4],
-            at=r[5],
-            inbound_id=r[6],
-            key=r[7],
-            note=r[8],
-        )
-        for r in tx.conn.execute(
-            "SELECT eid, number, scope, action, source, at, inbound_id, key, note"
-            f" FROM optout_events WHERE number = ? AND {where} ORDER BY eid",
+    events = _EVENT.read(
+        tx.conn.execute(
+            f"SELECT {_EVENT.select} FROM optout_events WHERE number = ? AND {where} ORDER BY eid",
             (number, *args),
         )
-    ]
+    )
     return current, events
-
-
-# -- the facade (trio side) --------------------------------------------------------------------
-
-
-class OpRunner(Protocol):
-    """What :class:`Consents` needs of the store: run an operation in its writer thread."""
-
-    async def call(self, fn: Callable[..., T], *args: Any) -> T: ...
-
-
-class Consents:
-    """Opt-outs and consents over a :class:`~smsgw.queue.store.Store`, moving the metrics
-    (``smsgw_optouts_total{source}``, ``smsgw_optins_total{source}``) after each commit.
-
-    Every method returns once its transaction committed; on cancellation the write still
-    commits (the store's rule) and the metrics are not moved.
-    """
-
-    def __init__(self, store: OpRunner, metrics: Metrics) -> None:
-        self._store = store
-        self._metrics = metrics
-
-    async def opt_out(self, items: Sequence[OptoutRequest]) -> list[bool]:
-        changed = await self._store.call(opt_out, items)
-        for req, did in zip(items, changed, strict=True):
-            if did:
-                self._metrics.optouts.labels(req.source).inc()
-        return changed
-
-    async def opt_in(self, items: Sequence[OptinRequest]) -> list[bool]:
-        changed = await self._store.call(opt_in, items)
-        for req, did in zip(items, changed, strict=True):
-            if did:
-                self._metrics.optins.labels(req.source).inc()
-        return changed
-
-    async def lift(self, req: OptinRequest, *, admin: bool) -> Lifted:
-        """:func:`lift` in the writer thread; moves ``smsgw_optins_total`` when lifted."""
-        done = await self._store.call(partial(lift, admin=admin), req)
-        if done == "lifted":
-            self._metrics.optins.labels(req.source).inc()
-        return done
-
-    async def add_consents(self, records: Sequence[ConsentRecord], now: float) -> list[int]:
-        return await self._store.call(add_consents, records, now)
-
-    async def blocking(self, number: str, key: str) -> OptoutRow | None:
-        return await self._store.call(blocking_optouts, number, key)
-
-    async def page(self, key: str | None, after: int, limit: int) -> list[OptoutRow]:
-        return await self._store.call(list_optouts, key, after, limit)
-
-    async def history(
-        self, number: str, key: str | None
-    ) -> tuple[list[OptoutRow], list[OptoutEvent]]:
-        return await self._store.call(history, number, key)
-
-    async def export_all(self, key: str | None) -> list[OptoutRow]:
-        """Every number opted out for ``key`` or for all keys (None: in any scope), in cursor
-        order."""
-        rows: list[OptoutRow] = []
-        after = 0
-        while True:
-            page = await self.page(key, after, 5000)
-            rows += page
-            if len(page) < 5000:
-                return rows
-            after = page[-1].cursor

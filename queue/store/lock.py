@@ -17,7 +17,7 @@ import contextlib
 import fcntl
 import os
 
-from smsgw.queue.refusals import StoreRefused
+from smsgw.queue.store.refusals import StoreRefused
 
 __all__ = ["StoreLock", "StoreLocked", "ensure_data_dir", "lock_path"]
 

@@ -9,9 +9,9 @@ from typing import Final
 import msgspec
 
 from smsgw.queue.model import PRIORITY, NewMessage
-from smsgw.queue.randids import pair_table, random_digits
-from smsgw.queue.transitions import add_history
-from smsgw.queue.writer import Tx
+from smsgw.queue.store.randids import pair_table, random_digits
+from smsgw.queue.store.sqlite.transitions import add_history
+from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = ["AcceptResult", "accept", "new_id", "new_ids"]
 
@@ -25,7 +25,7 @@ def new_id(prefix: str, now: float | None = None) -> str:
 
 def new_ids(prefix: str, times: Sequence[float]) -> list[str]:
     """:func:`new_id` for each time. The 80 random bits are exactly the last 16 digits
-    (:func:`~smsgw.queue.randids.random_digits`, from pooled random bytes); the 10 digits of
+    (:func:`~smsgw.queue.store.randids.random_digits`, from pooled random bytes); the 10 digits of
     the time are worked out once per millisecond.
     """
     pairs = _PAIRS

@@ -19,8 +19,8 @@ from typing import NamedTuple
 import msgspec
 
 from smsgw.queue.model import FINAL, derive_status, rfc3339
-from smsgw.queue.ops_webhooks import Notify, event_ids, insert
-from smsgw.queue.writer import Tx
+from smsgw.queue.store.sqlite.webhooks import Notify, event_ids, insert
+from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
     "IN_IDS",

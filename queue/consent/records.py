@@ -1,5 +1,5 @@
 """The opt-out list's and consent records' values (shared by the store operations in
-:mod:`smsgw.queue.consent` and the CSV in :mod:`smsgw.queue.consent_csv`)."""
+:mod:`smsgw.queue.store.sqlite.consent` and the CSV in :mod:`smsgw.queue.consent.csv_io`)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Store maintenance that runs beside a live gateway: an integrity check and an online backup.
 
 Both open the database read-only through a connection of their own and never take the store's
-lock (:mod:`smsgw.queue.lock`), so they work while a gateway holds it. SQLite's WAL lets a
+lock (:mod:`smsgw.queue.store.lock`), so they work while a gateway holds it. SQLite's WAL lets a
 reader see one consistent snapshot while the gateway goes on writing; the backup copies that
 snapshot page by page with SQLite's backup API in one step (a step interrupted by a write would
 start over), into a temporary file that replaces the destination only once it is complete and
@@ -17,8 +17,8 @@ import urllib.parse
 
 import msgspec
 
-from smsgw.queue.refusals import StoreRefused
-from smsgw.queue.schema import SCHEMA_VERSION
+from smsgw.queue.store.refusals import StoreRefused
+from smsgw.queue.store.sqlite.migrations import SCHEMA_VERSION
 
 __all__ = ["BackupResult", "CheckResult", "backup", "check"]
 
