@@ -31,9 +31,10 @@ lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# mypy reads the package through .typecheck/smsgw, a symlink to this folder.
+# mypy reads the package through .typecheck/smsgw, a symlink to this folder, and the tests as
+# the package tests (strict for both).
 type: $(VENV)/.test-deps
-	$(BIN)/mypy -p smsgw
+	$(BIN)/mypy -p smsgw -p tests
 
 unit: $(VENV)/.test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -117,8 +117,8 @@ async def test_receipts_spread_over_binds_and_survive_a_dropped_bind(sim_factory
     sim = await sim_factory()
     tx = await connect(sim, "tx")
     rx1, rx2 = await connect(sim, "rx"), await connect(sim, "rx")
-    for e in (tx, rx1, rx2):
-        assert isinstance(await e.bind(), Bound)
+    for esme in (tx, rx1, rx2):
+        assert isinstance(await esme.bind(), Bound)
     for _ in range(4):
         tx.session.submit(SM, trio.current_time())
     await tx.flush()
