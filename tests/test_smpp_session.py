@@ -27,6 +27,7 @@ from smsgw.drivers.smpp.events import (
     Unbound,
 )
 from smsgw.drivers.smpp.pdu import (
+    BindMode,
     BindRequest,
     BindResponse,
     Cmd,
@@ -53,8 +54,8 @@ def sent(session: Session) -> list[Pdu]:
     return [decode(f) for f in frames]
 
 
-def bound(mode: str = "trx", window: int = 3) -> Session:
-    s = Session(mode, window=window, response_timeout=10.0, enquire_link=30.0, now=0.0)  # type: ignore[arg-type]
+def bound(mode: BindMode = "trx", window: int = 3) -> Session:
+    s = Session(mode, window=window, response_timeout=10.0, enquire_link=30.0, now=0.0)
     seq = s.bind(system_id="shop", password="pw", now=0.0)
     [bind] = sent(s)
     assert isinstance(bind, BindRequest) and bind.mode == mode and bind.sequence == seq
@@ -134,7 +135,7 @@ def test_response_timeout_fires_at_the_deadline() -> None:
     # the late response is now unexpected, counted, not a crash
     events = s.receive_data(encode(SubmitSmResp(message_id="late"), seq), 12.0)
     assert [type(e) for e in events] == [ProtocolViolation]
-    assert not events[0].fatal  # type: ignore[union-attr]
+    assert isinstance(events[0], ProtocolViolation) and not events[0].fatal
 
 
 def test_idle_enquire_link_and_its_timeout() -> None:
