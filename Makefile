@@ -20,11 +20,23 @@ $(VENV)/.test-deps: pyproject.toml | $(BIN)/python
 run: $(VENV)/.run-deps
 	$(BIN)/smsgw serve $(ARGS)
 
-# mypy reads the package through .typecheck/smsgw, a symlink to this folder.
-test: $(VENV)/.test-deps
+# `make test` is the one check: lint, type, unit in that order, stopping at the first failure.
+# Each part is also a target of its own (`make lint`, `make type`, `make unit`); `check` is the
+# same as `test`.
+test: check
+
+check: lint type unit
+
+lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p smsgw
+
+# mypy reads the package through .typecheck/smsgw, a symlink to this folder, and the tests as
+# the package tests (strict for both).
+type: $(VENV)/.test-deps
+	$(BIN)/mypy -p smsgw -p tests
+
+unit: $(VENV)/.test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The property tests (tests/test_property_*.py) with FUZZ_SCALE (default 50) times the examples

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -33,7 +34,7 @@ class Smsc:
     async def start(self) -> SmscSim:
         self.scope = trio.CancelScope()
         self.sim = await self.nursery.start(self._run)
-        self.settings = SimSettings(**{**_fields(self.settings), "port": self.sim.port})
+        self.settings = msgspec.structs.replace(self.settings, port=self.sim.port)
         return self.sim
 
     async def _run(self, *, task_status: trio.TaskStatus[SmscSim]) -> None:
@@ -47,10 +48,6 @@ class Smsc:
     def port(self) -> int:
         assert self.sim is not None
         return self.sim.port
-
-
-def _fields(s: SimSettings) -> dict[str, object]:
-    return {f: getattr(s, f) for f in s.__struct_fields__}
 
 
 def routes_toml(smsc_port: int, modem_links: list[str]) -> str:

@@ -17,11 +17,22 @@ length fields set to extremes (0, 1, the maximum, the real length plus or minus 
 from __future__ import annotations
 
 import os
+from typing import Protocol, TypeVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-__all__ = ["budget", "mutated", "mutated_text"]
+__all__ = ["Draw", "budget", "mutated", "mutated_text"]
+
+T = TypeVar("T")
+
+
+class Draw(Protocol):
+    """A strategy in, one of its values out: ``st.DataObject.draw`` and the ``draw`` of
+    ``@st.composite`` both are (``st.DrawFn`` alone does not accept a bound method)."""
+
+    def __call__(self, strategy: st.SearchStrategy[T], label: object = None) -> T: ...
+
 
 _BASE = 100
 settings.register_profile(
@@ -41,7 +52,9 @@ settings.load_profile(
 
 def budget(examples: int) -> settings:
     """Settings for a test worth ``examples`` examples in ``make test`` (scaled by profile)."""
-    scaled = max(1, examples * settings.default.max_examples // _BASE)
+    default = settings.default
+    assert default is not None, "a profile is loaded when this module is imported"
+    scaled = max(1, examples * default.max_examples // _BASE)
     return settings(max_examples=scaled, deadline=None)
 
 
@@ -87,7 +100,7 @@ def mutated(
             span = data[pos : pos + draw(st.integers(1, 32))]
             data[pos:pos] = span
         elif op == "length":
-            if length_fields and draw(st.booleans()):
+            if bool(length_fields) and draw(st.booleans()):
                 at, width = draw(st.sampled_from(length_fields))
             else:
                 at, width = pos, draw(st.sampled_from([1, 2, 4]))

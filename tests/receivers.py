@@ -156,6 +156,7 @@ async def start_receiver(
 ) -> Receiver:
     """A receiver listening on 127.0.0.1 (a free port); ``answer`` is a function of the request
     or fixed bytes (default: 200 with Content-Length, keep-alive)."""
+    answer_fn: Answer
     if answer is None or isinstance(answer, bytes):
         fixed = content_length() if answer is None else answer
 

@@ -55,8 +55,8 @@ async def test_a_token_is_needed_and_keys_or_the_ops_token_open_it(
         status, body = await gw.call("GET", "/status.json", token=token)
         assert status == 200 and isinstance(body, dict)
         assert body["viewer"]["name"] == name and body["viewer"]["admin"] is admin
-        status, page = await gw.call("GET", "/status", token=token)
-        assert status == 200 and isinstance(page, bytes) and b'data-view="status"' in page
+        status, body = await gw.call("GET", "/status", token=token)
+        assert status == 200 and isinstance(body, bytes) and b'data-view="status"' in body
     # The ops token opens the console only: the API refuses it.
     assert (await gw.call("GET", "/v1/messages", token=OPS_TOKEN))[0] == 401
     assert (await gw.call("POST", "/v1/messages", {"to": UK, "text": "x"}, token=OPS_TOKEN))[

@@ -51,6 +51,7 @@ async def browser(headers: dict[str, str] | None = None) -> AsyncIterator[Driver
 
     def start() -> Driver:
         opts = webdriver.ChromeOptions()
+        assert CHROMIUM is not None  # the module is skipped without it
         opts.binary_location = CHROMIUM
         for arg in (
             "--headless=new",
@@ -102,7 +103,7 @@ def row(d: Driver, route: str) -> Any:
 def row_says(route: str, word: str) -> Callable[[Driver], bool]:
     def check(d: Driver) -> bool:
         try:
-            return row(d, route).find_element(By.CSS_SELECTOR, "td").text.startswith(word)
+            return bool(row(d, route).find_element(By.CSS_SELECTOR, "td").text.startswith(word))
         except Exception:  # the region was just swapped: look again
             return False
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -29,6 +30,8 @@ from smsgw.drivers.modem.at import (
     Urc,
 )
 from smsgw.drivers.modem.errors import ErrorClass, classify
+
+E = TypeVar("E")
 
 
 def drain(conv: AtConversation) -> list[Event]:
@@ -62,7 +65,7 @@ def run(cmd: Command, atoms: list[bytes], how: str = "whole") -> list[Event]:
 HOW = ["whole", "bytes"]
 
 
-def only(events: list[Event], kind: type) -> list[Event]:
+def only(events: list[Event], kind: type[E]) -> list[E]:
     return [e for e in events if isinstance(e, kind)]
 
 
@@ -123,7 +126,7 @@ def test_echo_split_by_huawei_urcs(how: str) -> None:
         ],
         how,
     )
-    assert [e.name for e in only(ev, Urc)] == ["^RSSI", "^HCSQ"]  # type: ignore[attr-defined]
+    assert [e.name for e in only(ev, Urc)] == ["^RSSI", "^HCSQ"]
     (r,) = only(ev, Response)
     assert isinstance(r, Response) and r.lines == ("huawei",)
 
@@ -304,7 +307,7 @@ def test_cmt_pdu_and_cdsi(how: str) -> None:
     )
     assert ev[0] == Urc("+CMT", "+CMT: ,23", pdu=pdu)
     assert ev[1] == Urc("+CDSI", '+CDSI: "SM",3')
-    assert ev[1].args == '"SM",3'  # type: ignore[union-attr]
+    assert ev[1].args == '"SM",3'
     assert isinstance(ev[2], Response)
 
 

@@ -17,7 +17,7 @@ def _read(text: str, details: bool, *, fast: bool) -> NumberInfo | str:
     numbers._cached.cache_clear()
     saved = numbers._e164_fast
     if not fast:
-        numbers._e164_fast = lambda _text: None
+        numbers._e164_fast = lambda text: None
     try:
         return numbers._cached(text, "", details)
     except NumberError as e:

@@ -88,6 +88,7 @@ async def _exposition(gw: Running) -> Exposition:
     # Instruments not yet moved have no sample: take their label names from the instrument.
     for inst in vars(gw.gateway.metrics).values():
         if isinstance(inst, MetricWrapperBase):
+            assert inst._type is not None
             suffix = "_total" if inst._type == "counter" else ""
             _add(exp, inst._name + suffix, inst._type, set(inst._labelnames))
         elif isinstance(inst, BatchHistogram):

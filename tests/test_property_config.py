@@ -17,7 +17,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import msgspec.inspect as mi
@@ -154,7 +154,7 @@ def _for(t: mi.Type) -> st.SearchStrategy[Any]:
         optional = {k: v for k, v in fields.items() if k not in required}
         if t.tag_field is not None:
             required[t.tag_field] = st.just(t.tag) | _strings
-        typed = st.fixed_dictionaries(required, optional=optional)  # type: ignore[arg-type]
+        typed = st.fixed_dictionaries(required, optional=optional)
     elif isinstance(t, mi.ListType):
         typed = st.lists(_for(t.item_type), max_size=3)
     elif isinstance(t, mi.DictType):
@@ -164,8 +164,8 @@ def _for(t: mi.Type) -> st.SearchStrategy[Any]:
     elif isinstance(t, mi.LiteralType):
         typed = st.sampled_from(t.values)
     elif isinstance(t, mi.IntType):
-        lo = t.ge if t.ge is not None else t.gt
-        hi = t.le if t.le is not None else t.lt
+        lo: float | None = t.ge if t.ge is not None else t.gt
+        hi: float | None = t.le if t.le is not None else t.lt
         typed = st.sampled_from([int(x) for x in _near(lo, hi)]) | st.integers(0, 2000)
     elif isinstance(t, mi.FloatType):
         lo = t.ge if t.ge is not None else t.gt
@@ -237,7 +237,7 @@ _VALID: dict[str, Any] = {
     "rules": [{"prefix": "+49", "route": ["operator-a", "modems"]}, {"route": ["sim"]}],
     "policy": {"quiet_windows": [{"country": "DE"}], "keywords": {}, "auto_reply": {}},
 }
-_CONFIG = mi.type_info(Config)
+_CONFIG = cast(mi.StructType, mi.type_info(Config))
 assert isinstance(_CONFIG, mi.StructType)
 
 
@@ -277,7 +277,7 @@ _EDITS = [
 
 @st.composite
 def _near_valid(draw: st.DrawFn) -> dict[str, Any]:
-    doc = msgspec.json.decode(msgspec.json.encode(_VALID))  # a deep copy
+    doc: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(_VALID))  # a deep copy
     for _ in range(draw(st.integers(1, 3))):
         where, fields = draw(st.sampled_from(_EDITS))
         name, values = draw(st.sampled_from(fields))

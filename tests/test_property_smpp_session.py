@@ -49,7 +49,7 @@ from smsgw.drivers.smpp.pdu import (
     UnknownPdu,
 )
 from smsgw.drivers.smpp.session import Session, SessionState
-from tests.property_helpers import budget, mutated
+from tests.property_helpers import Draw, budget, mutated
 
 TIMEOUT = 10.0
 SM = SubmitSm(source_addr="Shop", destination_addr="4917012345678", short_message=b"hi")
@@ -125,10 +125,10 @@ def _bound(window: int) -> Ledger:
     return Ledger(s)
 
 
-def _peer_pdu(draw: st.DrawFn, ledger: Ledger) -> Pdu:
+def _peer_pdu(draw: Draw, ledger: Ledger) -> Pdu:
     known = list(ledger.open) + ledger.requests[-4:]
     seq = draw(
-        st.sampled_from(known) if known and draw(st.booleans()) else st.integers(0, 2**32 - 1)
+        st.sampled_from(known) if bool(known) and draw(st.booleans()) else st.integers(0, 2**32 - 1)
     )
     status = draw(st.sampled_from([0, 0x58, 0x14, 0x08, 0x45]) | st.integers(0, 2**32 - 1))
     kind = draw(st.integers(0, 11))

@@ -16,7 +16,7 @@ from smsgw.drivers import text as t
 from smsgw.drivers.smpp.inbound import InboundAssembler
 from smsgw.drivers.smpp.pdu import DataSm, DeliverSm, Tag
 from smsgw.drivers.text.gsm7 import BASIC, EXTENSION
-from tests.property_helpers import budget, mutated
+from tests.property_helpers import Draw, budget, mutated
 
 GSM = BASIC.replace("\x1b", "") + "".join(EXTENSION)
 gsm_text = st.text(GSM, max_size=200)
@@ -203,7 +203,7 @@ def test_reassembler_hands_out_every_part_once_and_stays_bounded(
             assert len(m.missing) == m.total - m.parts > 0
 
 
-def _smpp_part(draw: st.DrawFn, i: int) -> DeliverSm | DataSm:
+def _smpp_part(draw: Draw, i: int) -> DeliverSm | DataSm:
     kind = draw(st.integers(0, 3))
     sender = draw(st.sampled_from(["4917011111111", "4917022222222", "Shop"]))
     if kind == 0:  # UDH concatenation, maybe broken
@@ -216,11 +216,11 @@ def _smpp_part(draw: st.DrawFn, i: int) -> DeliverSm | DataSm:
             data_coding=dc, short_message=body,
         )  # fmt: skip
     if kind == 1:  # SAR TLVs, maybe with odd lengths
-        ref = draw(st.binary(min_size=1, max_size=3))
-        total = draw(st.binary(min_size=1, max_size=2))
-        seq = draw(st.binary(min_size=1, max_size=2))
-        tlvs = ((Tag.SAR_MSG_REF_NUM, ref), (Tag.SAR_TOTAL_SEGMENTS, total),
-                (Tag.SAR_SEGMENT_SEQNUM, seq))  # fmt: skip
+        sar_ref = draw(st.binary(min_size=1, max_size=3))
+        sar_total = draw(st.binary(min_size=1, max_size=2))
+        sar_seq = draw(st.binary(min_size=1, max_size=2))
+        tlvs = ((Tag.SAR_MSG_REF_NUM, sar_ref), (Tag.SAR_TOTAL_SEGMENTS, sar_total),
+                (Tag.SAR_SEGMENT_SEQNUM, sar_seq))  # fmt: skip
         return DeliverSm(sequence=i, source_addr=sender, short_message=f"s{i}".encode(), tlvs=tlvs)
     if kind == 2:  # data_sm with message_payload
         return DataSm(sequence=i, source_addr=sender, data_coding=draw(st.integers(0, 255)),

@@ -202,7 +202,11 @@ async def test_throttling_slows_and_never_fails_a_part(env: Env) -> None:
         before = len(env.sink.got_outcomes)
         expected = before + len(pending)
         await driver.submit(list(pending.values()))
-        await env.sink.wait(lambda n=expected: len(env.sink.got_outcomes) == n)
+
+        def settled(n: int = expected) -> bool:
+            return len(env.sink.got_outcomes) == n
+
+        await env.sink.wait(settled)
         for o in env.sink.got_outcomes[before:]:
             assert o.failure in (None, FailureKind.THROTTLED), o
             if o.failure is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import trio
@@ -66,9 +66,12 @@ class Esme:
 
 _OPEN: list[trio.SocketStream] = []
 
+StartSim = Callable[..., Awaitable[SmscSim]]
+"""Starts an smsc-sim on a free port with the given :class:`SimSettings` fields."""
+
 
 @pytest.fixture
-async def sim_factory(nursery: trio.Nursery) -> AsyncIterator[object]:
+async def sim_factory(nursery: trio.Nursery) -> AsyncIterator[StartSim]:
     async def start(**kw: object) -> SmscSim:
         settings = SimSettings(port=0, seed=1, **kw)  # type: ignore[arg-type]
         sim: SmscSim = await nursery.start(serve_smsc_sim, settings)
@@ -85,7 +88,7 @@ async def connect(sim: SmscSim, mode: BindMode = "trx") -> Esme:
     return Esme(stream, mode)
 
 
-async def test_bind_submit_and_instant_receipt(sim_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_bind_submit_and_instant_receipt(sim_factory: StartSim) -> None:
     sim = await sim_factory(accounts={"shop": "pw"})
     esme = await connect(sim)
     assert await esme.bind() == Bound("trx", "smsc-sim")
@@ -106,19 +109,19 @@ async def test_bind_submit_and_instant_receipt(sim_factory) -> None:  # type: ig
     await sim.wait_until(lambda s: s.receipts_acked == 1)
 
 
-async def test_wrong_password_and_unknown_account_are_refused(sim_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_password_and_unknown_account_are_refused(sim_factory: StartSim) -> None:
     sim = await sim_factory(accounts={"shop": "pw"})
     assert await (await connect(sim)).bind(password="nope") == BindRejected(0x0E)
     assert await (await connect(sim)).bind(system_id="who") == BindRejected(0x0F)
     assert sim.stats.bind_failures == 2
 
 
-async def test_receipts_spread_over_binds_and_survive_a_dropped_bind(sim_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_receipts_spread_over_binds_and_survive_a_dropped_bind(sim_factory: StartSim) -> None:
     sim = await sim_factory()
     tx = await connect(sim, "tx")
     rx1, rx2 = await connect(sim, "rx"), await connect(sim, "rx")
-    for e in (tx, rx1, rx2):
-        assert isinstance(await e.bind(), Bound)
+    for esme in (tx, rx1, rx2):
+        assert isinstance(await esme.bind(), Bound)
     for _ in range(4):
         tx.session.submit(SM, trio.current_time())
     await tx.flush()
@@ -138,7 +141,7 @@ async def test_receipts_spread_over_binds_and_survive_a_dropped_bind(sim_factory
     await sim.wait_until(lambda s: s.receipts_acked == 4)
 
 
-async def test_throttle_and_failure_fractions(sim_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_throttle_and_failure_fractions(sim_factory: StartSim) -> None:
     sim = await sim_factory(throttle=0.5, fail_permanent=0.25, receipts=False)
     esme = await connect(sim)
     await esme.bind()
@@ -151,7 +154,7 @@ async def test_throttle_and_failure_fractions(sim_factory) -> None:  # type: ign
     assert sim.stats.throttled == statuses.count(0x58)
 
 
-async def test_decimal_ids_and_text_only_receipts_with_undeliverable(sim_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_decimal_ids_and_text_only_receipts_with_undeliverable(sim_factory: StartSim) -> None:
     sim = await sim_factory(
         id_format="hex", receipt_id_format="decimal", receipt_tlvs=False, undeliverable=1.0
     )
@@ -169,7 +172,7 @@ async def test_decimal_ids_and_text_only_receipts_with_undeliverable(sim_factory
     assert ids.receipt("r", parsed).carrier_id == ids.from_response(resp.message_id)
 
 
-async def test_delayed_receipt_arrives_after_the_delay(sim_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_delayed_receipt_arrives_after_the_delay(sim_factory: StartSim) -> None:
     sim = await sim_factory(receipt_delay=0.05)
     esme = await connect(sim)
     await esme.bind()
@@ -181,7 +184,7 @@ async def test_delayed_receipt_arrives_after_the_delay(sim_factory) -> None:  # 
     assert trio.current_time() - start >= 0.05
 
 
-async def test_garbage_gets_generic_nack_and_the_connection_closed(sim_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_garbage_gets_generic_nack_and_the_connection_closed(sim_factory: StartSim) -> None:
     sim = await sim_factory()
     stream = await trio.open_tcp_stream("127.0.0.1", sim.port)
     _OPEN.append(stream)
@@ -193,7 +196,7 @@ async def test_garbage_gets_generic_nack_and_the_connection_closed(sim_factory) 
     assert sim.stats.protocol_errors == 1
 
 
-async def test_a_connection_reset_by_the_peer_ends_that_bind_only(sim_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_a_connection_reset_by_the_peer_ends_that_bind_only(sim_factory: StartSim) -> None:
     sim = await sim_factory()
     esme = await connect(sim)
     await esme.bind()
@@ -209,7 +212,7 @@ async def test_a_connection_reset_by_the_peer_ends_that_bind_only(sim_factory) -
     assert await again.bind() == Bound("trx", "smsc-sim")
 
 
-async def test_unbind_and_drop(sim_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_unbind_and_drop(sim_factory: StartSim) -> None:
     sim = await sim_factory()
     esme = await connect(sim)
     await esme.bind()
@@ -223,7 +226,7 @@ async def test_unbind_and_drop(sim_factory) -> None:  # type: ignore[no-untyped-
     await sim.wait_until(lambda s: s.bound_now == 0)
 
 
-async def test_submit_on_a_receiver_bind_is_refused(sim_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_submit_on_a_receiver_bind_is_refused(sim_factory: StartSim) -> None:
     sim = await sim_factory()
     rx = await connect(sim, "rx")
     await rx.bind()

@@ -11,7 +11,7 @@ would have left on disk. A migration that adds a table must give it rows here:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import msgspec
@@ -34,7 +34,7 @@ ORIGIN = "http://127.0.0.1:9"
 _TRANSIENT = {"store_probe"}
 """Tables that hold nothing between commits (the health probe writes and deletes in one)."""
 
-_ROWS: Mapping[str, list[dict[str, object]]] = {
+_ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
     "messages": [
         # A delivered transactional message with a callback and a client_ref.
         {

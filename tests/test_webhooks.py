@@ -17,7 +17,7 @@ from smsgw.gateway.service import Gateway
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
-from tests.conftest import OTHER_TOKEN, Running, StartGateway, gateway_toml
+from tests.conftest import OTHER_TOKEN, TOKEN, Running, StartGateway, gateway_toml
 from tests.helpers import hold_clock_while_busy
 from tests.receivers import (
     STALL,
@@ -54,8 +54,9 @@ async def send(
     msgs = [
         {"to": f"+49170{i:07d}", "text": f"m{i}", "callback_url": url, **extra} for i in range(n)
     ]
-    kw = {} if token is None else {"token": token}
-    status, body = await gw.call("POST", "/v1/messages", {"messages": msgs}, **kw)
+    status, body = await gw.call(
+        "POST", "/v1/messages", {"messages": msgs}, token=TOKEN if token is None else token
+    )
     assert status == 202, body
     assert isinstance(body, dict)
     return [m["id"] for m in body["messages"]]
@@ -294,11 +295,11 @@ async def test_unsendable_urls_are_refused_at_accept(
         status, body = await gw.call(
             "POST", "/v1/messages", {"to": "+4917012345678", "text": "x", "callback_url": url}
         )
-        assert status == 422, (url, body)
+        assert status == 422 and isinstance(body, dict), (url, body)
         assert body == {
             "error": {
                 "code": "invalid_url",
-                "message": body["error"]["message"],  # type: ignore[index]
+                "message": body["error"]["message"],
                 "field": "callback_url",
             }
         }
@@ -330,17 +331,18 @@ async def test_internal_targets_are_refused_at_accept(
             "/v1/messages",
             {"to": "+4917012345678", "text": "x", "callback_url": f"http://{host}:8081/hook"},
         )
-        assert status == 422, (host, body)
+        assert status == 422 and isinstance(body, dict), (host, body)
         assert (
             body["error"]["code"] == "url_not_allowed" and body["error"]["field"] == "callback_url"
-        )  # type: ignore[index]
+        )
     # The batch form names the item.
     status, body = await gw.call(
         "POST",
         "/v1/messages",
         {"messages": [{"to": "+4917012345678", "text": "x", "callback_url": "http://127.1/"}]},
     )
-    assert body["messages"][0]["error"]["field"] == "messages[0].callback_url"  # type: ignore[index]
+    assert isinstance(body, dict)
+    assert body["messages"][0]["error"]["field"] == "messages[0].callback_url"
 
 
 async def test_the_gateways_own_api_is_never_a_target(
@@ -352,8 +354,9 @@ async def test_the_gateways_own_api_is_never_a_target(
         "/v1/messages",
         {"to": "+4917012345678", "text": "x", "callback_url": gw.url + "/v1/messages"},
     )
-    assert status == 422 and body["error"]["code"] == "url_not_allowed"  # type: ignore[index]
-    assert "own listener" in body["error"]["message"]  # type: ignore[index]
+    assert status == 422 and isinstance(body, dict)
+    assert body["error"]["code"] == "url_not_allowed"
+    assert "own listener" in body["error"]["message"]
 
 
 async def test_a_key_without_a_secret_cannot_ask_for_callbacks(
@@ -366,7 +369,8 @@ async def test_a_key_without_a_secret_cannot_ask_for_callbacks(
         {"to": "+4917012345678", "text": "x", "callback_url": "http://hooks.example/h"},
         token=OTHER_TOKEN,
     )
-    assert status == 422 and body["error"]["code"] == "webhook_secret_required"  # type: ignore[index]
+    assert status == 422 and isinstance(body, dict)
+    assert body["error"]["code"] == "webhook_secret_required"
 
 
 CRM_TOKEN = "crm-token-0123456789abcdef"

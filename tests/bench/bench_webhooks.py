@@ -85,7 +85,7 @@ def _thread_cpu(names: Mapping[int, str]) -> dict[str, float]:
 def _rows(
     url: str, first_mid: int, messages: int, now: float
 ) -> list[tuple[str, str, bytes, int | None, str]]:
-    rows = []
+    rows: list[tuple[str, str, bytes, int | None, str]] = []
     ids = ops_webhooks.event_ids(3 * messages)
     for i in range(messages):
         mid = first_mid + i

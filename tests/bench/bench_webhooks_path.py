@@ -32,11 +32,11 @@ from smsgw.gateway.bench import (
     Conn,
     Peer,
     Proc,
-    _free_port,
-    _get,
-    _post,
     _route_toml,
-    _wait_route_up,
+    free_port,
+    get_request,
+    post_request,
+    wait_route_up,
 )
 
 RECEIVER = """
@@ -84,7 +84,7 @@ route = ["bench"]
 
 
 async def _metrics(conn: Conn) -> dict[str, float]:
-    _, body = await conn.call(_get("/metrics"))
+    _, body = await conn.call(get_request("/metrics"))
     out: dict[str, float] = {}
     for line in body.decode().splitlines():
         if line.startswith('smsgw_webhook_deliveries_total{result="ok"}'):
@@ -99,7 +99,7 @@ async def _metrics(conn: Conn) -> dict[str, float]:
 async def _run(
     args: argparse.Namespace, port: int, proc: Proc, hook: str, events: str
 ) -> dict[str, object]:
-    await _wait_route_up(port, timeout=60)
+    await wait_route_up(port, timeout=60)
     probe = await Conn.open(port)
     before = await _metrics(probe)
     per_webhook = {"all": 3, "final": 1, "none": 0}[events]
@@ -116,7 +116,7 @@ async def _run(
             if events != "none":
                 msg["callback_url"] = hook
                 msg["webhook_events"] = events
-            status, answer = await conn.call(_post("/v1/messages", msgspec.json.encode(msg)))
+            status, answer = await conn.call(post_request("/v1/messages", msgspec.json.encode(msg)))
             if status != 202:
                 raise RuntimeError(f"answered {status}: {answer.decode()}")
 
@@ -157,7 +157,7 @@ def main() -> None:
         for events in args.events.split(","):
             with tempfile.TemporaryDirectory(prefix="smsgw-bench-") as d:
                 peer = Peer("sim", Path(d), 0, 0.0)
-                port = _free_port()
+                port = free_port()
                 proc = Proc(_config(Path(d), port, "sim", peer.info))
                 try:
                     proc.wait_listening()

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import msgspec
 import trio
@@ -147,7 +148,7 @@ async def run(size_mb: int, workers: int) -> dict[str, object]:
                     raise RuntimeError(f"gateway did not start: {buf.decode()}")
                 buf += chunk
         url = buf.split(b"listening on ")[1].split(b"\n")[0].decode().strip()
-        log: list[bytes] = []
+        log: list[bytes | bytearray] = []
         load = Load(url)
         phase = {"name": "filling"}
 
@@ -284,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         result["lost"] == 0
         and result["pending"] == 0
         and result["gateway_alive_throughout"]
-        and result["refused_503"] > 0
+        and cast(int, result["refused_503"]) > 0
     )
     return 0 if ok else 1
 

@@ -33,10 +33,17 @@ import tempfile
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import trio
-from harness import GatewayProcess, HostileReceiver, Load, config, settle
-from smpp_proxy import FaultProxy
+
+if TYPE_CHECKING:
+    # The type checker reads this folder as the package tests.chaos; the script runs from it.
+    from tests.chaos.harness import GatewayProcess, HostileReceiver, Load, config, settle
+    from tests.chaos.smpp_proxy import FaultProxy
+else:
+    from harness import GatewayProcess, HostileReceiver, Load, config, settle
+    from smpp_proxy import FaultProxy
 
 from smsgw.drivers.modem.emulator import ModemEmulator
 from smsgw.drivers.smpp.sim import SimSettings, serve_smsc_sim
@@ -135,7 +142,7 @@ async def smpp(work: Path) -> Result:
         return {"gateway_alive_throughout": alive and gw.alive()}
 
     result = await _smpp_world(work, body)
-    return _verdict(result, result.pop("gw"))  # type: ignore[arg-type]
+    return _verdict(result, cast(GatewayProcess, result.pop("gw")))
 
 
 async def kill9(work: Path) -> Result:
@@ -158,7 +165,7 @@ async def kill9(work: Path) -> Result:
     result = await _smpp_world(work, body)
     second = result["second_instance"]
     refused = isinstance(second, dict) and second.get("refused_in_one_line") is True
-    result = _verdict(result, result.pop("gw"), died_ok=True)  # type: ignore[arg-type]
+    result = _verdict(result, cast(GatewayProcess, result.pop("gw")), died_ok=True)
     result["ok"] = result["ok"] and refused
     return result
 
@@ -277,13 +284,16 @@ def main(argv: list[str]) -> int:
         work = Path(tempfile.mkdtemp(prefix=f"smsgw-chaos-{name}-"))
         try:
             run = SCENARIOS[name]
-            result = run(work) if name == "full_disk" else trio.run(run, work)  # type: ignore[arg-type]
+            if name == "full_disk":
+                result = full_disk(work)
+            else:
+                result = trio.run(cast(Callable[[Path], Awaitable[Result]], run), work)
         finally:
             if os.environ.get("CHAOS_KEEP"):
                 print(f"{name}: kept {work}", file=sys.stderr)
             else:
                 shutil.rmtree(work, ignore_errors=True)
-        print(json.dumps({"scenario": name, **result}, sort_keys=True), flush=True)  # type: ignore[dict-item]
+        print(json.dumps({"scenario": name, **result}, sort_keys=True), flush=True)
         if not result.get("ok"):
             failed.append(name)
     print(json.dumps({"chaos": "failed" if failed else "passed", "failed": failed}), flush=True)

@@ -87,7 +87,7 @@ async def test_a_duplicate_receipt_changes_nothing(store: Store) -> None:
 async def test_an_intermediate_state_is_no_outcome(store: Store) -> None:
     public_id, _ = await _submitted(store, 1, "e1")
     summary = await store.record_receipts(
-        [Receipt(route="sim", carrier_id="e1", state="enroute")], 1_003.0
+        [Receipt(route="sim", carrier_id="e1", state="accepted")], 1_003.0
     )
     assert summary.matched == 1
     row = await store.get("shop", public_id)
