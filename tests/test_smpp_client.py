@@ -167,7 +167,7 @@ async def test_instant_receipts_on_several_binds_none_lost(env: Env, bind: str) 
     await sim.wait_until(lambda s: s.receipts_acked == n)
     state = driver.state()
     assert state.up and len(state.links) == (3 if bind == "trx" else 6)
-    assert env.metric("smsgw_link_up", route="op", link=state.links[0]["name"]) == 1  # type: ignore[arg-type]
+    assert env.metric("smsgw_link_up", route="op", link=str(state.links[0]["name"])) == 1
 
 
 async def test_window_caps_parts_in_flight_and_submit_waits(env: Env) -> None:

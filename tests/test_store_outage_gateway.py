@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -73,9 +73,9 @@ class Receiver:
         self.changed = trio.Event()
         return Response(204)
 
-    async def wait_for(self, pred: object) -> None:
+    async def wait_for(self, pred: Callable[[dict[str, object]], bool]) -> None:
         with trio.fail_after(WAIT):
-            while not any(pred(e) for e in self.events):  # type: ignore[operator]
+            while not any(pred(e) for e in self.events):
                 await self.changed.wait()
 
 
