@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from smsgw.drivers.seam import FailureKind, OutboundPart, Outcome, Receipt
 from smsgw.queue.model import FINAL, WAITING
@@ -193,8 +193,7 @@ def record_outcomes(
     submitted: list[tuple[object, ...]] = []
     requeued: list[tuple[int]] = []
     deferred: list[tuple[object, ...]] = []
-    # Per message: the latest known status of single-part messages, or None to derive.
-    touched: dict[int, tuple[MsgInfo, str | None, str, str | None]] = {}
+    touched: dict[int, _Touch] = {}
     for o in outcomes:
         entry = found.get(o.part_id)
         if entry is None or entry[0] != "sending":
@@ -204,20 +203,24 @@ def record_outcomes(
         if o.failure is None:
             submitted.append((o.carrier_id, now, o.part_id))
             summary.submitted.append((o.part_id, info.msg_class))
-            touched[info.mid] = (
-                info,
-                "submitted" if single else None,
-                f"submitted to {route} as {o.carrier_id}",
-                None,
+            touched[info.mid] = _Touch(
+                info, "submitted" if single else None, f"submitted to {route} as {o.carrier_id}"
             )
             if has_pending and o.carrier_id is not None:
                 pending = _take_pending(tx, route, o.carrier_id)
                 if pending is not None:
+                    status, code = pending
                     summary.receipts_late += 1
                     # Write the submit first so the receipt's final state wins below.
                     _mark_submitted(tx, [submitted.pop()])
-                    set_parts(tx, [o.part_id], pending[0], now, error=pending[1])
-                    touched[info.mid] = (info, None, f"receipt (early): {pending[0]}", None)
+                    set_parts(tx, [o.part_id], status, now, error=_part_error(status, code))
+                    touched[info.mid] = _Touch(
+                        info,
+                        status if single else None,
+                        f"receipt (early): {status}",
+                        _message_error(status, code),
+                        status,
+                    )
             continue
         if o.maybe_sent:
             summary.duplicates_risked += 1
@@ -231,25 +234,21 @@ def record_outcomes(
         if d.action == "requeue":
             summary.requeued_now = True
             requeued.append((o.part_id,))
-            touched[info.mid] = (
-                info,
-                "queued" if single else None,
-                f"throttled by {route}, requeued: {d.reason}",
-                None,
+            touched[info.mid] = _Touch(
+                info, "queued" if single else None, f"throttled by {route}, requeued: {d.reason}"
             )
         elif d.action == "retry" and d.due_at is not None:
             deferred.append((d.due_at, d.reason, o.part_id))
-            touched[info.mid] = (
+            touched[info.mid] = _Touch(
                 info,
                 "deferred" if single else None,
                 f"temporary failure ({d.reason}); retry at {d.due_at:.3f}",
-                None,
             )
         else:
             error = d.error or d.reason
             set_parts(tx, [o.part_id], "failed", now, error=error)
             _stop_waiting_parts(tx, info, "failed", now, "another part of the message failed")
-            touched[info.mid] = (info, "failed", error, error)
+            touched[info.mid] = _Touch(info, "failed", error, error, "failed")
     _mark_submitted(tx, submitted)
     conn.executemany(
         "UPDATE parts SET status = 'queued', attempts = attempts - 1 WHERE pid = ?", requeued
@@ -257,16 +256,36 @@ def record_outcomes(
     conn.executemany(
         "UPDATE parts SET status = 'deferred', due_at = ?, error = ? WHERE pid = ?", deferred
     )
-    apply(
-        tx,
-        events,
-        [
-            Change(info, status if status is not None else derive(tx, info), note, error)
-            for info, status, note, error in touched.values()
-        ],
-        now,
-    )
+    apply(tx, events, [t.change(tx) for t in touched.values()], now)
     return summary
+
+
+class _Touch(NamedTuple):
+    """What an outcome did to its message, turned into a :class:`Change` once every part of
+    the batch is written."""
+
+    info: MsgInfo
+    status: str | None
+    """The message's new status when it is known (one part), None to derive from the parts."""
+    note: str
+    error: str | None = None
+    error_with: str | None = None
+    """The status ``error`` belongs to: the message takes the error only when it reaches it
+    (one failed part of three does not make the message's error)."""
+
+    def change(self, tx: Tx) -> Change:
+        new = self.status if self.status is not None else derive(tx, self.info)
+        return Change(self.info, new, self.note, self.error if new == self.error_with else None)
+
+
+def _part_error(status: str, code: str | None) -> str | None:
+    """A part's error for a receipt's final status: the carrier's code (or the status)."""
+    return None if status == "delivered" else (code or status)
+
+
+def _message_error(status: str, code: str | None) -> str | None:
+    """A message's error for a receipt's final status: what the receipt said."""
+    return None if status == "delivered" else f"receipt {status} {code or ''}".strip()
 
 
 def _mark_submitted(tx: Tx, rows: Sequence[tuple[object, ...]]) -> None:
@@ -278,7 +297,8 @@ def _mark_submitted(tx: Tx, rows: Sequence[tuple[object, ...]]) -> None:
 
 
 def _take_pending(tx: Tx, route: str, carrier_id: str) -> tuple[str, str | None] | None:
-    """A receipt that arrived before its id: (part status, error) if there is one."""
+    """A receipt that arrived before its id: (final status, the carrier's error code) if
+    there is one with a final state."""
     row = tx.conn.execute(
         "SELECT rowid, state, error_code FROM pending_receipts"
         " WHERE route = ? AND carrier_id = ? ORDER BY rowid LIMIT 1",
@@ -290,7 +310,7 @@ def _take_pending(tx: Tx, route: str, carrier_id: str) -> tuple[str, str | None]
     status = _RECEIPT_STATUS.get(row[1])
     if status is None:
         return None
-    return status, (None if status == "delivered" else (row[2] or status))
+    return status, row[2]
 
 
 def record_receipts(
@@ -335,10 +355,9 @@ def record_receipts(
             summary.duplicate += 1
             continue
         summary.matched += 1
-        error = None if status == "delivered" else (r.error_code or status)
-        finals.setdefault((status, error), []).append(pid)
+        finals.setdefault((status, _part_error(status, r.error_code)), []).append(pid)
         note = f"receipt: {r.state}" + (f" (err {r.error_code})" if r.error_code else "")
-        msg_error = None if status == "delivered" else f"receipt {r.state} {r.error_code}".strip()
+        msg_error = _message_error(status, r.error_code)
         touched[info.mid] = (info, status, note, msg_error)
     summary.pending = len(pending)
     if pending:
