@@ -10,6 +10,7 @@ import msgspec
 
 from smsgw.queue.model import PRIORITY, NewMessage
 from smsgw.queue.store.randids import pair_table, random_digits
+from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.transitions import add_history
 from smsgw.queue.store.sqlite.writer import Tx
 
@@ -63,8 +64,8 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
     out: list[AcceptResult] = []
     part_rows: list[tuple[object, ...]] = []
     history: dict[tuple[float, str, str], list[int]] = {}
-    next_pid = int(conn.execute("SELECT coalesce(max(pid), 0) + 1 FROM parts").fetchone()[0])
-    next_mid = int(conn.execute("SELECT coalesce(max(mid), 0) + 1 FROM messages").fetchone()[0])
+    next_pid = int(scalar(conn.execute("SELECT coalesce(max(pid), 0) + 1 FROM parts")))
+    next_mid = int(scalar(conn.execute("SELECT coalesce(max(mid), 0) + 1 FROM messages")))
     message_rows: list[tuple[object, ...]] = []
     batch_refs: dict[tuple[str, str], AcceptResult] = {}
     for msg, public_id in zip(msgs, ids, strict=True):
@@ -141,21 +142,16 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
     return out
 
 
+_ORIGINAL = Columns(
+    AcceptResult, columns={"parts": "parts_total", "created": "0"}, convert={"created": bool}
+)
+"""An earlier message as the answer to its ``client_ref`` seen again."""
+
+
 def _find_by_ref(tx: Tx, key: str, client_ref: str) -> AcceptResult | None:
-    row = tx.conn.execute(
-        "SELECT id, status, parts_total, encoding, route, send_at FROM messages"
-        " WHERE key = ? AND client_ref = ?",
-        (key, client_ref),
-    ).fetchone()
-    if row is None:
-        return None
-    return AcceptResult(
-        id=row[0],
-        status=row[1],
-        parts=row[2],
-        encoding=row[3],
-        client_ref=client_ref,
-        created=False,
-        route=row[4],
-        send_at=row[5],
+    return _ORIGINAL.read_one(
+        tx.conn.execute(
+            f"SELECT {_ORIGINAL.select} FROM messages WHERE key = ? AND client_ref = ?",
+            (key, client_ref),
+        )
     )

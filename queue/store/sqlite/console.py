@@ -13,6 +13,7 @@ from typing import Literal
 
 import msgspec
 
+from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.transitions import (
     IN_IDS,
     Change,
@@ -65,9 +66,9 @@ def backlog(tx: Tx) -> Backlog:
         ).fetchall()
     )
     total = sum(counts.values())
-    oldest = conn.execute(
-        "SELECT min(due_at) FROM parts WHERE status IN ('scheduled', 'deferred')"
-    ).fetchone()[0]
+    oldest = scalar(
+        conn.execute("SELECT min(due_at) FROM parts WHERE status IN ('scheduled', 'deferred')")
+    )
     return Backlog(
         scheduled=int(counts.get("scheduled", 0)),
         deferred=int(counts.get("deferred", 0)),
@@ -104,6 +105,20 @@ class RetryResult(msgspec.Struct, frozen=True, kw_only=True):
     """Parts queued again."""
 
 
+class _GivenUp(msgspec.Struct, frozen=True):
+    """What a retry reads of the message first."""
+
+    mid: int
+    first_pid: int
+    total: int
+    status: str
+    msg_class: str
+    route: str
+
+
+_GIVEN_UP = Columns(_GivenUp, columns={"total": "parts_total"})
+
+
 def retry_message(
     tx: Tx,
     events: Events,
@@ -126,23 +141,24 @@ def retry_message(
     ``key`` None: any key's message (an admin key or the ops token); else only that key's.
     """
     conn = tx.conn
-    sql = "SELECT mid, first_pid, parts_total, status, msg_class, route FROM messages WHERE id = ?"
+    sql = f"SELECT {_GIVEN_UP.select} FROM messages WHERE id = ?"
     args: tuple[object, ...] = (public_id,)
     if key is not None:
         sql += " AND key = ?"
         args = (public_id, key)
-    row = conn.execute(sql, args).fetchone()
+    row = _GIVEN_UP.read_one(conn.execute(sql, args))
     if row is None:
         return RetryResult(result="not_found", id=public_id)
-    mid, first, total, status, msg_class, route = row
+    mid, first, total, status = row.mid, row.first_pid, row.total, row.status
+    msg_class, route = row.msg_class, row.route
     if status not in RETRYABLE:
         return RetryResult(result="not_retryable", id=public_id, status=status)
     pids = [
-        r[0]
-        for r in conn.execute(
+        pid
+        for pid, part_status in conn.execute(
             "SELECT pid, status FROM parts WHERE pid BETWEEN ? AND ?", (first, first + total - 1)
         )
-        if r[1] in RETRYABLE
+        if part_status in RETRYABLE
     ]
     conn.execute(
         "UPDATE parts SET status = 'queued', route = ?, attempts = 0, carrier_id = NULL,"

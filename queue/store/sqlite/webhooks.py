@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from smsgw.queue.store.randids import pair_table, random_digits
+from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
@@ -179,13 +180,22 @@ def release(tx: Tx) -> tuple[int, list[LaneInfo]]:
     fixed = [(origin_of(url), wid) for wid, url in missing]
     conn.executemany("UPDATE webhooks SET origin = ? WHERE wid = ?", [f for f in fixed if f[0]])
     info = [
-        LaneInfo((r[0], r[1]), int(r[2]), float(r[3]))
-        for r in conn.execute(
-            "SELECT key, origin, count(*), min(next_at) FROM webhooks WHERE dead = 0"
-            " GROUP BY key, origin"
+        LaneInfo((r.key, r.origin), int(r.pending), float(r.next_at))
+        for r in _LANE.read(
+            conn.execute(f"SELECT {_LANE.select} FROM webhooks WHERE dead = 0 GROUP BY key, origin")
         )
     ]
     return released, info
+
+
+class _LaneRow(msgspec.Struct, frozen=True):
+    key: str
+    origin: str
+    pending: int
+    next_at: float
+
+
+_LANE = Columns(_LaneRow, columns={"pending": "count(*)", "next_at": "min(next_at)"})
 
 
 def step(tx: Tx, finished: Finished, claims: Sequence[Claim], now: float) -> list[Claimed]:
@@ -229,8 +239,21 @@ def _record(tx: Tx, f: Finished, now: float) -> None:
         conn.execute("DELETE FROM webhooks WHERE dead = 1 AND next_at < ?", (f.purge_before,))
 
 
+class _Due(msgspec.Struct, frozen=True):
+    """A delivery row due for its lane."""
+
+    wid: int
+    url: str
+    body: object
+    attempts: int
+    mid: int | None
+    event_id: str | None
+    next_at: float
+
+
+_DUE = Columns(_Due)
 _CLAIM_SQL = (
-    "SELECT wid, url, body, attempts, mid, event_id, next_at FROM webhooks"
+    f"SELECT {_DUE.select} FROM webhooks"
     " WHERE key = ? AND origin = ? AND leased = 0 AND dead = 0 AND next_at <= ?"
     " ORDER BY next_at, wid LIMIT ?"
 )
@@ -239,24 +262,35 @@ _CLAIM_SQL = (
 def _claim(tx: Tx, claim: Claim, now: float) -> Claimed:
     conn = tx.conn
     key, origin, limit = claim
-    rows = conn.execute(_CLAIM_SQL, (key, origin, now, limit)).fetchall()
-    taken: list[Any] = rows
-    if any(r[4] is not None for r in rows):
+    rows = _DUE.read(conn.execute(_CLAIM_SQL, (key, origin, now, limit)))
+    taken = rows
+    if any(r.mid is not None for r in rows):
         taken = _in_order(tx, rows, now)
     if taken:
         conn.execute(
-            f"UPDATE webhooks SET leased = 1 WHERE wid {IN_JSON}", (json_ids(r[0] for r in taken),)
+            f"UPDATE webhooks SET leased = 1 WHERE wid {IN_JSON}", (json_ids(r.wid for r in taken),)
         )
     next_at: float | None = None
     if len(rows) < limit:
-        row = conn.execute(
-            "SELECT min(next_at) FROM webhooks WHERE key = ? AND origin = ? AND leased = 0"
-            " AND dead = 0",
-            (key, origin),
-        ).fetchone()
-        next_at = None if row[0] is None else float(row[0])
+        first = scalar(
+            conn.execute(
+                "SELECT min(next_at) FROM webhooks WHERE key = ? AND origin = ? AND leased = 0"
+                " AND dead = 0",
+                (key, origin),
+            )
+        )
+        next_at = None if first is None else float(first)
     jobs = [
-        WebhookJob(r[0], key, str(r[1]), _blob(r[2]), r[3], r[4], r[5] or f"evt_{r[0]}", origin)
+        WebhookJob(
+            r.wid,
+            key,
+            str(r.url),
+            _blob(r.body),
+            r.attempts,
+            r.mid,
+            r.event_id or f"evt_{r.wid}",
+            origin,
+        )
         for r in taken
     ]
     return Claimed(jobs, next_at)
@@ -269,10 +303,10 @@ def _blob(value: object) -> bytes:
     return str(value).encode("utf-8", "replace")
 
 
-def _in_order(tx: Tx, rows: list[Any], now: float) -> list[Any]:
+def _in_order(tx: Tx, rows: list[_Due], now: float) -> list[_Due]:
     """The rows that may go now: every earlier live row of their message is taken already
     (leased, or taken in this claim). The others are moved to their blocker's due time."""
-    mids = {r[4] for r in rows if r[4] is not None}
+    mids = {r.mid for r in rows if r.mid is not None}
     waiting: dict[int, list[tuple[int, float]]] = {}
     for mid, wid, at in tx.conn.execute(
         f"SELECT mid, wid, next_at FROM webhooks WHERE mid {IN_JSON} AND leased = 0"
@@ -280,12 +314,12 @@ def _in_order(tx: Tx, rows: list[Any], now: float) -> list[Any]:
         (json_ids(mids),),
     ):
         waiting.setdefault(mid, []).append((wid, at))
-    candidates = {r[0] for r in rows}
-    taken: list[Any] = []
+    candidates = {r.wid for r in rows}
+    taken: list[_Due] = []
     blocked: set[int] = set()
     moves: list[tuple[float, int]] = []
-    for r in sorted(rows, key=lambda r: r[0]):
-        wid, mid = r[0], r[4]
+    for r in sorted(rows, key=lambda r: r.wid):
+        wid, mid = r.wid, r.mid
         if mid is None:
             taken.append(r)
             continue
@@ -299,7 +333,7 @@ def _in_order(tx: Tx, rows: list[Any], now: float) -> list[Any]:
             continue
         blocked.add(wid)
         later = max(at for _, at in blockers)
-        if later > r[6]:
+        if later > r.next_at:
             moves.append((later, wid))
     if moves:
         tx.conn.executemany("UPDATE webhooks SET next_at = ? WHERE wid = ?", moves)
