@@ -31,6 +31,7 @@ __all__ = [
     "Backlog",
     "RetryResult",
     "backlog",
+    "figures",
     "optouts_since",
     "retry_message",
 ]
@@ -88,6 +89,11 @@ def optouts_since(tx: Tx, since: float) -> dict[str, int]:
             (since,),
         )
     }
+
+
+def figures(tx: Tx, since: float) -> tuple[Backlog, dict[str, int]]:
+    """The console's store figures in one transaction: the backlog and opt-outs since."""
+    return backlog(tx), optouts_since(tx, since)
 
 
 class RetryResult(msgspec.Struct, frozen=True, kw_only=True):
