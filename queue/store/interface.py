@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 import trio
@@ -32,13 +32,14 @@ from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
 from smsgw.queue.store.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
 from smsgw.queue.store.lock import StoreLock, StoreLocked
 from smsgw.queue.store.refusals import CHECK_HINT, StoreRefused, preflight
+from smsgw.queue.store.screening import AcceptGate, AcceptResult, Facts, Screened
 from smsgw.queue.store.sqlite import accept as ops_accept
 from smsgw.queue.store.sqlite import consent as ops_consent
 from smsgw.queue.store.sqlite import console as ops_console
 from smsgw.queue.store.sqlite import dispatch as ops_dispatch
 from smsgw.queue.store.sqlite import reads as ops_read
+from smsgw.queue.store.sqlite import screening as ops_screening
 from smsgw.queue.store.sqlite import webhooks as ops_webhooks
-from smsgw.queue.store.sqlite.accept import AcceptResult
 from smsgw.queue.store.sqlite.console import Backlog, RetryResult
 from smsgw.queue.store.sqlite.dispatch import (
     ClaimGate,
@@ -50,10 +51,6 @@ from smsgw.queue.store.sqlite.migrations import SCHEMA_VERSION, NotAStore, Schem
 from smsgw.queue.store.sqlite.reads import QueueStats
 from smsgw.queue.store.sqlite.transitions import Events, StatusEvent
 from smsgw.queue.store.sqlite.writer import StoreClosed, Writer, classify
-
-if TYPE_CHECKING:
-    # The policy decides inside accept; only its types are named here (it imports the store).
-    from smsgw.queue.consent.policy import Facts, Policy, Screened
 
 __all__ = [
     "AcceptResult",
@@ -232,12 +229,13 @@ class Store:
         return results
 
     async def accept_screened(
-        self, items: Sequence[tuple[NewMessage, Facts]], policy: Policy
+        self, items: Sequence[tuple[NewMessage, Facts]], policy: AcceptGate
     ) -> list[Screened]:
         """Like :meth:`accept`, with the consent and courtesy policy deciding in the same
-        transaction which messages are refused and which wait (:meth:`Policy.accept_op`)."""
+        transaction which messages are refused and which wait (see
+        :mod:`smsgw.queue.store.screening`)."""
         ids = ops_accept.new_ids("msg_", [m.created_at for m, _ in items])
-        screened = await self._writer.call(policy.accept_op, items, ids)
+        screened = await self._writer.call(ops_screening.accept_screened, policy, items, ids)
         ready: set[str] = set()
         for s in screened:
             r = s.result

@@ -10,6 +10,7 @@ import msgspec
 
 from smsgw.queue.model import PRIORITY, NewMessage
 from smsgw.queue.store.randids import pair_table, random_digits
+from smsgw.queue.store.screening import AcceptResult
 from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.transitions import add_history
 from smsgw.queue.store.sqlite.writer import Tx
@@ -44,18 +45,6 @@ def new_ids(prefix: str, times: Sequence[float]) -> list[str]:
 
 
 _PAIRS: Final = pair_table(_CROCKFORD)
-
-
-class AcceptResult(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    status: str
-    parts: int
-    encoding: str
-    client_ref: str | None
-    created: bool
-    """False when ``client_ref`` matched an earlier message, which is what this describes."""
-    route: str
-    send_at: float | None = None
 
 
 def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[AcceptResult]:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, NamedTuple
 
 import msgspec
 
 from smsgw.drivers.seam import Encoding, FailureKind, OutboundPart, Outcome, Receipt
 from smsgw.queue.model import FINAL, WAITING
 from smsgw.queue.scheduling.retry import DispatchPolicy, decide
+from smsgw.queue.store.screening import ClaimGate
 from smsgw.queue.store.sqlite.rows import Columns
+from smsgw.queue.store.sqlite.screening import check_claim
 from smsgw.queue.store.sqlite.transitions import (
     IN_IDS,
     MSG,
@@ -139,15 +141,6 @@ class _Due(msgspec.Struct, frozen=True):
 _DUE = Columns(_Due)
 
 
-class ClaimGate(Protocol):
-    """Checks made just before parts leave (the consent and courtesy policy)."""
-
-    def check_claim(self, tx: Tx, infos: Iterable[MsgInfo], now: float) -> dict[int, Change]:
-        """Messages to hold back (their parts already rejected or deferred in ``tx``), by mid,
-        with the status change to record."""
-        ...
-
-
 @dataclass
 class OutcomeSummary:
     submitted: list[tuple[int, str]] = field(default_factory=list)
@@ -213,7 +206,7 @@ def claim(
                 attempt=part.attempts + 1,
             )
         )
-    held = gate.check_claim(tx, sending.values(), now) if gate is not None and sending else {}
+    held = check_claim(tx, gate, sending.values(), now) if gate is not None and sending else {}
     if held:
         stopped = {held[mid].info.public_id for mid in held}
         out = [p for p in out if p.message_id not in stopped]
