@@ -42,9 +42,8 @@ from smsgw.metrics.instruments import Metrics
 from smsgw.metrics.read import values
 from smsgw.queue.model import CLASSES, rfc3339
 from smsgw.queue.scheduling.scheduler import RouteRunner, Scheduler
-from smsgw.queue.store import Store
-from smsgw.queue.store.sqlite.console import Backlog
-from smsgw.queue.store.sqlite.writer import StoreClosed
+from smsgw.queue.store import Store, StoreClosed
+from smsgw.queue.store.records import Backlog
 
 __all__ = ["CHART_ROUTES", "JobSource", "Sources", "StatusReader", "link_counts", "route_counts"]
 

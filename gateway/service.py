@@ -53,7 +53,7 @@ from smsgw.queue.scheduling.routing import Router
 from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
 from smsgw.queue.store.factory import make_store
 from smsgw.queue.store.health import StoreFatal, StoreUnavailable, until_stored
-from smsgw.queue.store.sqlite.reads import QueueStats
+from smsgw.queue.store.records import QueueStats
 
 __all__ = ["Gateway"]
 

@@ -9,10 +9,10 @@ of an index. Each function takes ``now`` from the caller and reads no clock.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
 
 import msgspec
 
+from smsgw.queue.store.records import BACKLOG_CAP, RETRYABLE, Backlog, RetryResult
 from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.transitions import (
     IN_IDS,
@@ -35,25 +35,6 @@ __all__ = [
     "optouts_since",
     "retry_message",
 ]
-
-BACKLOG_CAP = 100_000
-"""Parts counted in the scheduled backlog at most (beyond: "more than"), so a huge backlog
-costs a bounded index read per page view."""
-
-RETRYABLE = frozenset({"failed", "expired"})
-"""Final statuses of a message the gateway gave up on (the carrier never delivered it)."""
-
-
-class Backlog(msgspec.Struct, frozen=True, kw_only=True):
-    """Parts waiting for a time: ``scheduled`` (a ``send_at``) and ``deferred`` (a retry or a
-    courtesy policy), each counted up to :data:`BACKLOG_CAP` (``capped`` says one was more)."""
-
-    scheduled: int
-    deferred: int
-    capped: bool
-    oldest_due_at: float | None
-    """The earliest due time among them (unix seconds): due parts are promoted every second,
-    so one further in the past than that says the promoter is behind."""
 
 
 def backlog(tx: Tx) -> Backlog:
@@ -94,21 +75,6 @@ def optouts_since(tx: Tx, since: float) -> dict[str, int]:
 def figures(tx: Tx, since: float) -> tuple[Backlog, dict[str, int]]:
     """The console's store figures in one transaction: the backlog and opt-outs since."""
     return backlog(tx), optouts_since(tx, since)
-
-
-class RetryResult(msgspec.Struct, frozen=True, kw_only=True):
-    """What :func:`retry_message` did. ``result``: ``retried``; ``not_found`` (no such message
-    for this key); ``not_retryable`` (its status is not one of :data:`RETRYABLE`)."""
-
-    result: Literal["retried", "not_found", "not_retryable"]
-    id: str
-    status: str = ""
-    """The message's status after the call (before it, when nothing was done)."""
-    previous: str = ""
-    route: str = ""
-    msg_class: str = ""
-    parts: int = 0
-    """Parts queued again."""
 
 
 class _GivenUp(msgspec.Struct, frozen=True):

@@ -7,7 +7,6 @@ Each function is one operation of a group-committed transaction (see :mod:`.writ
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 import msgspec
@@ -15,6 +14,7 @@ import msgspec
 from smsgw.drivers.seam import Encoding, FailureKind, OutboundPart, Outcome, Receipt
 from smsgw.queue.model import FINAL, WAITING
 from smsgw.queue.scheduling.retry import DispatchPolicy, decide
+from smsgw.queue.store.records import OutcomeSummary, ReceiptSummary
 from smsgw.queue.store.screening import ClaimGate
 from smsgw.queue.store.sqlite.rows import Columns
 from smsgw.queue.store.sqlite.screening import check_claim
@@ -139,27 +139,6 @@ class _Due(msgspec.Struct, frozen=True):
 
 
 _DUE = Columns(_Due)
-
-
-@dataclass
-class OutcomeSummary:
-    submitted: list[tuple[int, str]] = field(default_factory=list)
-    """(pid, class) of parts the carrier accepted."""
-    throttled: int = 0
-    temporary: int = 0
-    permanent: int = 0
-    duplicates_risked: int = 0
-    receipts_late: int = 0
-    """Receipts that had arrived before these ids and were waiting for them (now matched)."""
-    requeued_now: bool = False
-    """Some parts went straight back to ``queued`` (throttled): wake the route."""
-
-
-@dataclass
-class ReceiptSummary:
-    matched: int = 0
-    pending: int = 0
-    duplicate: int = 0
 
 
 def claim(

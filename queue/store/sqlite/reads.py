@@ -8,6 +8,7 @@ import msgspec
 
 from smsgw.drivers.seam import InboundMessage
 from smsgw.queue.model import HistoryEntry, InboundRow, MessageRow, PartRow
+from smsgw.queue.store.records import QueueStats
 from smsgw.queue.store.sqlite.accept import new_ids
 from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.writer import Tx
@@ -87,12 +88,6 @@ def list_messages(
             args,
         )
     )
-
-
-class QueueStats(msgspec.Struct, frozen=True, kw_only=True):
-    oldest_by_class: dict[str, float]
-    """created_at of the oldest unfinished message per class."""
-    webhooks_pending: int
 
 
 def count_active(tx: Tx) -> dict[str, int]:

@@ -16,17 +16,28 @@ next rows for several lanes, all in one transaction.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 
 from smsgw.queue.store.randids import pair_table, random_digits
+from smsgw.queue.store.records import (
+    DEAD_KEPT,
+    Claim,
+    Claimed,
+    Finished,
+    Lane,
+    LaneInfo,
+    Notify,
+    WebhookJob,
+)
 from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
+    "DEAD_KEPT",
     "IN_JSON",
     "Claim",
     "Claimed",
@@ -44,15 +55,7 @@ __all__ = [
     "step",
 ]
 
-Lane = tuple[str, str]
-"""(key, origin)."""
-Notify = Callable[[Mapping[Lane, int]], None]
-"""Called after commit with the rows queued per lane (wakes the worker)."""
-
 IN_JSON = "IN (SELECT value FROM json_each(?))"
-DEAD_KEPT = 7 * 86400.0
-"""Seconds a failed delivery is kept (dead = 1, with its last_error) for an operator to see."""
-
 _json = msgspec.json.Encoder()
 
 
@@ -85,54 +88,6 @@ def event_ids(n: int) -> list[str]:
 
 _B32_PAIRS = pair_table("abcdefghijklmnopqrstuvwxyz234567")
 """RFC 4648 base32, lower case (the event ids' spelling since they were introduced)."""
-
-
-class WebhookJob(msgspec.Struct, frozen=True):
-    """One delivery as the worker holds it."""
-
-    wid: int
-    key: str
-    url: str
-    body: bytes
-    attempts: int
-    mid: int | None
-    event_id: str
-    origin: str
-
-
-class LaneInfo(NamedTuple):
-    lane: Lane
-    pending: int
-    next_at: float
-
-
-class Claim(NamedTuple):
-    key: str
-    origin: str
-    limit: int
-
-
-class Claimed(NamedTuple):
-    jobs: list[WebhookJob]
-    next_at: float | None
-    """The lane's earliest row still waiting in the store (None: none)."""
-
-
-class Finished(msgspec.Struct, kw_only=True):
-    """What the worker finished since its last step."""
-
-    done: list[int] = []
-    retry: list[tuple[int, int | None, float, str]] = []
-    """(wid, mid, next_at, error): one more attempt counted, due again at next_at."""
-    dead: list[tuple[int, str]] = []
-    """(wid, error): failed for good (refused target, bad URL, attempts used up)."""
-    release: list[tuple[int, float]] = []
-    """(wid, not_before): taken but not attempted (receiver paused, predecessor retrying)."""
-    purge_before: float | None = None
-    """Delete dead rows that died before this time."""
-
-    def __bool__(self) -> bool:
-        return bool(self.done or self.retry or self.dead or self.release or self.purge_before)
 
 
 def insert(
