@@ -253,11 +253,11 @@ def _store_path(args: argparse.Namespace) -> str:
 
 
 def cmd_store_check(args: argparse.Namespace) -> int:
-    from smsgw.queue.store.sqlite.maintenance import check
+    from smsgw.queue.store.factory import check_store
 
     path = _store_path(args)
     try:
-        result = check(path)
+        result = check_store(path)
     except StoreRefused as e:
         print(f"smsgw: {e}", file=sys.stderr)
         return 1
@@ -275,11 +275,11 @@ def cmd_store_check(args: argparse.Namespace) -> int:
 
 
 def cmd_store_backup(args: argparse.Namespace) -> int:
-    from smsgw.queue.store.sqlite.maintenance import backup
+    from smsgw.queue.store.factory import backup_store
 
     path = _store_path(args)
     try:
-        result = backup(path, args.destination)
+        result = backup_store(path, args.destination)
     except StoreRefused as e:
         print(f"smsgw: {e}", file=sys.stderr)
         return 1

@@ -42,9 +42,8 @@ from smsgw.metrics.instruments import Metrics
 from smsgw.metrics.read import values
 from smsgw.queue.model import CLASSES, rfc3339
 from smsgw.queue.scheduling.scheduler import RouteRunner, Scheduler
-from smsgw.queue.store import Store
-from smsgw.queue.store.sqlite.console import Backlog, backlog, optouts_since
-from smsgw.queue.store.sqlite.writer import StoreClosed, Tx
+from smsgw.queue.store import Store, StoreClosed
+from smsgw.queue.store.records import Backlog
 
 __all__ = ["CHART_ROUTES", "JobSource", "Sources", "StatusReader", "link_counts", "route_counts"]
 
@@ -227,14 +226,10 @@ class StatusReader:
 
     async def _store_figures(self, now: float) -> tuple[Backlog | None, dict[str, int]]:
         midnight = now - now % 86_400.0
-
-        def op(tx: Tx) -> tuple[Backlog, dict[str, int]]:
-            return backlog(tx), optouts_since(tx, midnight)
-
         if not self.s.store.opened:
             return None, {}
         try:
-            return await self.s.store.call(op)
+            return await self.s.store.console_figures(midnight)
         except StoreClosed:  # shutting down between the check and the call
             return None, {}
 

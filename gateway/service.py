@@ -51,10 +51,9 @@ from smsgw.queue.inbound_owner import InboundOwners
 from smsgw.queue.scheduling.limiter import RouteLimiter
 from smsgw.queue.scheduling.routing import Router
 from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
-from smsgw.queue.store import Store
+from smsgw.queue.store.factory import make_store
 from smsgw.queue.store.health import StoreFatal, StoreUnavailable, until_stored
-from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
-from smsgw.queue.store.sqlite.reads import QueueStats
+from smsgw.queue.store.records import QueueStats
 
 __all__ = ["Gateway"]
 
@@ -75,21 +74,7 @@ class Gateway:
         self.config = config
         self.metrics = metrics or Metrics()
         self.wall = wall
-        policy = DispatchPolicy(
-            max_attempts={r.name: r.max_attempts for r in config.routes},
-            retry_base=config.scheduler.retry_base,
-            retry_max=config.scheduler.retry_max,
-        )
-        self.store = Store(
-            config.store.path,
-            metrics=self.metrics,
-            policy=policy,
-            synchronous=config.store.synchronous,
-            commit_batch=config.store.commit_batch,
-            busy_timeout=config.store.busy_timeout,
-            evidence=(TOKEN_FILE,),
-            wall=wall,
-        )
+        self.store = make_store(config, metrics=self.metrics, evidence=(TOKEN_FILE,), wall=wall)
         self.scheduler = Scheduler(
             self.store,
             self.metrics,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from smsgw.queue.store.sqlite.webhooks import Claim, Lane, WebhookJob
+from smsgw.queue.store.records import Claim, Lane, WebhookJob
 
 __all__ = ["LaneState", "Lanes"]
 

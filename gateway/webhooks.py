@@ -46,7 +46,7 @@ from smsgw.metrics.instruments import Metrics
 from smsgw.queue.scheduling.retry import backoff
 from smsgw.queue.store import Store
 from smsgw.queue.store.health import outlasting
-from smsgw.queue.store.sqlite.webhooks import DEAD_KEPT, Finished, Lane, WebhookJob
+from smsgw.queue.store.records import DEAD_KEPT, Finished, Lane, WebhookJob
 
 __all__ = ["DELIVERY_RESULTS", "WebhookWorker", "sign"]
 

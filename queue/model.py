@@ -1,7 +1,8 @@
 """The message model: statuses, classes and the rows the store hands out.
 
-Statuses are DESIGN.md's and only those. A message's status is derived from its parts' statuses
-by :func:`derive_status`; a message refused at the door never gets an id or a row.
+The statuses below are the only ones a message or a part ever has. A message's status is derived
+from its parts' statuses by :func:`derive_status`; a message refused at the door never gets an
+id or a row.
 """
 
 from __future__ import annotations

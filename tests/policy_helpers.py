@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+
 from smsgw.config.loader import parse
 from smsgw.config.schema import Config
 from smsgw.metrics.instruments import Metrics
@@ -15,7 +17,7 @@ from smsgw.queue.consent.numbers import parse_number
 from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.consent.policy import Facts, Policy, Screened
 from smsgw.queue.model import MessageClass, NewMessage
-from smsgw.queue.store import Store
+from smsgw.queue.store.factory import make_store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 
 BERLIN = "+4915112345678"
@@ -93,11 +95,11 @@ class PolicyStore:
     def __init__(self, path: Path, cfg: Config) -> None:
         self.metrics = Metrics()
         self.policy = Policy(cfg, self.metrics)
-        self.store = Store(
-            str(path),
+        where = msgspec.structs.replace(cfg.store, path=str(path), synchronous="normal")
+        self.store = make_store(
+            msgspec.structs.replace(cfg, store=where),
             metrics=self.metrics,
             policy=DispatchPolicy(max_attempts={"sim": 5}),
-            synchronous="normal",
         )
         self.store.gate = self.policy
         self.consents = Consents(self.store, self.metrics)

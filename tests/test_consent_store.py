@@ -11,7 +11,6 @@ from smsgw.queue.consent import records
 from smsgw.queue.consent.csv_io import CSV_MAX_ROWS, CsvError, export_csv, parse_csv
 from smsgw.queue.consent.numbers import NumberError, parse_number
 from smsgw.queue.consent.records import ALL, ConsentRecord, OptinRequest, OptoutRequest
-from smsgw.queue.store.sqlite import consent
 from tests.policy_helpers import BERLIN, SHANGHAI, at, policy_store
 
 NOW = at("2027-01-15T10:00:00")
@@ -103,10 +102,10 @@ async def test_consent_records(tmp_path: Path) -> None:
             NOW,
         )
         assert cid == 1
-        assert await ps.store.call(consent.consent_ok, BERLIN, "other")
-        assert not await ps.store.call(consent.consent_ok, SHANGHAI, "shop")
+        assert await ps.store.consent_on_record(BERLIN, "other")
+        assert not await ps.store.consent_on_record(SHANGHAI, "shop")
         await c.opt_out([OptoutRequest(number=BERLIN, source="keyword", at=NOW)])
-        assert not await ps.store.call(consent.consent_ok, BERLIN, "shop")
+        assert not await ps.store.consent_on_record(BERLIN, "shop")
 
 
 def e164(text: str) -> str:

@@ -1,9 +1,9 @@
 """Destination numbers, parsed once at accept with ``phonenumbers``.
 
-Parsing and validating a number costs 15-30 µs (STACK.md), a third of the accept path's budget
-per message, and a campaign's numbers are mostly unique. So the accept path parses each number
-exactly once and keeps what policy needs later (E.164 form, country, time zones, type) in the
-message row; dispatch never parses again.
+Parsing and validating a number is one of the dearest steps of the accept path (the README's
+performance section has the figure), and a campaign's numbers are mostly unique. So the accept
+path parses each number exactly once and keeps what policy needs later (E.164 form, country,
+time zones, type) in the message row; dispatch never parses again.
 
 :func:`parse_number` does the least work the caller asks for: time zones and the country only
 when ``details`` is set (classes held to quiet hours), and memoises results in a bounded LRU

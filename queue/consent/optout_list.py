@@ -21,9 +21,8 @@ to numbers with a consent record younger than their last opt-out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import partial
-from typing import Any, Protocol, TypeVar
+from collections.abc import Sequence
+from typing import Protocol
 
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent.records import (
@@ -34,25 +33,28 @@ from smsgw.queue.consent.records import (
     OptoutRequest,
     OptoutRow,
 )
-from smsgw.queue.store.sqlite.consent import (
-    add_consents,
-    blocking_optouts,
-    history,
-    lift,
-    list_optouts,
-    opt_in,
-    opt_out,
-)
 
-__all__ = ["Consents", "OpRunner"]
-
-T = TypeVar("T")
+__all__ = ["Consents", "OptoutStore"]
 
 
-class OpRunner(Protocol):
-    """What :class:`Consents` needs of the store: run an operation in its writer thread."""
+class OptoutStore(Protocol):
+    """What :class:`Consents` needs of the store: its opt-out and consent calls."""
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T: ...
+    async def opt_out(self, items: Sequence[OptoutRequest]) -> list[bool]: ...
+
+    async def opt_in(self, items: Sequence[OptinRequest]) -> list[bool]: ...
+
+    async def lift_optout(self, req: OptinRequest, *, admin: bool) -> Lifted: ...
+
+    async def add_consents(self, records: Sequence[ConsentRecord], now: float) -> list[int]: ...
+
+    async def blocking_optout(self, number: str, key: str) -> OptoutRow | None: ...
+
+    async def optouts_page(self, key: str | None, after: int, limit: int) -> list[OptoutRow]: ...
+
+    async def optout_history(
+        self, number: str, key: str | None
+    ) -> tuple[list[OptoutRow], list[OptoutEvent]]: ...
 
 
 class Consents:
@@ -63,44 +65,45 @@ class Consents:
     commits (the store's rule) and the metrics are not moved.
     """
 
-    def __init__(self, store: OpRunner, metrics: Metrics) -> None:
+    def __init__(self, store: OptoutStore, metrics: Metrics) -> None:
         self._store = store
         self._metrics = metrics
 
     async def opt_out(self, items: Sequence[OptoutRequest]) -> list[bool]:
-        changed = await self._store.call(opt_out, items)
+        changed = await self._store.opt_out(items)
         for req, did in zip(items, changed, strict=True):
             if did:
                 self._metrics.optouts.labels(req.source).inc()
         return changed
 
     async def opt_in(self, items: Sequence[OptinRequest]) -> list[bool]:
-        changed = await self._store.call(opt_in, items)
+        changed = await self._store.opt_in(items)
         for req, did in zip(items, changed, strict=True):
             if did:
                 self._metrics.optins.labels(req.source).inc()
         return changed
 
     async def lift(self, req: OptinRequest, *, admin: bool) -> Lifted:
-        """:func:`lift` in the writer thread; moves ``smsgw_optins_total`` when lifted."""
-        done = await self._store.call(partial(lift, admin=admin), req)
+        """Lift one opt-out as ``req.key`` may (:meth:`Store.lift_optout`); moves
+        ``smsgw_optins_total`` when lifted."""
+        done = await self._store.lift_optout(req, admin=admin)
         if done == "lifted":
             self._metrics.optins.labels(req.source).inc()
         return done
 
     async def add_consents(self, records: Sequence[ConsentRecord], now: float) -> list[int]:
-        return await self._store.call(add_consents, records, now)
+        return await self._store.add_consents(records, now)
 
     async def blocking(self, number: str, key: str) -> OptoutRow | None:
-        return await self._store.call(blocking_optouts, number, key)
+        return await self._store.blocking_optout(number, key)
 
     async def page(self, key: str | None, after: int, limit: int) -> list[OptoutRow]:
-        return await self._store.call(list_optouts, key, after, limit)
+        return await self._store.optouts_page(key, after, limit)
 
     async def history(
         self, number: str, key: str | None
     ) -> tuple[list[OptoutRow], list[OptoutEvent]]:
-        return await self._store.call(history, number, key)
+        return await self._store.optout_history(number, key)
 
     async def export_all(self, key: str | None) -> list[OptoutRow]:
         """Every number opted out for ``key`` or for all keys (None: in any scope), in cursor

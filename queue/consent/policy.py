@@ -2,15 +2,19 @@
 
 One :class:`Policy`, built from config, answers twice for every message of a policed class:
 
-* **at accept**, inside the transaction that inserts the message
-  (:meth:`Policy.accept_op`): refuse it (``opted_out``, ``consent_required``,
-  ``frequency_capped``), or take it ``deferred`` until the recipient's quiet hours end or the
-  frequency cap allows one more (the history note says which policy held it and until when),
-  or take it as it is;
-* **just before it leaves**, inside the claim transaction (:meth:`Policy.check_claim`): an
-  opt-out that arrived while the message waited stops it (final status ``rejected``, reason in
-  the message), and quiet hours and the cap are checked again (a backlog may have pushed it
-  past 21:00), deferring it again if need be.
+* **at accept**, inside the transaction that inserts the message (:meth:`Policy.screen`):
+  refuse it (``opted_out``, ``consent_required``, ``frequency_capped``), or take it
+  ``deferred`` until the recipient's quiet hours end or the frequency cap allows one more (the
+  history note says which policy held it and until when), or take it as it is;
+* **just before it leaves**, inside the claim transaction (:meth:`Policy.check`): an opt-out
+  that arrived while the message waited stops it (final status ``rejected``, reason in the
+  message), and quiet hours and the cap are checked again (a backlog may have pushed it past
+  21:00), deferring it again if need be.
+
+The decisions are pure: the store reads the facts each asks for (:meth:`Policy.accept_asks`,
+:meth:`Policy.claim_asks`: the opt-out list, consent records, the sends that count against
+the cap) inside its transaction, and writes what they decide
+(:mod:`smsgw.queue.store.screening` holds what crosses).
 
 Which classes are policed is config: ``marketing`` gets every policy by default,
 ``transactional`` only what config names, ``otp`` is never deferred. Auto-replies to keywords
@@ -23,8 +27,8 @@ the message may leave, as it does for ``send_at``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Final, NamedTuple
+from collections.abc import Sequence
+from typing import Final
 
 import msgspec
 import phonenumbers
@@ -38,12 +42,18 @@ from smsgw.queue.consent.quiet_hours import utc_text as _utc
 from smsgw.queue.consent.quiet_hours import zone as _zone
 from smsgw.queue.consent.records import OptoutRow
 from smsgw.queue.model import NewMessage
-from smsgw.queue.store.sqlite import accept as ops_accept
-from smsgw.queue.store.sqlite import consent
-from smsgw.queue.store.sqlite import courtesy as frequency
-from smsgw.queue.store.sqlite.accept import AcceptResult
-from smsgw.queue.store.sqlite.transitions import Change, MsgInfo, derive
-from smsgw.queue.store.sqlite.writer import Tx
+from smsgw.queue.store.screening import (
+    AcceptAsk,
+    AcceptFacts,
+    AcceptVerdict,
+    ClaimAsk,
+    ClaimCandidate,
+    ClaimFacts,
+    ClaimVerdict,
+    Facts,
+    Refusal,
+    Screened,
+)
 
 __all__ = [
     "DEFERRAL_REASONS",
@@ -73,37 +83,6 @@ class PolicyConfigError(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
-
-
-class Facts(msgspec.Struct, frozen=True, kw_only=True):
-    """What the accept path learnt about the destination and keeps in the row for dispatch."""
-
-    zones: tuple[str, ...] = ()
-    country: str = ""
-
-
-class Refusal(msgspec.Struct, frozen=True, kw_only=True):
-    code: str
-    message: str
-
-
-class Screened(msgspec.Struct, frozen=True, kw_only=True):
-    """One item's fate at accept: a result (taken, maybe deferred) or a refusal."""
-
-    result: AcceptResult | None = None
-    refusal: Refusal | None = None
-    msg: NewMessage | None = None
-    """The message as committed (status, due time and note after policy)."""
-    deferred_until: float | None = None
-    note: str = ""
-    reasons: tuple[str, ...] = ()
-    """Policies that deferred it: ``quiet_hours``, ``frequency_cap``."""
-
-
-class _Verdict(NamedTuple):
-    msg: NewMessage
-    capped: bool
-    reasons: tuple[str, ...]
 
 
 class _Plan(msgspec.Struct, frozen=True):
@@ -203,70 +182,50 @@ class Policy:
         k = self.keys.get(key)
         return msg_class == "marketing" and k is not None and k.marketing_requires_consent
 
-    # -- accept (writer thread) ----------------------------------------------------------
+    # -- accept (pure; the store runs it inside the accept transaction) -------------------
 
-    def accept_op(
-        self, tx: Tx, items: Sequence[tuple[NewMessage, Facts]], ids: Sequence[str]
-    ) -> list[Screened]:
-        """Screen and insert a batch in one transaction (so a check and the insert it allows
-        cannot be split by another writer)."""
-        if not any(m.msg_class in self._policed and m.key != SYSTEM_KEY for m, _ in items):
-            # Nothing to police (OTP, transactional by default): the plain insert.
-            plain = ops_accept.accept(tx, [m for m, _ in items], ids)
-            return [Screened(result=r, msg=m) for (m, _), r in zip(items, plain, strict=True)]
-        out: list[Screened | None] = [None] * len(items)
-        batch_slots: dict[tuple[str, str | None], list[float]] = {}
-        taken: list[tuple[int, NewMessage, Facts, str, _Verdict]] = []
-        # One probe of the opt-out list for the whole batch; details only for the refused.
-        blocked = consent.opted_out(
-            tx,
-            [
-                (m.to, m.key)
-                for m, _ in items
-                if m.key != SYSTEM_KEY and self._optouts_apply(m.msg_class)
-            ],
-        )
-        for i, (msg, facts) in enumerate(items):
-            if msg.key == SYSTEM_KEY or msg.msg_class not in self._policed:
-                taken.append((i, msg, facts, ids[i], _Verdict(msg, False, ())))
+    def accept_asks(self, items: Sequence[tuple[NewMessage, Facts]]) -> list[AcceptAsk | None]:
+        """Per item, the facts the decision needs (None: no policy applies to it)."""
+        asks: list[AcceptAsk | None] = []
+        for msg, _ in items:
+            cls = msg.msg_class
+            if msg.key == SYSTEM_KEY or cls not in self._policed:
+                asks.append(None)
                 continue
-            verdict = self._screen(tx, msg, facts, batch_slots, (msg.to, msg.key) in blocked)
-            if isinstance(verdict, Refusal):
-                if msg.client_ref is not None and _known_ref(tx, msg.key, msg.client_ref):
-                    # An idempotent replay: the store answers with the original message.
-                    taken.append((i, msg, facts, ids[i], _Verdict(msg, False, ())))
-                else:
-                    out[i] = Screened(refusal=verdict)
-                continue
-            taken.append((i, verdict.msg, facts, ids[i], verdict))
-        results = ops_accept.accept(tx, [t[1] for t in taken], [t[3] for t in taken])
-        facts_rows: list[tuple[object, ...]] = []
-        reservations: list[tuple[str, str, str, float]] = []
-        for (i, msg, facts, _, verdict), r in zip(taken, results, strict=True):
-            capped = verdict.capped
-            deferred = msg.due_at if r.created and msg.status == "deferred" else None
-            out[i] = Screened(
-                result=r,
-                msg=msg,
-                deferred_until=deferred,
-                note=msg.note,
-                reasons=verdict.reasons if r.created else (),
+            cap = self.cap_for(msg.key, cls)
+            start = msg.due_at if msg.due_at is not None else msg.created_at
+            asks.append(
+                AcceptAsk(
+                    optouts=self._optouts_apply(cls),
+                    consent=self._needs_consent(msg.key, cls),
+                    slots_since=None if cap is None else start - cap.window,
+                    slots_key=msg.key if cap is not None and cap.per_key else None,
+                )
             )
-            if not r.created:
-                continue
-            if facts.zones or facts.country:
-                facts_rows.append((",".join(facts.zones), facts.country, r.id))
-            if capped:
-                at = msg.due_at if msg.due_at is not None else msg.created_at
-                reservations.append((r.id, msg.key, msg.to, at))
-        if facts_rows:
-            tx.conn.executemany("UPDATE messages SET tz = ?, country = ? WHERE id = ?", facts_rows)
-        frequency.reserve(tx, reservations)
-        final = [s for s in out if s is not None]
-        tx.after_commit(lambda: self._count_accept(final))
-        return final
+        return asks
 
-    def _count_accept(self, screened: Sequence[Screened]) -> None:
+    def screen(
+        self,
+        items: Sequence[tuple[NewMessage, Facts]],
+        facts: Sequence[AcceptFacts | None],
+    ) -> list[AcceptVerdict]:
+        """Refuse, defer or take each message (``facts`` answers :meth:`accept_asks`).
+
+        Messages of one batch to one number share its frequency cap: each takes the next
+        slot after those the batch took before it.
+        """
+        batch_slots: dict[tuple[str, str | None], list[float]] = {}
+        out: list[AcceptVerdict] = []
+        for (msg, where), known in zip(items, facts, strict=True):
+            if known is None:
+                out.append(AcceptVerdict(msg=msg))
+            else:
+                out.append(self._screen(msg, where, known, batch_slots))
+        return out
+
+    def accepted(self, screened: Sequence[Screened]) -> None:
+        """Count refusals and deferrals (``smsgw_policy_refused_total``,
+        ``smsgw_policy_deferred_total``) once the accept committed."""
         if self.metrics is None:
             return
         for s in screened:
@@ -278,48 +237,53 @@ class Policy:
 
     def _screen(
         self,
-        tx: Tx,
         msg: NewMessage,
         facts: Facts,
+        known: AcceptFacts,
         batch_slots: dict[tuple[str, str | None], list[float]],
-        blocked: bool,
-    ) -> Refusal | _Verdict:
+    ) -> AcceptVerdict:
         cls = msg.msg_class
-        if blocked:
-            row = consent.blocking_optouts(tx, msg.to, msg.key)
-            if row is not None:
-                return Refusal(
+        if known.optout is not None:
+            return AcceptVerdict(
+                msg=msg,
+                refusal=Refusal(
                     code="opted_out",
-                    message=f"{msg.to} opted out ({_how(row)}); {cls} messages are not sent to it",
-                )
-        if self._needs_consent(msg.key, cls) and not consent.consent_ok(tx, msg.to, msg.key):
-            return Refusal(
-                code="consent_required",
-                message=f"no consent on record for {msg.to} (POST /v1/consents) since its"
-                " last opt-out; this key sends marketing only with consent",
+                    message=f"{msg.to} opted out ({_how(known.optout)}); {cls} messages are"
+                    " not sent to it",
+                ),
+            )
+        if self._needs_consent(msg.key, cls) and not known.consented:
+            return AcceptVerdict(
+                msg=msg,
+                refusal=Refusal(
+                    code="consent_required",
+                    message=f"no consent on record for {msg.to} (POST /v1/consents) since its"
+                    " last opt-out; this key sends marketing only with consent",
+                ),
             )
         start = msg.due_at if msg.due_at is not None else msg.created_at
         window = self.window_for(cls, facts.country)
         cap = self.cap_for(msg.key, cls)
         if window is None and cap is None:
-            return _Verdict(msg, False, ())
+            return AcceptVerdict(msg=msg)
         slot_key = (msg.to, msg.key if cap is not None and cap.per_key else None)
-        slots: list[float] | None = None
+        slots: list[float] = []
         if cap is not None:
-            since = start - cap.window
-            slots = frequency.planned_slots(tx, msg.to, slot_key[1], since)
-            slots += batch_slots.get(slot_key, [])
-        plan = self._plan(facts.zones, window, cap, slots or [], start)
+            slots = [*known.slots, *batch_slots.get(slot_key, [])]
+        plan = self._plan(facts.zones, window, cap, slots, start)
         if cap is not None:
             if "frequency_cap" in plan.reasons and self.config.frequency_exceeded == "refuse":
-                return Refusal(
-                    code="frequency_capped",
-                    message=f"{msg.to} already has {cap.limit} marketing messages within"
-                    f" {_days(cap.window)}; the next fits at {_utc(plan.at)}",
+                return AcceptVerdict(
+                    msg=msg,
+                    refusal=Refusal(
+                        code="frequency_capped",
+                        message=f"{msg.to} already has {cap.limit} marketing messages within"
+                        f" {_days(cap.window)}; the next fits at {_utc(plan.at)}",
+                    ),
                 )
             batch_slots.setdefault(slot_key, []).append(plan.at)
         if plan.at <= start:
-            return _Verdict(msg, cap is not None, ())
+            return AcceptVerdict(msg=msg, capped=cap is not None)
         deferred = msgspec.structs.replace(
             msg,
             status="deferred",
@@ -327,7 +291,7 @@ class Policy:
             note=self._note(plan, facts.zones, window, cap),
             expires_at=msg.expires_at + (plan.at - start),
         )
-        return _Verdict(deferred, cap is not None, plan.reasons)
+        return AcceptVerdict(msg=deferred, capped=cap is not None, reasons=plan.reasons)
 
     def _plan(
         self,
@@ -368,109 +332,77 @@ class Policy:
             held.append(f"frequency cap ({cap.limit} per {_days(cap.window)})")
         return f"deferred by {' and '.join(held)} until {_utc(plan.at)}"
 
-    # -- dispatch (writer thread, inside claim) ------------------------------------------
+    # -- dispatch (pure; the store runs it inside the claim transaction) -----------------
 
-    def check_claim(self, tx: Tx, infos: Iterable[MsgInfo], now: float) -> dict[int, Change]:
-        """Re-check messages about to leave; returns the ones held back (their parts already
-        rejected or deferred in this transaction) with the status change to record."""
-        relevant = [i for i in infos if i.msg_class in self._policed and i.key != SYSTEM_KEY]
-        if not relevant:
-            return {}
-        rows = _dispatch_rows(tx, [i.mid for i in relevant])
-        blocked = consent.opted_out(
-            tx,
-            [(rows[i.mid][0], i.key) for i in relevant if self._optouts_apply(i.msg_class)],
-        )
-        held: dict[int, Change] = {}
-        left: list[tuple[int, str, str, float]] = []
-        counts: list[tuple[str, str]] = []
-        for info in relevant:
-            to, tz, country, attempts = rows[info.mid]
-            if self._optouts_apply(info.msg_class) and (to, info.key) in blocked:
-                held[info.mid] = self._stop(tx, info, to, now)
-                counts.append(("refused", "opted_out"))
-                continue
-            if attempts > 0:
-                continue  # it started leaving earlier: courtesy checks were made then
-            window = self.window_for(info.msg_class, country)
-            cap = self.cap_for(info.key, info.msg_class)
-            if window is None and cap is None:
-                continue
-            zones = tuple(tz.split(",")) if tz else ()
-            slots: list[float] = []
-            if cap is not None:
-                who = info.key if cap.per_key else None
-                slots = frequency.left_slots(tx, to, who, now - cap.window, info.mid)
-            plan = self._plan(zones, window, cap, slots, now)
-            if plan.at > now:
-                note = self._note(plan, zones, window, cap)
-                held[info.mid] = self._defer(tx, info, plan.at, now, note)
-                counts += [("deferred", r) for r in plan.reasons]
-            elif cap is not None:
-                left.append((info.mid, info.key, to, now))
-        frequency.mark_left(tx, left)
-        if counts and self.metrics is not None:
-            tx.after_commit(lambda: self._count(counts))
-        return held
+    def polices(self, key: str, msg_class: str) -> bool:
+        """Whether a check applies to ``key``'s messages of ``msg_class`` before they leave
+        (keyword auto-replies are exempt)."""
+        return msg_class in self._policed and key != SYSTEM_KEY
 
-    def _count(self, counts: Sequence[tuple[str, str]]) -> None:
-        assert self.metrics is not None
-        for kind, reason in counts:
-            family = (
-                self.metrics.policy_refused if kind == "refused" else self.metrics.policy_deferred
+    def claim_asks(self, candidates: Sequence[ClaimCandidate], now: float) -> list[ClaimAsk]:
+        """Per message about to leave, the facts :meth:`check` needs."""
+        asks: list[ClaimAsk] = []
+        for c in candidates:
+            cap = self.cap_for(c.key, c.msg_class) if c.attempts == 0 else None
+            asks.append(
+                ClaimAsk(
+                    optouts=self._optouts_apply(c.msg_class),
+                    slots_since=None if cap is None else now - cap.window,
+                    slots_key=c.key if cap is not None and cap.per_key else None,
+                )
             )
-            family.labels(reason).inc()
+        return asks
 
-    def _stop(self, tx: Tx, info: MsgInfo, to: str, now: float) -> Change:
-        row = consent.blocking_optouts(tx, to, info.key)
-        how = _how(row) if row is not None else "opted out"
-        error = f"opted_out: {to} opted out ({how}) while the message waited"
-        _set_waiting(tx, info, "rejected", now, error=error)
-        new = "rejected" if info.total == 1 else derive(tx, info)
-        return Change(info, new, f"stopped before leaving: {to} opted out ({how})", error)
+    def check(
+        self,
+        candidates: Sequence[ClaimCandidate],
+        facts: Sequence[ClaimFacts],
+        now: float,
+    ) -> list[ClaimVerdict | None]:
+        """Re-check messages about to leave: an opt-out that arrived while one waited stops
+        it; quiet hours and the cap (at its first attempt) may defer it again; a capped one
+        that goes counts from now."""
+        out: list[ClaimVerdict | None] = []
+        for c, known in zip(candidates, facts, strict=True):
+            out.append(self._check_one(c, known, now))
+        return out
 
-    def _defer(self, tx: Tx, info: MsgInfo, until: float, now: float, note: str) -> Change:
-        first, last = info.first_pid, info.first_pid + info.total - 1
-        tx.conn.execute(
-            "UPDATE parts SET status = 'deferred', due_at = ? WHERE pid BETWEEN ? AND ?"
-            " AND status = 'queued'",
-            (until, first, last),
-        )
-        tx.conn.execute(
-            "UPDATE messages SET expires_at = expires_at + ? WHERE mid = ?", (until - now, info.mid)
-        )
-        frequency.move_planned(tx, info.mid, until)
-        new = "deferred" if info.total == 1 else derive(tx, info)
-        return Change(info, new, note)
+    def _check_one(self, c: ClaimCandidate, known: ClaimFacts, now: float) -> ClaimVerdict | None:
+        if self._optouts_apply(c.msg_class) and known.optout is not None:
+            how = _how(known.optout)
+            return ClaimVerdict(
+                action="stop",
+                note=f"stopped before leaving: {c.to} opted out ({how})",
+                error=f"opted_out: {c.to} opted out ({how}) while the message waited",
+                reasons=("opted_out",),
+            )
+        if c.attempts > 0:
+            return None  # it started leaving earlier: courtesy checks were made then
+        window = self.window_for(c.msg_class, c.country)
+        cap = self.cap_for(c.key, c.msg_class)
+        if window is None and cap is None:
+            return None
+        plan = self._plan(c.zones, window, cap, known.slots, now)
+        if plan.at > now:
+            return ClaimVerdict(
+                action="defer",
+                note=self._note(plan, c.zones, window, cap),
+                until=plan.at,
+                reasons=plan.reasons,
+            )
+        return ClaimVerdict(action="left") if cap is not None else None
 
-
-def _set_waiting(tx: Tx, info: MsgInfo, status: str, now: float, *, error: str) -> None:
-    first, last = info.first_pid, info.first_pid + info.total - 1
-    tx.conn.execute(
-        "UPDATE parts SET status = ?, done_at = ?, error = ? WHERE pid BETWEEN ? AND ?"
-        " AND status IN ('queued', 'scheduled', 'deferred')",
-        (status, now, error, first, last),
-    )
-
-
-def _dispatch_rows(tx: Tx, mids: Sequence[int]) -> dict[int, tuple[str, str | None, str, int]]:
-    out: dict[int, tuple[str, str | None, str, int]] = {}
-    for i in range(0, len(mids), 500):
-        chunk = mids[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        for mid, to, tz, country, attempts in tx.conn.execute(
-            f"SELECT mid, to_number, tz, country, attempts FROM messages WHERE mid IN ({marks})",
-            chunk,
-        ):
-            out[mid] = (to, tz, country or "", attempts)
-    return out
-
-
-def _known_ref(tx: Tx, key: str, client_ref: str) -> bool:
-    row = tx.conn.execute(
-        "SELECT 1 FROM messages WHERE key = ? AND client_ref = ?", (key, client_ref)
-    ).fetchone()
-    return row is not None
+    def claimed(self, verdicts: Sequence[ClaimVerdict]) -> None:
+        """Count the stops and deferrals once the claim committed."""
+        if self.metrics is None:
+            return
+        for v in verdicts:
+            if v.action == "stop":
+                for reason in v.reasons:
+                    self.metrics.policy_refused.labels(reason).inc()
+            elif v.action == "defer":
+                for reason in v.reasons:
+                    self.metrics.policy_deferred.labels(reason).inc()
 
 
 def _how(row: OptoutRow) -> str:

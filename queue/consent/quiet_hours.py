@@ -10,9 +10,10 @@ only the hours that are daytime in *all* of them count. When no hour is (a North
 toll-free number spans Guam to Hawaii), the hours that are daytime in the most zones count:
 never wake the many to spare the few.
 
-Finding the next opening converts local times to UTC per zone and day, which costs tens of
-microseconds for a 16-zone number. The merged open intervals of a (zones, window) pair are
-therefore kept for a few days in a bounded cache and looked up by bisection.
+Finding the next opening converts local times to UTC per zone and day, which is dear for a
+number with many zones (a 16-zone number: see the README's performance section). The merged open
+intervals of a (zones, window) pair are therefore kept for a few days in a bounded cache and
+looked up by bisection.
 """
 
 from __future__ import annotations

@@ -13,24 +13,34 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 import trio
 
 from smsgw.drivers.seam import InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
+from smsgw.queue.consent.records import (
+    ConsentRecord,
+    Lifted,
+    OptinRequest,
+    OptoutEvent,
+    OptoutRequest,
+    OptoutRow,
+)
 from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
 from smsgw.queue.store.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
 from smsgw.queue.store.lock import StoreLock, StoreLocked
 from smsgw.queue.store.refusals import CHECK_HINT, StoreRefused, preflight
+from smsgw.queue.store.screening import AcceptGate, AcceptResult, Facts, Screened
 from smsgw.queue.store.sqlite import accept as ops_accept
+from smsgw.queue.store.sqlite import consent as ops_consent
 from smsgw.queue.store.sqlite import console as ops_console
 from smsgw.queue.store.sqlite import dispatch as ops_dispatch
 from smsgw.queue.store.sqlite import reads as ops_read
+from smsgw.queue.store.sqlite import screening as ops_screening
 from smsgw.queue.store.sqlite import webhooks as ops_webhooks
-from smsgw.queue.store.sqlite.accept import AcceptResult
-from smsgw.queue.store.sqlite.console import RetryResult
+from smsgw.queue.store.sqlite.console import Backlog, RetryResult
 from smsgw.queue.store.sqlite.dispatch import (
     ClaimGate,
     DispatchPolicy,
@@ -41,10 +51,6 @@ from smsgw.queue.store.sqlite.migrations import SCHEMA_VERSION, NotAStore, Schem
 from smsgw.queue.store.sqlite.reads import QueueStats
 from smsgw.queue.store.sqlite.transitions import Events, StatusEvent
 from smsgw.queue.store.sqlite.writer import StoreClosed, Writer, classify
-
-if TYPE_CHECKING:
-    # The policy decides inside accept; only its types are named here (it imports the store).
-    from smsgw.queue.consent.policy import Facts, Policy, Screened
 
 __all__ = [
     "AcceptResult",
@@ -223,12 +229,13 @@ class Store:
         return results
 
     async def accept_screened(
-        self, items: Sequence[tuple[NewMessage, Facts]], policy: Policy
+        self, items: Sequence[tuple[NewMessage, Facts]], policy: AcceptGate
     ) -> list[Screened]:
         """Like :meth:`accept`, with the consent and courtesy policy deciding in the same
-        transaction which messages are refused and which wait (:meth:`Policy.accept_op`)."""
+        transaction which messages are refused and which wait (see
+        :mod:`smsgw.queue.store.screening`)."""
         ids = ops_accept.new_ids("msg_", [m.created_at for m, _ in items])
-        screened = await self._writer.call(policy.accept_op, items, ids)
+        screened = await self._writer.call(ops_screening.accept_screened, policy, items, ids)
         ready: set[str] = set()
         for s in screened:
             r = s.result
@@ -241,8 +248,11 @@ class Store:
         return screened
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a queue operation ``fn(tx, *args)`` in the writer thread (policy and consent
-        modules keep their own operations; see :mod:`smsgw.queue.consent.optout_list`)."""
+        """Run ``fn(tx, *args)`` of this SQLite backend in its writer thread, in a transaction.
+
+        Not part of the store interface (a second backend has no such call): tests use it to
+        look at or break the database underneath. Code of the gateway calls the methods of
+        this class instead."""
         return await self._writer.call(fn, *args)
 
     # -- dispatch --------------------------------------------------------------------------
@@ -340,6 +350,53 @@ class Store:
 
     async def ready_by_route(self) -> dict[str, int]:
         return await self._writer.call(ops_read.ready_by_route)
+
+    async def console_figures(self, since: float) -> tuple[Backlog, dict[str, int]]:
+        """For the ops console, in one read: the scheduled backlog (bounded counts) and the
+        opt-outs recorded at or after ``since`` by source."""
+        return await self._writer.call(ops_console.figures, since)
+
+    # -- opt-outs and consent records ------------------------------------------------------
+
+    async def opt_out(self, items: Sequence[OptoutRequest]) -> list[bool]:
+        """Append opt-outs to the trail; per item, whether the number's state changed (a
+        repeated STOP is recorded too, and changes nothing)."""
+        return await self._writer.call(ops_consent.opt_out, items)
+
+    async def opt_in(self, items: Sequence[OptinRequest]) -> list[bool]:
+        """Append opt-ins (scope None: every scope the number is out in); per item, whether
+        the number left the list anywhere."""
+        return await self._writer.call(ops_consent.opt_in, items)
+
+    async def lift_optout(self, req: OptinRequest, *, admin: bool) -> Lifted:
+        """Lift one opt-out in ``req.scope`` as ``req.key`` may, or refuse and change nothing
+        (a STOP from the recipient only by START or an admin key; the every-key scope only by
+        its maker or an admin key)."""
+        return await self._writer.call(ops_consent.lift_as, req, admin)
+
+    async def add_consents(self, records: Sequence[ConsentRecord], now: float) -> list[int]:
+        """Append consent records (evidence of an opt-in); returns their ids."""
+        return await self._writer.call(ops_consent.add_consents, records, now)
+
+    async def blocking_optout(self, number: str, key: str) -> OptoutRow | None:
+        """The opt-out (the oldest) that stops ``key``'s messages to ``number``, if any."""
+        return await self._writer.call(ops_consent.blocking_optouts, number, key)
+
+    async def consent_on_record(self, number: str, key: str) -> bool:
+        """A consent record covers ``key`` for ``number`` and is younger than its last
+        opt-out (what ``marketing_requires_consent`` asks for)."""
+        return await self._writer.call(ops_consent.consent_ok, number, key)
+
+    async def optouts_page(self, key: str | None, after: int, limit: int) -> list[OptoutRow]:
+        """Numbers opted out now for every key or for ``key`` (None: in any scope), after the
+        cursor ``after``, in cursor order."""
+        return await self._writer.call(ops_consent.list_optouts, key, after, limit)
+
+    async def optout_history(
+        self, number: str, key: str | None
+    ) -> tuple[list[OptoutRow], list[OptoutEvent]]:
+        """The number's current opt-outs and its whole trail, in the scopes ``key`` reads."""
+        return await self._writer.call(ops_consent.history, number, key)
 
     # -- inbound and webhooks --------------------------------------------------------------
 

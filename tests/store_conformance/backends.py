@@ -16,10 +16,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
+from smsgw.config.loader import load_default
 from smsgw.config.schema import Config
 from smsgw.metrics.instruments import Metrics
 
-from .interface import Consents, DispatchPolicy, Facts, NewMessage, Policy, Screened, Store
+from .interface import (
+    Consents,
+    DispatchPolicy,
+    Facts,
+    NewMessage,
+    Policy,
+    Screened,
+    Store,
+    make_store,
+)
 
 __all__ = ["BACKENDS", "MAX_ATTEMPTS", "RETRY_BASE", "RETRY_MAX", "Backend", "Harness"]
 
@@ -49,7 +61,10 @@ class Backend:
 
 
 def _sqlite(folder: Path, metrics: Metrics) -> Store:
-    return Store(str(folder / "store.db"), metrics=metrics, policy=dispatch_policy())
+    default = load_default({})
+    store = msgspec.structs.replace(default.store, path=str(folder / "store.db"))
+    config = msgspec.structs.replace(default, store=store)
+    return make_store(config, metrics=metrics, policy=dispatch_policy())
 
 
 BACKENDS: tuple[Backend, ...] = (Backend("sqlite", _sqlite),)

@@ -12,9 +12,10 @@ from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.consent.policy import Facts, Policy, Screened
 from smsgw.queue.consent.records import ALL, ConsentRecord, OptinRequest, OptoutRequest
 from smsgw.queue.model import FINAL, MessageRow, NewMessage
+from smsgw.queue.scheduling.retry import DispatchPolicy
 from smsgw.queue.store import AcceptResult, Store, StoreClosed
-from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
-from smsgw.queue.store.sqlite.webhooks import Claim, Finished, WebhookJob
+from smsgw.queue.store.factory import make_store
+from smsgw.queue.store.records import Claim, Finished, WebhookJob
 
 __all__ = [
     "ALL",
@@ -40,4 +41,5 @@ __all__ = [
     "Store",
     "StoreClosed",
     "WebhookJob",
+    "make_store",
 ]

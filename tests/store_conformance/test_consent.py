@@ -149,3 +149,14 @@ async def test_a_stop_after_accept_keeps_the_message_from_leaving(harness: Harne
     assert row is not None and row.status == "rejected"
     assert row.error is not None and "opted out" in row.error
     assert harness.store.active["marketing"] == 0
+
+
+async def test_a_consent_on_record_is_asked_per_number_and_key(harness: Harness) -> None:
+    store = harness.store
+    assert not await store.consent_on_record(BERLIN, "shop")
+    record = ConsentRecord(number=BERLIN, scope="shop", source="web_form", at=NOW, key="shop")
+    await store.add_consents([record], NOW)
+    assert await store.consent_on_record(BERLIN, "shop")
+    assert not await store.consent_on_record(BERLIN, "other")  # another key's scope
+    await store.opt_out([OptoutRequest(number=BERLIN, source="keyword", at=NOW + 1)])
+    assert not await store.consent_on_record(BERLIN, "shop")

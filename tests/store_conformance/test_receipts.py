@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import msgspec
-import pytest
 
 from tests.helpers import new_message
 
@@ -40,10 +39,6 @@ async def test_an_early_receipt_waits_for_its_submit_response(store: Store) -> N
     assert await store.awaiting_receipts("sim") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an early receipt's failure reaches the part but not the message's error",
-)
 async def test_an_early_receipt_tells_the_same_error_as_one_in_order(store: Store) -> None:
     [early] = await store.accept([new_message(1)])
     [part] = await store.claim("sim", 1, 1_001.0)
@@ -131,3 +126,21 @@ async def test_a_multipart_message_takes_its_worst_part(store: Store) -> None:
     row = await store.get("shop", r.id)
     assert row is not None and row.status == "expired"
     assert [p.status for p in row.parts] == ["expired", "delivered"]
+
+
+async def test_an_early_failed_receipt_of_one_part_tells_the_error_when_all_are_final(
+    store: Store,
+) -> None:
+    [r] = await store.accept([new_message(1, segments=("a", "b"))])
+    parts = await store.claim("sim", 2, 1_001.0)
+    failed = Receipt(route="sim", carrier_id="m1", state="undelivered", error_code="0x0B")
+    await store.record_receipts([failed], 1_001.5)
+    await store.record_outcomes(
+        [Outcome(part_id=p.part_id, carrier_id=f"m{p.seq}") for p in parts], 1_002.0
+    )
+    row = await store.get("shop", r.id)
+    assert row is not None and row.status == "submitted" and row.error is None
+    await store.record_receipts([Receipt(route="sim", carrier_id="m2", state="delivered")], 1_003.0)
+    row = await store.get("shop", r.id)
+    assert row is not None and row.status == "undelivered"
+    assert [p.status for p in row.parts] == ["undelivered", "delivered"]

@@ -10,6 +10,8 @@ import msgspec
 
 from smsgw.queue.model import PRIORITY, NewMessage
 from smsgw.queue.store.randids import pair_table, random_digits
+from smsgw.queue.store.screening import AcceptResult
+from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.transitions import add_history
 from smsgw.queue.store.sqlite.writer import Tx
 
@@ -45,26 +47,14 @@ def new_ids(prefix: str, times: Sequence[float]) -> list[str]:
 _PAIRS: Final = pair_table(_CROCKFORD)
 
 
-class AcceptResult(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    status: str
-    parts: int
-    encoding: str
-    client_ref: str | None
-    created: bool
-    """False when ``client_ref`` matched an earlier message, which is what this describes."""
-    route: str
-    send_at: float | None = None
-
-
 def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[AcceptResult]:
     """Insert each message with its parts and first history entry, or find its original."""
     conn = tx.conn
     out: list[AcceptResult] = []
     part_rows: list[tuple[object, ...]] = []
     history: dict[tuple[float, str, str], list[int]] = {}
-    next_pid = int(conn.execute("SELECT coalesce(max(pid), 0) + 1 FROM parts").fetchone()[0])
-    next_mid = int(conn.execute("SELECT coalesce(max(mid), 0) + 1 FROM messages").fetchone()[0])
+    next_pid = int(scalar(conn.execute("SELECT coalesce(max(pid), 0) + 1 FROM parts")))
+    next_mid = int(scalar(conn.execute("SELECT coalesce(max(mid), 0) + 1 FROM messages")))
     message_rows: list[tuple[object, ...]] = []
     batch_refs: dict[tuple[str, str], AcceptResult] = {}
     for msg, public_id in zip(msgs, ids, strict=True):
@@ -141,21 +131,16 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
     return out
 
 
+_ORIGINAL = Columns(
+    AcceptResult, columns={"parts": "parts_total", "created": "0"}, convert={"created": bool}
+)
+"""An earlier message as the answer to its ``client_ref`` seen again."""
+
+
 def _find_by_ref(tx: Tx, key: str, client_ref: str) -> AcceptResult | None:
-    row = tx.conn.execute(
-        "SELECT id, status, parts_total, encoding, route, send_at FROM messages"
-        " WHERE key = ? AND client_ref = ?",
-        (key, client_ref),
-    ).fetchone()
-    if row is None:
-        return None
-    return AcceptResult(
-        id=row[0],
-        status=row[1],
-        parts=row[2],
-        encoding=row[3],
-        client_ref=client_ref,
-        created=False,
-        route=row[4],
-        send_at=row[5],
+    return _ORIGINAL.read_one(
+        tx.conn.execute(
+            f"SELECT {_ORIGINAL.select} FROM messages WHERE key = ? AND client_ref = ?",
+            (key, client_ref),
+        )
     )

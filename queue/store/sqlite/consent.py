@@ -42,6 +42,7 @@ __all__ = [
     "consent_ok",
     "history",
     "lift",
+    "lift_as",
     "list_optouts",
     "opt_in",
     "opt_out",
@@ -137,6 +138,11 @@ def lift(tx: Tx, req: OptinRequest, *, admin: bool) -> Lifted:
             return "by_other_key"
     opt_in(tx, [req])
     return "lifted"
+
+
+def lift_as(tx: Tx, req: OptinRequest, admin: bool) -> Lifted:
+    """:func:`lift` with ``admin`` passed by position (the writer's calls take positions)."""
+    return lift(tx, req, admin=admin)
 
 
 def blocking_optouts(tx: Tx, number: str, key: str) -> OptoutRow | None:

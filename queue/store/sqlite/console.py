@@ -9,10 +9,11 @@ of an index. Each function takes ``now`` from the caller and reads no clock.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
 
 import msgspec
 
+from smsgw.queue.store.records import BACKLOG_CAP, RETRYABLE, Backlog, RetryResult
+from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.transitions import (
     IN_IDS,
     Change,
@@ -30,28 +31,10 @@ __all__ = [
     "Backlog",
     "RetryResult",
     "backlog",
+    "figures",
     "optouts_since",
     "retry_message",
 ]
-
-BACKLOG_CAP = 100_000
-"""Parts counted in the scheduled backlog at most (beyond: "more than"), so a huge backlog
-costs a bounded index read per page view."""
-
-RETRYABLE = frozenset({"failed", "expired"})
-"""Final statuses of a message the gateway gave up on (the carrier never delivered it)."""
-
-
-class Backlog(msgspec.Struct, frozen=True, kw_only=True):
-    """Parts waiting for a time: ``scheduled`` (a ``send_at``) and ``deferred`` (a retry or a
-    courtesy policy), each counted up to :data:`BACKLOG_CAP` (``capped`` says one was more)."""
-
-    scheduled: int
-    deferred: int
-    capped: bool
-    oldest_due_at: float | None
-    """The earliest due time among them (unix seconds): due parts are promoted every second,
-    so one further in the past than that says the promoter is behind."""
 
 
 def backlog(tx: Tx) -> Backlog:
@@ -65,9 +48,9 @@ def backlog(tx: Tx) -> Backlog:
         ).fetchall()
     )
     total = sum(counts.values())
-    oldest = conn.execute(
-        "SELECT min(due_at) FROM parts WHERE status IN ('scheduled', 'deferred')"
-    ).fetchone()[0]
+    oldest = scalar(
+        conn.execute("SELECT min(due_at) FROM parts WHERE status IN ('scheduled', 'deferred')")
+    )
     return Backlog(
         scheduled=int(counts.get("scheduled", 0)),
         deferred=int(counts.get("deferred", 0)),
@@ -89,19 +72,23 @@ def optouts_since(tx: Tx, since: float) -> dict[str, int]:
     }
 
 
-class RetryResult(msgspec.Struct, frozen=True, kw_only=True):
-    """What :func:`retry_message` did. ``result``: ``retried``; ``not_found`` (no such message
-    for this key); ``not_retryable`` (its status is not one of :data:`RETRYABLE`)."""
+def figures(tx: Tx, since: float) -> tuple[Backlog, dict[str, int]]:
+    """The console's store figures in one transaction: the backlog and opt-outs since."""
+    return backlog(tx), optouts_since(tx, since)
 
-    result: Literal["retried", "not_found", "not_retryable"]
-    id: str
-    status: str = ""
-    """The message's status after the call (before it, when nothing was done)."""
-    previous: str = ""
-    route: str = ""
-    msg_class: str = ""
-    parts: int = 0
-    """Parts queued again."""
+
+class _GivenUp(msgspec.Struct, frozen=True):
+    """What a retry reads of the message first."""
+
+    mid: int
+    first_pid: int
+    total: int
+    status: str
+    msg_class: str
+    route: str
+
+
+_GIVEN_UP = Columns(_GivenUp, columns={"total": "parts_total"})
 
 
 def retry_message(
@@ -126,23 +113,24 @@ def retry_message(
     ``key`` None: any key's message (an admin key or the ops token); else only that key's.
     """
     conn = tx.conn
-    sql = "SELECT mid, first_pid, parts_total, status, msg_class, route FROM messages WHERE id = ?"
+    sql = f"SELECT {_GIVEN_UP.select} FROM messages WHERE id = ?"
     args: tuple[object, ...] = (public_id,)
     if key is not None:
         sql += " AND key = ?"
         args = (public_id, key)
-    row = conn.execute(sql, args).fetchone()
+    row = _GIVEN_UP.read_one(conn.execute(sql, args))
     if row is None:
         return RetryResult(result="not_found", id=public_id)
-    mid, first, total, status, msg_class, route = row
+    mid, first, total, status = row.mid, row.first_pid, row.total, row.status
+    msg_class, route = row.msg_class, row.route
     if status not in RETRYABLE:
         return RetryResult(result="not_retryable", id=public_id, status=status)
     pids = [
-        r[0]
-        for r in conn.execute(
+        pid
+        for pid, part_status in conn.execute(
             "SELECT pid, status FROM parts WHERE pid BETWEEN ? AND ?", (first, first + total - 1)
         )
-        if r[1] in RETRYABLE
+        if part_status in RETRYABLE
     ]
     conn.execute(
         "UPDATE parts SET status = 'queued', route = ?, attempts = 0, carrier_id = NULL,"

@@ -26,7 +26,7 @@ def planned_slots(tx: Tx, number: str, key: str | None, since: float) -> list[fl
     if key is not None:
         sql += " AND s.key = ?"
         args.append(key)
-    return [r[0] for r in tx.conn.execute(sql, args)]
+    return [at for (at,) in tx.conn.execute(sql, args)]
 
 
 def left_slots(tx: Tx, number: str, key: str | None, since: float, exclude: int) -> list[float]:
@@ -40,7 +40,7 @@ def left_slots(tx: Tx, number: str, key: str | None, since: float, exclude: int)
     if key is not None:
         sql += " AND key = ?"
         args.append(key)
-    return [r[0] for r in tx.conn.execute(sql, args)]
+    return [at for (at,) in tx.conn.execute(sql, args)]
 
 
 def reserve(tx: Tx, rows: Iterable[tuple[str, str, str, float]]) -> None:

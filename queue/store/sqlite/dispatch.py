@@ -7,14 +7,20 @@ Each function is one operation of a group-committed transaction (see :mod:`.writ
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, NamedTuple
 
-from smsgw.drivers.seam import FailureKind, OutboundPart, Outcome, Receipt
+import msgspec
+
+from smsgw.drivers.seam import Encoding, FailureKind, OutboundPart, Outcome, Receipt
 from smsgw.queue.model import FINAL, WAITING
 from smsgw.queue.scheduling.retry import DispatchPolicy, decide
+from smsgw.queue.store.records import OutcomeSummary, ReceiptSummary
+from smsgw.queue.store.screening import ClaimGate
+from smsgw.queue.store.sqlite.rows import Columns
+from smsgw.queue.store.sqlite.screening import check_claim
 from smsgw.queue.store.sqlite.transitions import (
     IN_IDS,
+    MSG,
     MSG_COLS,
     Change,
     Events,
@@ -52,34 +58,87 @@ _RECEIPT_STATUS = {
 PENDING_RECEIPT_TTL = 3600.0
 
 
-class ClaimGate(Protocol):
-    """Checks made just before parts leave (the consent and courtesy policy)."""
+class _Ready(msgspec.Struct, frozen=True):
+    """A part about to be claimed, with what it needs of its message."""
 
-    def check_claim(self, tx: Tx, infos: Iterable[MsgInfo], now: float) -> dict[int, Change]:
-        """Messages to hold back (their parts already rejected or deferred in ``tx``), by mid,
-        with the status change to record."""
-        ...
-
-
-@dataclass
-class OutcomeSummary:
-    submitted: list[tuple[int, str]] = field(default_factory=list)
-    """(pid, class) of parts the carrier accepted."""
-    throttled: int = 0
-    temporary: int = 0
-    permanent: int = 0
-    duplicates_risked: int = 0
-    receipts_late: int = 0
-    """Receipts that had arrived before these ids and were waiting for them (now matched)."""
-    requeued_now: bool = False
-    """Some parts went straight back to ``queued`` (throttled): wake the route."""
+    pid: int
+    seq: int
+    text: str
+    attempts: int
+    to: str
+    sender: str
+    encoding: Encoding
+    ref: int
+    ref_bits: Literal[8, 16]
+    expires_at: float
 
 
-@dataclass
-class ReceiptSummary:
-    matched: int = 0
-    pending: int = 0
-    duplicate: int = 0
+_READY = Columns(
+    _Ready,
+    prefix="p",
+    columns={
+        "to": "m.to_number",
+        "sender": "m.sender",
+        "encoding": "m.encoding",
+        "ref": "m.ref",
+        "ref_bits": "m.ref_bits",
+        "expires_at": "m.expires_at",
+    },
+)
+
+
+class _PartState(msgspec.Struct, frozen=True):
+    """Where a part is: its status, route and attempts so far (and its carrier id)."""
+
+    pid: int
+    part_status: str
+    route: str
+    attempts: int
+    carrier_id: str | None
+
+
+_PART_STATE = Columns(_PartState, prefix="p", columns={"part_status": "p.status"})
+
+
+class _Moving(msgspec.Struct, frozen=True):
+    """A part that changes route or state in bulk (timers, recovery, failover)."""
+
+    pid: int
+    mid: int
+    route: str
+
+
+_MOVING = Columns(_Moving)
+
+
+class _Pending(msgspec.Struct, frozen=True):
+    """A receipt kept until a part with its carrier id appears."""
+
+    row_id: int
+    route: str
+    state: str
+    error_code: str | None
+
+
+_PENDING = Columns(_Pending, columns={"row_id": "rowid"})
+
+
+class _Failover(msgspec.Struct, frozen=True):
+    pid: int
+    mid: int
+    routes: str
+    """The message's route list, comma-separated, in failover order."""
+
+
+_FAILOVER = Columns(_Failover, prefix="p", columns={"routes": "m.routes"})
+
+
+class _Due(msgspec.Struct, frozen=True):
+    mid: int
+    expires_at: float
+
+
+_DUE = Columns(_Due)
 
 
 def claim(
@@ -91,43 +150,42 @@ def claim(
     ``gate`` holds back (an opt-out arrived, quiet hours began) are not returned either.
     """
     conn = tx.conn
-    rows = conn.execute(
-        "SELECT p.pid, p.seq, p.text, p.attempts, m.to_number, m.sender, m.encoding, m.ref,"
-        f" m.ref_bits, m.expires_at, {MSG_COLS}"
+    cur = conn.execute(
+        f"SELECT {_READY.select}, {MSG_COLS}"
         " FROM parts p JOIN messages m ON m.mid = p.mid"
         " WHERE p.route = ? AND p.status = 'queued'"
         " ORDER BY p.priority, p.pid LIMIT ?",
         (route, limit),
-    ).fetchall()
+    )
+    part_of, info_of = _READY.reader(cur), MSG.reader(cur)
     out: list[OutboundPart] = []
     expired: dict[int, MsgInfo] = {}
     sending: dict[int, MsgInfo] = {}
-    for row in rows:
-        pid, seq, text, attempts, to, sender, enc, ref, bits, exp = row[:10]
-        info = MsgInfo.from_row(row, 10)
-        if exp <= now:
+    for row in cur.fetchall():
+        part, info = part_of(row), info_of(row)
+        if part.expires_at <= now:
             expired[info.mid] = info
             continue
         sending[info.mid] = info
         out.append(
             OutboundPart(
-                part_id=pid,
+                part_id=part.pid,
                 message_id=info.public_id,
                 route=route,
-                to=to,
-                sender=sender,
-                text=text,
-                encoding=enc,
-                seq=seq,
+                to=part.to,
+                sender=part.sender,
+                text=part.text,
+                encoding=part.encoding,
+                seq=part.seq,
                 total=info.total,
-                ref=ref,
-                ref_bits=bits,
+                ref=part.ref,
+                ref_bits=part.ref_bits,
                 msg_class=info.msg_class,  # type: ignore[arg-type]
-                validity_until=exp,
-                attempt=attempts + 1,
+                validity_until=part.expires_at,
+                attempt=part.attempts + 1,
             )
         )
-    held = gate.check_claim(tx, sending.values(), now) if gate is not None and sending else {}
+    held = check_claim(tx, gate, sending.values(), now) if gate is not None and sending else {}
     if held:
         stopped = {held[mid].info.public_id for mid in held}
         out = [p for p in out if p.message_id not in stopped]
@@ -154,27 +212,30 @@ def claim(
 def _stop_waiting_parts(tx: Tx, info: MsgInfo, status: str, now: float, error: str) -> None:
     first, total = info.first_pid, info.total
     pids = [
-        r[0]
-        for r in tx.conn.execute(
+        pid
+        for pid, part_status in tx.conn.execute(
             "SELECT pid, status FROM parts WHERE pid BETWEEN ? AND ?", (first, first + total - 1)
         )
-        if r[1] in WAITING
+        if part_status in WAITING
     ]
     set_parts(tx, pids, status, now, error=error)
 
 
-def _parts_with_messages(tx: Tx, pids: Sequence[int]) -> dict[int, tuple[str, str, int, MsgInfo]]:
-    """pid -> (part status, route, attempts, message info), in chunks."""
-    out: dict[int, tuple[str, str, int, MsgInfo]] = {}
+def _parts_with_messages(tx: Tx, pids: Sequence[int]) -> dict[int, tuple[_PartState, MsgInfo]]:
+    """pid -> (where the part is, its message), in chunks."""
+    out: dict[int, tuple[_PartState, MsgInfo]] = {}
     for i in range(0, len(pids), 500):
         chunk = pids[i : i + 500]
         marks = ",".join("?" * len(chunk))
-        for row in tx.conn.execute(
-            f"SELECT p.pid, p.status, p.route, p.attempts, {MSG_COLS} FROM parts p"
+        cur = tx.conn.execute(
+            f"SELECT {_PART_STATE.select}, {MSG_COLS} FROM parts p"
             f" JOIN messages m ON m.mid = p.mid WHERE p.pid IN ({marks})",
             chunk,
-        ):
-            out[row[0]] = (row[1], row[2], row[3], MsgInfo.from_row(row, 4))
+        )
+        part_of, info_of = _PART_STATE.reader(cur), MSG.reader(cur)
+        for row in cur:
+            part = part_of(row)
+            out[part.pid] = (part, info_of(row))
     return out
 
 
@@ -193,31 +254,35 @@ def record_outcomes(
     submitted: list[tuple[object, ...]] = []
     requeued: list[tuple[int]] = []
     deferred: list[tuple[object, ...]] = []
-    # Per message: the latest known status of single-part messages, or None to derive.
-    touched: dict[int, tuple[MsgInfo, str | None, str, str | None]] = {}
+    touched: dict[int, _Touch] = {}
     for o in outcomes:
         entry = found.get(o.part_id)
-        if entry is None or entry[0] != "sending":
+        if entry is None or entry[0].part_status != "sending":
             continue  # cancelled or already settled meanwhile; nothing to undo
-        _, route, attempts, info = entry
+        part, info = entry
+        route, attempts = part.route, part.attempts
         single = info.total == 1
         if o.failure is None:
             submitted.append((o.carrier_id, now, o.part_id))
             summary.submitted.append((o.part_id, info.msg_class))
-            touched[info.mid] = (
-                info,
-                "submitted" if single else None,
-                f"submitted to {route} as {o.carrier_id}",
-                None,
+            touched[info.mid] = _Touch(
+                info, "submitted" if single else None, f"submitted to {route} as {o.carrier_id}"
             )
             if has_pending and o.carrier_id is not None:
                 pending = _take_pending(tx, route, o.carrier_id)
                 if pending is not None:
+                    status, code = pending
                     summary.receipts_late += 1
                     # Write the submit first so the receipt's final state wins below.
                     _mark_submitted(tx, [submitted.pop()])
-                    set_parts(tx, [o.part_id], pending[0], now, error=pending[1])
-                    touched[info.mid] = (info, None, f"receipt (early): {pending[0]}", None)
+                    set_parts(tx, [o.part_id], status, now, error=_part_error(status, code))
+                    touched[info.mid] = _Touch(
+                        info,
+                        status if single else None,
+                        f"receipt (early): {status}",
+                        _message_error(status, code),
+                        status,
+                    )
             continue
         if o.maybe_sent:
             summary.duplicates_risked += 1
@@ -231,25 +296,21 @@ def record_outcomes(
         if d.action == "requeue":
             summary.requeued_now = True
             requeued.append((o.part_id,))
-            touched[info.mid] = (
-                info,
-                "queued" if single else None,
-                f"throttled by {route}, requeued: {d.reason}",
-                None,
+            touched[info.mid] = _Touch(
+                info, "queued" if single else None, f"throttled by {route}, requeued: {d.reason}"
             )
         elif d.action == "retry" and d.due_at is not None:
             deferred.append((d.due_at, d.reason, o.part_id))
-            touched[info.mid] = (
+            touched[info.mid] = _Touch(
                 info,
                 "deferred" if single else None,
                 f"temporary failure ({d.reason}); retry at {d.due_at:.3f}",
-                None,
             )
         else:
             error = d.error or d.reason
             set_parts(tx, [o.part_id], "failed", now, error=error)
             _stop_waiting_parts(tx, info, "failed", now, "another part of the message failed")
-            touched[info.mid] = (info, "failed", error, error)
+            touched[info.mid] = _Touch(info, "failed", error, error, "failed")
     _mark_submitted(tx, submitted)
     conn.executemany(
         "UPDATE parts SET status = 'queued', attempts = attempts - 1 WHERE pid = ?", requeued
@@ -257,16 +318,36 @@ def record_outcomes(
     conn.executemany(
         "UPDATE parts SET status = 'deferred', due_at = ?, error = ? WHERE pid = ?", deferred
     )
-    apply(
-        tx,
-        events,
-        [
-            Change(info, status if status is not None else derive(tx, info), note, error)
-            for info, status, note, error in touched.values()
-        ],
-        now,
-    )
+    apply(tx, events, [t.change(tx) for t in touched.values()], now)
     return summary
+
+
+class _Touch(NamedTuple):
+    """What an outcome did to its message, turned into a :class:`Change` once every part of
+    the batch is written."""
+
+    info: MsgInfo
+    status: str | None
+    """The message's new status when it is known (one part), None to derive from the parts."""
+    note: str
+    error: str | None = None
+    error_with: str | None = None
+    """The status ``error`` belongs to: the message takes the error only when it reaches it
+    (one failed part of three does not make the message's error)."""
+
+    def change(self, tx: Tx) -> Change:
+        new = self.status if self.status is not None else derive(tx, self.info)
+        return Change(self.info, new, self.note, self.error if new == self.error_with else None)
+
+
+def _part_error(status: str, code: str | None) -> str | None:
+    """A part's error for a receipt's final status: the carrier's code (or the status)."""
+    return None if status == "delivered" else (code or status)
+
+
+def _message_error(status: str, code: str | None) -> str | None:
+    """A message's error for a receipt's final status: what the receipt said."""
+    return None if status == "delivered" else f"receipt {status} {code or ''}".strip()
 
 
 def _mark_submitted(tx: Tx, rows: Sequence[tuple[object, ...]]) -> None:
@@ -278,19 +359,22 @@ def _mark_submitted(tx: Tx, rows: Sequence[tuple[object, ...]]) -> None:
 
 
 def _take_pending(tx: Tx, route: str, carrier_id: str) -> tuple[str, str | None] | None:
-    """A receipt that arrived before its id: (part status, error) if there is one."""
-    row = tx.conn.execute(
-        "SELECT rowid, state, error_code FROM pending_receipts"
-        " WHERE route = ? AND carrier_id = ? ORDER BY rowid LIMIT 1",
-        (route, carrier_id),
-    ).fetchone()
-    if row is None:
+    """A receipt that arrived before its id: (final status, the carrier's error code) if
+    there is one with a final state."""
+    found = _PENDING.read_one(
+        tx.conn.execute(
+            f"SELECT {_PENDING.select} FROM pending_receipts"
+            " WHERE route = ? AND carrier_id = ? ORDER BY rowid LIMIT 1",
+            (route, carrier_id),
+        )
+    )
+    if found is None:
         return None
-    tx.conn.execute("DELETE FROM pending_receipts WHERE rowid = ?", (row[0],))
-    status = _RECEIPT_STATUS.get(row[1])
+    tx.conn.execute("DELETE FROM pending_receipts WHERE rowid = ?", (found.row_id,))
+    status = _RECEIPT_STATUS.get(found.state)
     if status is None:
         return None
-    return status, (None if status == "delivered" else (row[2] or status))
+    return status, found.error_code
 
 
 def record_receipts(
@@ -306,18 +390,22 @@ def record_receipts(
     wanted: dict[str, set[str]] = {}
     for r in receipts:
         wanted.setdefault(r.route, set()).add(r.carrier_id)
-    found: dict[tuple[str, str], tuple[int, str, MsgInfo]] = {}
+    found: dict[tuple[str, str], tuple[_PartState, MsgInfo]] = {}
     for route, ids in wanted.items():
-        for row in conn.execute(
-            f"SELECT p.carrier_id, p.pid, p.status, {MSG_COLS} FROM parts p"
+        cur = conn.execute(
+            f"SELECT {_PART_STATE.select}, {MSG_COLS} FROM parts p"
             " JOIN messages m ON m.mid = p.mid"
             f" WHERE p.route = ? AND p.carrier_id {IN_IDS}",
             (route, id_list(ids)),
-        ):
-            key = (route, row[0])
+        )
+        part_of, info_of = _PART_STATE.reader(cur), MSG.reader(cur)
+        for row in cur:
+            part = part_of(row)
+            assert part.carrier_id is not None
+            key = (route, part.carrier_id)
             seen = found.get(key)
-            if seen is None or row[1] > seen[0]:
-                found[key] = (row[1], row[2], MsgInfo.from_row(row, 3))
+            if seen is None or part.pid > seen[0].pid:
+                found[key] = (part, info_of(row))
     pending: list[tuple[object, ...]] = []
     finals: dict[tuple[str, str | None], list[int]] = {}
     touched: dict[int, tuple[MsgInfo, str, str, str | None]] = {}
@@ -326,19 +414,18 @@ def record_receipts(
         if hit is None:
             pending.append((r.route, r.carrier_id, r.state, r.error_code, r.done_at, now))
             continue
-        pid, part_status, info = hit
+        part, info = hit
         status = _RECEIPT_STATUS.get(r.state)
         if status is None:
             summary.matched += 1  # an intermediate state (accepted, enroute): nothing changes
             continue
-        if part_status in FINAL:
+        if part.part_status in FINAL:
             summary.duplicate += 1
             continue
         summary.matched += 1
-        error = None if status == "delivered" else (r.error_code or status)
-        finals.setdefault((status, error), []).append(pid)
+        finals.setdefault((status, _part_error(status, r.error_code)), []).append(part.pid)
         note = f"receipt: {r.state}" + (f" (err {r.error_code})" if r.error_code else "")
-        msg_error = None if status == "delivered" else f"receipt {r.state} {r.error_code}".strip()
+        msg_error = _message_error(status, r.error_code)
         touched[info.mid] = (info, status, note, msg_error)
     summary.pending = len(pending)
     if pending:
@@ -359,37 +446,43 @@ def record_receipts(
 
 def expire_pending_receipts(tx: Tx, now: float) -> list[str]:
     """Drop receipts that found no part within the TTL; returns their routes (for counting)."""
-    rows = tx.conn.execute(
-        "SELECT rowid, route FROM pending_receipts WHERE received_at < ?",
-        (now - PENDING_RECEIPT_TTL,),
-    ).fetchall()
-    tx.conn.executemany("DELETE FROM pending_receipts WHERE rowid = ?", [(r[0],) for r in rows])
-    return [r[1] for r in rows]
+    rows = _PENDING.read(
+        tx.conn.execute(
+            f"SELECT {_PENDING.select} FROM pending_receipts WHERE received_at < ?",
+            (now - PENDING_RECEIPT_TTL,),
+        )
+    )
+    tx.conn.executemany("DELETE FROM pending_receipts WHERE rowid = ?", [(r.row_id,) for r in rows])
+    return [r.route for r in rows]
 
 
 def promote_due(tx: Tx, events: Events, now: float, limit: int = 5000) -> set[str]:
     """Scheduled and deferred parts whose time came become queued; returns routes to wake."""
-    rows = tx.conn.execute(
-        "SELECT pid, mid, route FROM parts WHERE status IN ('scheduled', 'deferred')"
-        " AND due_at <= ? ORDER BY due_at LIMIT ?",
-        (now, limit),
-    ).fetchall()
-    set_parts(tx, [r[0] for r in rows], "queued", now)
-    for mid in dict.fromkeys(r[1] for r in rows):
+    rows = _MOVING.read(
+        tx.conn.execute(
+            f"SELECT {_MOVING.select} FROM parts WHERE status IN ('scheduled', 'deferred')"
+            " AND due_at <= ? ORDER BY due_at LIMIT ?",
+            (now, limit),
+        )
+    )
+    set_parts(tx, [r.pid for r in rows], "queued", now)
+    for mid in dict.fromkeys(r.mid for r in rows):
         refresh_message(tx, events, mid, now, "due")
-    return {r[2] for r in rows}
+    return {r.route for r in rows}
 
 
 def expire_overdue(tx: Tx, events: Events, now: float, scan: int = 2000) -> int:
     """Expire unfinished messages past validity that have not left (oldest first, bounded)."""
     count = 0
     for priority in (0, 1, 2):
-        rows = tx.conn.execute(
-            "SELECT mid, expires_at FROM messages WHERE done = 0 AND priority = ?"
-            " ORDER BY mid LIMIT ?",
-            (priority, scan),
-        ).fetchall()
-        due = [mid for mid, expires_at in rows if expires_at <= now]
+        rows = _DUE.read(
+            tx.conn.execute(
+                f"SELECT {_DUE.select} FROM messages WHERE done = 0 AND priority = ?"
+                " ORDER BY mid LIMIT ?",
+                (priority, scan),
+            )
+        )
+        due = [r.mid for r in rows if r.expires_at <= now]
         changes = []
         for info in load_infos(tx, due).values():
             _stop_waiting_parts(tx, info, "expired", now, "validity ran out before it could leave")
@@ -404,21 +497,18 @@ def recover_in_flight(tx: Tx, events: Events, now: float, older_than: float | No
     They may have left already: each is a duplicate risk, returned as its route for counting.
     ``older_than`` None takes every sending part (start-up); otherwise only those sent before it.
     """
+    sql = f"SELECT {_MOVING.select} FROM parts WHERE status = 'sending'"
     if older_than is None:
-        rows = tx.conn.execute("SELECT pid, mid, route FROM parts WHERE status = 'sending'")
+        found = _MOVING.read(tx.conn.execute(sql))
     else:
-        rows = tx.conn.execute(
-            "SELECT pid, mid, route FROM parts WHERE status = 'sending' AND sent_at < ?",
-            (older_than,),
-        )
-    found = rows.fetchall()
+        found = _MOVING.read(tx.conn.execute(sql + " AND sent_at < ?", (older_than,)))
     tx.conn.executemany(
         "UPDATE parts SET status = 'queued', attempts = max(0, attempts - 1) WHERE pid = ?",
-        [(r[0],) for r in found],
+        [(r.pid,) for r in found],
     )
-    for mid in dict.fromkeys(r[1] for r in found):
+    for mid in dict.fromkeys(r.mid for r in found):
         refresh_message(tx, events, mid, now, "requeued: its submit was interrupted")
-    return [r[2] for r in found]
+    return [r.route for r in found]
 
 
 def reroute(
@@ -433,21 +523,22 @@ def reroute(
 
     Returns how many parts went to each new route. Messages with no other route wait.
     """
-    rows = tx.conn.execute(
-        "SELECT p.pid, p.mid, m.routes FROM parts p JOIN messages m ON m.mid = p.mid"
-        " WHERE p.route = ? AND p.status = 'queued' ORDER BY p.priority, p.pid LIMIT ?",
-        (route, limit),
-    ).fetchall()
+    rows = _FAILOVER.read(
+        tx.conn.execute(
+            f"SELECT {_FAILOVER.select} FROM parts p JOIN messages m ON m.mid = p.mid"
+            " WHERE p.route = ? AND p.status = 'queued' ORDER BY p.priority, p.pid LIMIT ?",
+            (route, limit),
+        )
+    )
     moved: dict[str, int] = {}
     per_message: dict[int, str] = {}
     updates: list[tuple[str, int]] = []
-    for pid, mid, routes in rows:
-        names = routes.split(",")
-        target = _next_up(names, route, is_up)
+    for row in rows:
+        target = _next_up(row.routes.split(","), route, is_up)
         if target is None:
             continue
-        updates.append((target, pid))
-        per_message[mid] = target
+        updates.append((target, row.pid))
+        per_message[row.mid] = target
         moved[target] = moved.get(target, 0) + 1
     tx.conn.executemany("UPDATE parts SET route = ? WHERE pid = ?", updates)
     for mid, target in per_message.items():
@@ -478,21 +569,22 @@ def cancel(tx: Tx, events: Events, key: str, public_id: str, now: float) -> str 
 
     A message any part of which is sending or beyond is not cancelled (the caller answers 409).
     """
-    row = tx.conn.execute(
-        "SELECT mid, first_pid, parts_total, status FROM messages WHERE id = ? AND key = ?",
-        (public_id, key),
-    ).fetchone()
-    if row is None:
+    info = MSG.read_one(
+        tx.conn.execute(
+            f"SELECT {MSG_COLS} FROM messages m WHERE m.id = ? AND m.key = ?", (public_id, key)
+        )
+    )
+    if info is None:
         return None
-    mid, first, total, status = row
+    first, total = info.first_pid, info.total
     statuses = [
-        r[0]
-        for r in tx.conn.execute(
+        status
+        for (status,) in tx.conn.execute(
             "SELECT status FROM parts WHERE pid BETWEEN ? AND ?", (first, first + total - 1)
         )
     ]
     if not all(s in WAITING for s in statuses):
-        return str(status)
+        return info.status
     set_parts(tx, list(range(first, first + total)), "cancelled", now)
-    refresh_message(tx, events, mid, now, "cancelled by the client")
+    refresh_message(tx, events, info.mid, now, "cancelled by the client")
     return "cancelled"

@@ -19,6 +19,7 @@ import msgspec
 
 from smsgw.queue.store.refusals import StoreRefused
 from smsgw.queue.store.sqlite.migrations import SCHEMA_VERSION
+from smsgw.queue.store.sqlite.rows import scalar
 
 __all__ = ["BackupResult", "CheckResult", "backup", "check"]
 
@@ -64,8 +65,8 @@ def check(path: str) -> CheckResult:
     try:
         try:
             rows = conn.execute(f"PRAGMA integrity_check({_MAX_PROBLEMS})").fetchall()
-            schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+            schema = int(scalar(conn.execute("PRAGMA user_version")))
+            pages = int(scalar(conn.execute("PRAGMA page_count")))
         except sqlite3.DatabaseError as e:
             if getattr(e, "sqlite_errorcode", None) == 26:  # SQLITE_NOTADB
                 raise StoreRefused(
@@ -74,7 +75,7 @@ def check(path: str) -> CheckResult:
             return CheckResult(path=path, problems=[str(e)], schema=0, pages=0)
     finally:
         conn.close()
-    problems = [str(r[0]) for r in rows if r[0] != "ok"]
+    problems = [str(problem) for (problem,) in rows if problem != "ok"]
     if not problems and schema > SCHEMA_VERSION:
         problems = [f"schema version {schema} is newer than this smsgw ({SCHEMA_VERSION})"]
     return CheckResult(path=path, problems=problems, schema=schema, pages=pages)
@@ -105,8 +106,8 @@ def backup(path: str, destination: str) -> BackupResult:
         try:
             src.backup(out)  # all pages in one step: one consistent snapshot
             out.execute("PRAGMA journal_mode = DELETE")
-            verdict = out.execute("PRAGMA quick_check").fetchone()[0]
-            pages = int(out.execute("PRAGMA page_count").fetchone()[0])
+            verdict = scalar(out.execute("PRAGMA quick_check"))
+            pages = int(scalar(out.execute("PRAGMA page_count")))
         finally:
             out.close()
         if verdict != "ok":

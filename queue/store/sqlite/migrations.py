@@ -231,12 +231,13 @@ def migrate(conn: sqlite3.Connection) -> int:
     Raises :class:`SchemaTooNew` for a store of a newer smsgw and :class:`NotAStore` for a
     database that holds another program's tables; neither is touched.
     """
-    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    ((version_found,),) = conn.execute("PRAGMA user_version").fetchall()
+    found = int(version_found)
     if found > SCHEMA_VERSION:
         raise SchemaTooNew(found)
     tables = {
-        r[0]
-        for r in conn.execute(
+        name
+        for (name,) in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )
     }

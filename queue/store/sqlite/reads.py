@@ -8,8 +8,9 @@ import msgspec
 
 from smsgw.drivers.seam import InboundMessage
 from smsgw.queue.model import HistoryEntry, InboundRow, MessageRow, PartRow
+from smsgw.queue.store.records import QueueStats
 from smsgw.queue.store.sqlite.accept import new_ids
-from smsgw.queue.store.sqlite.rows import Columns
+from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
@@ -89,19 +90,15 @@ def list_messages(
     )
 
 
-class QueueStats(msgspec.Struct, frozen=True, kw_only=True):
-    oldest_by_class: dict[str, float]
-    """created_at of the oldest unfinished message per class."""
-    webhooks_pending: int
-
-
 def count_active(tx: Tx) -> dict[str, int]:
     """Unfinished messages per class: a full index count, done once at start-up."""
     return {
         name: int(
-            tx.conn.execute(
-                "SELECT count(*) FROM messages WHERE done = 0 AND priority = ?", (priority,)
-            ).fetchone()[0]
+            scalar(
+                tx.conn.execute(
+                    "SELECT count(*) FROM messages WHERE done = 0 AND priority = ?", (priority,)
+                )
+            )
         )
         for priority, name in ((0, "otp"), (1, "transactional"), (2, "marketing"))
     }
@@ -138,7 +135,7 @@ def queue_stats(tx: Tx) -> QueueStats:
             (priority,),
         ):
             oldest[name] = float(created_at)
-    webhooks = int(conn.execute("SELECT count(*) FROM webhooks WHERE dead = 0").fetchone()[0])
+    webhooks = int(scalar(conn.execute("SELECT count(*) FROM webhooks WHERE dead = 0")))
     return QueueStats(oldest_by_class=oldest, webhooks_pending=webhooks)
 
 

@@ -9,12 +9,13 @@ whole change: no statement lists positions, no reader counts them.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 import msgspec
 
-__all__ = ["Columns"]
+__all__ = ["Columns", "scalar"]
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -58,34 +59,71 @@ class Columns(Generic[S]):
         """The SELECT list, in field order: ``mid AS cursor, id, ...``."""
         self._convert = convert
 
-    def read(self, cursor: sqlite3.Cursor) -> list[S]:
-        """Every row of ``cursor`` (a SELECT of :attr:`select`, maybe with more columns after)
-        as a record, matched by column name; columns that are not fields are ignored."""
+    def reader(self, cursor: sqlite3.Cursor) -> Callable[[Sequence[Any]], S]:
+        """A function turning one row of ``cursor`` into a record.
+
+        The fields are found by name in the cursor's columns once, so several record types can
+        read their fields from the same row of a join (each from its own names), and reading a
+        row costs no more than reading it by position.
+
+        Raises KeyError naming a field the cursor has no column for.
+        """
         names = [d[0] for d in cursor.description]
-        return [self._make(names, row) for row in cursor]
+        try:
+            positions = [names.index(f) for f in self.fields]
+        except ValueError:
+            missing = [f for f in self.fields if f not in names]
+            raise KeyError(f"{self.cls.__name__}: no column for {missing}") from None
+        cls, fields, convert = self.cls, self.fields, self._convert
+        if len(positions) == 1:
+            (only,) = positions
+            pick: Callable[[Sequence[Any]], Any] = lambda row: (row[only],)  # noqa: E731
+        else:
+            pick = itemgetter(*positions)
+        # Positional construction (ten times cheaper) when the fields read are the record's
+        # leading positional fields, in order; keywords otherwise (kw_only records, skips).
+        positional = tuple(getattr(cls, "__match_args__", ())[: len(fields)]) == fields
+        if not convert and positional:
+            return lambda row: cls(*pick(row))
+        at = {f: i for i, f in enumerate(fields)}
+        fixes = [(at[f], fn) for f, fn in convert.items() if f in at]
+
+        def make(row: Sequence[Any]) -> S:
+            values = list(pick(row))
+            for i, fn in fixes:
+                values[i] = fn(values[i])
+            if positional:
+                return cls(*values)
+            return cls(**dict(zip(fields, values, strict=True)))
+
+        return make
+
+    def read(self, cursor: sqlite3.Cursor) -> list[S]:
+        """Every row of ``cursor`` (a SELECT of :attr:`select`, maybe with more columns) as a
+        record, matched by column name; columns that are not fields are ignored."""
+        make = self.reader(cursor)
+        return [make(row) for row in cursor]
 
     def read_one(self, cursor: sqlite3.Cursor) -> S | None:
         """The first row of ``cursor`` as a record, or None when there is none."""
         row = cursor.fetchone()
         if row is None:
             return None
-        return self._make([d[0] for d in cursor.description], row)
+        return self.reader(cursor)(row)
 
     def read_with(self, cursor: sqlite3.Cursor) -> list[tuple[S, dict[str, Any]]]:
         """Like :meth:`read`, each record with every value of its row by column name (for the
         columns selected beyond the record's fields)."""
         names = [d[0] for d in cursor.description]
-        out: list[tuple[S, dict[str, Any]]] = []
-        for row in cursor:
-            values = dict(zip(names, row, strict=True))
-            out.append((self._build(values), values))
-        return out
+        make = self.reader(cursor)
+        return [(make(row), dict(zip(names, row, strict=True))) for row in cursor]
 
-    def _make(self, names: list[str], row: Iterable[Any]) -> S:
-        return self._build(dict(zip(names, row, strict=True)))
 
-    def _build(self, values: Mapping[str, Any]) -> S:
-        kwargs = {f: values[f] for f in self.fields}
-        for f, fn in self._convert.items():
-            kwargs[f] = fn(kwargs[f])
-        return self.cls(**kwargs)
+def scalar(cursor: sqlite3.Cursor) -> Any:
+    """The one value of a query that selects one column of one row (a count, a max);
+    None when it returned no row."""
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    (value,) = row
+    return value

@@ -19,11 +19,13 @@ from typing import NamedTuple
 import msgspec
 
 from smsgw.queue.model import FINAL, derive_status, rfc3339
+from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.webhooks import Notify, event_ids, insert
 from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
     "IN_IDS",
+    "MSG",
     "MSG_COLS",
     "Change",
     "Events",
@@ -38,14 +40,10 @@ __all__ = [
     "set_parts",
 ]
 
-MSG_COLS = (
-    "m.mid, m.status, m.parts_total, m.first_pid, m.msg_class, m.created_at, m.callback_url,"
-    " m.key, m.id, m.client_ref, m.error, m.webhook_events"
-)
-_N_MSG_COLS = 12
 
+class MsgInfo(msgspec.Struct, frozen=True):
+    """The message columns a status change needs, read by name (:data:`MSG`)."""
 
-class MsgInfo(NamedTuple):
     mid: int
     status: str
     total: int
@@ -60,9 +58,11 @@ class MsgInfo(NamedTuple):
     webhook_events: str | None
     """``final``: only the final status gets a webhook; None (all): every change does."""
 
-    @classmethod
-    def from_row(cls, row: Sequence[object], offset: int = 0) -> MsgInfo:
-        return cls(*row[offset : offset + _N_MSG_COLS])  # type: ignore[arg-type]
+
+MSG = Columns(MsgInfo, prefix="m", columns={"total": "m.parts_total", "public_id": "m.id"})
+""":class:`MsgInfo` from a message table aliased ``m`` (joined on parts, or alone)."""
+MSG_COLS = MSG.select
+"""The SELECT list of :data:`MSG`, for joins that read more columns beside it."""
 
 
 class Change(NamedTuple):
@@ -151,10 +151,9 @@ def load_infos(tx: Tx, mids: Iterable[int]) -> dict[int, MsgInfo]:
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         marks = ",".join("?" * len(chunk))
-        for row in tx.conn.execute(
-            f"SELECT {MSG_COLS} FROM messages m WHERE m.mid IN ({marks})", chunk
+        for info in MSG.read(
+            tx.conn.execute(f"SELECT {MSG_COLS} FROM messages m WHERE m.mid IN ({marks})", chunk)
         ):
-            info = MsgInfo.from_row(row)
             out[info.mid] = info
     return out
 
@@ -163,11 +162,10 @@ def derive(tx: Tx, info: MsgInfo) -> str:
     """The message's status from its parts as they are now in this transaction."""
     first, total = info.first_pid, info.total
     if total == 1:
-        row = tx.conn.execute("SELECT status FROM parts WHERE pid = ?", (first,)).fetchone()
-        return str(row[0])
+        return str(scalar(tx.conn.execute("SELECT status FROM parts WHERE pid = ?", (first,))))
     return derive_status(
-        r[0]
-        for r in tx.conn.execute(
+        status
+        for (status,) in tx.conn.execute(
             "SELECT status FROM parts WHERE pid BETWEEN ? AND ?", (first, first + total - 1)
         )
     )

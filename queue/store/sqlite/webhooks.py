@@ -16,16 +16,28 @@ next rows for several lanes, all in one transaction.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 
 from smsgw.queue.store.randids import pair_table, random_digits
+from smsgw.queue.store.records import (
+    DEAD_KEPT,
+    Claim,
+    Claimed,
+    Finished,
+    Lane,
+    LaneInfo,
+    Notify,
+    WebhookJob,
+)
+from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
+    "DEAD_KEPT",
     "IN_JSON",
     "Claim",
     "Claimed",
@@ -43,15 +55,7 @@ __all__ = [
     "step",
 ]
 
-Lane = tuple[str, str]
-"""(key, origin)."""
-Notify = Callable[[Mapping[Lane, int]], None]
-"""Called after commit with the rows queued per lane (wakes the worker)."""
-
 IN_JSON = "IN (SELECT value FROM json_each(?))"
-DEAD_KEPT = 7 * 86400.0
-"""Seconds a failed delivery is kept (dead = 1, with its last_error) for an operator to see."""
-
 _json = msgspec.json.Encoder()
 
 
@@ -84,54 +88,6 @@ def event_ids(n: int) -> list[str]:
 
 _B32_PAIRS = pair_table("abcdefghijklmnopqrstuvwxyz234567")
 """RFC 4648 base32, lower case (the event ids' spelling since they were introduced)."""
-
-
-class WebhookJob(msgspec.Struct, frozen=True):
-    """One delivery as the worker holds it."""
-
-    wid: int
-    key: str
-    url: str
-    body: bytes
-    attempts: int
-    mid: int | None
-    event_id: str
-    origin: str
-
-
-class LaneInfo(NamedTuple):
-    lane: Lane
-    pending: int
-    next_at: float
-
-
-class Claim(NamedTuple):
-    key: str
-    origin: str
-    limit: int
-
-
-class Claimed(NamedTuple):
-    jobs: list[WebhookJob]
-    next_at: float | None
-    """The lane's earliest row still waiting in the store (None: none)."""
-
-
-class Finished(msgspec.Struct, kw_only=True):
-    """What the worker finished since its last step."""
-
-    done: list[int] = []
-    retry: list[tuple[int, int | None, float, str]] = []
-    """(wid, mid, next_at, error): one more attempt counted, due again at next_at."""
-    dead: list[tuple[int, str]] = []
-    """(wid, error): failed for good (refused target, bad URL, attempts used up)."""
-    release: list[tuple[int, float]] = []
-    """(wid, not_before): taken but not attempted (receiver paused, predecessor retrying)."""
-    purge_before: float | None = None
-    """Delete dead rows that died before this time."""
-
-    def __bool__(self) -> bool:
-        return bool(self.done or self.retry or self.dead or self.release or self.purge_before)
 
 
 def insert(
@@ -179,13 +135,22 @@ def release(tx: Tx) -> tuple[int, list[LaneInfo]]:
     fixed = [(origin_of(url), wid) for wid, url in missing]
     conn.executemany("UPDATE webhooks SET origin = ? WHERE wid = ?", [f for f in fixed if f[0]])
     info = [
-        LaneInfo((r[0], r[1]), int(r[2]), float(r[3]))
-        for r in conn.execute(
-            "SELECT key, origin, count(*), min(next_at) FROM webhooks WHERE dead = 0"
-            " GROUP BY key, origin"
+        LaneInfo((r.key, r.origin), int(r.pending), float(r.next_at))
+        for r in _LANE.read(
+            conn.execute(f"SELECT {_LANE.select} FROM webhooks WHERE dead = 0 GROUP BY key, origin")
         )
     ]
     return released, info
+
+
+class _LaneRow(msgspec.Struct, frozen=True):
+    key: str
+    origin: str
+    pending: int
+    next_at: float
+
+
+_LANE = Columns(_LaneRow, columns={"pending": "count(*)", "next_at": "min(next_at)"})
 
 
 def step(tx: Tx, finished: Finished, claims: Sequence[Claim], now: float) -> list[Claimed]:
@@ -229,8 +194,21 @@ def _record(tx: Tx, f: Finished, now: float) -> None:
         conn.execute("DELETE FROM webhooks WHERE dead = 1 AND next_at < ?", (f.purge_before,))
 
 
+class _Due(msgspec.Struct, frozen=True):
+    """A delivery row due for its lane."""
+
+    wid: int
+    url: str
+    body: object
+    attempts: int
+    mid: int | None
+    event_id: str | None
+    next_at: float
+
+
+_DUE = Columns(_Due)
 _CLAIM_SQL = (
-    "SELECT wid, url, body, attempts, mid, event_id, next_at FROM webhooks"
+    f"SELECT {_DUE.select} FROM webhooks"
     " WHERE key = ? AND origin = ? AND leased = 0 AND dead = 0 AND next_at <= ?"
     " ORDER BY next_at, wid LIMIT ?"
 )
@@ -239,24 +217,35 @@ _CLAIM_SQL = (
 def _claim(tx: Tx, claim: Claim, now: float) -> Claimed:
     conn = tx.conn
     key, origin, limit = claim
-    rows = conn.execute(_CLAIM_SQL, (key, origin, now, limit)).fetchall()
-    taken: list[Any] = rows
-    if any(r[4] is not None for r in rows):
+    rows = _DUE.read(conn.execute(_CLAIM_SQL, (key, origin, now, limit)))
+    taken = rows
+    if any(r.mid is not None for r in rows):
         taken = _in_order(tx, rows, now)
     if taken:
         conn.execute(
-            f"UPDATE webhooks SET leased = 1 WHERE wid {IN_JSON}", (json_ids(r[0] for r in taken),)
+            f"UPDATE webhooks SET leased = 1 WHERE wid {IN_JSON}", (json_ids(r.wid for r in taken),)
         )
     next_at: float | None = None
     if len(rows) < limit:
-        row = conn.execute(
-            "SELECT min(next_at) FROM webhooks WHERE key = ? AND origin = ? AND leased = 0"
-            " AND dead = 0",
-            (key, origin),
-        ).fetchone()
-        next_at = None if row[0] is None else float(row[0])
+        first = scalar(
+            conn.execute(
+                "SELECT min(next_at) FROM webhooks WHERE key = ? AND origin = ? AND leased = 0"
+                " AND dead = 0",
+                (key, origin),
+            )
+        )
+        next_at = None if first is None else float(first)
     jobs = [
-        WebhookJob(r[0], key, str(r[1]), _blob(r[2]), r[3], r[4], r[5] or f"evt_{r[0]}", origin)
+        WebhookJob(
+            r.wid,
+            key,
+            str(r.url),
+            _blob(r.body),
+            r.attempts,
+            r.mid,
+            r.event_id or f"evt_{r.wid}",
+            origin,
+        )
         for r in taken
     ]
     return Claimed(jobs, next_at)
@@ -269,10 +258,10 @@ def _blob(value: object) -> bytes:
     return str(value).encode("utf-8", "replace")
 
 
-def _in_order(tx: Tx, rows: list[Any], now: float) -> list[Any]:
+def _in_order(tx: Tx, rows: list[_Due], now: float) -> list[_Due]:
     """The rows that may go now: every earlier live row of their message is taken already
     (leased, or taken in this claim). The others are moved to their blocker's due time."""
-    mids = {r[4] for r in rows if r[4] is not None}
+    mids = {r.mid for r in rows if r.mid is not None}
     waiting: dict[int, list[tuple[int, float]]] = {}
     for mid, wid, at in tx.conn.execute(
         f"SELECT mid, wid, next_at FROM webhooks WHERE mid {IN_JSON} AND leased = 0"
@@ -280,12 +269,12 @@ def _in_order(tx: Tx, rows: list[Any], now: float) -> list[Any]:
         (json_ids(mids),),
     ):
         waiting.setdefault(mid, []).append((wid, at))
-    candidates = {r[0] for r in rows}
-    taken: list[Any] = []
+    candidates = {r.wid for r in rows}
+    taken: list[_Due] = []
     blocked: set[int] = set()
     moves: list[tuple[float, int]] = []
-    for r in sorted(rows, key=lambda r: r[0]):
-        wid, mid = r[0], r[4]
+    for r in sorted(rows, key=lambda r: r.wid):
+        wid, mid = r.wid, r.mid
         if mid is None:
             taken.append(r)
             continue
@@ -299,7 +288,7 @@ def _in_order(tx: Tx, rows: list[Any], now: float) -> list[Any]:
             continue
         blocked.add(wid)
         later = max(at for _, at in blockers)
-        if later > r[6]:
+        if later > r.next_at:
             moves.append((later, wid))
     if moves:
         tx.conn.executemany("UPDATE webhooks SET next_at = ? WHERE wid = ?", moves)

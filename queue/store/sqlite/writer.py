@@ -1,16 +1,16 @@
 """The store's one writer thread: stdlib sqlite3, group commit, answers delivered to trio.
 
-Why a thread and not aiosqlite: aiosqlite is built on asyncio futures and fails under trio;
-a dedicated thread owning one connection is the fastest measured option (STACK.md).
+Why a thread and not aiosqlite: aiosqlite is built on asyncio futures and fails under trio,
+and a dedicated thread owning one connection is faster than the async wrappers that do work.
 
 Callers on the trio side ``await writer.call(fn, *args)``. The thread takes whatever is queued
 (up to ``batch`` operations), runs them all inside ONE transaction and commits once, then wakes
 every caller of that batch with a single ``run_sync_soon``. So a 202 waits for exactly one fsync
 shared with everything else that arrived in the same tick. While several callers keep the store
-busy (the last commit held more than one operation and ended less than a millisecond ago) a
-batch of a few operations waits up to a millisecond for more: a commit rewrites every page its
-rows touch, so larger commits write much less per message. An idle store, or one caller waiting
-on each call in turn, commits at once.
+busy (the last commit held more than one operation and ended moments ago, see ``_LINGER``) a
+batch of a few operations waits a few milliseconds at most for more: a commit rewrites every
+page its rows touch, so larger commits write much less per message. An idle store, or one
+caller waiting on each call in turn, commits at once.
 
 If one operation raises, the whole transaction is rolled back and the batch is replayed one
 operation per transaction, so the failing one gets its exception and the others still commit:

@@ -1,0 +1,157 @@
+"""The values the store's calls take and return (besides the message model and the consent
+records): webhook deliveries and their lanes, dispatch summaries, queue and console figures.
+
+Every backend returns these same records; none of them holds anything of SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+import msgspec
+
+__all__ = [
+    "BACKLOG_CAP",
+    "DEAD_KEPT",
+    "RETRYABLE",
+    "Backlog",
+    "Claim",
+    "Claimed",
+    "Finished",
+    "Lane",
+    "LaneInfo",
+    "Notify",
+    "OutcomeSummary",
+    "QueueStats",
+    "ReceiptSummary",
+    "RetryResult",
+    "WebhookJob",
+]
+
+# -- webhooks ------------------------------------------------------------------------------
+
+Lane = tuple[str, str]
+"""(key, origin)."""
+Notify = Callable[[Mapping[Lane, int]], None]
+"""Called after commit with the rows queued per lane (wakes the worker)."""
+
+DEAD_KEPT = 7 * 86400.0
+"""Seconds a failed delivery is kept (dead = 1, with its last_error) for an operator to see."""
+
+
+class WebhookJob(msgspec.Struct, frozen=True):
+    """One delivery as the worker holds it."""
+
+    wid: int
+    key: str
+    url: str
+    body: bytes
+    attempts: int
+    mid: int | None
+    event_id: str
+    origin: str
+
+
+class LaneInfo(NamedTuple):
+    lane: Lane
+    pending: int
+    next_at: float
+
+
+class Claim(NamedTuple):
+    key: str
+    origin: str
+    limit: int
+
+
+class Claimed(NamedTuple):
+    jobs: list[WebhookJob]
+    next_at: float | None
+    """The lane's earliest row still waiting in the store (None: none)."""
+
+
+class Finished(msgspec.Struct, kw_only=True):
+    """What the worker finished since its last step."""
+
+    done: list[int] = []
+    retry: list[tuple[int, int | None, float, str]] = []
+    """(wid, mid, next_at, error): one more attempt counted, due again at next_at."""
+    dead: list[tuple[int, str]] = []
+    """(wid, error): failed for good (refused target, bad URL, attempts used up)."""
+    release: list[tuple[int, float]] = []
+    """(wid, not_before): taken but not attempted (receiver paused, predecessor retrying)."""
+    purge_before: float | None = None
+    """Delete dead rows that died before this time."""
+
+    def __bool__(self) -> bool:
+        return bool(self.done or self.retry or self.dead or self.release or self.purge_before)
+
+
+# -- dispatch ------------------------------------------------------------------------------
+
+
+@dataclass
+class OutcomeSummary:
+    submitted: list[tuple[int, str]] = field(default_factory=list)
+    """(pid, class) of parts the carrier accepted."""
+    throttled: int = 0
+    temporary: int = 0
+    permanent: int = 0
+    duplicates_risked: int = 0
+    receipts_late: int = 0
+    """Receipts that had arrived before these ids and were waiting for them (now matched)."""
+    requeued_now: bool = False
+    """Some parts went straight back to ``queued`` (throttled): wake the route."""
+
+
+@dataclass
+class ReceiptSummary:
+    matched: int = 0
+    pending: int = 0
+    duplicate: int = 0
+
+
+# -- figures -------------------------------------------------------------------------------
+
+
+class QueueStats(msgspec.Struct, frozen=True, kw_only=True):
+    oldest_by_class: dict[str, float]
+    """created_at of the oldest unfinished message per class."""
+    webhooks_pending: int
+
+
+BACKLOG_CAP = 100_000
+"""Parts counted in the scheduled backlog at most (beyond: "more than"), so a huge backlog
+costs a bounded index read per page view."""
+
+RETRYABLE = frozenset({"failed", "expired"})
+"""Final statuses of a message the gateway gave up on (the carrier never delivered it)."""
+
+
+class Backlog(msgspec.Struct, frozen=True, kw_only=True):
+    """Parts waiting for a time: ``scheduled`` (a ``send_at``) and ``deferred`` (a retry or a
+    courtesy policy), each counted up to :data:`BACKLOG_CAP` (``capped`` says one was more)."""
+
+    scheduled: int
+    deferred: int
+    capped: bool
+    oldest_due_at: float | None
+    """The earliest due time among them (unix seconds): due parts are promoted every second,
+    so one further in the past than that says the promoter is behind."""
+
+
+class RetryResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What :func:`retry_message` did. ``result``: ``retried``; ``not_found`` (no such message
+    for this key); ``not_retryable`` (its status is not one of :data:`RETRYABLE`)."""
+
+    result: Literal["retried", "not_found", "not_retryable"]
+    id: str
+    status: str = ""
+    """The message's status after the call (before it, when nothing was done)."""
+    previous: str = ""
+    route: str = ""
+    msg_class: str = ""
+    parts: int = 0
+    """Parts queued again."""
