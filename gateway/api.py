@@ -12,7 +12,6 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import get_args
 
 import msgspec
 import trio
@@ -53,17 +52,17 @@ from smsgw.metrics.histogram import HistogramChild
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.consent.policy import Policy, Screened
-from smsgw.queue.model import NewMessage, Status
+from smsgw.queue.model import NewMessage
 from smsgw.queue.scheduling.routing import Router
 from smsgw.queue.scheduling.scheduler import Scheduler
 from smsgw.queue.store import Store
 from smsgw.queue.store.health import StoreFatal, StoreUnavailable
+from smsgw.words import CLASSES, ENCODINGS, STATUSES
 
 __all__ = ["Api"]
 
 log = logging.getLogger("smsgw.api")
 
-STATUSES = frozenset(get_args(Status))
 _JSON_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 _send_decoder = msgspec.json.Decoder(SendRequest)
@@ -108,11 +107,11 @@ class Api:
         """token digest -> (the digest, to compare in constant time; the key). A key may be
         configured by the digest alone (token_sha256), so the config file need not hold it."""
         self.quotas = Quotas(config.keys, config.limits.max_batch, trio.current_time())
-        self._accepted = {c: metrics.messages_accepted.labels(c) for c in self._classes()}
+        self._accepted = {c: metrics.messages_accepted.labels(c) for c in CLASSES}
         self._http_metrics: dict[tuple[str, str, int], tuple[Counter, HistogramChild]] = {}
         """(method, endpoint, status) -> the request counter's and duration histogram's
         children: a labels() lookup costs more than the count it makes."""
-        self._parts = {e: metrics.parts_accepted.labels(e) for e in ("gsm7", "ucs2")}
+        self._parts = {e: metrics.parts_accepted.labels(e) for e in ENCODINGS}
         # Exact paths, then the prefix for /v1/messages/{id}.
         self._routes: dict[str, dict[str, Handler]] = {
             "/v1/messages": {"POST": self._send, "GET": self._list},
@@ -130,10 +129,6 @@ class Api:
         self._message_item: dict[str, Handler] = {"GET": self._get, "DELETE": self._cancel}
         self._prefixed = self.consent_api.prefixed
         """Other item paths: prefix -> (endpoint label, handlers)."""
-
-    @staticmethod
-    def _classes() -> tuple[str, ...]:
-        return ("otp", "transactional", "marketing")
 
     # -- dispatch --------------------------------------------------------------------------
 

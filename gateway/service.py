@@ -55,6 +55,7 @@ from smsgw.queue.store import Store
 from smsgw.queue.store.health import StoreFatal, StoreUnavailable, until_stored
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from smsgw.queue.store.sqlite.reads import QueueStats
+from smsgw.words import CLASSES
 
 __all__ = ["Gateway"]
 
@@ -342,7 +343,7 @@ class Gateway:
             "Age of the oldest unfinished message by class.",
             labels=["class"],
         )
-        for cls in ("otp", "transactional", "marketing"):
+        for cls in CLASSES:
             depth.add_metric([cls], self.store.active.get(cls, 0))
             oldest = self._stats.oldest_by_class.get(cls)
             age.add_metric([cls], max(0.0, now - oldest) if oldest is not None else 0.0)

@@ -1,7 +1,8 @@
 """The message model: statuses, classes and the rows the store hands out.
 
-Statuses are DESIGN.md's and only those. A message's status is derived from its parts' statuses
-by :func:`derive_status`; a message refused at the door never gets an id or a row.
+The statuses and classes themselves are spelled in :mod:`smsgw.words` (re-exported here). A
+message's status is derived from its parts' statuses by :func:`derive_status`; a message
+refused at the door never gets an id or a row.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from typing import Final, Literal
 
 import msgspec
 
+from smsgw.words import ACTIVE, CLASSES, FINAL, PRIORITY, WAITING, Encoding, MessageClass, Status
+
 __all__ = [
     "ACTIVE",
     "CLASSES",
     "FINAL",
     "PRIORITY",
+    "WAITING",
     "HistoryEntry",
     "InboundRow",
     "MessageClass",
@@ -27,28 +31,6 @@ __all__ = [
     "derive_status",
     "rfc3339",
 ]
-
-Status = Literal[
-    "queued",
-    "scheduled",
-    "deferred",
-    "sending",
-    "submitted",
-    "delivered",
-    "undelivered",
-    "expired",
-    "failed",
-    "rejected",
-    "cancelled",
-]
-MessageClass = Literal["otp", "transactional", "marketing"]
-CLASSES: Final[tuple[MessageClass, ...]] = ("otp", "transactional", "marketing")
-PRIORITY: Final[dict[str, int]] = {"otp": 0, "transactional": 1, "marketing": 2}
-FINAL: Final[frozenset[str]] = frozenset(
-    {"delivered", "undelivered", "expired", "failed", "rejected", "cancelled"}
-)
-WAITING: Final[frozenset[str]] = frozenset({"queued", "scheduled", "deferred"})
-ACTIVE: Final[frozenset[str]] = frozenset({"queued", "scheduled", "deferred", "sending"})
 
 # When parts disagree, the message shows the "furthest behind" live state, and among final
 # states the worst one: a message is delivered only when every part is.
@@ -89,7 +71,7 @@ class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
     to: str
     sender: str
     text: str
-    encoding: Literal["gsm7", "ucs2"]
+    encoding: Encoding
     segments: tuple[str, ...]
     msg_class: MessageClass
     routes: tuple[str, ...]
