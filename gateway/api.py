@@ -1,7 +1,8 @@
 """The HTTP/JSON API under /v1: routing of requests to handlers, auth, quotas, error rendering.
 
 Every handler raises :class:`~smsgw.gateway.errors.GatewayError` for a refusal; :meth:`Api.handle`
-is the one place that renders errors as ``{"error": {"code", "message", "field"?}}``.
+renders them, and every error JSON, ``{"error": {"code", "message", "field"?}}``, is built by
+:func:`~smsgw.gateway.errors.error_body`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from smsgw.gateway.errors import (
     StoreDown,
     Unauthorized,
     UnsupportedMediaType,
+    error_body,
 )
 from smsgw.gateway.http import Request, Response
 from smsgw.gateway.openapi import openapi_document
@@ -41,7 +43,6 @@ from smsgw.gateway.quota import Quotas
 from smsgw.gateway.schemas import (
     Accepted,
     BatchReply,
-    ErrorBody,
     ErrorReply,
     PreviewReply,
     PreviewRequest,
@@ -303,9 +304,7 @@ class Api:
                 prepared = self.acceptor.prepare(key, req, now, field_prefix=prefix)
             except GatewayError as e:
                 self.metrics.messages_refused.labels(e.code).inc()
-                replies[i] = ErrorReply(
-                    error=ErrorBody(code=e.code, message=e.message, field=e.field)
-                )
+                replies[i] = e.body()
                 continue
             good.append((i, prepared))
         if good:
@@ -318,13 +317,7 @@ class Api:
             for (i, prepared), s in zip(good, results, strict=True):
                 if s.refusal is not None:
                     self.metrics.messages_refused.labels(s.refusal.code).inc()
-                    replies[i] = ErrorReply(
-                        error=ErrorBody(
-                            code=s.refusal.code,
-                            message=s.refusal.message,
-                            field=f"messages[{i}].to",
-                        )
-                    )
+                    replies[i] = error_body(s.refusal.code, s.refusal.message, f"messages[{i}].to")
                     continue
                 assert s.result is not None
                 if s.result.created:
@@ -359,12 +352,12 @@ class Api:
                 422,
                 _encoder.encode(
                     {
-                        "error": {
-                            "code": "too_many_parts",
-                            "message": f"text needs {p.parts} parts, more than the limit of "
+                        "error": error_body(
+                            "too_many_parts",
+                            f"text needs {p.parts} parts, more than the limit of "
                             f"{self.config.text.max_parts}",
-                            "field": "text",
-                        },
+                            "text",
+                        ).error,
                         "preview": reply,
                     }
                 ),

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, field
 
+from smsgw.gateway.errors import ErrorBody, ErrorReply
 from smsgw.queue.consent.policy import REFUSAL_REASONS
 from smsgw.words import CLASSES, ENCODINGS, MessageClass
 from smsgw.words import STATUSES as _STATUSES
@@ -205,16 +206,6 @@ class Accepted(msgspec.Struct, kw_only=True, omit_defaults=True):
     """When a courtesy policy (quiet hours, frequency cap) lets the message leave."""
     note: str | None = None
     """Which policy holds the message and until when."""
-
-
-class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
-    code: str
-    message: str
-    field: str | None = None
-
-
-class ErrorReply(msgspec.Struct, kw_only=True):
-    error: ErrorBody
 
 
 class BatchReply(msgspec.Struct, kw_only=True):
