@@ -48,12 +48,12 @@ from smsgw.gateway.schemas import (
     PreviewRequest,
     SendRequest,
 )
-from smsgw.gateway.views import inbound_page, message_page, message_view, rfc3339
+from smsgw.gateway.views import inbound_page, message_page, message_view
 from smsgw.metrics.histogram import HistogramChild
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.consent.policy import Policy, Screened
-from smsgw.queue.model import NewMessage
+from smsgw.queue.model import NewMessage, rfc3339
 from smsgw.queue.scheduling.routing import Router
 from smsgw.queue.scheduling.scheduler import Scheduler
 from smsgw.queue.store import Store

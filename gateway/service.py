@@ -41,13 +41,13 @@ from smsgw.gateway.console import Console
 from smsgw.gateway.http import HttpLimits, HttpServer, Request
 from smsgw.gateway.known_series import prime_metrics
 from smsgw.gateway.sdnotify import notify, watchdog
-from smsgw.gateway.views import rfc3339
 from smsgw.gateway.webhooks import WebhookWorker
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent.keyword_handler import KeywordHandler
 from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.consent.policy import Policy
 from smsgw.queue.inbound_owner import InboundOwners
+from smsgw.queue.model import rfc3339
 from smsgw.queue.scheduling.limiter import RouteLimiter
 from smsgw.queue.scheduling.routing import Router
 from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler

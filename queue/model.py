@@ -147,12 +147,21 @@ class InboundRow(msgspec.Struct, frozen=True, kw_only=True):
     complete: bool
 
 
-def rfc3339(t: float) -> str:
-    """Unix seconds as RFC 3339 UTC with milliseconds: ``2026-11-22T20:56:44.123Z``."""
-    ms = round(t * 1000)
-    g = time.gmtime(ms // 1000)
+def rfc3339(t: float, *, millis: bool = True) -> str:
+    """Unix seconds as RFC 3339 UTC: ``2026-11-22T20:56:44.123Z``, rounded to the millisecond;
+    with ``millis=False``, ``2026-11-22T20:56:44Z``, the second it falls in.
+
+    The one formatter of the times the gateway writes out (API bodies, webhooks, the console,
+    CSV exports, notes).
+    """
+    if millis:
+        ms = round(t * 1000)
+        whole, fraction = ms // 1000, f".{ms % 1000:03d}"
+    else:
+        whole, fraction = round(t * 1_000_000) // 1_000_000, ""
+    g = time.gmtime(whole)
     # Not strftime("%Y"): it writes the year 353 as "353", which is not RFC 3339.
     return (
         f"{g.tm_year:04d}-{g.tm_mon:02d}-{g.tm_mday:02d}"
-        f"T{g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d}.{ms % 1000:03d}Z"
+        f"T{g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d}{fraction}Z"
     )
