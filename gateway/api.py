@@ -131,6 +131,14 @@ class Api:
         self._prefixed = self.consent_api.prefixed
         """Other item paths: prefix -> (endpoint label, handlers)."""
 
+    def operations(self) -> list[tuple[str, str]]:
+        """(METHOD, path template) of every operation the route table serves, the template
+        being the ``endpoint`` label of the HTTP metrics (``/v1/messages/{id}``)."""
+        tables = [(path, methods) for path, methods in self._routes.items()]
+        tables.append(("/v1/messages/{id}", self._message_item))
+        tables += list(self._prefixed.values())
+        return sorted((m, path) for path, methods in tables for m in methods)
+
     # -- dispatch --------------------------------------------------------------------------
 
     async def handle(self, request: Request) -> Response:
