@@ -18,9 +18,9 @@ import msgspec
 import trio
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
-from smsgw.config.schema import Config, KeyConfig
+from smsgw.config.schema import KeyConfig
 from smsgw.drivers.text import TextError, parse_decimal, plan
-from smsgw.gateway.accept import Acceptor, Prepared
+from smsgw.gateway.accept import Prepared
 from smsgw.gateway.api_consent import ConsentApi
 from smsgw.gateway.console import is_console_path
 from smsgw.gateway.decoding import decode as _decode
@@ -49,14 +49,10 @@ from smsgw.gateway.schemas import (
     SendRequest,
 )
 from smsgw.gateway.views import inbound_page, message_page, message_view
+from smsgw.gateway.wiring import Wiring
 from smsgw.metrics.histogram import HistogramChild
-from smsgw.metrics.instruments import Metrics
-from smsgw.queue.consent.optout_list import Consents
-from smsgw.queue.consent.policy import Policy, Screened
+from smsgw.queue.consent.policy import Screened
 from smsgw.queue.model import NewMessage, rfc3339
-from smsgw.queue.scheduling.routing import Router
-from smsgw.queue.scheduling.scheduler import Scheduler
-from smsgw.queue.store import Store
 from smsgw.queue.store.health import StoreFatal, StoreUnavailable
 from smsgw.words import CLASSES, ENCODINGS, STATUSES
 
@@ -83,26 +79,21 @@ class Api:
 
     def __init__(
         self,
-        config: Config,
-        store: Store,
-        scheduler: Scheduler,
-        metrics: Metrics,
+        wiring: Wiring,
         *,
-        wall: Callable[[], float] = time.time,
         extra_routes: dict[str, dict[str, Handler]] | None = None,
-        policy: Policy | None = None,
         console: ConsoleHandler | None = None,
     ) -> None:
-        self.config = config
+        self.config = config = wiring.config
         self.console = console
-        self.store = store
-        self.scheduler = scheduler
-        self.metrics = metrics
-        self.wall = wall
-        self.router = Router(config.rules, [r.name for r in config.routes])
-        self.policy = policy if policy is not None else Policy(config, metrics)
-        self.acceptor = Acceptor(config, self.router, self.policy)
-        self.consent_api = ConsentApi(config, Consents(store, metrics), wall=wall, decode=_decode)
+        self.store = wiring.store
+        self.scheduler = wiring.scheduler
+        self.metrics = metrics = wiring.metrics
+        self.wall = wall = wiring.wall
+        self.router = wiring.router
+        self.policy = wiring.policy
+        self.acceptor = wiring.acceptor
+        self.consent_api = ConsentApi(config, wiring.consents, wall=wall, decode=_decode)
         self.shutting_down = False
         self._keys = {d: (d, k) for k in config.keys if (d := k.token_digest())}
         """token digest -> (the digest, to compare in constant time; the key). A key may be

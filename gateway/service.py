@@ -34,7 +34,6 @@ from smsgw.config.schema import Config, ModemRouteConfig, SmppRouteConfig
 from smsgw.drivers.factory import make_driver
 from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.supervise import supervised
-from smsgw.gateway.accept import Acceptor, keyword_replies
 from smsgw.gateway.api import Api
 from smsgw.gateway.cli import TOKEN_FILE
 from smsgw.gateway.console import Console
@@ -42,18 +41,12 @@ from smsgw.gateway.http import HttpLimits, HttpServer, Request
 from smsgw.gateway.known_series import prime_metrics
 from smsgw.gateway.sdnotify import notify, watchdog
 from smsgw.gateway.webhooks import WebhookWorker
+from smsgw.gateway.wiring import wire
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.consent.keyword_handler import KeywordHandler
-from smsgw.queue.consent.optout_list import Consents
-from smsgw.queue.consent.policy import Policy
-from smsgw.queue.inbound_owner import InboundOwners
 from smsgw.queue.model import rfc3339
 from smsgw.queue.scheduling.limiter import RouteLimiter
-from smsgw.queue.scheduling.routing import Router
-from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
-from smsgw.queue.store import Store
+from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink
 from smsgw.queue.store.health import StoreFatal, StoreUnavailable, until_stored
-from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from smsgw.queue.store.sqlite.reads import QueueStats
 from smsgw.words import CLASSES
 
@@ -74,58 +67,25 @@ class Gateway:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
-        self.metrics = metrics or Metrics()
-        self.wall = wall
-        policy = DispatchPolicy(
-            max_attempts={r.name: r.max_attempts for r in config.routes},
-            retry_base=config.scheduler.retry_base,
-            retry_max=config.scheduler.retry_max,
-        )
-        self.store = Store(
-            config.store.path,
-            metrics=self.metrics,
-            policy=policy,
-            synchronous=config.store.synchronous,
-            commit_batch=config.store.commit_batch,
-            busy_timeout=config.store.busy_timeout,
-            evidence=(TOKEN_FILE,),
-            wall=wall,
-        )
-        self.scheduler = Scheduler(
-            self.store,
-            self.metrics,
-            wall,
-            submit_timeout=config.scheduler.submit_timeout,
-            failover_after=config.scheduler.failover_after,
-        )
         # Consent and courtesy: one policy decides at accept (the API) and before each message
         # leaves (the store's claim gate); keywords from any route feed the opt-out list.
-        self.policy = Policy(config, self.metrics)
-        self.store.gate = self.policy
-        self.consents = Consents(self.store, self.metrics)
         # Tenancy: each inbound message is stored with the key it belongs to, and only that
         # key (or, for one that belongs to none, the admin keys) sees it and gets it pushed.
-        self.inbound_owners = InboundOwners(config.keys, self.policy.default_country)
-        self.store.inbound_owner = self.inbound_owners.owner
+        self.wiring = wiring = wire(config, metrics=metrics, wall=wall, evidence=(TOKEN_FILE,))
+        self.metrics = wiring.metrics
+        self.wall = wall
+        self.store = wiring.store
+        self.scheduler = wiring.scheduler
+        self.policy = wiring.policy
+        self.consents = wiring.consents
+        self.inbound_owners = wiring.inbound_owners
+        self.keywords = wiring.keywords
         for key in self.inbound_owners.unclaimed():
             log.warning(
                 "key %s has an inbound_url but claims no inbound_routes or inbound_numbers and"
                 " is not admin: no inbound message will reach it",
                 key.name,
             )
-        replies = Acceptor(
-            config, Router(config.rules, [r.name for r in config.routes]), self.policy
-        )
-        self.keywords = KeywordHandler(
-            self.policy.matcher,
-            config.policy.auto_reply,
-            self.consents,
-            self.store,
-            keyword_replies(replies),
-            wall,
-            default_country=self.policy.default_country,
-            owner=self.inbound_owners.owner,
-        )
         self.api: Api | None = None
         self.server: HttpServer | None = None
         self._stop = trio.Event()
@@ -207,15 +167,7 @@ class Gateway:
             webhooks = self.webhooks = WebhookWorker(self.store, config, self.metrics, self.wall)
             await nursery.start(webhooks.run)
             nursery.start_soon(self._supervised, "stats", self._stats_loop)
-            self.api = Api(
-                config,
-                self.store,
-                self.scheduler,
-                self.metrics,
-                wall=self.wall,
-                policy=self.policy,
-                console=self.console.handle,
-            )
+            self.api = Api(self.wiring, console=self.console.handle)
             self.metrics.add_collector(self._collect)
             s = config.server
             self.server = HttpServer(
