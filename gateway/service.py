@@ -22,12 +22,13 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 import msgspec
 import trio
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
 from smsgw.config.loader import parse_listen
 from smsgw.config.schema import Config, ModemRouteConfig, SmppRouteConfig
@@ -43,12 +44,12 @@ from smsgw.gateway.sdnotify import notify, watchdog
 from smsgw.gateway.webhooks import WebhookWorker
 from smsgw.gateway.wiring import wire
 from smsgw.metrics.instruments import Metrics
+from smsgw.metrics.live import gateway_families
 from smsgw.queue.model import rfc3339
 from smsgw.queue.scheduling.limiter import RouteLimiter
 from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink
 from smsgw.queue.store.health import StoreFatal, StoreUnavailable, until_stored
 from smsgw.queue.store.sqlite.reads import QueueStats
-from smsgw.words import CLASSES
 
 __all__ = ["Gateway"]
 
@@ -286,49 +287,43 @@ class Gateway:
             await trio.sleep(2.0)
 
     def _collect(self) -> Iterable[Metric]:
-        now = self.wall()
-        depth = GaugeMetricFamily(
-            "smsgw_queue_depth", "Unfinished messages by class.", labels=["class"]
-        )
-        age = GaugeMetricFamily(
-            "smsgw_queue_oldest_age_seconds",
-            "Age of the oldest unfinished message by class.",
-            labels=["class"],
-        )
-        for cls in CLASSES:
-            depth.add_metric([cls], self.store.active.get(cls, 0))
-            oldest = self._stats.oldest_by_class.get(cls)
-            age.add_metric([cls], max(0.0, now - oldest) if oldest is not None else 0.0)
-        up = GaugeMetricFamily("smsgw_route_up", "1 when the route can send.", labels=["route"])
-        tokens = GaugeMetricFamily(
-            "smsgw_route_tokens", "Tokens in the route's bucket.", labels=["route"]
-        )
-        rate = GaugeMetricFamily(
-            "smsgw_route_rate",
-            "The route's current rate in parts per second (lower after throttling).",
-            labels=["route"],
-        )
-        in_flight = GaugeMetricFamily(
-            "smsgw_route_in_flight",
-            "Parts handed to the driver awaiting an answer.",
-            labels=["route"],
-        )
-        window = GaugeMetricFamily(
-            "smsgw_route_window", "Parts the route may have outstanding.", labels=["route"]
-        )
         t = trio.current_time()
+        routes = []
         for name, runner in self.scheduler.runners.items():
             state = runner.driver.state()
-            up.add_metric([name], 1.0 if state.up else 0.0)
-            tokens.add_metric([name], runner.limiter.tokens(t))
-            rate.add_metric([name], runner.limiter.effective_rate)
-            in_flight.add_metric([name], runner.in_flight)
-            window.add_metric([name], state.window)
-        webhooks = GaugeMetricFamily(
-            "smsgw_webhook_queue_depth", "Webhook deliveries waiting (incl. retries)."
+            routes.append(
+                _RouteNow(
+                    name=name,
+                    up=state.up,
+                    tokens=runner.limiter.tokens(t),
+                    rate=runner.limiter.effective_rate,
+                    in_flight=runner.in_flight,
+                    window=state.window,
+                )
+            )
+        queue = _QueueNow(
+            active=self.store.active,
+            oldest_by_class=self._stats.oldest_by_class,
+            webhooks_pending=self._stats.webhooks_pending,
         )
-        webhooks.add_metric([], self._stats.webhooks_pending)
-        return [depth, age, up, tokens, rate, in_flight, window, webhooks]
+        return gateway_families(queue, routes, self.wall())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _QueueNow:
+    active: Mapping[str, int]
+    oldest_by_class: Mapping[str, float]
+    webhooks_pending: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _RouteNow:
+    name: str
+    up: bool
+    tokens: float
+    rate: float
+    in_flight: int
+    window: int
 
 
 class _FirstStart:

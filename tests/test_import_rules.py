@@ -107,3 +107,39 @@ def test_classes_encodings_and_statuses_are_listed_only_in_words() -> None:
                 line = getattr(node, "lineno", 0)
                 found.append(f"{rel}:{line} lists {_SPELLED_ONCE[words]}")
     assert not found, "\n".join(found)
+
+
+_FAMILY_MAKERS = {
+    "Counter", "Gauge", "Histogram", "Summary", "Info", "Enum",
+    "CounterMetricFamily", "GaugeMetricFamily", "HistogramMetricFamily", "InfoMetricFamily",
+    "SummaryMetricFamily", "CollectorRegistry",
+}  # fmt: skip
+
+
+def test_every_metric_family_is_declared_in_metrics() -> None:
+    """Outside metrics/, no module constructs a Prometheus instrument, family or registry:
+    they take the instruments from Metrics and hand collectors narrow views."""
+    found: list[str] = []
+    for layer, path in _modules():
+        if layer == "metrics":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("prometheus")
+            for alias in node.names
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                f = node.func
+                name = (
+                    f.id
+                    if isinstance(f, ast.Name)
+                    else f.attr
+                    if isinstance(f, ast.Attribute)
+                    else ""
+                )
+                if name in _FAMILY_MAKERS and (name in imported or isinstance(f, ast.Attribute)):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} builds {name}")
+    assert not found, "\n".join(found)
