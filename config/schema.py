@@ -318,7 +318,7 @@ class AutoReplyConfig(_Table, frozen=True, kw_only=True):
 
 
 class PolicyConfig(_Table, frozen=True, kw_only=True):
-    """Consent and courtesy policies (issue 6); defaults are the safe ones."""
+    """Consent and courtesy policies; defaults are the safe ones."""
 
     quiet_start: str = "09:00"
     quiet_end: str = "21:00"

@@ -69,7 +69,7 @@ class Acceptor:
     def destination(self, req: SendRequest, fp: str = "") -> tuple[str, Facts]:
         """The E.164 destination and what policy needs of it; raises Invalid.
 
-        The number is parsed once here (``phonenumbers``, 15-30 µs); zones and country are
+        The number is parsed once here (``phonenumbers`` is not cheap); zones and country are
         worked out only for classes held to quiet hours or given a footer.
         """
         pc = self.config.policy

@@ -245,7 +245,7 @@ class Metrics:
             registry=r,
         )
 
-        # Consent and courtesy (issue 6).
+        # Consent and courtesy.
         self.optouts = Counter(
             "smsgw_optouts",
             "Numbers that joined the opt-out list, by source (keyword, api, import).",
