@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from smsgw.words import MessageClass
+
 __all__ = [
     "AutoReplyConfig",
     "Config",
@@ -226,9 +228,7 @@ class RuleConfig(_Table, frozen=True, kw_only=True):
     route: list[Name]
     """Failover list: the first route that is up takes the message."""
     prefix: str = ""
-    msg_class: Literal["otp", "transactional", "marketing", ""] = msgspec.field(
-        default="", name="class"
-    )
+    msg_class: Literal[MessageClass, ""] = msgspec.field(default="", name="class")
     sender: str = ""
 
 
@@ -242,6 +242,10 @@ class SchedulerConfig(_Table, frozen=True, kw_only=True):
     """Seconds a part may stay ``sending`` before it is taken back (driver lost it)."""
     failover_after: NonNegative = 10.0
     """Seconds a route must be down before its queued messages move to the next route."""
+
+    def validity(self, msg_class: MessageClass) -> float:
+        """Seconds a message of ``msg_class`` may wait for a carrier when it names no validity."""
+        return float(getattr(self, f"validity_{msg_class}"))
 
 
 class TextConfig(_Table, frozen=True, kw_only=True):
@@ -314,7 +318,7 @@ class AutoReplyConfig(_Table, frozen=True, kw_only=True):
 
 
 class PolicyConfig(_Table, frozen=True, kw_only=True):
-    """Consent and courtesy policies (issue 6); defaults are the safe ones."""
+    """Consent and courtesy policies; defaults are the safe ones."""
 
     quiet_start: str = "09:00"
     quiet_end: str = "21:00"

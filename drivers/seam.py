@@ -14,7 +14,8 @@ Sink calls return only after what they carry is committed to disk, so a driver a
 receipt or an inbound message to its peer (deliver_sm_resp, AT+CMGD, AT+CNMA) only after the
 call returns: a crash in between means the peer sends it again, never that it is lost.
 
-This module imports nothing of ours but the standard library, trio and msgspec; drivers import
+This module imports nothing of ours but :mod:`smsgw.words` (besides the standard library,
+trio and msgspec); drivers import
 it, the queue imports it, nothing here imports upward.
 """
 
@@ -28,6 +29,8 @@ from typing import Literal, Protocol
 import msgspec
 import trio
 
+from smsgw.words import Encoding, MessageClass
+
 __all__ = [
     "Driver",
     "DriverState",
@@ -40,9 +43,6 @@ __all__ = [
     "ReceiptState",
     "Sink",
 ]
-
-Encoding = Literal["gsm7", "ucs2"]
-MessageClass = Literal["otp", "transactional", "marketing"]
 
 
 class OutboundPart(msgspec.Struct, frozen=True, kw_only=True):

@@ -19,6 +19,7 @@ from smsgw.queue.consent.policy import SYSTEM_KEY, Facts, Policy
 from smsgw.queue.consent.quiet_hours import UnknownZone, zone
 from smsgw.queue.model import NewMessage
 from smsgw.queue.scheduling.routing import Router
+from smsgw.words import CLASSES
 
 __all__ = ["Acceptor", "Prepared", "keyword_replies", "valid_sender"]
 
@@ -56,11 +57,7 @@ class Acceptor:
         self._ref_bits = {r.name: r.ref_bits for r in config.routes}
         self._allowed = {k.name: frozenset(k.routes) for k in config.keys if k.routes}
         """Per key with a route allow-list, the routes it may use (built once, not per message)."""
-        self._validity = {
-            "otp": config.scheduler.validity_otp,
-            "transactional": config.scheduler.validity_transactional,
-            "marketing": config.scheduler.validity_marketing,
-        }
+        self._validity = {c: config.scheduler.validity(c) for c in CLASSES}
 
     def build(
         self, key: KeyConfig, req: SendRequest, now: float, *, field_prefix: str = ""
@@ -72,7 +69,7 @@ class Acceptor:
     def destination(self, req: SendRequest, fp: str = "") -> tuple[str, Facts]:
         """The E.164 destination and what policy needs of it; raises Invalid.
 
-        The number is parsed once here (``phonenumbers``, 15-30 µs); zones and country are
+        The number is parsed once here (``phonenumbers`` is not cheap); zones and country are
         worked out only for classes held to quiet hours or given a footer.
         """
         pc = self.config.policy

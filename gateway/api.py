@@ -1,7 +1,8 @@
 """The HTTP/JSON API under /v1: routing of requests to handlers, auth, quotas, error rendering.
 
 Every handler raises :class:`~smsgw.gateway.errors.GatewayError` for a refusal; :meth:`Api.handle`
-is the one place that renders errors as ``{"error": {"code", "message", "field"?}}``.
+renders them, and every error JSON, ``{"error": {"code", "message", "field"?}}``, is built by
+:func:`~smsgw.gateway.errors.error_body`.
 """
 
 from __future__ import annotations
@@ -12,15 +13,14 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import get_args
 
 import msgspec
 import trio
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
-from smsgw.config.schema import Config, KeyConfig
+from smsgw.config.schema import KeyConfig
 from smsgw.drivers.text import TextError, parse_decimal, plan
-from smsgw.gateway.accept import Acceptor, Prepared
+from smsgw.gateway.accept import Prepared
 from smsgw.gateway.api_consent import ConsentApi
 from smsgw.gateway.console import is_console_path
 from smsgw.gateway.decoding import decode as _decode
@@ -35,6 +35,7 @@ from smsgw.gateway.errors import (
     StoreDown,
     Unauthorized,
     UnsupportedMediaType,
+    error_body,
 )
 from smsgw.gateway.http import Request, Response
 from smsgw.gateway.openapi import openapi_document
@@ -42,28 +43,23 @@ from smsgw.gateway.quota import Quotas
 from smsgw.gateway.schemas import (
     Accepted,
     BatchReply,
-    ErrorBody,
     ErrorReply,
     PreviewReply,
     PreviewRequest,
     SendRequest,
 )
-from smsgw.gateway.views import inbound_page, message_page, message_view, rfc3339
+from smsgw.gateway.views import inbound_page, message_page, message_view
+from smsgw.gateway.wiring import Wiring
 from smsgw.metrics.histogram import HistogramChild
-from smsgw.metrics.instruments import Metrics
-from smsgw.queue.consent.optout_list import Consents
-from smsgw.queue.consent.policy import Policy, Screened
-from smsgw.queue.model import NewMessage, Status
-from smsgw.queue.scheduling.routing import Router
-from smsgw.queue.scheduling.scheduler import Scheduler
-from smsgw.queue.store import Store
+from smsgw.queue.consent.policy import Screened
+from smsgw.queue.model import NewMessage, rfc3339
 from smsgw.queue.store.health import StoreFatal, StoreUnavailable
+from smsgw.words import CLASSES, ENCODINGS, STATUSES
 
 __all__ = ["Api"]
 
 log = logging.getLogger("smsgw.api")
 
-STATUSES = frozenset(get_args(Status))
 _JSON_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 _send_decoder = msgspec.json.Decoder(SendRequest)
@@ -83,36 +79,31 @@ class Api:
 
     def __init__(
         self,
-        config: Config,
-        store: Store,
-        scheduler: Scheduler,
-        metrics: Metrics,
+        wiring: Wiring,
         *,
-        wall: Callable[[], float] = time.time,
         extra_routes: dict[str, dict[str, Handler]] | None = None,
-        policy: Policy | None = None,
         console: ConsoleHandler | None = None,
     ) -> None:
-        self.config = config
+        self.config = config = wiring.config
         self.console = console
-        self.store = store
-        self.scheduler = scheduler
-        self.metrics = metrics
-        self.wall = wall
-        self.router = Router(config.rules, [r.name for r in config.routes])
-        self.policy = policy if policy is not None else Policy(config, metrics)
-        self.acceptor = Acceptor(config, self.router, self.policy)
-        self.consent_api = ConsentApi(config, Consents(store, metrics), wall=wall, decode=_decode)
+        self.store = wiring.store
+        self.scheduler = wiring.scheduler
+        self.metrics = metrics = wiring.metrics
+        self.wall = wall = wiring.wall
+        self.router = wiring.router
+        self.policy = wiring.policy
+        self.acceptor = wiring.acceptor
+        self.consent_api = ConsentApi(config, wiring.consents, wall=wall, decode=_decode)
         self.shutting_down = False
         self._keys = {d: (d, k) for k in config.keys if (d := k.token_digest())}
         """token digest -> (the digest, to compare in constant time; the key). A key may be
         configured by the digest alone (token_sha256), so the config file need not hold it."""
         self.quotas = Quotas(config.keys, config.limits.max_batch, trio.current_time())
-        self._accepted = {c: metrics.messages_accepted.labels(c) for c in self._classes()}
+        self._accepted = {c: metrics.messages_accepted.labels(c) for c in CLASSES}
         self._http_metrics: dict[tuple[str, str, int], tuple[Counter, HistogramChild]] = {}
         """(method, endpoint, status) -> the request counter's and duration histogram's
         children: a labels() lookup costs more than the count it makes."""
-        self._parts = {e: metrics.parts_accepted.labels(e) for e in ("gsm7", "ucs2")}
+        self._parts = {e: metrics.parts_accepted.labels(e) for e in ENCODINGS}
         # Exact paths, then the prefix for /v1/messages/{id}.
         self._routes: dict[str, dict[str, Handler]] = {
             "/v1/messages": {"POST": self._send, "GET": self._list},
@@ -131,9 +122,13 @@ class Api:
         self._prefixed = self.consent_api.prefixed
         """Other item paths: prefix -> (endpoint label, handlers)."""
 
-    @staticmethod
-    def _classes() -> tuple[str, ...]:
-        return ("otp", "transactional", "marketing")
+    def operations(self) -> list[tuple[str, str]]:
+        """(METHOD, path template) of every operation the route table serves, the template
+        being the ``endpoint`` label of the HTTP metrics (``/v1/messages/{id}``)."""
+        tables = [(path, methods) for path, methods in self._routes.items()]
+        tables.append(("/v1/messages/{id}", self._message_item))
+        tables += list(self._prefixed.values())
+        return sorted((m, path) for path, methods in tables for m in methods)
 
     # -- dispatch --------------------------------------------------------------------------
 
@@ -308,9 +303,7 @@ class Api:
                 prepared = self.acceptor.prepare(key, req, now, field_prefix=prefix)
             except GatewayError as e:
                 self.metrics.messages_refused.labels(e.code).inc()
-                replies[i] = ErrorReply(
-                    error=ErrorBody(code=e.code, message=e.message, field=e.field)
-                )
+                replies[i] = e.body()
                 continue
             good.append((i, prepared))
         if good:
@@ -323,13 +316,7 @@ class Api:
             for (i, prepared), s in zip(good, results, strict=True):
                 if s.refusal is not None:
                     self.metrics.messages_refused.labels(s.refusal.code).inc()
-                    replies[i] = ErrorReply(
-                        error=ErrorBody(
-                            code=s.refusal.code,
-                            message=s.refusal.message,
-                            field=f"messages[{i}].to",
-                        )
-                    )
+                    replies[i] = error_body(s.refusal.code, s.refusal.message, f"messages[{i}].to")
                     continue
                 assert s.result is not None
                 if s.result.created:
@@ -364,12 +351,12 @@ class Api:
                 422,
                 _encoder.encode(
                     {
-                        "error": {
-                            "code": "too_many_parts",
-                            "message": f"text needs {p.parts} parts, more than the limit of "
+                        "error": error_body(
+                            "too_many_parts",
+                            f"text needs {p.parts} parts, more than the limit of "
                             f"{self.config.text.max_parts}",
-                            "field": "text",
-                        },
+                            "text",
+                        ).error,
                         "preview": reply,
                     }
                 ),

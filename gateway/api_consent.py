@@ -328,7 +328,7 @@ def _tail(path: str) -> str:
 def _cursor(raw: str | None) -> int:
     if not raw:
         return 0
-    # ASCII digits only: "²".isdigit() is true and int() refuses it (a 500, issue 13).
+    # ASCII digits only: "²".isdigit() is true and int() refuses it (that would be a 500).
     value = parse_decimal(raw, 18)
     if value is None:
         raise Invalid("'after' must be a cursor from a previous page", field="after")

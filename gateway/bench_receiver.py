@@ -21,11 +21,11 @@ from functools import partial
 import msgspec
 import trio
 
+from smsgw.words import FINAL
+
 __all__ = ["FINAL_STATUSES", "Receiver", "ReceiverStats", "main", "serve_receiver"]
 
-FINAL_STATUSES = frozenset(
-    ["delivered", "undelivered", "expired", "failed", "rejected", "cancelled"]
-)
+FINAL_STATUSES = FINAL
 _RANK = {"queued": 0, "scheduled": 1, "deferred": 1, "sending": 2, "submitted": 3}
 _FINAL_RANK = 4
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"

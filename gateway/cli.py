@@ -23,6 +23,7 @@ from smsgw.queue.consent.policy import Policy, PolicyConfigError
 from smsgw.queue.store.health import StoreFatal
 from smsgw.queue.store.lock import ensure_data_dir
 from smsgw.queue.store.refusals import StoreRefused
+from smsgw.words import CLASSES
 
 __all__ = ["main", "resolve_token", "token_hint", "with_default_key"]
 
@@ -375,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--class",
         dest="msg_class",
         default="transactional",
-        choices=["otp", "transactional", "marketing"],
+        choices=CLASSES,
     )
     snd.add_argument("--client-ref")
     snd.add_argument("--send-at", help="RFC 3339 time")

@@ -31,6 +31,7 @@ from smsgw.gateway.errors import Conflict, Forbidden, NotFound
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.scheduling.scheduler import RouteRunner, Scheduler
 from smsgw.queue.store import Store
+from smsgw.words import CLASSES
 
 __all__ = ["ActionReply", "Actions"]
 
@@ -67,12 +68,7 @@ class Actions:
         self.metrics = metrics
         self.wall = wall
         self.jobs = jobs
-        sch = config.scheduler
-        self._validity = {
-            "otp": sch.validity_otp,
-            "transactional": sch.validity_transactional,
-            "marketing": sch.validity_marketing,
-        }
+        self._validity: dict[str, float] = {c: config.scheduler.validity(c) for c in CLASSES}
 
     def route(self, viewer: Viewer, name: str, verb: str) -> ActionReply:
         """Pause or resume route ``name``; raises NotFound, Forbidden."""

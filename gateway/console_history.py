@@ -5,8 +5,7 @@ has had accepted by its carrier so far — the counters ``/metrics`` exposes, so
 counting on the dispatch path — and keeps the readings for :data:`SPAN` seconds. A rate is
 the difference of two readings over their time apart; the console computes "now" against the
 current counter value at request time, so the newest point of the chart moves at every
-refresh while the ring itself costs one reading per ten seconds (measured in
-``tests/bench/bench_console.py``).
+refresh while the ring itself costs one reading per ten seconds.
 
 Time is trio's clock, so tests drive the sampler with the autojump clock.
 """

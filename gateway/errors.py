@@ -1,14 +1,19 @@
 """One error hierarchy for the API: each error carries its HTTP status and a stable code.
 
-Handlers raise; one place (:func:`smsgw.gateway.api.Api.handle`) renders
-``{"error": {"code", "message", "field"?}}``. Codes are public interface: add, don't rename.
+Handlers raise; :func:`error_body` is the one builder of the API's error JSON,
+``{"error": {"code", "message", "field"?}}``, used for these errors, the HTTP server's own
+answers and per-item batch errors alike. Codes are public interface: add, don't rename.
 """
 
 from __future__ import annotations
 
+import msgspec
+
 __all__ = [
     "BadRequest",
     "Conflict",
+    "ErrorBody",
+    "ErrorReply",
     "Forbidden",
     "GatewayError",
     "Invalid",
@@ -19,7 +24,28 @@ __all__ = [
     "StoreDown",
     "Unauthorized",
     "UnsupportedMediaType",
+    "error_body",
 ]
+
+
+class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What was refused: a stable ``code``, a readable ``message``, the JSON path ``field``."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorReply(msgspec.Struct, kw_only=True):
+    """The API's error answer, and a batch item's refusal."""
+
+    error: ErrorBody
+
+
+def error_body(code: str, message: str, field: str | None = None) -> ErrorReply:
+    """``{"error": {"code", "message", "field"}}`` (``field`` left out when None), ready for
+    msgspec to encode."""
+    return ErrorReply(error=ErrorBody(code=code, message=message, field=field))
 
 
 class GatewayError(Exception):
@@ -43,11 +69,9 @@ class GatewayError(Exception):
             self.code = code
         self.headers = headers
 
-    def body(self) -> dict[str, object]:
-        err: dict[str, object] = {"code": self.code, "message": self.message}
-        if self.field is not None:
-            err["field"] = self.field
-        return {"error": err}
+    def body(self) -> ErrorReply:
+        """This error as the API answers it (:func:`error_body`)."""
+        return error_body(self.code, self.message, self.field)
 
 
 class BadRequest(GatewayError):

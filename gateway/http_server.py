@@ -1,6 +1,6 @@
 """An HTTP/1.1 server: the httptools (llhttp) parser on trio socket streams.
 
-One task per connection reads, parses (:class:`~smsgw.gateway.http_types.RequestReader`),
+One task per connection reads, parses (:class:`~smsgw.gateway.http_protocol.RequestReader`),
 calls the handler for each complete request in order and writes every answer that is ready in
 one ``send_all`` (trio's SocketStream sets TCP_NODELAY, so it leaves at once). What it guards
 against:
@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 import trio
 
-from smsgw.gateway.http_types import (
+from smsgw.gateway.http_protocol import (
     CLOSE,
     KEEP_ALIVE,
     Handler,

@@ -22,7 +22,6 @@ from typing import get_args
 
 from smsgw.config.schema import Config, ModemRouteConfig, SmppRouteConfig
 from smsgw.drivers.modem.errors import PROTOCOL_ERROR_KINDS as MODEM_PROTOCOL_ERRORS
-from smsgw.drivers.seam import Encoding
 from smsgw.drivers.smpp.errors import PROTOCOL_ERROR_KINDS as SMPP_PROTOCOL_ERRORS
 from smsgw.gateway.http_server import OWN_ANSWERS
 from smsgw.gateway.openapi import documented_operations
@@ -31,9 +30,9 @@ from smsgw.gateway.webhooks import DELIVERY_RESULTS
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent.policy import DEFERRAL_REASONS, REFUSAL_REASONS
 from smsgw.queue.consent.records import Source
-from smsgw.queue.model import CLASSES, FINAL
 from smsgw.queue.scheduling.scheduler import RECEIPT_RESULTS, SUBMIT_ERROR_KINDS, RouteRunner
 from smsgw.queue.store.health import KINDS as STORE_ERROR_KINDS
+from smsgw.words import CLASSES, ENCODINGS, FINAL
 
 __all__ = ["known_series", "prime_metrics"]
 
@@ -59,7 +58,7 @@ def known_series(
     )  # a message fails over from any route of its rule's list to any other (wrapping round)
     series: Series = {
         "messages_accepted": [(c,) for c in CLASSES],
-        "parts_accepted": [(e,) for e in get_args(Encoding)],
+        "parts_accepted": [(e,) for e in ENCODINGS],
         "messages_refused": [(c,) for c in REFUSAL_CODES],
         "messages_final": [(c, s) for c in CLASSES for s in finals],
         "end_to_end_latency": [(c,) for c in CLASSES],

@@ -12,13 +12,15 @@ dicts are declared too, so every answer has its schema in the document.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, field
 
+from smsgw.gateway.errors import ErrorBody, ErrorReply
 from smsgw.queue.consent.policy import REFUSAL_REASONS
-from smsgw.queue.model import Status
+from smsgw.words import CLASSES, ENCODINGS, MessageClass
+from smsgw.words import STATUSES as _STATUSES
 
 __all__ = [
     "E164_PATTERN",
@@ -85,12 +87,11 @@ takes, less a few spellings it also reads (an IP address, a non-ASCII name, a po
 leading zeros), which the document leaves out because whether they are allowed depends on the
 address (422 ``url_not_allowed``)."""
 
-STATUSES = list(get_args(Status))
+STATUSES = list(_STATUSES)
 _STATUS_DOC = {"enum": STATUSES}
 
-MessageClass = Literal["otp", "transactional", "marketing"]
 StatusText = Annotated[str, Meta(extra_json_schema=_STATUS_DOC)]
-EncodingText = Annotated[str, Meta(extra_json_schema={"enum": ["gsm7", "ucs2"]})]
+EncodingText = Annotated[str, Meta(extra_json_schema={"enum": list(ENCODINGS)})]
 Timestamp = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 """RFC 3339 UTC, as the API writes times."""
 Cursor = Annotated[
@@ -207,16 +208,6 @@ class Accepted(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Which policy holds the message and until when."""
 
 
-class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
-    code: str
-    message: str
-    field: str | None = None
-
-
-class ErrorReply(msgspec.Struct, kw_only=True):
-    error: ErrorBody
-
-
 class BatchReply(msgspec.Struct, kw_only=True):
     messages: list[Accepted | ErrorReply]
 
@@ -243,9 +234,7 @@ class MessageView(msgspec.Struct, kw_only=True):
     status: StatusText
     to: str
     sender: str = field(name="from")
-    msg_class: Annotated[
-        str, Meta(extra_json_schema={"enum": ["otp", "transactional", "marketing"]})
-    ] = field(name="class")
+    msg_class: Annotated[str, Meta(extra_json_schema={"enum": list(CLASSES)})] = field(name="class")
     text: str
     encoding: EncodingText
     part_count: int

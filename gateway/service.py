@@ -22,36 +22,32 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 import msgspec
 import trio
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
 from smsgw.config.loader import parse_listen
 from smsgw.config.schema import Config, ModemRouteConfig, SmppRouteConfig
 from smsgw.drivers.factory import make_driver
 from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.supervise import supervised
-from smsgw.gateway.accept import Acceptor, keyword_replies
 from smsgw.gateway.api import Api
 from smsgw.gateway.cli import TOKEN_FILE
 from smsgw.gateway.console import Console
 from smsgw.gateway.http import HttpLimits, HttpServer, Request
 from smsgw.gateway.known_series import prime_metrics
 from smsgw.gateway.sdnotify import notify, watchdog
-from smsgw.gateway.views import rfc3339
 from smsgw.gateway.webhooks import WebhookWorker
+from smsgw.gateway.wiring import wire
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.consent.keyword_handler import KeywordHandler
-from smsgw.queue.consent.optout_list import Consents
-from smsgw.queue.consent.policy import Policy
-from smsgw.queue.inbound_owner import InboundOwners
+from smsgw.metrics.live import gateway_families
+from smsgw.queue.model import rfc3339
 from smsgw.queue.scheduling.limiter import RouteLimiter
-from smsgw.queue.scheduling.routing import Router
-from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
-from smsgw.queue.store.factory import make_store
+from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink
 from smsgw.queue.store.health import StoreFatal, StoreUnavailable, until_stored
 from smsgw.queue.store.records import QueueStats
 
@@ -72,44 +68,25 @@ class Gateway:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
-        self.metrics = metrics or Metrics()
-        self.wall = wall
-        self.store = make_store(config, metrics=self.metrics, evidence=(TOKEN_FILE,), wall=wall)
-        self.scheduler = Scheduler(
-            self.store,
-            self.metrics,
-            wall,
-            submit_timeout=config.scheduler.submit_timeout,
-            failover_after=config.scheduler.failover_after,
-        )
         # Consent and courtesy: one policy decides at accept (the API) and before each message
         # leaves (the store's claim gate); keywords from any route feed the opt-out list.
-        self.policy = Policy(config, self.metrics)
-        self.store.gate = self.policy
-        self.consents = Consents(self.store, self.metrics)
         # Tenancy: each inbound message is stored with the key it belongs to, and only that
         # key (or, for one that belongs to none, the admin keys) sees it and gets it pushed.
-        self.inbound_owners = InboundOwners(config.keys, self.policy.default_country)
-        self.store.inbound_owner = self.inbound_owners.owner
+        self.wiring = wiring = wire(config, metrics=metrics, wall=wall, evidence=(TOKEN_FILE,))
+        self.metrics = wiring.metrics
+        self.wall = wall
+        self.store = wiring.store
+        self.scheduler = wiring.scheduler
+        self.policy = wiring.policy
+        self.consents = wiring.consents
+        self.inbound_owners = wiring.inbound_owners
+        self.keywords = wiring.keywords
         for key in self.inbound_owners.unclaimed():
             log.warning(
                 "key %s has an inbound_url but claims no inbound_routes or inbound_numbers and"
                 " is not admin: no inbound message will reach it",
                 key.name,
             )
-        replies = Acceptor(
-            config, Router(config.rules, [r.name for r in config.routes]), self.policy
-        )
-        self.keywords = KeywordHandler(
-            self.policy.matcher,
-            config.policy.auto_reply,
-            self.consents,
-            self.store,
-            keyword_replies(replies),
-            wall,
-            default_country=self.policy.default_country,
-            owner=self.inbound_owners.owner,
-        )
         self.api: Api | None = None
         self.server: HttpServer | None = None
         self._stop = trio.Event()
@@ -191,15 +168,7 @@ class Gateway:
             webhooks = self.webhooks = WebhookWorker(self.store, config, self.metrics, self.wall)
             await nursery.start(webhooks.run)
             nursery.start_soon(self._supervised, "stats", self._stats_loop)
-            self.api = Api(
-                config,
-                self.store,
-                self.scheduler,
-                self.metrics,
-                wall=self.wall,
-                policy=self.policy,
-                console=self.console.handle,
-            )
+            self.api = Api(self.wiring, console=self.console.handle)
             self.metrics.add_collector(self._collect)
             s = config.server
             self.server = HttpServer(
@@ -318,49 +287,43 @@ class Gateway:
             await trio.sleep(2.0)
 
     def _collect(self) -> Iterable[Metric]:
-        now = self.wall()
-        depth = GaugeMetricFamily(
-            "smsgw_queue_depth", "Unfinished messages by class.", labels=["class"]
-        )
-        age = GaugeMetricFamily(
-            "smsgw_queue_oldest_age_seconds",
-            "Age of the oldest unfinished message by class.",
-            labels=["class"],
-        )
-        for cls in ("otp", "transactional", "marketing"):
-            depth.add_metric([cls], self.store.active.get(cls, 0))
-            oldest = self._stats.oldest_by_class.get(cls)
-            age.add_metric([cls], max(0.0, now - oldest) if oldest is not None else 0.0)
-        up = GaugeMetricFamily("smsgw_route_up", "1 when the route can send.", labels=["route"])
-        tokens = GaugeMetricFamily(
-            "smsgw_route_tokens", "Tokens in the route's bucket.", labels=["route"]
-        )
-        rate = GaugeMetricFamily(
-            "smsgw_route_rate",
-            "The route's current rate in parts per second (lower after throttling).",
-            labels=["route"],
-        )
-        in_flight = GaugeMetricFamily(
-            "smsgw_route_in_flight",
-            "Parts handed to the driver awaiting an answer.",
-            labels=["route"],
-        )
-        window = GaugeMetricFamily(
-            "smsgw_route_window", "Parts the route may have outstanding.", labels=["route"]
-        )
         t = trio.current_time()
+        routes = []
         for name, runner in self.scheduler.runners.items():
             state = runner.driver.state()
-            up.add_metric([name], 1.0 if state.up else 0.0)
-            tokens.add_metric([name], runner.limiter.tokens(t))
-            rate.add_metric([name], runner.limiter.effective_rate)
-            in_flight.add_metric([name], runner.in_flight)
-            window.add_metric([name], state.window)
-        webhooks = GaugeMetricFamily(
-            "smsgw_webhook_queue_depth", "Webhook deliveries waiting (incl. retries)."
+            routes.append(
+                _RouteNow(
+                    name=name,
+                    up=state.up,
+                    tokens=runner.limiter.tokens(t),
+                    rate=runner.limiter.effective_rate,
+                    in_flight=runner.in_flight,
+                    window=state.window,
+                )
+            )
+        queue = _QueueNow(
+            active=self.store.active,
+            oldest_by_class=self._stats.oldest_by_class,
+            webhooks_pending=self._stats.webhooks_pending,
         )
-        webhooks.add_metric([], self._stats.webhooks_pending)
-        return [depth, age, up, tokens, rate, in_flight, window, webhooks]
+        return gateway_families(queue, routes, self.wall())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _QueueNow:
+    active: Mapping[str, int]
+    oldest_by_class: Mapping[str, float]
+    webhooks_pending: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _RouteNow:
+    name: str
+    up: bool
+    tokens: float
+    rate: float
+    in_flight: int
+    window: int
 
 
 class _FirstStart:

@@ -12,7 +12,7 @@ from smsgw.gateway.schemas import (
 )
 from smsgw.queue.model import InboundRow, MessageRow, rfc3339
 
-__all__ = ["inbound_page", "message_page", "message_view", "rfc3339"]
+__all__ = ["inbound_page", "message_page", "message_view"]
 
 
 def _opt(t: float | None) -> str | None:

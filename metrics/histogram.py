@@ -1,7 +1,7 @@
 """A labelled Prometheus histogram that takes a batch of observations under one lock.
 
 prometheus-client's :class:`~prometheus_client.Histogram` finds the bucket with a Python loop
-and takes a lock per observation: a few µs each. The store settles messages in batches of
+and takes a lock per observation. The store settles messages in batches of
 hundreds (end-to-end latency) and a driver reports window-loads of answers (submit latency),
 so these histograms count a batch with one bisect per value and one locked update.
 

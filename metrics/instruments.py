@@ -10,15 +10,18 @@ The registry is injected, so each test and each gateway in one process has its o
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from smsgw.metrics.histogram import BatchHistogram
+from smsgw.metrics.live import ModemView, modem_families
 
-__all__ = ["LATENCY_BUCKETS", "Metrics", "ScrapeCollector"]
+__all__ = ["LATENCY_BUCKETS", "Metrics", "ModemSource", "ScrapeCollector"]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 E2E_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
@@ -37,11 +40,19 @@ class ScrapeCollector(Collector):
         return []
 
 
+class ModemSource(Protocol):
+    """A driver's modems, read at each scrape (:func:`~smsgw.metrics.live.modem_families`)."""
+
+    @property
+    def modems(self) -> Sequence[ModemView]: ...
+
+
 class Metrics:
     """The instruments, bound to one registry."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = self.registry = registry if registry is not None else CollectorRegistry()
+        self._modem_sources: list[weakref.ref[ModemSource]] = []
 
         # Accept path and lifecycle.
         self.messages_accepted = Counter(
@@ -234,7 +245,7 @@ class Metrics:
             registry=r,
         )
 
-        # Consent and courtesy (issue 6).
+        # Consent and courtesy.
         self.optouts = Counter(
             "smsgw_optouts",
             "Numbers that joined the opt-out list, by source (keyword, api, import).",
@@ -280,6 +291,15 @@ class Metrics:
             for values in label_sets:
                 inst.labels(*values)
 
+    def add_modem_source(self, source: ModemSource) -> None:
+        """Expose ``source``'s modems in the ``smsgw_modem_*`` families while it lives: one
+        collector per registry reads every source added, so two modem routes never expose a
+        family twice. Held by a weak reference (a driver gone is a source gone)."""
+        if not self._modem_sources:
+            sources = self._modem_sources
+            self.add_collector(lambda: modem_families(_modems_of(sources)))
+        self._modem_sources.append(weakref.ref(source))
+
     def add_collector(self, fn: Callable[[], Iterable[Metric]]) -> None:
         """Register a function read at each scrape (live gauges: depth, tokens, window)."""
         self.registry.register(ScrapeCollector(fn))
@@ -288,3 +308,10 @@ class Metrics:
     def gauge_family(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
         """A gauge family for collectors, named like the rest."""
         return GaugeMetricFamily(name, doc, labels=labels)
+
+
+def _modems_of(sources: list[weakref.ref[ModemSource]]) -> Iterable[ModemView]:
+    for ref in sources:
+        source = ref()
+        if source is not None:
+            yield from source.modems

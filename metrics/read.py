@@ -2,12 +2,12 @@
 
 The ops console shows the same figures ``/metrics`` exposes, read from the same instruments
 at request time. ``Counter.collect()`` builds two samples (``_total`` and ``_created``) per
-labelled child, about 12 µs each: with 50 routes and 64 modems that is ~10 ms per page view.
-:func:`values` reads each child's value directly (about 0.3 µs), through prometheus-client's
-child table and value holder: not a documented interface, but the one every version since
-0.4 has had. If a future version changes it, :func:`values` falls back to ``collect()`` (same
-numbers, slower); the console's test that compares every figure with a scrape of
-``/metrics`` checks both ways give the same.
+labelled child, which adds up with many routes and modems on every page view.
+:func:`values` reads each child's value directly, far more cheaply, through
+prometheus-client's child table and value holder: not a documented interface, but the one
+every version since 0.4 has had. If a future version changes it, :func:`values` falls back
+to ``collect()`` (same numbers, slower); the console's test that compares every figure with
+a scrape of ``/metrics`` checks both ways give the same.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The message model: statuses, classes and the rows the store hands out.
 
-The statuses below are the only ones a message or a part ever has. A message's status is derived
-from its parts' statuses by :func:`derive_status`; a message refused at the door never gets an
-id or a row.
+The statuses and classes themselves are spelled in :mod:`smsgw.words` (re-exported here). A
+message's status is derived from its parts' statuses by :func:`derive_status`; a message
+refused at the door never gets an id or a row.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from typing import Final, Literal
 
 import msgspec
 
+from smsgw.words import ACTIVE, CLASSES, FINAL, PRIORITY, WAITING, Encoding, MessageClass, Status
+
 __all__ = [
     "ACTIVE",
     "CLASSES",
     "FINAL",
     "PRIORITY",
+    "WAITING",
     "HistoryEntry",
     "InboundRow",
     "MessageClass",
@@ -28,28 +31,6 @@ __all__ = [
     "derive_status",
     "rfc3339",
 ]
-
-Status = Literal[
-    "queued",
-    "scheduled",
-    "deferred",
-    "sending",
-    "submitted",
-    "delivered",
-    "undelivered",
-    "expired",
-    "failed",
-    "rejected",
-    "cancelled",
-]
-MessageClass = Literal["otp", "transactional", "marketing"]
-CLASSES: Final[tuple[MessageClass, ...]] = ("otp", "transactional", "marketing")
-PRIORITY: Final[dict[str, int]] = {"otp": 0, "transactional": 1, "marketing": 2}
-FINAL: Final[frozenset[str]] = frozenset(
-    {"delivered", "undelivered", "expired", "failed", "rejected", "cancelled"}
-)
-WAITING: Final[frozenset[str]] = frozenset({"queued", "scheduled", "deferred"})
-ACTIVE: Final[frozenset[str]] = frozenset({"queued", "scheduled", "deferred", "sending"})
 
 # When parts disagree, the message shows the "furthest behind" live state, and among final
 # states the worst one: a message is delivered only when every part is.
@@ -90,7 +71,7 @@ class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
     to: str
     sender: str
     text: str
-    encoding: Literal["gsm7", "ucs2"]
+    encoding: Encoding
     segments: tuple[str, ...]
     msg_class: MessageClass
     routes: tuple[str, ...]
@@ -166,12 +147,21 @@ class InboundRow(msgspec.Struct, frozen=True, kw_only=True):
     complete: bool
 
 
-def rfc3339(t: float) -> str:
-    """Unix seconds as RFC 3339 UTC with milliseconds: ``2026-11-22T20:56:44.123Z``."""
-    ms = round(t * 1000)
-    g = time.gmtime(ms // 1000)
+def rfc3339(t: float, *, millis: bool = True) -> str:
+    """Unix seconds as RFC 3339 UTC: ``2026-11-22T20:56:44.123Z``, rounded to the millisecond;
+    with ``millis=False``, ``2026-11-22T20:56:44Z``, the second it falls in.
+
+    The one formatter of the times the gateway writes out (API bodies, webhooks, the console,
+    CSV exports, notes).
+    """
+    if millis:
+        ms = round(t * 1000)
+        whole, fraction = ms // 1000, f".{ms % 1000:03d}"
+    else:
+        whole, fraction = round(t * 1_000_000) // 1_000_000, ""
+    g = time.gmtime(whole)
     # Not strftime("%Y"): it writes the year 353 as "353", which is not RFC 3339.
     return (
         f"{g.tm_year:04d}-{g.tm_mon:02d}-{g.tm_mday:02d}"
-        f"T{g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d}.{ms % 1000:03d}Z"
+        f"T{g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d}{fraction}Z"
     )

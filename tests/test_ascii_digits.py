@@ -38,7 +38,7 @@ from smsgw.drivers.smpp.addressing import AddressError, classify_address, to_dis
 from smsgw.drivers.smpp.receipts import IdNormaliser, parse_receipt_text
 from smsgw.drivers.smpp.status import StatusTable, parse_status_code
 from smsgw.drivers.text import is_decimal, parse_decimal
-from smsgw.gateway.http_types import HttpLimits, RequestReader
+from smsgw.gateway.http_protocol import HttpLimits, RequestReader
 from smsgw.queue.consent.keyword_handler import sender_number
 from smsgw.queue.consent.quiet_hours import parse_hhmm
 from tests.conftest import StartGateway

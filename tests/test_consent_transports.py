@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import trio
 
 from smsgw.config.loader import parse
@@ -23,14 +24,13 @@ from smsgw.drivers.factory import make_driver
 from smsgw.drivers.modem.emulator import ModemEmulator
 from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.smpp.sim import SimSettings, SmscSim, serve_smsc_sim
-from smsgw.gateway.accept import Acceptor, keyword_replies
-from smsgw.queue.consent.keyword_handler import KeywordHandler
-from smsgw.queue.consent.policy import SYSTEM_KEY
+from smsgw.gateway.wiring import Wiring, wire
+from smsgw.queue.consent.policy import SYSTEM_KEY, Facts, Screened
+from smsgw.queue.model import NewMessage
 from smsgw.queue.scheduling.limiter import RouteLimiter
-from smsgw.queue.scheduling.routing import Router
-from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
+from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink
 from tests.modem_helpers import fast
-from tests.policy_helpers import BERLIN, PolicyStore, message
+from tests.policy_helpers import BERLIN, message
 
 AUTO = ("Unsubscribed. Reply START to resubscribe.", "Welcome back.", "Reply STOP to opt out.")
 
@@ -63,19 +63,26 @@ help = "{AUTO[2]}"
 
 @dataclass
 class Running:
-    ps: PolicyStore
+    w: Wiring
     route: str
+
+    async def accept(self, *items: tuple[NewMessage, Facts]) -> list[Screened]:
+        return await self.w.store.accept_screened(list(items), self.w.policy)
+
+    def counter(self, name: str, **labels: str) -> float:
+        value = self.w.metrics.registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value
 
     async def wait(self, predicate: Callable[[], bool]) -> None:
         """Wait on the store's commits until ``predicate`` holds."""
         while not predicate():
-            await self.ps.store.wait_changed(self.ps.store.version)
+            await self.w.store.wait_changed(self.w.store.version)
 
     async def replies(self) -> list[tuple[str, str, str, str]]:
-        rows = await self.ps.store.list_messages(SYSTEM_KEY)
+        rows = await self.w.store.list_messages(SYSTEM_KEY)
         out = []
         for r in rows:
-            full = await self.ps.store.get(None, r.id)
+            full = await self.w.store.get(None, r.id)
             assert full is not None
             out.append((full.to, full.text, full.route, full.status))
         return out
@@ -83,45 +90,45 @@ class Running:
 
 @asynccontextmanager
 async def running(tmp_path: Path, cfg: Config) -> AsyncIterator[Running]:
-    """The store, policy, keyword handling, scheduler and the route's real driver."""
+    """The gateway's graph (store, policy, keyword handling, scheduler) and the route's real
+    driver."""
     route_cfg = cfg.routes[0]
-    ps = PolicyStore(tmp_path / "q.db", cfg)
-    await ps.store.open()
-    replies = keyword_replies(Acceptor(cfg, Router(cfg.rules, [route_cfg.name]), ps.policy))
-    handler = KeywordHandler(
-        ps.policy.matcher, cfg.policy.auto_reply, ps.consents, ps.store, replies, time.time
+    store_cfg = msgspec.structs.replace(
+        cfg.store, path=str(tmp_path / "q.db"), synchronous="normal"
     )
+    w = wire(msgspec.structs.replace(cfg, store=store_cfg))
+    await w.store.open()
 
     async def on_inbound(items: Sequence[InboundMessage], ids: Sequence[str]) -> None:
-        await handler.handle(items, ids)
+        await w.keywords.handle(items, ids)
 
     try:
         async with trio.open_nursery() as nursery:
-            scheduler = Scheduler(ps.store, ps.metrics, time.time)
-            driver = make_driver(route_cfg, ps.metrics, cfg.text)
+            scheduler = w.scheduler
+            driver = make_driver(route_cfg, w.metrics, cfg.text)
             runner = RouteRunner(
                 route_cfg.name,
                 driver,
                 RouteLimiter(100.0, 100, trio.current_time()),
-                ps.store,
-                ps.metrics,
+                w.store,
+                w.metrics,
                 time.time,
             )
             scheduler.add(runner)
-            sink = RouteSink(runner, ps.store, ps.metrics, time.time, on_inbound)
+            sink = RouteSink(runner, w.store, w.metrics, time.time, on_inbound)
             await nursery.start(driver.run, sink)
             await nursery.start(scheduler.run)
-            yield Running(ps, route_cfg.name)
+            yield Running(w, route_cfg.name)
             nursery.cancel_scope.cancel()
     finally:
-        await ps.store.close()
+        await w.store.close()
 
 
 async def keyword_round(
     r: Running, inject: Callable[[str], object], sent: Callable[[], int]
 ) -> None:
     """STOP, then START, then HELP from BERLIN; each answered once over the same route."""
-    store, consents = r.ps.store, r.ps.consents
+    store, consents = r.w.store, r.w.consents
     inject("STOP")
     await r.wait(lambda: sent() == 1)
     row = await consents.blocking(BERLIN, "shop")
@@ -131,7 +138,7 @@ async def keyword_round(
     [reply] = await r.replies()
     assert reply[:3] == (BERLIN, AUTO[0], r.route)
     # Marketing to the number is refused from now on.
-    [refused] = await r.ps.accept(message(BERLIN, time.time()))
+    [refused] = await r.accept(message(BERLIN, time.time()))
     assert refused.refusal is not None and refused.refusal.code == "opted_out"
 
     inject("Start")
@@ -140,8 +147,8 @@ async def keyword_round(
     inject("help")
     await r.wait(lambda: sent() == 3)
     assert [x[1] for x in await r.replies()] == list(AUTO)
-    assert r.ps.counter("smsgw_optouts_total", source="keyword") == 1
-    assert r.ps.counter("smsgw_optins_total", source="keyword") == 1
+    assert r.counter("smsgw_optouts_total", source="keyword") == 1
+    assert r.counter("smsgw_optins_total", source="keyword") == 1
 
 
 async def test_keywords_over_smpp(tmp_path: Path, nursery: trio.Nursery) -> None:

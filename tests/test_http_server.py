@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from smsgw.gateway.http import HttpLimits, HttpServer, Request, Response
-from smsgw.gateway.http_types import RequestReader
+from smsgw.gateway.http_protocol import RequestReader
 
 Hook = Callable[[Request | None, int, float], None]
 
@@ -741,5 +741,5 @@ def test_reader_turns_any_bytes_into_requests_or_an_error(wire: bytes, step: int
 
 
 def test_the_reader_does_not_import_trio() -> None:
-    code = "import sys, smsgw.gateway.http_types; assert 'trio' not in sys.modules"
+    code = "import sys, smsgw.gateway.http_protocol; assert 'trio' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

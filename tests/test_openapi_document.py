@@ -13,9 +13,9 @@ import msgspec
 import pytest
 
 from smsgw.config.loader import parse
-from smsgw.gateway.openapi import openapi_document
+from smsgw.gateway.openapi import documented_operations, openapi_document
 from smsgw.gateway.schemas import REFUSAL_CODES
-from tests.conftest import gateway_toml
+from tests.conftest import StartGateway, gateway_toml
 
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/openapi.json"}
 
@@ -65,3 +65,17 @@ def test_every_non_public_operation_answers_401_and_sends_list_the_refusals(
     assert set(codes["properties"]["error"]["properties"]["code"]["enum"]) >= set(REFUSAL_CODES)
     batch = doc["components"]["schemas"]["BatchRequest"]["properties"]["messages"]
     assert batch["maxItems"] == 50
+
+
+async def test_the_document_lists_exactly_the_routes_the_api_serves(
+    start_gateway: StartGateway,
+) -> None:
+    """Every (method, path) of the API's route table is in the document and nothing else is:
+    a route added to one and not the other fails here."""
+    gw = await start_gateway()
+    api = gw.gateway.api
+    assert api is not None
+    documented = {(m, p) for m, p, _ in documented_operations(gw.gateway.config)}
+    served = set(api.operations())
+    assert served - documented == set(), "served but not documented"
+    assert documented - served == set(), "documented but not served"

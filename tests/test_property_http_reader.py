@@ -1,4 +1,4 @@
-"""Properties of the HTTP request reader (gateway/http_types.py RequestReader): bytes in,
+"""Properties of the HTTP request reader (gateway/http_protocol.py RequestReader): bytes in,
 requests or an error status out.
 
 Any bytes, and mutated real requests, fed in any pieces: the reader never raises, logs no
@@ -15,7 +15,7 @@ from urllib.parse import quote
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsgw.gateway.http_types import SLICE, HttpLimits, RequestReader
+from smsgw.gateway.http_protocol import SLICE, HttpLimits, RequestReader
 from tests.property_helpers import budget, mutated
 
 LIMITS = HttpLimits(max_body_bytes=256, max_header_bytes=512, max_pipelined=4)

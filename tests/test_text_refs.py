@@ -72,6 +72,7 @@ def test_the_package_imports_nothing_but_the_standard_library() -> None:
             for name in names:
                 top = name.split(".")[0]
                 ok = top in sys.stdlib_module_names or name.startswith("smsgw.drivers.text")
+                ok = ok or name == "smsgw.words"  # a leaf of the standard library only
                 assert ok, f"{path.name} imports {name}"
 
 

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import logging
 import os
-import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import trio
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from smsgw.config.schema import ModemRouteConfig, TextConfig
 from smsgw.drivers.modem.discovery import usb_ports
@@ -60,48 +58,6 @@ def link_names(ports: Sequence[str]) -> list[str]:
             n += 1
         out.append(name)
     return out
-
-
-# One scrape-time collector per Metrics (registry), reading every bank registered with it, so
-# two modem routes never expose the same family twice.
-_BANKS: weakref.WeakKeyDictionary[Metrics, list[weakref.ref[ModemBank]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _register(metrics: Metrics, bank: ModemBank) -> None:
-    banks = _BANKS.get(metrics)
-    if banks is None:
-        banks = _BANKS[metrics] = []
-        metrics.add_collector(lambda: _collect(banks))
-    banks.append(weakref.ref(bank))
-
-
-def _collect(banks: list[weakref.ref[ModemBank]]) -> Iterable[Metric]:
-    labels = ["route", "link"]
-    parts = CounterMetricFamily(
-        "smsgw_modem_parts", "Parts a modem finished, by result (sent, failed).",
-        labels=[*labels, "result"],
-    )  # fmt: skip
-    receipts = CounterMetricFamily(
-        "smsgw_modem_receipts", "Status reports a modem received.", labels=labels
-    )
-    inbound = CounterMetricFamily(
-        "smsgw_modem_inbound", "Inbound messages a modem received.", labels=labels
-    )
-    queued = GaugeMetricFamily("smsgw_modem_queued", "Parts a modem holds now.", labels=labels)
-    for ref in banks:
-        bank = ref()
-        if bank is None:
-            continue
-        for m in bank.modems:
-            lv = [m.route, m.name]
-            parts.add_metric([*lv, "sent"], m.counts["sent"])
-            parts.add_metric([*lv, "failed"], m.counts["failed"])
-            receipts.add_metric(lv, m.counts["receipts"])
-            inbound.add_metric(lv, m.counts["inbound"])
-            queued.add_metric(lv, m.load)
-    return [parts, receipts, inbound, queued]
 
 
 def _default_candidates() -> list[str]:
@@ -143,7 +99,7 @@ class ModemBank(Driver):
             )
             for name, spec in zip(link_names(config.ports), config.ports, strict=True)
         ]
-        _register(metrics, self)
+        metrics.add_modem_source(self)
 
     # -- Driver ------------------------------------------------------------------------------
     async def run(self, sink: Sink, *, task_status: trio.TaskStatus[None]) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from smsgw.drivers.text import Udh, decode_payload, encode_gsm7, encode_ucs2, pack_septets
+from smsgw.words import Encoding
 
 __all__ = [
     "Address",
@@ -334,7 +335,7 @@ def encode_submit(s: Submit) -> bytes:
 def submit_for_text(
     destination: str,
     text: str,
-    encoding: Literal["gsm7", "ucs2"],
+    encoding: Encoding,
     *,
     udh: bytes = b"",
     srr: bool = False,

@@ -21,10 +21,9 @@ from smsgw.drivers.text.errors import InvalidArgument, TooManyParts
 from smsgw.drivers.text.gsm7 import non_gsm7_chars, scan_gsm7
 from smsgw.drivers.text.smart import smart_replace
 from smsgw.drivers.text.ucs2 import ucs2_wide
+from smsgw.words import Encoding
 
 __all__ = ["MAX_PARTS", "Encoding", "Plan", "capacity", "plan", "split"]
-
-Encoding = Literal["gsm7", "ucs2"]
 
 MAX_PARTS = 255
 """A part's sequence number is one octet (TS 23.040 §9.2.3.24.1)."""

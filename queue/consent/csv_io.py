@@ -8,9 +8,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from smsgw.queue.consent.records import ALL, OptoutRequest, OptoutRow
+from smsgw.queue.model import rfc3339
 
 __all__ = ["CSV_COLUMNS", "CSV_MAX_ROWS", "CsvError", "export_csv", "parse_csv"]
 
@@ -61,7 +62,7 @@ def export_csv(rows: Iterable[OptoutRow]) -> bytes:
                 _cell(r.number),
                 _cell("all" if r.scope == ALL else r.scope),
                 r.source,
-                _rfc3339(r.at),
+                rfc3339(r.at, millis=False),
                 r.inbound_id or "",
                 _cell(r.note),
             ]
@@ -152,7 +153,3 @@ def _csv_row(
     return OptoutRequest(
         number=num, scope=scope, source="import", at=at, key=key, note=cell("note")[:500]
     )
-
-
-def _rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

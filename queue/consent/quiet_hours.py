@@ -21,13 +21,14 @@ from __future__ import annotations
 import bisect
 import functools
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
 from smsgw.drivers.text.digits import is_decimal
+from smsgw.queue.model import rfc3339
 
 __all__ = [
     "ALL_DAYS",
@@ -229,4 +230,4 @@ def _hhmm(minutes: int) -> str:
 
 def utc_text(t: float) -> str:
     """RFC 3339 UTC, to the second (for notes)."""
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(t, millis=False)

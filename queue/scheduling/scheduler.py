@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 
 import trio
+from prometheus_client import Counter
 
 from smsgw.drivers.seam import Driver, FailureKind, InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.drivers.supervise import contained, supervised
@@ -44,6 +45,7 @@ from smsgw.metrics.instruments import Metrics
 from smsgw.queue.scheduling.limiter import RouteLimiter
 from smsgw.queue.store import Store
 from smsgw.queue.store.health import StoreUnavailable, until_stored
+from smsgw.words import CLASSES
 
 __all__ = ["RECEIPT_RESULTS", "SUBMIT_ERROR_KINDS", "RouteRunner", "RouteSink", "Scheduler"]
 
@@ -321,9 +323,8 @@ class RouteSink:
         self._permanent = metrics.submit_errors.labels(route, "permanent")
         self._dups = metrics.duplicates_risked.labels(route)
         self._route_throttled = metrics.route_throttled.labels(route)
-        self._submitted = {
-            c: metrics.parts_submitted.labels(route, c)
-            for c in ("otp", "transactional", "marketing")
+        self._submitted: dict[str, Counter] = {
+            c: metrics.parts_submitted.labels(route, c) for c in CLASSES
         }
 
     # Each call returns only once what it carries is stored; while the store is unavailable it

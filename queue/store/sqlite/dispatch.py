@@ -11,7 +11,7 @@ from typing import Literal, NamedTuple
 
 import msgspec
 
-from smsgw.drivers.seam import Encoding, FailureKind, OutboundPart, Outcome, Receipt
+from smsgw.drivers.seam import FailureKind, OutboundPart, Outcome, Receipt
 from smsgw.queue.model import FINAL, WAITING
 from smsgw.queue.scheduling.retry import DispatchPolicy, decide
 from smsgw.queue.store.records import OutcomeSummary, ReceiptSummary
@@ -33,6 +33,7 @@ from smsgw.queue.store.sqlite.transitions import (
     set_parts,
 )
 from smsgw.queue.store.sqlite.writer import Tx
+from smsgw.words import Encoding
 
 __all__ = [
     "ClaimGate",

@@ -12,6 +12,7 @@ from smsgw.queue.store.records import QueueStats
 from smsgw.queue.store.sqlite.accept import new_ids
 from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.writer import Tx
+from smsgw.words import PRIORITY
 
 __all__ = [
     "QueueStats",
@@ -100,7 +101,7 @@ def count_active(tx: Tx) -> dict[str, int]:
                 )
             )
         )
-        for priority, name in ((0, "otp"), (1, "transactional"), (2, "marketing"))
+        for name, priority in PRIORITY.items()
     }
 
 
@@ -129,7 +130,7 @@ def queue_stats(tx: Tx) -> QueueStats:
     """Ages for gauges: reads the head of an index per class, cheap at any depth."""
     conn = tx.conn
     oldest: dict[str, float] = {}
-    for priority, name in ((0, "otp"), (1, "transactional"), (2, "marketing")):
+    for name, priority in PRIORITY.items():
         for (created_at,) in conn.execute(
             "SELECT created_at FROM messages WHERE done = 0 AND priority = ? ORDER BY mid LIMIT 1",
             (priority,),

@@ -24,6 +24,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import httptools
 import msgspec
 
+from smsgw.gateway.errors import error_body
+
 __all__ = ["Handler", "HttpLimits", "Request", "RequestReader", "Response", "render"]
 
 log = logging.getLogger("smsgw.http")
@@ -77,10 +79,7 @@ class Response(msgspec.Struct, frozen=True):
         headers: Sequence[tuple[str, str]] = (),
     ) -> Response:
         """The API's error shape: ``{"error": {"code", "message", "field"?}}``."""
-        err = {"code": code, "message": message}
-        if field is not None:
-            err["field"] = field
-        return cls(status, _encoder.encode({"error": err}), headers)
+        return cls(status, _encoder.encode(error_body(code, message, field)), headers)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
