@@ -1,0 +1,324 @@
+"""The SMPP server's trio layer: a TCP (optionally TLS) listener, one task pair per
+connection over a :class:`~smsgw.drivers.smpp.server_session.ServerSession`.
+
+A connection's reader feeds the session and answers what needs no store (binds, the
+window, the bucket, malformed texts); whole messages go to the connection's accept task,
+which takes every message waiting into one :meth:`Store.accept_screened` call (the same
+accept path, policy and commit as ``POST /v1/messages``) and answers each submit_sm only
+after that commit. Writes are coalesced: everything the session queued goes out in one
+``send_all``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import ssl
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import trio
+
+from smsgw.config.schema import Config, KeyConfig
+from smsgw.config.smpp_server import SmppServerConfig
+from smsgw.drivers.smpp.events import (
+    BindRequested,
+    CancelRequested,
+    DataSmReceived,
+    Event,
+    PeerSilent,
+    PeerUnbound,
+    ProtocolViolation,
+    QueryRequested,
+    SubmitSmReceived,
+    Unbound,
+)
+from smsgw.drivers.smpp.pdu import Status
+from smsgw.drivers.smpp.server_session import ServerSession
+from smsgw.drivers.text import TextError
+from smsgw.gateway.accept import Acceptor, Prepared
+from smsgw.gateway.errors import GatewayError
+from smsgw.gateway.schemas import SendRequest
+from smsgw.gateway.smpp_server.accounts import Account, Accounts, BindFailures
+from smsgw.gateway.smpp_server.submits import Joined, Joiner, read_piece, status_for
+from smsgw.queue.consent.policy import Policy
+from smsgw.queue.store.health import StoreFatal, StoreUnavailable
+from smsgw.queue.store.interface import Store
+
+__all__ = ["SmppServer"]
+
+log = logging.getLogger("smsgw.smpp_server")
+
+Token = tuple[bool, int]
+"""(data_sm?, sequence): which request to answer."""
+
+_STATE = {  # our statuses -> message_state (SMPP 3.4 §5.2.28)
+    "queued": 1, "scheduled": 1, "deferred": 1, "sending": 1, "submitted": 1,
+    "delivered": 2, "expired": 3, "cancelled": 4, "undelivered": 5, "failed": 5,
+    "rejected": 8,
+}  # fmt: skip
+
+
+def _smpp_time(unix: float) -> str:
+    """An absolute SMPP time (§7.1.1) in UTC: YYMMDDhhmmsstnnp."""
+    return datetime.fromtimestamp(unix, UTC).strftime("%y%m%d%H%M%S") + "000+"
+
+
+class SmppServer:
+    """Serves ``[smpp_server]``: bind with :meth:`serve` under ``nursery.start``."""
+
+    def __init__(
+        self,
+        server: SmppServerConfig,
+        config: Config,
+        store: Store,
+        acceptor: Acceptor,
+        policy: Policy,
+        *,
+        wall: Callable[[], float],
+        shutting_down: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.server = server
+        self.config = config
+        self.store = store
+        self.acceptor = acceptor
+        self.policy = policy
+        self.wall = wall
+        self.shutting_down = shutting_down
+        self.accounts = Accounts(server.accounts, config.keys, trio.current_time())
+        self.failures = BindFailures()
+        self.national = bool(config.policy.default_country)
+
+    async def serve(
+        self, host: str, port: int, *, task_status: trio.TaskStatus[tuple[str, int]]
+    ) -> None:
+        """Listen on ``host:port`` (0: any free port); ``task_status.started`` gets the
+        bound address. Runs until cancelled; a cancelled connection is simply closed."""
+        listeners: list[trio.abc.Listener[trio.abc.Stream]] = list(
+            await trio.open_tcp_listeners(port, host=host)
+        )
+        sockname = listeners[0].socket.getsockname()  # type: ignore[attr-defined]
+        if self.server.tls_cert:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(self.server.tls_cert, self.server.tls_key)
+            listeners = [trio.SSLListener(lst, ctx) for lst in listeners]
+        task_status.started((sockname[0], sockname[1]))
+        await trio.serve_listeners(self._connection, listeners)
+
+    async def _connection(self, stream: trio.abc.Stream) -> None:
+        conn = _Connection(self, stream)
+        try:
+            await conn.run()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError, OSError):
+            pass
+        finally:
+            if conn.account is not None:
+                conn.account.binds -= 1
+            conn.session.close()
+            await trio.aclose_forcefully(stream)
+
+
+def _peer_address(stream: trio.abc.Stream) -> str:
+    inner = getattr(stream, "transport_stream", stream)
+    sock = getattr(inner, "socket", None)
+    try:
+        return str(sock.getpeername()[0]) if sock is not None else ""
+    except OSError:
+        return ""
+
+
+class _Connection:
+    def __init__(self, server: SmppServer, stream: trio.abc.Stream) -> None:
+        self.server = server
+        self.stream = stream
+        s = server.server
+        self.session = ServerSession(
+            window=50,
+            response_timeout=s.response_timeout,
+            enquire_link=s.enquire_link,
+            now=trio.current_time(),
+        )
+        self.address = _peer_address(stream)
+        self.account: Account | None = None
+        self.window = 1
+        self.outstanding = 0
+        """submit_sm of this bind taken and not yet answered."""
+        self.joiner: Joiner[Token] = Joiner()
+        self._send_lock = trio.Lock()
+        self._to_accept, self._accepting = trio.open_memory_channel[Joined[Token]](math.inf)
+
+    async def flush(self) -> None:
+        async with self._send_lock:
+            data = self.session.data_to_send()
+            if data:
+                await self.stream.send_all(data)
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._accept_loop)
+            try:
+                await self._read_loop()
+            finally:
+                nursery.cancel_scope.cancel()
+
+    async def _read_loop(self) -> None:
+        session = self.session
+        while not session.closed:
+            deadline = min(
+                session.next_deadline() or math.inf, self.joiner.next_deadline() or math.inf
+            )
+            data: bytes | bytearray | None = None
+            with trio.move_on_at(deadline):
+                data = await self.stream.receive_some(65536)
+                if not data:
+                    return
+            now = trio.current_time()
+            events = session.timers(now) if data is None else session.receive_data(data, now)
+            for tokens in self.joiner.expire(now):
+                self._answer(tokens, Status.RSUBMITFAIL, "")
+            for event in events:
+                if not await self._on_event(event, now):
+                    await self.flush()
+                    return
+            await self.flush()
+
+    async def _on_event(self, event: Event, now: float) -> bool:
+        """Act on one event; False when the connection is to be closed."""
+        if isinstance(event, SubmitSmReceived | DataSmReceived):
+            self._on_submit(event, now)
+        elif isinstance(event, BindRequested):
+            return await self._on_bind(event)
+        elif isinstance(event, QueryRequested):
+            await self._on_query(event)
+        elif isinstance(event, CancelRequested):
+            await self._on_cancel(event)
+        elif isinstance(event, PeerUnbound | Unbound | PeerSilent):
+            return False
+        elif isinstance(event, ProtocolViolation):
+            log.info("smpp server: protocol error from %s: %s", self.address, event.detail)
+            return not event.fatal
+        return True
+
+    async def _on_bind(self, event: BindRequested) -> bool:
+        srv, pdu = self.server, event.pdu
+        status, acct = srv.accounts.decide(pdu.system_id, pdu.password, self.address)
+        if acct is None:
+            delay = srv.failures.failed(self.address, trio.current_time())
+            if delay:
+                await trio.sleep(delay)
+            self.session.reject_bind(pdu.sequence, status)
+            return False
+        srv.failures.succeeded(self.address)
+        acct.binds += 1
+        self.account = acct
+        self.window = acct.config.window
+        self.session.accept_bind(pdu.sequence, system_id=srv.server.system_id)
+        return True
+
+    def _answer(self, tokens: list[Token], status: int, message_id: str) -> None:
+        for is_data, seq in tokens:
+            if is_data:
+                self.session.answer_data_sm(seq, status, message_id)
+            else:
+                self.session.answer_submit(seq, status, message_id)
+
+    def _on_submit(self, event: SubmitSmReceived | DataSmReceived, now: float) -> None:
+        token: Token = (isinstance(event, DataSmReceived), event.pdu.sequence)
+        if self.outstanding >= self.window:
+            self._answer([token], Status.RTHROTTLED, "")
+            return
+        try:
+            piece = read_piece(event.pdu, national=self.server.national)
+        except TextError:
+            self._answer([token], Status.RSUBMITFAIL, "")
+            return
+        joined = self.joiner.feed(piece, token, now)
+        if joined is not None:
+            self.outstanding += len(joined.tokens)
+            self._to_accept.send_nowait(joined)
+
+    async def _accept_loop(self) -> None:
+        while True:
+            batch = [await self._accepting.receive()]
+            while True:
+                try:
+                    batch.append(self._accepting.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            try:
+                await self._accept(batch)
+            finally:
+                self.outstanding -= sum(len(j.tokens) for j in batch)
+            await self.flush()
+
+    async def _accept(self, batch: list[Joined[Token]]) -> None:
+        srv, acct = self.server, self.account
+        assert acct is not None
+        key: KeyConfig = acct.key
+        wall, now = srv.wall(), trio.current_time()
+        good: list[tuple[Joined[Token], Prepared]] = []
+        for joined in batch:
+            p = joined.piece
+            req = SendRequest(
+                to=p.to,
+                text=p.text,
+                sender=p.sender or None,
+                msg_class=p.msg_class,  # type: ignore[arg-type]
+            )
+            try:
+                prepared = srv.acceptor.prepare(key, req, wall)
+            except GatewayError as e:
+                self._answer(joined.tokens, status_for(e.code), "")
+                continue
+            if srv.shutting_down() or not srv.store.health.up:
+                self._answer(joined.tokens, Status.RSYSERR, "")
+                continue
+            if srv.store.active_total + len(good) + 1 > srv.config.store.max_queued:
+                self._answer(joined.tokens, Status.RMSGQFUL, "")
+                continue
+            if not acct.bucket.take(len(prepared.msg.segments), now):
+                self._answer(joined.tokens, Status.RTHROTTLED, "")
+                continue
+            good.append((joined, prepared))
+        if not good:
+            return
+        try:
+            results = await srv.store.accept_screened(
+                [(p.msg, p.facts) for _, p in good], srv.policy
+            )
+        except (StoreUnavailable, StoreFatal):
+            for joined, prepared in good:
+                acct.bucket.give_back(len(prepared.msg.segments), now)
+                self._answer(joined.tokens, Status.RSYSERR, "")
+            return
+        for (joined, prepared), screened in zip(good, results, strict=True):
+            if screened.refusal is not None or screened.result is None:
+                acct.bucket.give_back(len(prepared.msg.segments), now)
+                code = screened.refusal.code if screened.refusal is not None else "refused"
+                self._answer(joined.tokens, status_for(code), "")
+            else:
+                self._answer(joined.tokens, Status.ROK, screened.result.id)
+
+    async def _on_query(self, event: QueryRequested) -> None:
+        assert self.account is not None
+        pdu = event.pdu
+        row = await self.server.store.get(self.account.key.name, pdu.message_id)
+        if row is None:
+            self.session.answer_query(pdu.sequence, Status.RQUERYFAIL)
+            return
+        final = row.status in ("delivered", "expired", "cancelled", "undelivered", "failed")
+        self.session.answer_query(
+            pdu.sequence,
+            message_id=row.id,
+            final_date=_smpp_time(row.updated_at) if final or row.status == "rejected" else "",
+            message_state=_STATE.get(row.status, 7),
+        )
+
+    async def _on_cancel(self, event: CancelRequested) -> None:
+        assert self.account is not None
+        pdu = event.pdu
+        status = await self.server.store.cancel(
+            self.account.key.name, pdu.message_id, self.server.wall()
+        )
+        ok = status == "cancelled"
+        self.session.answer_cancel(pdu.sequence, Status.ROK if ok else Status.RCANCELFAIL)
