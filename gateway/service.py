@@ -252,7 +252,7 @@ class Gateway:
         if cfg is None:
             return
         self.smpp_server = SmppServer(
-            cfg, self.config, self.store, api.acceptor, self.policy, wall=self.wall,
+            cfg, self.config, self.store, api.acceptor, self.policy, self.metrics, wall=self.wall,
             shutting_down=lambda: api.shutting_down,
         )  # fmt: skip
         host, port = parse_listen(cfg.listen)

@@ -177,9 +177,12 @@ def bind_error(address: tuple[str, int], **kw: str) -> int:
 async def test_wrong_password_and_unknown_system_id_look_the_same(
     start_gateway: StartGateway,
 ) -> None:
-    _, address = await start(start_gateway)
+    running, address = await start(start_gateway)
     assert await in_thread(lambda: bind_error(address, password="wrong")) == Status.RINVPASWD
     assert await in_thread(lambda: bind_error(address, system_id="nobody")) == Status.RINVPASWD
+    registry = running.gateway.metrics.registry
+    labels = {"reason": "credentials"}
+    assert registry.get_sample_value("smsgw_smpp_server_bind_failures_total", labels) == 2
 
 
 async def test_too_many_binds_fail_and_a_freed_slot_binds_again(
@@ -196,7 +199,7 @@ async def test_too_many_binds_fail_and_a_freed_slot_binds_again(
 
 
 async def test_throttling_in_parts_beyond_rate_and_burst(start_gateway: StartGateway) -> None:
-    _, address = await start(start_gateway, rate=0.01, burst=3)
+    running, address = await start(start_gateway, rate=0.01, burst=3)
 
     def work() -> list[int]:
         c = bind(address)
@@ -210,6 +213,11 @@ async def test_throttling_in_parts_beyond_rate_and_burst(start_gateway: StartGat
 
     statuses = await in_thread(work)
     assert statuses == [Status.ROK, Status.ROK, Status.RTHROTTLED, Status.RTHROTTLED]
+    registry = running.gateway.metrics.registry
+    for result, n in (("accepted", 2), ("throttled", 2), ("refused", 0)):
+        labels = {"account": "crm", "result": result}
+        assert registry.get_sample_value("smsgw_smpp_server_submits_total", labels) == n
+    assert registry.get_sample_value("smsgw_smpp_server_binds", {"account": "crm"}) is not None
 
 
 async def test_a_flood_beyond_the_window_is_refused_not_queued(

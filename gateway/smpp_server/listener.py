@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import math
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import trio
+from prometheus_client import Metric
 
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.config.smpp_server import SmppServerConfig
@@ -41,6 +42,7 @@ from smsgw.gateway.errors import GatewayError
 from smsgw.gateway.schemas import SendRequest
 from smsgw.gateway.smpp_server.accounts import Account, Accounts, BindFailures
 from smsgw.gateway.smpp_server.submits import Joined, Joiner, read_piece, status_for
+from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent.policy import Policy
 from smsgw.queue.store.health import StoreFatal, StoreUnavailable
 from smsgw.queue.store.interface import Store
@@ -52,6 +54,7 @@ log = logging.getLogger("smsgw.smpp_server")
 Token = tuple[bool, int]
 """(data_sm?, sequence): which request to answer."""
 
+_RESULTS = ("accepted", "throttled", "refused", "error")
 _STATE = {  # our statuses -> message_state (SMPP 3.4 §5.2.28)
     "queued": 1, "scheduled": 1, "deferred": 1, "sending": 1, "submitted": 1,
     "delivered": 2, "expired": 3, "cancelled": 4, "undelivered": 5, "failed": 5,
@@ -74,6 +77,7 @@ class SmppServer:
         store: Store,
         acceptor: Acceptor,
         policy: Policy,
+        metrics: Metrics,
         *,
         wall: Callable[[], float],
         shutting_down: Callable[[], bool] = lambda: False,
@@ -88,6 +92,45 @@ class SmppServer:
         self.accounts = Accounts(server.accounts, config.keys, trio.current_time())
         self.failures = BindFailures()
         self.national = bool(config.policy.default_country)
+        self.metrics = metrics
+        names = [a.system_id for a in self.accounts]
+        metrics.prime(
+            {
+                "smpp_server_submits": [(n, r) for n in names for r in _RESULTS],
+                "smpp_server_bind_failures": [("credentials",), ("bind_failed",)],
+            }
+        )
+        self._results = {
+            (n, r): metrics.smpp_server_submits.labels(n, r) for n in names for r in _RESULTS
+        }
+        metrics.add_collector(self._collect)
+
+    def count(self, account: Account, status: int, n: int = 1) -> None:
+        """Count ``n`` answered submits of ``account`` by their command_status."""
+        if status == Status.ROK:
+            result = "accepted"
+        elif status in (Status.RTHROTTLED, Status.RMSGQFUL):
+            result = "throttled"
+        elif status in (Status.RSYSERR, Status.RSUBMITFAIL):
+            result = "error"
+        else:
+            result = "refused"
+        self._results[account.system_id, result].inc(n)
+
+    def _collect(self) -> Iterable[Metric]:
+        binds = Metrics.gauge_family(
+            "smsgw_smpp_server_binds", "Sessions bound to the SMPP server, by account.",
+            ["account"],
+        )  # fmt: skip
+        tokens = Metrics.gauge_family(
+            "smsgw_smpp_server_tokens", "Parts an account may submit now (its bucket).",
+            ["account"],
+        )  # fmt: skip
+        now = trio.current_time()
+        for acct in self.accounts:
+            binds.add_metric([acct.system_id], acct.binds)
+            tokens.add_metric([acct.system_id], acct.bucket.tokens(now))
+        return [binds, tokens]
 
     async def serve(
         self, host: str, port: int, *, task_status: trio.TaskStatus[tuple[str, int]]
@@ -203,6 +246,8 @@ class _Connection:
         srv, pdu = self.server, event.pdu
         status, acct = srv.accounts.decide(pdu.system_id, pdu.password, self.address)
         if acct is None:
+            reason = "credentials" if status == Status.RINVPASWD else "bind_failed"
+            srv.metrics.smpp_server_bind_failures.labels(reason).inc()
             delay = srv.failures.failed(self.address, trio.current_time())
             if delay:
                 await trio.sleep(delay)
@@ -216,6 +261,8 @@ class _Connection:
         return True
 
     def _answer(self, tokens: list[Token], status: int, message_id: str) -> None:
+        if self.account is not None:
+            self.server.count(self.account, status, len(tokens))
         for is_data, seq in tokens:
             if is_data:
                 self.session.answer_data_sm(seq, status, message_id)
