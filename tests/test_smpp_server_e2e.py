@@ -3,8 +3,11 @@ thread) binds to a real gateway on a loopback port and submits to the simulator 
 
 from __future__ import annotations
 
+import shutil
 import socket
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -317,3 +320,44 @@ async def test_each_bind_mode_binds(start_gateway: StartGateway, mode: str) -> N
     c = await in_thread(lambda: bind(address, mode))
     await in_thread(c.unbind)
     await in_thread(c.disconnect)
+
+
+async def test_smpp_over_tls_with_the_configured_certificate(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    await trio.run_process(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        capture_stdout=True,
+        capture_stderr=True,
+    )  # fmt: skip
+    tls = SERVER.replace(
+        "[smpp_server]\n", f'[smpp_server]\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
+    )
+    running = await start_gateway(tls.format(rate=1000, burst=100, max_binds=2, window=50))
+    address = running.gateway.smpp_address
+    assert address is not None
+    ctx = ssl.create_default_context(cafile=str(cert))
+    ctx.check_hostname = False  # smpplib wraps without a server name; the chain is checked
+
+    def work() -> Any:
+        c = smpplib.client.Client(
+            address[0], address[1], timeout=10, ssl_context=ctx, allow_unknown_opt_params=True
+        )
+        c.connect()
+        try:
+            c.bind_transceiver(system_id="crm", password="secret")
+            return submit(c, "over TLS")
+        finally:
+            c.disconnect()
+
+    resp = await in_thread(work)
+    assert resp.status == Status.ROK
+    row = await running.gateway.store.get("shop", resp_id(resp))
+    assert row is not None and row.text == "over TLS"

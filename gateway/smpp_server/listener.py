@@ -151,8 +151,10 @@ class SmppServer:
     async def _connection(self, stream: trio.abc.Stream) -> None:
         conn = _Connection(self, stream)
         try:
+            # A peer gone (reset, TLS closed without close_notify) ends its connection only;
+            # the connection's nursery wraps what its tasks raise in a group.
             await conn.run()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError, OSError):
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError, OSError):
             pass
         finally:
             if conn.account is not None:
