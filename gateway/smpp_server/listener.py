@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import trio
@@ -22,30 +22,36 @@ from prometheus_client import Metric
 
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.config.smpp_server import SmppServerConfig
+from smsgw.drivers.smpp.errors import LocalProtocolError
 from smsgw.drivers.smpp.events import (
     BindRequested,
     CancelRequested,
     DataSmReceived,
+    DeliverResponse,
     Event,
     PeerSilent,
     PeerUnbound,
     ProtocolViolation,
     QueryRequested,
+    RequestTimedOut,
     SubmitSmReceived,
     Unbound,
 )
-from smsgw.drivers.smpp.pdu import Status
+from smsgw.drivers.smpp.pdu import Cmd, Status
 from smsgw.drivers.smpp.server_session import ServerSession
 from smsgw.drivers.text import TextError
 from smsgw.gateway.accept import Acceptor, Prepared
 from smsgw.gateway.errors import GatewayError
 from smsgw.gateway.schemas import SendRequest
 from smsgw.gateway.smpp_server.accounts import Account, Accounts, BindFailures
+from smsgw.gateway.smpp_server.receipts import HeldState, receipt_pdu
 from smsgw.gateway.smpp_server.submits import Joined, Joiner, read_piece, status_for
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.consent.policy import Policy
+from smsgw.queue.consent.policy import Policy, Screened
 from smsgw.queue.store.health import StoreFatal, StoreUnavailable
 from smsgw.queue.store.interface import Store
+from smsgw.queue.store.sqlite import smpp_held
+from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = ["SmppServer"]
 
@@ -104,6 +110,13 @@ class SmppServer:
             (n, r): metrics.smpp_server_submits.labels(n, r) for n in names for r in _RESULTS
         }
         metrics.add_collector(self._collect)
+        self.held = {n: HeldState() for n in names}
+        self._wake = trio.Event()
+        store.on_smpp_held = self.wake
+
+    def wake(self) -> None:
+        """Something changed for held receipts: new ones, a bind, an answer."""
+        self._wake.set()
 
     def count(self, account: Account, status: int, n: int = 1) -> None:
         """Count ``n`` answered submits of ``account`` by their command_status."""
@@ -145,8 +158,59 @@ class SmppServer:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(self.server.tls_cert, self.server.tls_key)
             listeners = [trio.SSLListener(lst, ctx) for lst in listeners]
-        task_status.started((sockname[0], sockname[1]))
-        await trio.serve_listeners(self._connection, listeners)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._deliver_loop)
+            task_status.started((sockname[0], sockname[1]))
+            await trio.serve_listeners(self._connection, listeners)
+
+    async def _deliver_loop(self) -> None:
+        """Send held receipts to each account's receiving binds, in order, within their
+        windows; wakes on new receipts, binds and answers (no polling), and once a minute
+        expires receipts older than ``hold_hours``."""
+        next_expire = 0.0
+        while True:
+            now = trio.current_time()
+            wake = self._wake = trio.Event()
+            try:
+                if now >= next_expire:
+                    before = self.wall() - self.server.hold_hours * 3600
+                    await self.store.call(smpp_held.expire_held, before)
+                    next_expire = now + 60.0
+                soonest = next_expire
+                for name, state in self.held.items():
+                    soonest = min(soonest, await self._deliver_held(name, state, now))
+            except (StoreUnavailable, StoreFatal):
+                soonest = now + 5.0  # the store's own health watch reports it
+            with trio.move_on_at(soonest):
+                await wake.wait()
+
+    async def _deliver_held(self, account: str, state: HeldState, now: float) -> float:
+        conns: list[_Connection] = [
+            c for c in state.receivers if c.session.can_deliver and c.session.window_free > 0
+        ]
+        retry = state.next_retry(now) or math.inf
+        if not conns:
+            return retry
+        room = sum(c.session.window_free for c in conns)
+        rows = await self.store.call(smpp_held.held_page, account, room, state.skip(now))
+        sent: set[_Connection] = set()
+        for row in rows:
+            conn = next((c for c in conns if c.session.window_free > 0), None)
+            if conn is None:
+                break
+            conns.remove(conn)
+            conns.append(conn)  # round robin over the account's receivers
+            try:
+                seq = conn.session.deliver(receipt_pdu(row), trio.current_time())
+            except LocalProtocolError:
+                continue  # closed meanwhile, or a field that cannot go out
+            conn.delivering[seq] = row.hid
+            state.inflight[row.hid] = conn
+            state.retry_at.pop(row.hid, None)
+            sent.add(conn)
+        for conn in sent:
+            conn.wake_writer.set()
+        return retry
 
     async def _connection(self, stream: trio.abc.Stream) -> None:
         conn = _Connection(self, stream)
@@ -159,6 +223,12 @@ class SmppServer:
         finally:
             if conn.account is not None:
                 conn.account.binds -= 1
+                state = self.held[conn.account.system_id]
+                if conn in state.receivers:
+                    state.receivers.remove(conn)
+                for hid in conn.delivering.values():
+                    state.inflight.pop(hid, None)  # not acknowledged: held, sent again
+                self.wake()
             conn.session.close()
             await trio.aclose_forcefully(stream)
 
@@ -190,6 +260,9 @@ class _Connection:
         """submit_sm of this bind taken and not yet answered."""
         self.joiner: Joiner[Token] = Joiner()
         self._send_lock = trio.Lock()
+        self.delivering: dict[int, int] = {}
+        """deliver_sm sequence -> held receipt (hid) it carries."""
+        self.wake_writer = trio.Event()
         self._to_accept, self._accepting = trio.open_memory_channel[Joined[Token]](math.inf)
 
     async def flush(self) -> None:
@@ -201,10 +274,18 @@ class _Connection:
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._accept_loop)
+            nursery.start_soon(self._writer_loop)
             try:
                 await self._read_loop()
             finally:
                 nursery.cancel_scope.cancel()
+
+    async def _writer_loop(self) -> None:
+        """Writes what the deliverer queued on this session (it never writes itself)."""
+        while True:
+            await self.wake_writer.wait()
+            self.wake_writer = trio.Event()
+            await self.flush()
 
     async def _read_loop(self) -> None:
         session = self.session
@@ -221,11 +302,41 @@ class _Connection:
             events = session.timers(now) if data is None else session.receive_data(data, now)
             for tokens in self.joiner.expire(now):
                 self._answer(tokens, Status.RSUBMITFAIL, "")
+            await self._on_deliveries(events, now)
             for event in events:
                 if not await self._on_event(event, now):
                     await self.flush()
                     return
             await self.flush()
+
+    async def _on_deliveries(self, events: list[Event], now: float) -> None:
+        """Answers to our deliver_sm: drop the acknowledged receipts (one commit), let the
+        refused and timed-out ones go again (a refused one after the response timeout)."""
+        if self.account is None or not self.delivering:
+            return
+        state = self.server.held[self.account.system_id]
+        acked: list[int] = []
+        for e in events:
+            if isinstance(e, DeliverResponse):
+                hid = self.delivering.pop(e.sequence, None)
+                if hid is None:
+                    continue
+                if e.status == Status.ROK:
+                    acked.append(hid)
+                else:
+                    state.inflight.pop(hid, None)
+                    state.retry_at[hid] = now + self.server.server.response_timeout
+            elif isinstance(e, RequestTimedOut) and e.command_id == Cmd.DELIVER_SM:
+                hid = self.delivering.pop(e.sequence, None)
+                if hid is not None:
+                    state.inflight.pop(hid, None)
+        if acked:
+            try:
+                await self.server.store.call(smpp_held.drop_held, acked)
+            finally:
+                for hid in acked:
+                    state.inflight.pop(hid, None)
+        self.server.wake()
 
     async def _on_event(self, event: Event, now: float) -> bool:
         """Act on one event; False when the connection is to be closed."""
@@ -260,6 +371,9 @@ class _Connection:
         self.account = acct
         self.window = acct.config.window
         self.session.accept_bind(pdu.sequence, system_id=srv.server.system_id)
+        if self.session.can_deliver:
+            srv.held[acct.system_id].receivers.append(self)
+            srv.wake()
         return True
 
     def _answer(self, tokens: list[Token], status: int, message_id: str) -> None:
@@ -331,9 +445,19 @@ class _Connection:
             good.append((joined, prepared))
         if not good:
             return
+        wants = [joined.piece.receipt for joined, _ in good]
+
+        def mark(tx: Tx, screened: Sequence[Screened]) -> None:
+            ids = [
+                s.result.id
+                for s, want in zip(screened, wants, strict=True)
+                if want and s.result is not None and s.result.created
+            ]
+            smpp_held.mark_origin(tx, acct.system_id, ids)
+
         try:
             results = await srv.store.accept_screened(
-                [(p.msg, p.facts) for _, p in good], srv.policy
+                [(p.msg, p.facts) for _, p in good], srv.policy, mark
             )
         except (StoreUnavailable, StoreFatal):
             for joined, prepared in good:

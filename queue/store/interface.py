@@ -40,7 +40,7 @@ from smsgw.queue.store.sqlite.dispatch import (
 from smsgw.queue.store.sqlite.migrations import SCHEMA_VERSION, NotAStore, SchemaTooNew, migrate
 from smsgw.queue.store.sqlite.reads import QueueStats
 from smsgw.queue.store.sqlite.transitions import Events, StatusEvent
-from smsgw.queue.store.sqlite.writer import StoreClosed, Writer, classify
+from smsgw.queue.store.sqlite.writer import StoreClosed, Tx, Writer, classify
 
 if TYPE_CHECKING:
     # The policy decides inside accept; only its types are named here (it imports the store).
@@ -98,6 +98,9 @@ class Store:
         self._events = Events()
         self._events.on_status = self._on_status
         self._events.on_webhooks = self._on_webhooks
+        self._events.on_smpp_held = lambda: self._writer.run_in_trio(self.on_smpp_held)
+        self.on_smpp_held: Callable[[], None] = lambda: None
+        """Called (in trio) when receipts for SMPP server accounts were committed."""
         self.on_webhooks: ops_webhooks.Notify = lambda lanes: None
         """Called (in trio) with the lanes (key, origin) that got webhook rows committed."""
         self.active: dict[str, int] = dict.fromkeys(CLASSES, 0)
@@ -223,12 +226,20 @@ class Store:
         return results
 
     async def accept_screened(
-        self, items: Sequence[tuple[NewMessage, Facts]], policy: Policy
+        self,
+        items: Sequence[tuple[NewMessage, Facts]],
+        policy: Policy,
+        after: Callable[[Tx, Sequence[Screened]], None] | None = None,
     ) -> list[Screened]:
         """Like :meth:`accept`, with the consent and courtesy policy deciding in the same
-        transaction which messages are refused and which wait (:meth:`Policy.accept_op`)."""
+        transaction which messages are refused and which wait (:meth:`Policy.accept_op`).
+        ``after(tx, screened)`` runs in that transaction too (the SMPP server marks the
+        messages whose receipts it holds)."""
         ids = ops_accept.new_ids("msg_", [m.created_at for m, _ in items])
-        screened = await self._writer.call(policy.accept_op, items, ids)
+        if after is None:
+            screened = await self._writer.call(policy.accept_op, items, ids)
+        else:
+            screened = await self._writer.call(_accept_then, policy, after, items, ids)
         ready: set[str] = set()
         for s in screened:
             r = s.result
@@ -379,6 +390,18 @@ class Store:
         """One delivery of a JSON object body (see :meth:`enqueue_webhooks`)."""
         payload = msgspec.json.decode(body)
         await self.enqueue_webhooks([(key, url, payload)], now)
+
+
+def _accept_then(
+    tx: Tx,
+    policy: Policy,
+    after: Callable[[Tx, Sequence[Screened]], None],
+    items: Sequence[tuple[NewMessage, Facts]],
+    ids: Sequence[str],
+) -> list[Screened]:
+    screened = policy.accept_op(tx, items, ids)
+    after(tx, screened)
+    return screened
 
 
 def _refusal(path: str, exc: BaseException) -> StoreRefused | None:
