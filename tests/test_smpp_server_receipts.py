@@ -12,7 +12,9 @@ import smpplib.smpp
 import trio
 
 from smsgw.config.loader import parse
+from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.smpp.pdu import Status
+from smsgw.drivers.text.gsm7 import decode_gsm7
 from smsgw.gateway.service import Gateway
 from smsgw.queue.store.sqlite import smpp_held
 from smsgw.queue.store.sqlite.smpp_held import HeldReceipt
@@ -199,3 +201,52 @@ async def test_held_receipts_survive_a_restart(tmp_path: Path) -> None:
         assert await in_thread(receive) == mid
         assert await held(second) == []
         second.shutdown()
+
+
+async def test_an_inbound_message_to_the_accounts_number_comes_as_deliver_sm(
+    start_gateway: StartGateway,
+) -> None:
+    running = await start_gateway(SERVER.format(**CONFIG), shop='inbound_numbers = ["+4930123456"]')
+    address = running.gateway.smpp_address
+    assert address is not None
+    text = "Wann kommt mein Paket? " * 12  # longer than one part: joined, in message_payload
+    [short_id, long_id, _] = await running.gateway.store.add_inbound(
+        [
+            InboundMessage(
+                route="sim", sender="+4917099999", to="+4930123456", text="Hallo €", received_at=1.0
+            ),
+            InboundMessage(
+                route="sim", sender="+4917099999", to="+4930123456", text=text, received_at=2.0
+            ),
+            InboundMessage(
+                route="sim",
+                sender="+4917099999",
+                to="+4930999999",
+                text="not ours",
+                received_at=3.0,
+            ),
+        ]
+    )
+    assert [r.public_id for r in await held(running.gateway)] == [short_id, long_id]
+
+    def receive() -> list[Any]:
+        c = bind(address, "receiver")
+        try:
+            out = []
+            for _ in range(2):
+                pdu = next_pdu(c, "deliver_sm")
+                ack(c, pdu)
+                out.append(pdu)
+            round_trip(c)
+            return out
+        finally:
+            c.disconnect()
+
+    first, second = await in_thread(receive)
+    assert first.esm_class == 0 and first.data_coding == 0
+    assert decode_gsm7(first.short_message) == "Hallo €"
+    assert first.source_addr.decode() == "4917099999"
+    assert first.destination_addr.decode() == "4930123456"
+    payload = second.message_payload
+    assert decode_gsm7(payload if isinstance(payload, bytes) else payload.encode()) == text
+    assert await held(running.gateway) == []

@@ -328,6 +328,8 @@ _ROWS: Mapping[str, list[dict[str, object]]] = {
             "done_at": 1_003.0,
             "sender": "Shop",
             "to_number": BERLIN,
+            "kind": "receipt",
+            "text": "",
         }
     ],
 }

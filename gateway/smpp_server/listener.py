@@ -44,7 +44,7 @@ from smsgw.gateway.accept import Acceptor, Prepared
 from smsgw.gateway.errors import GatewayError
 from smsgw.gateway.schemas import SendRequest
 from smsgw.gateway.smpp_server.accounts import Account, Accounts, BindFailures
-from smsgw.gateway.smpp_server.receipts import HeldState, receipt_pdu
+from smsgw.gateway.smpp_server.receipts import HeldState, held_pdu
 from smsgw.gateway.smpp_server.submits import Joined, Joiner, read_piece, status_for
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent.policy import Policy, Screened
@@ -113,6 +113,10 @@ class SmppServer:
         self.held = {n: HeldState() for n in names}
         self._wake = trio.Event()
         store.on_smpp_held = self.wake
+        by_key: dict[str, str] = {}
+        for a in server.accounts:
+            by_key.setdefault(a.key, a.system_id)  # the first account of a key gets its inbound
+        store.smpp_account_of = lambda key: by_key.get(key) if key is not None else None
 
     def wake(self) -> None:
         """Something changed for held receipts: new ones, a bind, an answer."""
@@ -201,7 +205,7 @@ class SmppServer:
             conns.remove(conn)
             conns.append(conn)  # round robin over the account's receivers
             try:
-                seq = conn.session.deliver(receipt_pdu(row), trio.current_time())
+                seq = conn.session.deliver(held_pdu(row), trio.current_time())
             except LocalProtocolError:
                 continue  # closed meanwhile, or a field that cannot go out
             conn.delivering[seq] = row.hid

@@ -8,9 +8,11 @@ from typing import Any
 
 from smsgw.drivers.smpp.pdu import DeliverSm, Tag
 from smsgw.drivers.text.digits import is_decimal
+from smsgw.drivers.text.gsm7 import encode_gsm7, is_gsm7
+from smsgw.drivers.text.ucs2 import encode_ucs2
 from smsgw.queue.store.sqlite.smpp_held import HeldReceipt
 
-__all__ = ["HeldState", "receipt_pdu"]
+__all__ = ["HeldState", "held_pdu", "inbound_pdu", "receipt_pdu"]
 
 _STAT = {
     "delivered": ("DELIVRD", 2),
@@ -63,6 +65,35 @@ def receipt_pdu(row: HeldReceipt) -> DeliverSm:
             (Tag.MESSAGE_STATE, bytes((state,))),
         ),
     )
+
+
+def inbound_pdu(row: HeldReceipt) -> DeliverSm:
+    """The deliver_sm for a held inbound message: from its sender to our number, GSM 7-bit
+    unpacked (data_coding 0) when the text allows, else UCS-2 (8); a text over 254 octets
+    rides in message_payload, whole (smsgw joined its parts already)."""
+    if is_gsm7(row.text):
+        data, coding = encode_gsm7(row.text), 0
+    else:
+        data, coding = encode_ucs2(row.text), 8
+    ston, snpi, source = _address(row.sender)
+    dton, dnpi, dest = _address(row.to)
+    long = len(data) > 254
+    return DeliverSm(
+        source_addr_ton=ston,
+        source_addr_npi=snpi,
+        source_addr=source,
+        dest_addr_ton=dton,
+        dest_addr_npi=dnpi,
+        destination_addr=dest,
+        data_coding=coding,
+        short_message=b"" if long else data,
+        tlvs=((Tag.MESSAGE_PAYLOAD, data),) if long else (),
+    )
+
+
+def held_pdu(row: HeldReceipt) -> DeliverSm:
+    """The deliver_sm for any held row."""
+    return inbound_pdu(row) if row.kind == "inbound" else receipt_pdu(row)
 
 
 class HeldState:

@@ -28,6 +28,7 @@ from smsgw.queue.store.sqlite import accept as ops_accept
 from smsgw.queue.store.sqlite import console as ops_console
 from smsgw.queue.store.sqlite import dispatch as ops_dispatch
 from smsgw.queue.store.sqlite import reads as ops_read
+from smsgw.queue.store.sqlite import smpp_held as ops_smpp_held
 from smsgw.queue.store.sqlite import webhooks as ops_webhooks
 from smsgw.queue.store.sqlite.accept import AcceptResult
 from smsgw.queue.store.sqlite.console import RetryResult
@@ -101,6 +102,8 @@ class Store:
         self._events.on_smpp_held = lambda: self._writer.run_in_trio(self.on_smpp_held)
         self.on_smpp_held: Callable[[], None] = lambda: None
         """Called (in trio) when receipts for SMPP server accounts were committed."""
+        self.smpp_account_of: Callable[[str | None], str | None] = lambda key: None
+        """The SMPP server account an inbound message owned by this API key is held for."""
         self.on_webhooks: ops_webhooks.Notify = lambda lanes: None
         """Called (in trio) with the lanes (key, origin) that got webhook rows committed."""
         self.active: dict[str, int] = dict.fromkeys(CLASSES, 0)
@@ -356,7 +359,12 @@ class Store:
 
     async def add_inbound(self, items: Sequence[InboundMessage]) -> list[str]:
         owners = [self.inbound_owner(m) for m in items]
-        return await self._writer.call(ops_read.add_inbound, items, owners)
+        accounts = [self.smpp_account_of(k) for k in owners]
+        if not any(accounts):
+            return await self._writer.call(ops_read.add_inbound, items, owners)
+        return await self._writer.call(
+            _add_inbound_held, items, owners, accounts, self._events.on_smpp_held
+        )
 
     async def inbound(
         self, after: int = 0, limit: int = 100, *, key: str | None = None
@@ -390,6 +398,23 @@ class Store:
         """One delivery of a JSON object body (see :meth:`enqueue_webhooks`)."""
         payload = msgspec.json.decode(body)
         await self.enqueue_webhooks([(key, url, payload)], now)
+
+
+def _add_inbound_held(
+    tx: Tx,
+    items: Sequence[InboundMessage],
+    owners: Sequence[str | None],
+    accounts: Sequence[str | None],
+    notify: Callable[[], None],
+) -> list[str]:
+    ids = ops_read.add_inbound(tx, items, owners)
+    held = [
+        (a, i, m.sender, m.to, m.text, m.received_at)
+        for a, i, m in zip(accounts, ids, items, strict=True)
+        if a is not None
+    ]
+    ops_smpp_held.hold_inbound(tx, held, notify)
+    return ids
 
 
 def _accept_then(

@@ -23,6 +23,7 @@ __all__ = [
     "drop_held",
     "expire_held",
     "held_page",
+    "hold_inbound",
     "mark_origin",
     "queue_receipts",
 ]
@@ -47,6 +48,10 @@ class HeldReceipt(msgspec.Struct, frozen=True, kw_only=True):
     done_at: float
     sender: str
     to: str
+    kind: str = "receipt"
+    """``receipt`` (for a message the account sent) or ``inbound`` (a message to it)."""
+    text: str = ""
+    """The inbound message's text (empty for a receipt)."""
 
 
 def mark_origin(tx: Tx, account: str, public_ids: Sequence[str]) -> None:
@@ -81,7 +86,8 @@ def held_page(tx: Tx, account: str, limit: int, skip: Collection[int] = ()) -> l
     """The oldest receipts held for ``account``, in order, leaving out ``skip`` (in flight)."""
     rows = tx.conn.execute(
         "SELECT hid, account, public_id, status, error, submitted_at, done_at, sender,"
-        f" to_number FROM smpp_held WHERE account = ? AND hid NOT {_IN} ORDER BY hid LIMIT ?",
+        " to_number, kind, text FROM smpp_held"
+        f" WHERE account = ? AND hid NOT {_IN} ORDER BY hid LIMIT ?",
         (account, _ids(skip), limit),
     ).fetchall()
     return [
@@ -95,9 +101,28 @@ def held_page(tx: Tx, account: str, limit: int, skip: Collection[int] = ()) -> l
             done_at=r[6],
             sender=r[7],
             to=r[8],
+            kind=r[9],
+            text=r[10],
         )
         for r in rows
     ]
+
+
+def hold_inbound(
+    tx: Tx,
+    items: Sequence[tuple[str, str, str, str, str, float]],
+    notify: Callable[[], None],
+) -> None:
+    """Hold inbound messages for SMPP accounts, in the transaction that stores them: each
+    item is (account, inbound id, sender, to, text, received_at)."""
+    if items:
+        tx.conn.executemany(
+            "INSERT INTO smpp_held (account, mid, public_id, status, error, submitted_at,"
+            " done_at, sender, to_number, kind, text)"
+            " VALUES (?, 0, ?, 'inbound', NULL, ?, ?, ?, ?, 'inbound', ?)",
+            [(a, i, at, at, sender, to, text) for a, i, sender, to, text, at in items],
+        )
+        tx.after_commit(notify)
 
 
 def drop_held(tx: Tx, hids: Collection[int]) -> None:
