@@ -250,3 +250,22 @@ async def test_an_inbound_message_to_the_accounts_number_comes_as_deliver_sm(
     payload = second.message_payload
     assert decode_gsm7(payload if isinstance(payload, bytes) else payload.encode()) == text
     assert await held(running.gateway) == []
+
+
+async def test_held_receipts_expire_after_the_hold(start_gateway: StartGateway) -> None:
+    running, address = await start(start_gateway)
+
+    def submit_only() -> str:
+        c = bind(address, "transmitter")
+        try:
+            return resp_id(submit(c))
+        finally:
+            c.disconnect()
+
+    mid = await in_thread(submit_only)
+    await running.wait_final(mid)
+    [row] = await held(running.gateway)
+    store = running.gateway.store
+    assert await store.call(smpp_held.expire_held, row.done_at) == 0  # not older than that
+    assert await store.call(smpp_held.expire_held, row.done_at + 0.001) == 1
+    assert await held(running.gateway) == []
