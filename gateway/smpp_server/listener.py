@@ -207,7 +207,10 @@ class SmppServer:
             try:
                 seq = conn.session.deliver(held_pdu(row), trio.current_time())
             except LocalProtocolError:
-                continue  # closed meanwhile, or a field that cannot go out
+                if not conn.session.closed:  # a field that cannot go out: not every wake
+                    log.warning("smpp server: held %s cannot be sent", row.public_id)
+                    state.retry_at[row.hid] = now + self.server.response_timeout
+                continue
             conn.delivering[seq] = row.hid
             state.inflight[row.hid] = conn
             state.retry_at.pop(row.hid, None)
