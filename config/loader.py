@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from smsgw.config.schema import Config, ModemRouteConfig, SmppRouteConfig
+from smsgw.config.smpp_server import account_problems
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -221,6 +222,21 @@ def _check(config: Config, file: str) -> None:
             raise ConfigError(file, f"rules[{i}].prefix", "must be digits, optionally with +")
     _check_keys(config, file, names)
     _check_ops_token(config, file)
+    if config.smpp_server is not None:
+        try:
+            parse_listen(config.smpp_server.listen)
+        except ValueError as e:
+            raise ConfigError(file, "smpp_server.listen", str(e)) from None
+        for key, reason in account_problems(config.smpp_server, {k.name for k in config.keys}):
+            raise ConfigError(file, key, reason)
+        if config.smpp_server.tls_cert:
+            try:
+                ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                    config.smpp_server.tls_cert, config.smpp_server.tls_key
+                )
+            except (OSError, ssl.SSLError) as e:
+                reason = f"cannot load the certificate and key: {e}"
+                raise ConfigError(file, "smpp_server.tls_cert", reason) from None
     for field in ("quiet_start", "quiet_end"):
         if not _HHMM.fullmatch(getattr(config.policy, field)):
             raise ConfigError(file, f"policy.{field}", "must be HH:MM (24-hour)")

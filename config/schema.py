@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from smsgw.config.smpp_server import SmppServerConfig
 from smsgw.words import MessageClass
 
 __all__ = [
@@ -370,3 +371,5 @@ class Config(_Table, frozen=True, kw_only=True):
     webhooks: WebhookConfig = WebhookConfig()
     policy: PolicyConfig = PolicyConfig()
     limits: LimitsConfig = LimitsConfig()
+    smpp_server: SmppServerConfig | None = None
+    """smsgw as an SMSC (off when the table is absent)."""

@@ -543,7 +543,7 @@ def _million(args: argparse.Namespace) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     """``smsgw bench [options]``: run the chosen mode, print its JSON; returns the exit status."""
-    from smsgw.gateway import bench_realpath  # it builds on this module's pieces
+    from smsgw.gateway import bench_realpath, bench_smpp_server  # built on this module
 
     p = argparse.ArgumentParser(
         prog="smsgw bench",
@@ -586,7 +586,13 @@ def main(argv: list[str] | None = None) -> int:
         help="fetch the ops console's page every S seconds during the run (what watching costs)",
     )
     bench_realpath.add_arguments(p)
+    bench_smpp_server.add_arguments(p)
     args = p.parse_args(argv)
+    if args.smpp_server:
+        result = bench_smpp_server.smpp_server(args)
+        result["synchronous"] = args.synchronous
+        print(msgspec.json.format(msgspec.json.encode(result), indent=2).decode())
+        return 0
     if args.real_path:
         result = bench_realpath.real_path(args)
         result["synchronous"] = args.synchronous

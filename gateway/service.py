@@ -41,6 +41,7 @@ from smsgw.gateway.console import Console
 from smsgw.gateway.http import HttpLimits, HttpServer, Request
 from smsgw.gateway.known_series import prime_metrics
 from smsgw.gateway.sdnotify import notify, watchdog
+from smsgw.gateway.smpp_server.listener import SmppServer
 from smsgw.gateway.webhooks import WebhookWorker
 from smsgw.gateway.wiring import wire
 from smsgw.metrics.instruments import Metrics
@@ -88,6 +89,9 @@ class Gateway:
                 key.name,
             )
         self.api: Api | None = None
+        self.smpp_server: SmppServer | None = None
+        self.smpp_address: tuple[str, int] | None = None
+        """Where the SMPP server listens, once started (``[smpp_server]`` only)."""
         self.server: HttpServer | None = None
         self._stop = trio.Event()
         self._stats = QueueStats(oldest_by_class={}, webhooks_pending=0)
@@ -187,12 +191,26 @@ class Gateway:
             # Webhooks never go to our own API (known only now when the port was 0).
             webhooks.targets.set_own(*self.address)
             self.api.acceptor.targets.set_own(*self.address)
+            await self._start_smpp_server(nursery, self.api)
             notify("READY=1")
             nursery.start_soon(watchdog)
             task_status.started(self.address)
             await self._stop.wait()
             await self._drain()
             nursery.cancel_scope.cancel()
+
+    async def _start_smpp_server(self, nursery: trio.Nursery, api: Api) -> None:
+        """The SMPP server, when ``[smpp_server]`` is configured: its submits go through the
+        API's acceptor and policy into the same store."""
+        cfg = self.config.smpp_server
+        if cfg is None:
+            return
+        self.smpp_server = SmppServer(
+            cfg, self.config, self.store, api.acceptor, self.policy, self.metrics, wall=self.wall,
+            shutting_down=lambda: api.shutting_down,
+        )  # fmt: skip
+        host, port = parse_listen(cfg.listen)
+        self.smpp_address = await nursery.start(self.smpp_server.serve, host, port)
 
     async def _stop_on_fatal(self) -> None:
         raise await self.store.health.wait_fatal()

@@ -272,6 +272,21 @@ class Metrics:
             registry=r,
         )
 
+        # The SMPP server (accounts are configured, so the label is bounded).
+        self.smpp_server_submits = Counter(
+            "smsgw_smpp_server_submits",
+            "submit_sm and data_sm answered by the SMPP server, by account and result"
+            " (accepted, throttled, refused, error).",
+            ["account", "result"],
+            registry=r,
+        )
+        self.smpp_server_bind_failures = Counter(
+            "smsgw_smpp_server_bind_failures",
+            "Binds refused by the SMPP server, by reason (credentials, bind_failed).",
+            ["reason"],
+            registry=r,
+        )
+
     def prime(self, series: Mapping[str, Iterable[Sequence[str]]]) -> None:
         """Export these label sets now, at zero, so ``rate()`` and alert rules have a series
         from the first scrape instead of from the first event.

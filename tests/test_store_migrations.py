@@ -313,6 +313,25 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
     "marketing_sends": [
         {"mid": 2, "key": "shop", "number": SHANGHAI, "at": 1_000.5, "left_at": None}
     ],
+    # The waiting marketing message came from an SMPP account; the delivered one's receipt
+    # is held for it.
+    "smpp_origin": [{"mid": 2, "account": "crm"}],
+    "smpp_held": [
+        {
+            "hid": 1,
+            "account": "crm",
+            "mid": 1,
+            "public_id": "msg_seeded0delivered",
+            "status": "delivered",
+            "error": None,
+            "submitted_at": 1_000.0,
+            "done_at": 1_003.0,
+            "sender": "Shop",
+            "to_number": BERLIN,
+            "kind": "receipt",
+            "text": "",
+        }
+    ],
 }
 
 

@@ -10,21 +10,34 @@ from __future__ import annotations
 
 import msgspec
 
-from smsgw.drivers.smpp.pdu import BindMode, DataSm, DeliverSm
+from smsgw.drivers.smpp.pdu import (
+    BindMode,
+    BindRequest,
+    CancelSm,
+    DataSm,
+    DeliverSm,
+    QuerySm,
+    SubmitSm,
+)
 
 __all__ = [
     "Abandoned",
     "BindRejected",
+    "BindRequested",
     "Bound",
+    "CancelRequested",
     "DataSmReceived",
+    "DeliverResponse",
     "DeliverSmReceived",
     "Event",
     "Nacked",
     "PeerSilent",
     "PeerUnbound",
     "ProtocolViolation",
+    "QueryRequested",
     "RequestTimedOut",
     "SubmitResponse",
+    "SubmitSmReceived",
     "Unbound",
 ]
 
@@ -129,6 +142,39 @@ class Abandoned(msgspec.Struct, frozen=True):
     sent_at: float
 
 
+class BindRequested(msgspec.Struct, frozen=True):
+    """(SMSC role) The peer asked to bind; answer with ``accept_bind`` or ``reject_bind``."""
+
+    pdu: BindRequest
+
+
+class SubmitSmReceived(msgspec.Struct, frozen=True):
+    """(SMSC role) A submit_sm arrived; answer it with ``answer_submit`` once it is stored."""
+
+    pdu: SubmitSm
+
+
+class DeliverResponse(msgspec.Struct, frozen=True):
+    """(SMSC role) The answer to one of our deliver_sm: deliver_sm_resp or a generic_nack
+    naming it. ``status`` 0 means the peer took it."""
+
+    sequence: int
+    status: int
+    sent_at: float
+
+
+class QueryRequested(msgspec.Struct, frozen=True):
+    """(SMSC role) A query_sm arrived; answer it with ``answer_query``."""
+
+    pdu: QuerySm
+
+
+class CancelRequested(msgspec.Struct, frozen=True):
+    """(SMSC role) A cancel_sm arrived; answer it with ``answer_cancel``."""
+
+    pdu: CancelSm
+
+
 Event = (
     Bound
     | BindRejected
@@ -141,5 +187,10 @@ Event = (
     | PeerUnbound
     | Unbound
     | ProtocolViolation
+    | BindRequested
+    | SubmitSmReceived
+    | DeliverResponse
+    | QueryRequested
+    | CancelRequested
 )
 """Everything ``Session.receive_data`` and ``Session.timers`` return."""

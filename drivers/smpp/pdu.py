@@ -20,6 +20,7 @@ __all__ = [
     "BindMode",
     "BindRequest",
     "BindResponse",
+    "CancelSm",
     "Cmd",
     "DataSm",
     "DataSmResp",
@@ -29,6 +30,7 @@ __all__ = [
     "EnquireLinkResp",
     "GenericNack",
     "Pdu",
+    "QuerySm",
     "ShortMessagePdu",
     "Status",
     "SubmitSm",
@@ -52,6 +54,7 @@ class Cmd:
     BIND_TRANSMITTER = 0x00000002
     BIND_TRANSMITTER_RESP = 0x80000002
     QUERY_SM = 0x00000003
+    QUERY_SM_RESP = 0x80000003
     SUBMIT_SM = 0x00000004
     SUBMIT_SM_RESP = 0x80000004
     DELIVER_SM = 0x00000005
@@ -60,6 +63,7 @@ class Cmd:
     UNBIND_RESP = 0x80000006
     REPLACE_SM = 0x00000007
     CANCEL_SM = 0x00000008
+    CANCEL_SM_RESP = 0x80000008
     BIND_TRANSCEIVER = 0x00000009
     BIND_TRANSCEIVER_RESP = 0x80000009
     OUTBIND = 0x0000000B
@@ -89,14 +93,21 @@ class Status:
     RINVBNDSTS = 0x00000004
     RALYBND = 0x00000005
     RSYSERR = 0x00000008
+    RINVSRCADR = 0x0000000A
+    RINVDSTADR = 0x0000000B
+    RINVMSGID = 0x0000000C
     RBINDFAIL = 0x0000000D
     RINVPASWD = 0x0000000E
     RINVSYSID = 0x0000000F
+    RCANCELFAIL = 0x00000011
     RMSGQFUL = 0x00000014
+    RINVESMCLASS = 0x00000043
     RSUBMITFAIL = 0x00000045
     RTHROTTLED = 0x00000058
     RX_T_APPN = 0x00000064
     RX_P_APPN = 0x00000065
+    RX_R_APPN = 0x00000066
+    RQUERYFAIL = 0x00000067
     RINVOPTPARSTREAM = 0x000000C0
     RINVPARLEN = 0x000000C2
 
@@ -273,6 +284,34 @@ class DataSmResp(_Pdu, frozen=True, kw_only=True):
 
     command_id: ClassVar[int] = Cmd.DATA_SM_RESP
     message_id: str = ""
+
+
+class QuerySm(_Pdu, frozen=True, kw_only=True):
+    """query_sm (§4.8.1): the ESME asks for the state of a message it submitted.
+
+    The codec reads it from an :class:`UnknownPdu` (only an SMSC-role session asks it to).
+    """
+
+    command_id: ClassVar[int] = Cmd.QUERY_SM
+    message_id: str
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+
+
+class CancelSm(_Pdu, frozen=True, kw_only=True):
+    """cancel_sm (§4.9.1): the ESME asks to cancel a message it submitted and that has not
+    left yet (read like :class:`QuerySm`)."""
+
+    command_id: ClassVar[int] = Cmd.CANCEL_SM
+    service_type: str = ""
+    message_id: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    destination_addr: str = ""
 
 
 class UnknownPdu(_Pdu, frozen=True, kw_only=True):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from typing import ClassVar
 
 from smsgw.drivers.smpp.codec import (
     Framer,
@@ -113,6 +114,13 @@ _TRANSITIONS: dict[tuple[SessionState, str], SessionState] = {
     (_S.BOUND_TRX, "peer_unbind"): _S.CLOSED,
     (_S.UNBINDING, "unbind_resp"): _S.CLOSED,
     (_S.UNBINDING, "peer_unbind"): _S.CLOSED,
+    # The SMSC role (the peer binds to us; see smsgw.drivers.smpp.server_session): a bind
+    # request waits in BINDING for the caller's verdict; a refused one leaves the session open.
+    (_S.OPEN, "peer_bind"): _S.BINDING,
+    (_S.BINDING, "accept:tx"): _S.BOUND_TX,
+    (_S.BINDING, "accept:rx"): _S.BOUND_RX,
+    (_S.BINDING, "accept:trx"): _S.BOUND_TRX,
+    (_S.BINDING, "reject"): _S.OPEN,
 }
 
 # Which requests may be sent / accepted in which state (SMPP 3.4 §2.3, table 2-1). Responses
@@ -120,10 +128,12 @@ _TRANSITIONS: dict[tuple[SessionState, str], SessionState] = {
 _MAY_SEND: dict[int, frozenset[SessionState]] = {
     Cmd.SUBMIT_SM: frozenset({_S.BOUND_TX, _S.BOUND_TRX}),
     Cmd.ENQUIRE_LINK: _BOUND,
+    Cmd.DELIVER_SM: frozenset({_S.BOUND_RX, _S.BOUND_TRX}),
 }
 _MAY_RECEIVE: dict[int, frozenset[SessionState]] = {
     Cmd.DELIVER_SM: frozenset({_S.BOUND_RX, _S.BOUND_TRX, _S.UNBINDING}),
     Cmd.DATA_SM: _BOUND | {_S.UNBINDING},
+    Cmd.SUBMIT_SM: frozenset({_S.BOUND_TX, _S.BOUND_TRX}),
 }
 
 _MAX_SEQUENCE = 0x7FFFFFFF
@@ -136,7 +146,13 @@ class Session:
     ``mode`` is the bind this session will ask for (``trx``, ``tx`` or ``rx``); ``window`` caps
     outstanding submit_sm; ``response_timeout`` is how long any request waits for its answer;
     ``enquire_link`` is the idle interval after which we probe the peer.
+
+    :class:`~smsgw.drivers.smpp.server_session.ServerSession` is the same machine in the SMSC
+    role: its window counts the deliver_sm it sent (:attr:`windowed`) instead of submit_sm.
     """
+
+    windowed: ClassVar[int] = Cmd.SUBMIT_SM
+    """The request the window counts and :meth:`close` lists as abandoned."""
 
     def __init__(
         self,
@@ -312,10 +328,11 @@ class Session:
     def close(self) -> list[Abandoned]:
         """Mark the session closed (connection gone) and list the submits left unanswered."""
         self._state = _S.CLOSED
+        windowed = self.windowed
         lost = [
             Abandoned(seq, seq not in self._unflushed, sent_at)
             for seq, (_, cmd, sent_at) in self._pending.items()
-            if cmd == Cmd.SUBMIT_SM
+            if cmd == windowed
         ]
         self._pending.clear()
         self._submits = 0
@@ -376,7 +393,7 @@ class Session:
             if deadline > now:
                 break
             del pending[seq]
-            if cmd == Cmd.SUBMIT_SM:
+            if cmd == self.windowed:
                 self._submits -= 1
                 self._unflushed.discard(seq)
             elif cmd == Cmd.ENQUIRE_LINK:

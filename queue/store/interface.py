@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -39,6 +39,7 @@ from smsgw.queue.store.sqlite import console as ops_console
 from smsgw.queue.store.sqlite import dispatch as ops_dispatch
 from smsgw.queue.store.sqlite import reads as ops_read
 from smsgw.queue.store.sqlite import screening as ops_screening
+from smsgw.queue.store.sqlite import smpp_held as ops_smpp_held
 from smsgw.queue.store.sqlite import webhooks as ops_webhooks
 from smsgw.queue.store.sqlite.console import Backlog, RetryResult
 from smsgw.queue.store.sqlite.dispatch import (
@@ -49,8 +50,9 @@ from smsgw.queue.store.sqlite.dispatch import (
 )
 from smsgw.queue.store.sqlite.migrations import SCHEMA_VERSION, NotAStore, SchemaTooNew, migrate
 from smsgw.queue.store.sqlite.reads import QueueStats
+from smsgw.queue.store.sqlite.smpp_held import HeldReceipt
 from smsgw.queue.store.sqlite.transitions import Events, StatusEvent
-from smsgw.queue.store.sqlite.writer import StoreClosed, Writer, classify
+from smsgw.queue.store.sqlite.writer import StoreClosed, Tx, Writer, classify
 
 __all__ = [
     "AcceptResult",
@@ -104,6 +106,11 @@ class Store:
         self._events = Events()
         self._events.on_status = self._on_status
         self._events.on_webhooks = self._on_webhooks
+        self._events.on_smpp_held = lambda: self._writer.run_in_trio(self.on_smpp_held)
+        self.on_smpp_held: Callable[[], None] = lambda: None
+        """Called (in trio) when receipts for SMPP server accounts were committed."""
+        self.smpp_account_of: Callable[[str | None], str | None] = lambda key: None
+        """The SMPP server account an inbound message owned by this API key is held for."""
         self.on_webhooks: ops_webhooks.Notify = lambda lanes: None
         """Called (in trio) with the lanes (key, origin) that got webhook rows committed."""
         self.active: dict[str, int] = dict.fromkeys(CLASSES, 0)
@@ -229,13 +236,24 @@ class Store:
         return results
 
     async def accept_screened(
-        self, items: Sequence[tuple[NewMessage, Facts]], policy: AcceptGate
+        self,
+        items: Sequence[tuple[NewMessage, Facts]],
+        policy: AcceptGate,
+        receipts_to: str | None = None,
+        wants_receipt: Sequence[bool] = (),
     ) -> list[Screened]:
         """Like :meth:`accept`, with the consent and courtesy policy deciding in the same
         transaction which messages are refused and which wait (see
-        :mod:`smsgw.queue.store.screening`)."""
+        :mod:`smsgw.queue.store.screening`). With ``receipts_to`` (an SMPP server account),
+        the accepted messages whose ``wants_receipt`` is true are marked in that transaction
+        too, so their receipts are held for the account."""
         ids = ops_accept.new_ids("msg_", [m.created_at for m, _ in items])
-        screened = await self._writer.call(ops_screening.accept_screened, policy, items, ids)
+        if receipts_to is None:
+            screened = await self._writer.call(ops_screening.accept_screened, policy, items, ids)
+        else:
+            screened = await self._writer.call(
+                ops_smpp_held.accept_marked, policy, items, ids, receipts_to, wants_receipt
+            )
         ready: set[str] = set()
         for s in screened:
             r = s.result
@@ -356,6 +374,23 @@ class Store:
         opt-outs recorded at or after ``since`` by source."""
         return await self._writer.call(ops_console.figures, since)
 
+    # -- receipts and inbound held for SMPP server accounts -------------------------------
+
+    async def smpp_held_page(
+        self, account: str, limit: int, skip: Collection[int] = ()
+    ) -> list[HeldReceipt]:
+        """Up to ``limit`` receipts and inbound messages held for ``account``, oldest first,
+        leaving out the ids in ``skip`` (sent and not yet acknowledged)."""
+        return await self._writer.call(ops_smpp_held.held_page, account, limit, skip)
+
+    async def drop_smpp_held(self, hids: Collection[int]) -> None:
+        """Forget held items the client acknowledged."""
+        await self._writer.call(ops_smpp_held.drop_held, hids)
+
+    async def expire_smpp_held(self, before: float) -> int:
+        """Drop held items stored before ``before``; how many went."""
+        return await self._writer.call(ops_smpp_held.expire_held, before)
+
     # -- opt-outs and consent records ------------------------------------------------------
 
     async def opt_out(self, items: Sequence[OptoutRequest]) -> list[bool]:
@@ -402,7 +437,12 @@ class Store:
 
     async def add_inbound(self, items: Sequence[InboundMessage]) -> list[str]:
         owners = [self.inbound_owner(m) for m in items]
-        return await self._writer.call(ops_read.add_inbound, items, owners)
+        accounts = [self.smpp_account_of(k) for k in owners]
+        if not any(accounts):
+            return await self._writer.call(ops_read.add_inbound, items, owners)
+        return await self._writer.call(
+            _add_inbound_held, items, owners, accounts, self._events.on_smpp_held
+        )
 
     async def inbound(
         self, after: int = 0, limit: int = 100, *, key: str | None = None
@@ -436,6 +476,23 @@ class Store:
         """One delivery of a JSON object body (see :meth:`enqueue_webhooks`)."""
         payload = msgspec.json.decode(body)
         await self.enqueue_webhooks([(key, url, payload)], now)
+
+
+def _add_inbound_held(
+    tx: Tx,
+    items: Sequence[InboundMessage],
+    owners: Sequence[str | None],
+    accounts: Sequence[str | None],
+    notify: Callable[[], None],
+) -> list[str]:
+    ids = ops_read.add_inbound(tx, items, owners)
+    held = [
+        (a, i, m.sender, m.to, m.text, m.received_at)
+        for a, i, m in zip(accounts, ids, items, strict=True)
+        if a is not None
+    ]
+    ops_smpp_held.hold_inbound(tx, held, notify)
+    return ids
 
 
 def _refusal(path: str, exc: BaseException) -> StoreRefused | None:

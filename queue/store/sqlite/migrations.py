@@ -220,6 +220,29 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX optout_events_at ON optout_events(at);
     """,
+    # 8: the SMPP server's receipts. smpp_origin marks a message accepted from an SMPP
+    # account that asked for a receipt; at its final status the row becomes an smpp_held
+    # receipt, kept until the client acknowledges it or the account's hold runs out. An
+    # inbound message for an account is held there too (kind 'inbound', mid 0, its text).
+    """
+    CREATE TABLE smpp_origin (mid INTEGER PRIMARY KEY, account TEXT NOT NULL);
+    CREATE TABLE smpp_held (
+        hid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL,
+        mid INTEGER NOT NULL,
+        public_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        submitted_at REAL NOT NULL,
+        done_at REAL NOT NULL,
+        sender TEXT NOT NULL,
+        to_number TEXT NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'receipt',
+        text TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX smpp_held_account ON smpp_held(account, hid);
+    CREATE INDEX smpp_held_done ON smpp_held(done_at);
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -20,6 +20,7 @@ import msgspec
 
 from smsgw.queue.model import FINAL, derive_status, rfc3339
 from smsgw.queue.store.sqlite.rows import Columns, scalar
+from smsgw.queue.store.sqlite.smpp_held import queue_receipts
 from smsgw.queue.store.sqlite.webhooks import Notify, event_ids, insert
 from smsgw.queue.store.sqlite.writer import Tx
 
@@ -89,6 +90,8 @@ class Events:
         self.on_status: Callable[[Sequence[StatusEvent]], None] = lambda events: None
         self.on_webhooks: Notify = lambda lanes: None
         """Webhook rows were committed, per (key, origin)."""
+        self.on_smpp_held: Callable[[], None] = lambda: None
+        """Receipts for SMPP server accounts were committed."""
 
 
 _json = msgspec.json.Encoder()
@@ -203,6 +206,7 @@ def apply(
     history: dict[tuple[float, str, str], list[int]] = {}
     hooks: list[tuple[MsgInfo, str, str, str | None]] = []
     emitted: list[StatusEvent] = []
+    finals: list[int] = []
     for info, new, note, error, route in changes:
         if new == info.status and route is None:
             continue
@@ -218,6 +222,8 @@ def apply(
             hooks.append((info, new, note, error))
         if done or new == "submitted":
             emitted.append(StatusEvent(info.msg_class, new, info.created_at, now))
+        if done:
+            finals.append(mid)
     for (new, done, error, route, bump), mids in updates.items():
         conn.execute(
             "UPDATE messages SET status = ?, done = ?, updated_at = ?, error = coalesce(?, error),"
@@ -228,6 +234,8 @@ def apply(
     add_history(tx, history)
     if hooks:
         _queue_webhooks(tx, events, hooks, now)
+    if finals:
+        queue_receipts(tx, finals, now, events.on_smpp_held)
     if emitted:
         tx.after_commit(lambda: events.on_status(emitted))
     return len(emitted)
