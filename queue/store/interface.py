@@ -252,7 +252,7 @@ class Store:
             screened = await self._writer.call(ops_screening.accept_screened, policy, items, ids)
         else:
             screened = await self._writer.call(
-                ops_smpp_held.accept_marked, policy, items, ids, receipts_to, wants_receipt
+                ops_screening.accept_marked, policy, items, ids, receipts_to, wants_receipt
             )
         ready: set[str] = set()
         for s in screened:

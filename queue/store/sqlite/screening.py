@@ -27,10 +27,11 @@ from smsgw.queue.store.sqlite import accept as ops_accept
 from smsgw.queue.store.sqlite import courtesy
 from smsgw.queue.store.sqlite.consent import blocking_optouts, consent_ok, opted_out
 from smsgw.queue.store.sqlite.rows import Columns
+from smsgw.queue.store.sqlite.smpp_held import mark_origin
 from smsgw.queue.store.sqlite.transitions import Change, MsgInfo, derive
 from smsgw.queue.store.sqlite.writer import Tx
 
-__all__ = ["accept_screened", "check_claim"]
+__all__ = ["accept_marked", "accept_screened", "check_claim"]
 
 
 def accept_screened(
@@ -211,3 +212,26 @@ def _defer(tx: Tx, info: MsgInfo, until: float, now: float, note: str) -> Change
     courtesy.move_planned(tx, info.mid, until)
     new = "deferred" if info.total == 1 else derive(tx, info)
     return Change(info, new, note)
+
+
+def accept_marked(
+    tx: Tx,
+    gate: AcceptGate,
+    items: Sequence[tuple[NewMessage, Facts]],
+    ids: Sequence[str],
+    account: str,
+    wants_receipt: Sequence[bool],
+) -> list[Screened]:
+    """Screen and insert a batch from an SMPP server account, and mark the new messages whose
+    submit asked for a receipt, all in one transaction."""
+    screened = accept_screened(tx, gate, items, ids)
+    mark_origin(
+        tx,
+        account,
+        [
+            s.result.id
+            for s, want in zip(screened, wants_receipt, strict=True)
+            if want and s.result is not None and s.result.created
+        ],
+    )
+    return screened

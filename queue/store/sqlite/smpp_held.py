@@ -16,14 +16,10 @@ from collections.abc import Callable, Collection, Sequence
 
 import msgspec
 
-from smsgw.queue.model import NewMessage
-from smsgw.queue.store.screening import AcceptGate, Facts, Screened
-from smsgw.queue.store.sqlite.screening import accept_screened
 from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
     "HeldReceipt",
-    "accept_marked",
     "drop_held",
     "expire_held",
     "held_page",
@@ -56,29 +52,6 @@ class HeldReceipt(msgspec.Struct, frozen=True, kw_only=True):
     """``receipt`` (for a message the account sent) or ``inbound`` (a message to it)."""
     text: str = ""
     """The inbound message's text (empty for a receipt)."""
-
-
-def accept_marked(
-    tx: Tx,
-    gate: AcceptGate,
-    items: Sequence[tuple[NewMessage, Facts]],
-    ids: Sequence[str],
-    account: str,
-    wants_receipt: Sequence[bool],
-) -> list[Screened]:
-    """Screen and insert a batch from an SMPP server account, and mark the new messages whose
-    submit asked for a receipt, all in one transaction."""
-    screened = accept_screened(tx, gate, items, ids)
-    mark_origin(
-        tx,
-        account,
-        [
-            s.result.id
-            for s, want in zip(screened, wants_receipt, strict=True)
-            if want and s.result is not None and s.result.created
-        ],
-    )
-    return screened
 
 
 def mark_origin(tx: Tx, account: str, public_ids: Sequence[str]) -> None:
