@@ -6,6 +6,8 @@ import time
 from typing import Literal
 
 from smsgw.queue.model import MessageClass, NewMessage, rfc3339
+from smsgw.queue.store import Store
+from smsgw.queue.store.sqlite.store import SqliteStore
 
 
 def new_message(
@@ -65,3 +67,10 @@ async def hold_clock_while_busy(store: object) -> None:
 def in_a_month() -> str:
     """An RFC 3339 ``send_at`` 30 days from the real now (inside the default horizon)."""
     return rfc3339(time.time() + 30 * 86400)
+
+
+def sqlite_store(store: Store) -> SqliteStore:
+    """The SQLite backend behind ``store``, for a test that looks underneath it (its writer
+    thread, its database)."""
+    assert isinstance(store, SqliteStore), f"a test of the SQLite backend got {store!r}"
+    return store

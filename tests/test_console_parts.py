@@ -20,6 +20,7 @@ from smsgw.gateway.console_history import Reading, Throughput
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 from tests.helpers import new_message
 from tests.modem_helpers import fast, running_bank
 
@@ -120,7 +121,7 @@ async def test_a_hold_cancels_the_served_connection_and_release_ends_a_backoff(
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = Store(
+    s = SqliteStore(
         str(tmp_path / "q.db"),
         metrics=Metrics(),
         policy=DispatchPolicy(max_attempts={"sim": 3}, retry_base=2.0, retry_max=60.0),

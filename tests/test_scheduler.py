@@ -18,6 +18,7 @@ from smsgw.queue.scheduling.limiter import RouteLimiter
 from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
 from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 from tests.helpers import hold_clock_while_busy, new_message
 
 EPOCH = 1_800_000_000.0
@@ -84,7 +85,7 @@ async def start(
 ) -> tuple[Store, Scheduler, Metrics]:
     nursery, tmp = h.nursery, h.tmp
     metrics = Metrics()
-    store = Store(
+    store = SqliteStore(
         str(tmp / "q.db"),
         metrics=metrics,
         policy=DispatchPolicy(max_attempts={driver.name: 5}),

@@ -16,8 +16,7 @@ from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.smpp.pdu import Status
 from smsgw.drivers.text.gsm7 import decode_gsm7
 from smsgw.gateway.service import Gateway
-from smsgw.queue.store.sqlite import smpp_held
-from smsgw.queue.store.sqlite.smpp_held import HeldReceipt
+from smsgw.queue.store.records import HeldReceipt
 from tests.conftest import StartGateway, gateway_toml
 from tests.test_smpp_server_e2e import SERVER, bind, in_thread, resp_id, start, submit
 
@@ -266,6 +265,6 @@ async def test_held_receipts_expire_after_the_hold(start_gateway: StartGateway) 
     await running.wait_final(mid)
     [row] = await held(running.gateway)
     store = running.gateway.store
-    assert await store.call(smpp_held.expire_held, row.done_at) == 0  # not older than that
-    assert await store.call(smpp_held.expire_held, row.done_at + 0.001) == 1
+    assert await store.expire_smpp_held(row.done_at) == 0  # not older than that
+    assert await store.expire_smpp_held(row.done_at + 0.001) == 1
     assert await held(running.gateway) == []

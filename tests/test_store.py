@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from smsgw.queue.store.sqlite.migrations import SCHEMA_VERSION
+from smsgw.queue.store.sqlite.store import SqliteStore
 from tests.helpers import new_message
 
 
-def _store(path: Path) -> Store:
-    return Store(
+def _store(path: Path) -> SqliteStore:
+    return SqliteStore(
         str(path),
         metrics=Metrics(),
         policy=DispatchPolicy(max_attempts={"sim": 3, "b": 3}, retry_base=2.0, retry_max=60.0),
@@ -25,7 +25,7 @@ def _store(path: Path) -> Store:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     s = _store(tmp_path / "q.db")
     await s.open()
     try:
@@ -44,7 +44,7 @@ async def test_the_file_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> N
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-async def test_a_failing_operation_does_not_sink_its_batch(store: Store) -> None:
+async def test_a_failing_operation_does_not_sink_its_batch(store: SqliteStore) -> None:
     import trio
 
     from smsgw.queue.store.sqlite.writer import Tx

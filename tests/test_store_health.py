@@ -17,9 +17,9 @@ import pytest
 import trio
 
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.store import Store
 from smsgw.queue.store.health import StoreFatal, StoreUnavailable
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 from smsgw.queue.store.sqlite.writer import Tx
 from tests.helpers import new_message
 
@@ -27,8 +27,8 @@ WAIT = 30.0
 """Seconds (real time) a test may wait for the store's probe; it is never reached."""
 
 
-def make_store(path: Path, **kw: object) -> Store:
-    return Store(
+def make_store(path: Path, **kw: object) -> SqliteStore:
+    return SqliteStore(
         str(path),
         metrics=Metrics(),
         policy=DispatchPolicy(max_attempts={"sim": 3}, retry_base=2.0, retry_max=60.0),
@@ -37,7 +37,7 @@ def make_store(path: Path, **kw: object) -> Store:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     s = make_store(tmp_path / "q.db", busy_timeout=0.05)
     await s.open()
     try:
@@ -46,13 +46,13 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         await s.close()
 
 
-def metric(store: Store, name: str, labels: dict[str, str] | None = None) -> float:
+def metric(store: SqliteStore, name: str, labels: dict[str, str] | None = None) -> float:
     value = store.metrics.registry.get_sample_value(name, labels or {})
     assert value is not None, name
     return value
 
 
-async def fill_up(store: Store) -> StoreUnavailable:
+async def fill_up(store: SqliteStore) -> StoreUnavailable:
     """Make the disk 'full' at its current size and accept until the store refuses."""
     pages = await store._writer.debug(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
     await store._writer.debug(lambda c: c.execute(f"PRAGMA max_page_count = {pages}"))
@@ -64,12 +64,12 @@ async def fill_up(store: Store) -> StoreUnavailable:
     raise AssertionError("the store never filled up")
 
 
-async def give_space_back(store: Store) -> None:
+async def give_space_back(store: SqliteStore) -> None:
     await store._writer.debug(lambda c: c.execute("PRAGMA max_page_count = 1073741823"))
 
 
 async def test_a_full_disk_is_unavailable_and_resumes_by_itself(
-    store: Store, nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+    store: SqliteStore, nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "smsgw.store")
     nursery.start_soon(store.watch_health)
@@ -100,7 +100,7 @@ async def test_a_full_disk_is_unavailable_and_resumes_by_itself(
 
 
 async def test_a_lock_held_by_another_connection_is_unavailable(
-    store: Store, nursery: trio.Nursery, tmp_path: Path
+    store: SqliteStore, nursery: trio.Nursery, tmp_path: Path
 ) -> None:
     nursery.start_soon(store.watch_health)
     other = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
@@ -122,7 +122,7 @@ async def test_a_lock_held_by_another_connection_is_unavailable(
 
 
 async def test_a_read_only_file_system_is_unavailable_until_writable(
-    store: Store, nursery: trio.Nursery
+    store: SqliteStore, nursery: trio.Nursery
 ) -> None:
     nursery.start_soon(store.watch_health)
     await store.accept([new_message(1)])
@@ -141,7 +141,7 @@ async def test_a_read_only_file_system_is_unavailable_until_writable(
 
 @pytest.mark.parametrize("how", ["unlinked", "replaced"])
 async def test_a_store_file_removed_under_the_gateway_is_fatal(
-    store: Store, tmp_path: Path, how: str
+    store: SqliteStore, tmp_path: Path, how: str
 ) -> None:
     await store.accept([new_message(1)])
     db = tmp_path / "q.db"
@@ -162,7 +162,7 @@ async def test_a_store_file_removed_under_the_gateway_is_fatal(
     assert metric(store, "smsgw_store_errors_total", {"kind": "gone"}) >= 1
 
 
-async def test_corruption_found_mid_run_is_fatal(store: Store, tmp_path: Path) -> None:
+async def test_corruption_found_mid_run_is_fatal(store: SqliteStore, tmp_path: Path) -> None:
     def rootpage(conn: sqlite3.Connection) -> tuple[int, int]:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         page = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'consents'")
@@ -182,7 +182,7 @@ async def test_corruption_found_mid_run_is_fatal(store: Store, tmp_path: Path) -
     assert failed.value.kind == "corrupt" and "smsgw store check" in str(failed.value)
 
 
-async def test_the_writer_survives_its_own_failures(store: Store) -> None:
+async def test_the_writer_survives_its_own_failures(store: SqliteStore) -> None:
     def commit_then_fail_after(tx: Tx) -> str:
         tx.conn.execute("INSERT INTO store_probe (pad) VALUES (x'00')")
 
@@ -197,7 +197,7 @@ async def test_the_writer_survives_its_own_failures(store: Store) -> None:
         assert (await store.accept([new_message(1)]))[0].created
 
 
-async def test_an_operations_own_error_fails_only_that_operation(store: Store) -> None:
+async def test_an_operations_own_error_fails_only_that_operation(store: SqliteStore) -> None:
     def bad(tx: Tx) -> None:
         tx.conn.execute("INSERT INTO no_such_table VALUES (1)")
 

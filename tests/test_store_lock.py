@@ -12,13 +12,14 @@ import trio
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.store import Store, StoreLocked
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 from tests.conftest import gateway_toml
 from tests.helpers import new_message
 from tests.processes import EXIT, gateway_process, waiting
 
 
 def _store(path: Path) -> Store:
-    return Store(
+    return SqliteStore(
         str(path),
         metrics=Metrics(),
         policy=DispatchPolicy(max_attempts={"sim": 3}, retry_base=2.0, retry_max=60.0),

@@ -13,6 +13,7 @@ from smsgw.gateway.cli import main
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 from tests.conftest import gateway_toml
 from tests.helpers import new_message
 from tests.processes import EXIT, gateway_process, waiting
@@ -20,7 +21,7 @@ from tests.test_lifecycle import post_batch
 
 
 def make_store(path: Path) -> Store:
-    return Store(
+    return SqliteStore(
         str(path),
         metrics=Metrics(),
         policy=DispatchPolicy(max_attempts={"sim": 3}, retry_base=2.0, retry_max=60.0),

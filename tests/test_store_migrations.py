@@ -23,6 +23,7 @@ from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from smsgw.queue.store.sqlite.migrations import _MIGRATIONS, SCHEMA_VERSION
+from smsgw.queue.store.sqlite.store import SqliteStore
 from smsgw.queue.store.sqlite.webhooks import Claim, Finished
 from tests.helpers import new_message
 
@@ -380,7 +381,7 @@ def _build(path: Path, version: int) -> None:
 
 
 def _store(path: Path) -> Store:
-    return Store(
+    return SqliteStore(
         str(path),
         metrics=Metrics(),
         policy=DispatchPolicy(max_attempts={"sim": 3, "b": 3}),

@@ -26,8 +26,8 @@ from smsgw.drivers.seam import (
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.scheduling.limiter import RouteLimiter
 from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
-from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 from tests.helpers import hold_clock_while_busy, new_message
 
 EPOCH = 1_800_000_000.0
@@ -117,9 +117,9 @@ class HeldCarrier(Driver):
 
 async def start(
     nursery: trio.Nursery, tmp: Path, carrier: HeldCarrier
-) -> tuple[Store, Scheduler, Metrics]:
+) -> tuple[SqliteStore, Scheduler, Metrics]:
     metrics = Metrics()
-    store = Store(
+    store = SqliteStore(
         str(tmp / "q.db"),
         metrics=metrics,
         policy=DispatchPolicy(max_attempts={"sim": 5}),
@@ -139,7 +139,7 @@ async def start(
     return store, scheduler, metrics
 
 
-async def statuses(store: Store, ids: list[str]) -> list[str]:
+async def statuses(store: SqliteStore, ids: list[str]) -> list[str]:
     out = []
     for public_id in ids:
         row = await store.get(None, public_id)
@@ -232,7 +232,9 @@ async def test_runners_and_timers_survive_an_outage_and_go_on(
 async def test_recovery_at_start_waits_for_a_store_that_cannot_write(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    first = Store(str(tmp_path / "q.db"), metrics=Metrics(), policy=DispatchPolicy(max_attempts={}))
+    first = SqliteStore(
+        str(tmp_path / "q.db"), metrics=Metrics(), policy=DispatchPolicy(max_attempts={})
+    )
     await first.open()
     await first.accept([new_message(i, now=wall()) for i in range(5)])
     assert len(await first.claim("sim", 5, wall())) == 5  # in flight when the process died
@@ -241,7 +243,7 @@ async def test_recovery_at_start_waits_for_a_store_that_cannot_write(
     carrier = HeldCarrier(window=100)
     async with trio.open_nursery() as nursery:
         metrics = Metrics()
-        store = Store(
+        store = SqliteStore(
             str(tmp_path / "q.db"),
             metrics=metrics,
             policy=DispatchPolicy(max_attempts={"sim": 5}),

@@ -27,6 +27,7 @@ from smsgw.queue.model import FINAL
 from smsgw.queue.scheduling.scheduler import RouteSink
 from smsgw.queue.store.health import StoreFatal
 from tests.conftest import Running, StartGateway, gateway_toml
+from tests.helpers import sqlite_store
 
 SMALL_TOKEN = "small-token-0123456789abcdef"
 SMALL_KEY = f"""
@@ -198,7 +199,7 @@ async def test_every_task_that_calls_the_store_survives_an_outage(
         with trio.fail_after(WAIT):
             # The runner, the timers, the stats loop, the webhook worker, the API, the sink
             # and the keyword handler each met the outage at least once.
-            await gateway.store._writer.wait_refused(
+            await sqlite_store(gateway.store)._writer.wait_refused(
                 {
                     "claim",
                     "promote_due",

@@ -17,12 +17,13 @@ from smsgw.metrics.instruments import Metrics
 from smsgw.queue.store import Store
 from smsgw.queue.store.refusals import StoreRefused
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 from tests.conftest import gateway_toml
 from tests.helpers import new_message
 
 
 def make_store(path: Path) -> Store:
-    return Store(
+    return SqliteStore(
         str(path),
         metrics=Metrics(),
         policy=DispatchPolicy(max_attempts={"sim": 3}, retry_base=2.0, retry_max=60.0),

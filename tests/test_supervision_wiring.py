@@ -20,8 +20,8 @@ from smsgw.gateway.service import Gateway
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.scheduling.limiter import RouteLimiter
 from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
-from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 from tests.conftest import gateway_toml
 from tests.helpers import hold_clock_while_busy, new_message
 
@@ -80,7 +80,7 @@ async def test_a_runner_that_fails_restarts_and_its_parts_are_not_forgotten(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     metrics = Metrics()
-    store = Store(
+    store = SqliteStore(
         str(tmp_path / "q.db"), metrics=metrics, policy=DispatchPolicy(max_attempts={"sim": 5})
     )
     await store.open()
@@ -133,7 +133,9 @@ async def test_a_drivers_run_that_fails_is_restarted_by_the_gateway(
 
 async def test_a_bug_in_keyword_handling_does_not_stop_the_inbound_ack(tmp_path: Path) -> None:
     metrics = Metrics()
-    store = Store(str(tmp_path / "q.db"), metrics=metrics, policy=DispatchPolicy(max_attempts={}))
+    store = SqliteStore(
+        str(tmp_path / "q.db"), metrics=metrics, policy=DispatchPolicy(max_attempts={})
+    )
     await store.open()
     try:
         runner = RouteRunner(

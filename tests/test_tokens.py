@@ -19,8 +19,8 @@ from smsgw.gateway.cli import main as cli_main
 from smsgw.gateway.cli import resolve_token, token_hint, with_default_key
 from smsgw.gateway.httpclient import request
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 from tests.conftest import StartGateway
 from tests.helpers import new_message
 from tests.processes import EXIT, spawn, waiting
@@ -170,7 +170,7 @@ async def test_the_database_files_are_0600_in_a_0700_folder(
     tmp_path: Path, loose_umask: None
 ) -> None:
     path = tmp_path / "data" / "q.db"
-    store = Store(
+    store = SqliteStore(
         str(path),
         metrics=Metrics(),
         policy=DispatchPolicy(max_attempts={"sim": 3}, retry_base=2.0, retry_max=60.0),

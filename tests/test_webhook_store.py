@@ -14,6 +14,7 @@ from smsgw.drivers.seam import Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 from smsgw.queue.store.sqlite.webhooks import DEAD_KEPT, Claim, Finished, WebhookJob, origin_of
 from tests.helpers import new_message
 
@@ -22,7 +23,7 @@ LANE = ("shop", "http://127.0.0.1:9")
 
 
 def _store(path: Path) -> Store:
-    return Store(
+    return SqliteStore(
         str(path),
         metrics=Metrics(),
         policy=DispatchPolicy(max_attempts={"sim": 3}, retry_base=2.0, retry_max=60.0),

@@ -15,8 +15,8 @@ import trio.testing
 from smsgw.config.loader import parse
 from smsgw.gateway.service import Gateway
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 from tests.conftest import OTHER_TOKEN, TOKEN, Running, StartGateway, gateway_toml
 from tests.helpers import hold_clock_while_busy
 from tests.receivers import (
@@ -457,7 +457,9 @@ async def test_a_poisoned_row_from_an_old_version_fails_alone(
         nursery, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n"
     )
     good = await start_receiver(nursery)
-    store = Store(str(tmp_path / "smsgw.db"), metrics=Metrics(), policy=DispatchPolicy({}, 1, 1))
+    store = SqliteStore(
+        str(tmp_path / "smsgw.db"), metrics=Metrics(), policy=DispatchPolicy({}, 1, 1)
+    )
     await store.open()
     await store.close()
     conn = sqlite3.connect(tmp_path / "smsgw.db")

@@ -34,8 +34,8 @@ from smsgw.metrics.instruments import Metrics
 from smsgw.queue.model import FINAL
 from smsgw.queue.scheduling.limiter import RouteLimiter, default_burst
 from smsgw.queue.scheduling.scheduler import RouteRunner, RouteSink, Scheduler
-from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 from tests.helpers import hold_clock_while_busy, new_message
 from tests.wire_helpers import max_in_window, sustained
 
@@ -48,7 +48,7 @@ def wall() -> float:
 
 @dataclass
 class Route:
-    store: Store
+    store: SqliteStore
     runner: RouteRunner
     driver: Driver
     metrics: Metrics
@@ -68,11 +68,11 @@ class Harness:
     def __init__(self, nursery: trio.Nursery, tmp: Path) -> None:
         self.nursery = nursery
         self.tmp = tmp
-        self.stores: list[Store] = []
+        self.stores: list[SqliteStore] = []
 
     async def route(self, driver: Driver, limiter: RouteLimiter) -> Route:
         metrics = driver.metrics if isinstance(driver, SmppDriver) else Metrics()
-        store = Store(
+        store = SqliteStore(
             str(self.tmp / f"q{len(self.stores)}.db"),
             metrics=metrics,
             policy=DispatchPolicy(max_attempts={driver.name: 5}),
@@ -141,7 +141,7 @@ def _by_status(tx: Any) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows}
 
 
-async def all_final(store: Store, n: int) -> dict[str, int]:
+async def all_final(store: SqliteStore, n: int) -> dict[str, int]:
     """Wait until ``n`` messages are final; returns the count per status."""
     while True:
         version = store.version

@@ -10,7 +10,7 @@ from smsgw.drivers.smpp.pdu import DeliverSm, Tag
 from smsgw.drivers.text.digits import is_decimal
 from smsgw.drivers.text.gsm7 import encode_gsm7, is_gsm7
 from smsgw.drivers.text.ucs2 import encode_ucs2
-from smsgw.queue.store.sqlite.smpp_held import HeldReceipt
+from smsgw.queue.store.records import HeldReceipt
 
 __all__ = ["HeldState", "held_pdu", "inbound_pdu", "receipt_pdu"]
 

@@ -16,6 +16,7 @@ from smsgw.queue.scheduling.retry import DispatchPolicy
 from smsgw.queue.store.interface import Store
 from smsgw.queue.store.sqlite import maintenance
 from smsgw.queue.store.sqlite.maintenance import BackupResult, CheckResult
+from smsgw.queue.store.sqlite.store import SqliteStore
 
 __all__ = [
     "BackupResult",
@@ -47,10 +48,10 @@ def make_store(
     """The store ``config`` describes, not yet opened (``await store.open()``).
 
     ``policy`` overrides the retry settings taken from ``config``; ``evidence`` names files
-    beside the store whose presence says a store existed there (see :class:`Store`).
+    beside the store whose presence says a store existed there (see :class:`~smsgw.queue.store.sqlite.store.SqliteStore`).
     """
     s = config.store
-    return Store(
+    return SqliteStore(
         s.path,
         metrics=metrics,
         policy=policy if policy is not None else dispatch_policy(config),

@@ -1,5 +1,6 @@
 """The values the store's calls take and return (besides the message model and the consent
-records): webhook deliveries and their lanes, dispatch summaries, queue and console figures.
+records): webhook deliveries and their lanes, dispatch summaries, queue and console figures,
+receipts and inbound messages held for SMPP server accounts.
 
 Every backend returns these same records; none of them holds anything of SQL.
 """
@@ -20,6 +21,7 @@ __all__ = [
     "Claim",
     "Claimed",
     "Finished",
+    "HeldReceipt",
     "Lane",
     "LaneInfo",
     "Notify",
@@ -155,3 +157,24 @@ class RetryResult(msgspec.Struct, frozen=True, kw_only=True):
     msg_class: str = ""
     parts: int = 0
     """Parts queued again."""
+
+
+# -- SMPP server accounts --------------------------------------------------------------
+
+
+class HeldReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    """One receipt waiting for its account's receiver bind."""
+
+    hid: int
+    account: str
+    public_id: str
+    status: str
+    error: str | None
+    submitted_at: float
+    done_at: float
+    sender: str
+    to: str
+    kind: str = "receipt"
+    """``receipt`` (for a message the account sent) or ``inbound`` (a message to it)."""
+    text: str = ""
+    """The inbound message's text (empty for a receipt)."""

@@ -24,8 +24,8 @@ from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent.numbers import parse_number
 from smsgw.queue.consent.policy import Facts, Policy
 from smsgw.queue.model import MessageClass, NewMessage
-from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 
 CONFIG = b"""
 [[keys]]
@@ -71,7 +71,7 @@ def batch(
 async def phase(path: Path, msg_class: MessageClass, count: int) -> dict[str, float]:
     metrics = Metrics()
     policy = Policy(parse(CONFIG, "bench.toml", {}), metrics)
-    store = Store(
+    store = SqliteStore(
         str(path), metrics=metrics, policy=DispatchPolicy(max_attempts={}), synchronous="normal"
     )
     store.gate = policy

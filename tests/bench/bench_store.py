@@ -17,8 +17,8 @@ import trio
 from smsgw.drivers.seam import Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.model import NewMessage
-from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 
 
 def msg(i: int, now: float) -> NewMessage:
@@ -40,7 +40,7 @@ def msg(i: int, now: float) -> NewMessage:
 
 async def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as d:
-        store = Store(
+        store = SqliteStore(
             str(Path(d) / "b.db"), metrics=Metrics(), policy=DispatchPolicy(max_attempts={})
         )
         await store.open()

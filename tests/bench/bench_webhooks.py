@@ -34,9 +34,9 @@ import trio
 from smsgw.config.loader import parse
 from smsgw.gateway.webhooks import WebhookWorker
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.store import Store
 from smsgw.queue.store.sqlite import webhooks as ops_webhooks
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
+from smsgw.queue.store.sqlite.store import SqliteStore
 
 RECEIVER = """
 import sys, trio
@@ -112,7 +112,7 @@ def _rows(
 
 async def run(args: argparse.Namespace, url: str, scenario: str) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(
+        store = SqliteStore(
             str(Path(tmp) / "bench.db"),
             metrics=Metrics(),
             policy=DispatchPolicy(max_attempts={}, retry_base=1, retry_max=1),

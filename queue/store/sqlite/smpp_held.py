@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Sequence
 
 import msgspec
 
+from smsgw.queue.store.records import HeldReceipt
 from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
@@ -34,24 +35,6 @@ _json = msgspec.json.Encoder()
 
 def _ids(values: Collection[int] | Sequence[str]) -> str:
     return _json.encode(list(values)).decode()
-
-
-class HeldReceipt(msgspec.Struct, frozen=True, kw_only=True):
-    """One receipt waiting for its account's receiver bind."""
-
-    hid: int
-    account: str
-    public_id: str
-    status: str
-    error: str | None
-    submitted_at: float
-    done_at: float
-    sender: str
-    to: str
-    kind: str = "receipt"
-    """``receipt`` (for a message the account sent) or ``inbound`` (a message to it)."""
-    text: str = ""
-    """The inbound message's text (empty for a receipt)."""
 
 
 def mark_origin(tx: Tx, account: str, public_ids: Sequence[str]) -> None:
