@@ -6,12 +6,11 @@ never does. The SQLite backend, with every SQL statement, is :mod:`smsgw.queue.s
 :func:`smsgw.queue.store.factory.make_store` builds the configured one.
 """
 
-from smsgw.queue.store.health import StoreFatal, StoreUnavailable
+from smsgw.queue.store.health import StoreClosed, StoreFatal, StoreUnavailable
 from smsgw.queue.store.interface import Store
 from smsgw.queue.store.lock import StoreLocked
 from smsgw.queue.store.refusals import StoreRefused
 from smsgw.queue.store.screening import AcceptResult
-from smsgw.queue.store.sqlite.writer import StoreClosed
 
 __all__ = [
     "AcceptResult",

@@ -48,7 +48,8 @@ def make_store(
     """The store ``config`` describes, not yet opened (``await store.open()``).
 
     ``policy`` overrides the retry settings taken from ``config``; ``evidence`` names files
-    beside the store whose presence says a store existed there (see :class:`~smsgw.queue.store.sqlite.store.SqliteStore`).
+    beside the store whose presence says a store existed there (see
+    :class:`~smsgw.queue.store.sqlite.store.SqliteStore`).
     """
     s = config.store
     return SqliteStore(

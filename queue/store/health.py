@@ -36,6 +36,7 @@ __all__ = [
     "KINDS",
     "TRANSIENT_KINDS",
     "ErrorKind",
+    "StoreClosed",
     "StoreFatal",
     "StoreHealth",
     "StoreUnavailable",
@@ -65,6 +66,10 @@ _DESCRIPTIONS: dict[str, str] = {
     "corrupt": "the database file is corrupt",
     "gone": "the database file was removed or replaced",
 }
+
+
+class StoreClosed(RuntimeError):
+    """The store was closed; nothing more can be written."""
 
 
 class StoreUnavailable(Exception):

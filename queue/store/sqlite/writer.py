@@ -50,6 +50,7 @@ from smsgw.metrics.instruments import Metrics
 from smsgw.queue.store.health import (
     FATAL_KINDS,
     ErrorKind,
+    StoreClosed,
     StoreFatal,
     StoreHealth,
     StoreUnavailable,
@@ -60,10 +61,6 @@ __all__ = ["StoreClosed", "Tx", "Writer", "classify"]
 log = logging.getLogger("smsgw.store")
 
 T = TypeVar("T")
-
-
-class StoreClosed(RuntimeError):
-    """The store was closed; nothing more can be written."""
 
 
 _LINGER = 0.003
