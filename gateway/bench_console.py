@@ -29,7 +29,7 @@ class ConsoleWatcher:
         self.failures = 0
 
     async def run(self) -> None:
-        from smsgw.gateway.bench import Conn  # the bench's raw keep-alive client
+        from smsgw.gateway.bench_procs import Conn  # the bench's raw keep-alive client
 
         wire = (
             f"GET /status HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {OPS_TOKEN}\r\n\r\n"

@@ -30,7 +30,7 @@ import msgspec
 import trio
 
 from smsgw.config.schema import WebhookConfig
-from smsgw.gateway.bench import (
+from smsgw.gateway.bench_procs import (
     Conn,
     Peer,
     Proc,

@@ -20,7 +20,7 @@ import trio
 from smsgw.drivers.smpp.events import Bound, DeliverSmReceived, SubmitResponse
 from smsgw.drivers.smpp.pdu import SubmitSm
 from smsgw.drivers.smpp.session import Session
-from smsgw.gateway.bench import Proc, free_port, write_config
+from smsgw.gateway.bench_procs import Proc, free_port, write_config
 
 __all__ = ["add_arguments", "smpp_server"]
 

@@ -27,15 +27,15 @@ from pathlib import Path
 import msgspec
 import trio
 
-from smsgw.gateway.bench import (
+from smsgw.gateway.bench_procs import (
     TOKEN,
     Conn,
     Peer,
     Proc,
-    _route_toml,
     free_port,
     get_request,
     post_request,
+    route_toml,
     wait_route_up,
 )
 
@@ -73,7 +73,7 @@ webhook_secret = "whsec-bench-0123456789"
 [webhooks]
 allow_private = true
 
-{_route_toml(route, 100_000, peer)}
+{route_toml(route, 100_000, peer)}
 
 [[rules]]
 route = ["bench"]
