@@ -144,3 +144,25 @@ async def test_an_early_failed_receipt_of_one_part_tells_the_error_when_all_are_
     row = await store.get("shop", r.id)
     assert row is not None and row.status == "undelivered"
     assert [p.status for p in row.parts] == ["undelivered", "delivered"]
+
+
+async def test_a_long_message_failed_by_an_earlier_part_says_which_and_why(store: Store) -> None:
+    # Part 1's receipt says undelivered, then part 2's says delivered: the message is
+    # undelivered, and its error names the part that failed and the carrier's code.
+    [r] = await store.accept([new_message(1, segments=("a" * 153, "tail"))])
+    parts = await store.claim("sim", 2, 1_001.0)
+    await store.record_outcomes(
+        [Outcome(part_id=p.part_id, carrier_id=f"m{p.seq}") for p in parts], 1_002.0
+    )
+    first, second = sorted(parts, key=lambda p: p.seq)
+    await store.record_receipts(
+        [Receipt(route="sim", carrier_id=f"m{first.seq}", state="undelivered", error_code="005")],
+        1_003.0,
+    )
+    await store.record_receipts(
+        [Receipt(route="sim", carrier_id=f"m{second.seq}", state="delivered")], 1_004.0
+    )
+    row = await store.get("shop", r.id)
+    assert row is not None and row.status == "undelivered"
+    assert row.error == "part 1 of 2: receipt undelivered 005"
+    assert [p.status for p in row.parts] == ["undelivered", "delivered"]

@@ -351,6 +351,24 @@ def _message_error(status: str, code: str | None) -> str | None:
     return None if status == "delivered" else f"receipt {status} {code or ''}".strip()
 
 
+def _failed_part_error(tx: Tx, info: MsgInfo, status: str) -> str | None:
+    """A long message ended ``status`` through another part than the one whose receipt came
+    last (part 2 delivered, part 1 undelivered): the error names that part and what its
+    receipt said, so a message is never final and failed without a reason."""
+    if status == "delivered":
+        return None
+    row = tx.conn.execute(
+        "SELECT pid, error FROM parts WHERE pid BETWEEN ? AND ? AND status = ? ORDER BY pid"
+        " LIMIT 1",
+        (info.first_pid, info.first_pid + info.total - 1, status),
+    ).fetchone()
+    if row is None:
+        return status
+    pid, error = row
+    said = "" if error in (None, status) else f" {error}"
+    return f"part {pid - info.first_pid + 1} of {info.total}: receipt {status}{said}"
+
+
 def _mark_submitted(tx: Tx, rows: Sequence[tuple[object, ...]]) -> None:
     """Parts the carrier took, as (carrier id, submitted at, pid) rows."""
     tx.conn.executemany(
@@ -440,7 +458,9 @@ def record_receipts(
     changes = []
     for info, status, note, msg_error in touched.values():
         new = status if info.total == 1 else derive(tx, info)
-        changes.append(Change(info, new, note, msg_error if new == status else None))
+        if new != status:
+            msg_error = _failed_part_error(tx, info, new) if new in FINAL else None
+        changes.append(Change(info, new, note, msg_error))
     apply(tx, events, changes, now)
     return summary
 
