@@ -33,7 +33,7 @@ from smsgw.drivers.link_control import LinkMarks, OperatorHold
 from smsgw.drivers.modem import bringup
 from smsgw.drivers.modem.at import Response
 from smsgw.drivers.modem.discovery import find_port, real_path, sync
-from smsgw.drivers.modem.errors import ErrorClass, classify_result
+from smsgw.drivers.modem.error_codes import ErrorClass, classify_result
 from smsgw.drivers.modem.inbox import Inbox, ModemRestarted
 from smsgw.drivers.modem.port import AtPort, PortGone, open_port, unwrap_group
 from smsgw.drivers.modem.receipts import DailyCap, ReceiptBook
