@@ -25,6 +25,8 @@ from typing import NoReturn
 
 import trio
 
+from smsgw.drivers.backoff import backoff
+
 __all__ = ["Fatal", "contained", "supervised"]
 
 log = logging.getLogger("smsgw.supervise")
@@ -77,8 +79,7 @@ async def supervised(
             failures += 1
             on_failure(name)
             log.error("task %s returned; restarting", name)
-        base = min(backoff_max, backoff_min * 2 ** min(failures - 1, 30))
-        await trio.sleep(base / 2 + rng.uniform(0, base / 2))
+        await trio.sleep(backoff(failures, backoff_min, backoff_max, rng))
 
 
 async def contained(

@@ -21,7 +21,7 @@ from itertools import permutations
 from typing import get_args
 
 from smsgw.config.schema import Config, ModemRouteConfig, SmppRouteConfig
-from smsgw.drivers.modem.errors import PROTOCOL_ERROR_KINDS as MODEM_PROTOCOL_ERRORS
+from smsgw.drivers.modem.error_codes import PROTOCOL_ERROR_KINDS as MODEM_PROTOCOL_ERRORS
 from smsgw.drivers.smpp.errors import PROTOCOL_ERROR_KINDS as SMPP_PROTOCOL_ERRORS
 from smsgw.gateway.http_server import OWN_ANSWERS
 from smsgw.gateway.openapi import documented_operations

@@ -36,6 +36,7 @@ from functools import partial
 import trio
 
 from smsgw.config.schema import Config
+from smsgw.drivers.backoff import backoff
 from smsgw.drivers.supervise import contained, supervised
 from smsgw.gateway.httpclient import HttpClientError, InvalidUrl, Pool, parse_url
 from smsgw.gateway.webhook_breaker import Breaker
@@ -43,7 +44,6 @@ from smsgw.gateway.webhook_lanes import Lanes
 from smsgw.gateway.webhook_signing import Signer, sign
 from smsgw.gateway.webhook_targets import TargetPolicy, check_webhook_config, key_secrets
 from smsgw.metrics.instruments import Metrics
-from smsgw.queue.scheduling.retry import backoff
 from smsgw.queue.store import Store
 from smsgw.queue.store.health import outlasting
 from smsgw.queue.store.records import DEAD_KEPT, Finished, Lane, WebhookJob

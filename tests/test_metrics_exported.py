@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from smsgw.config.loader import parse
-from smsgw.drivers.modem.errors import PROTOCOL_ERROR_KINDS as MODEM_KINDS
+from smsgw.drivers.modem.error_codes import PROTOCOL_ERROR_KINDS as MODEM_KINDS
 from smsgw.drivers.smpp.errors import PROTOCOL_ERROR_KINDS as SMPP_KINDS
 from smsgw.gateway.http import HttpLimits, Request, Response
 from smsgw.gateway.http_server import OWN_ANSWERS, HttpServer

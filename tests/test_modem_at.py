@@ -29,7 +29,7 @@ from smsgw.drivers.modem.at import (
     StrayLine,
     Urc,
 )
-from smsgw.drivers.modem.errors import ErrorClass, classify
+from smsgw.drivers.modem.error_codes import ErrorClass, classify
 
 E = TypeVar("E")
 
@@ -487,7 +487,7 @@ def test_random_bytes_give_events_or_a_protocol_error(data: bytes, pending: bool
 def test_sans_io_modules_never_import_trio() -> None:
     code = (
         "import sys\n"
-        "import smsgw.drivers.modem.at, smsgw.drivers.modem.errors\n"
+        "import smsgw.drivers.modem.at, smsgw.drivers.modem.error_codes\n"
         "import smsgw.drivers.modem.sms_pdu, smsgw.drivers.modem.responses\n"
         "import smsgw.drivers.modem.bringup, smsgw.drivers.modem.lines\n"
         "import smsgw.drivers.modem.receipts, smsgw.drivers.modem.personalities\n"

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from smsgw.drivers.modem import bringup
-from smsgw.drivers.modem.errors import ErrorClass, classify, classify_result
+from smsgw.drivers.modem.error_codes import ErrorClass, classify, classify_result
 from smsgw.drivers.modem.receipts import DailyCap, ReceiptBook, receipt_state
 from smsgw.drivers.modem.responses import (
     StoredPdu,

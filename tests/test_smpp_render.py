@@ -13,9 +13,9 @@ from smsgw.config.schema import SmppRouteConfig
 from smsgw.drivers.seam import InboundMessage, OutboundPart
 from smsgw.drivers.smpp.codec import decode, encode
 from smsgw.drivers.smpp.inbound import InboundAssembler
+from smsgw.drivers.smpp.mo_pdus import mo_pdus
 from smsgw.drivers.smpp.pdu import DeliverSm, SubmitSm, Tag
 from smsgw.drivers.smpp.render import Renderer, RenderError, smpp_absolute_time
-from smsgw.drivers.smpp.simmo import mo_pdus
 from smsgw.drivers.text import encode_gsm7, encode_ucs2, plan, udh_concat
 
 NOW = float(calendar.timegm((2025, 1, 1, 12, 0, 0)))

@@ -2,7 +2,7 @@
 
 Sans-IO cores (no trio, no file descriptors): :mod:`~smsgw.drivers.modem.at` (the AT
 conversation), :mod:`~smsgw.drivers.modem.sms_pdu` (the SMS PDU codec),
-:mod:`~smsgw.drivers.modem.errors` (what +CME/+CMS codes mean),
+:mod:`~smsgw.drivers.modem.error_codes` (what +CME/+CMS codes mean),
 :mod:`~smsgw.drivers.modem.responses` (information-line parsers) and
 :mod:`~smsgw.drivers.modem.bringup` (the bring-up sequence as data).
 

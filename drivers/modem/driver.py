@@ -5,8 +5,8 @@ stable path, or by IMEI once known), open it, walk the bring-up (:mod:`.bringup`
 (:mod:`.traffic` sends, :mod:`.inbox` receives) until something breaks. Whatever breaks it —
 EOF, an I/O error, a command timeout, boot lines of a restarted modem, lost registration — it
 is marked down, every part it holds is reported as a TEMPORARY failure (``maybe_sent`` if its
-PDU had been written), and it reopens with exponential backoff. A wrong PIN (or a SIM asking
-for its PUK) stops it for good, loudly: retrying would lock the SIM.
+PDU had been written), and it reopens with exponential backoff and jitter. A wrong PIN (or a
+SIM asking for its PUK) stops it for good, loudly: retrying would lock the SIM.
 
 Cancellation is shutdown: the port is closed and parts still held are reported as TEMPORARY
 (best effort, within two seconds).
@@ -29,11 +29,12 @@ import msgspec
 import trio
 
 from smsgw.config.schema import ModemRouteConfig, TextConfig
+from smsgw.drivers.backoff import backoff
 from smsgw.drivers.link_control import LinkMarks, OperatorHold
 from smsgw.drivers.modem import bringup
 from smsgw.drivers.modem.at import Response
 from smsgw.drivers.modem.discovery import find_port, real_path, sync
-from smsgw.drivers.modem.errors import ErrorClass, classify_result
+from smsgw.drivers.modem.error_codes import ErrorClass, classify_result
 from smsgw.drivers.modem.inbox import Inbox, ModemRestarted
 from smsgw.drivers.modem.port import AtPort, PortGone, open_port, unwrap_group
 from smsgw.drivers.modem.receipts import DailyCap, ReceiptBook
@@ -294,7 +295,7 @@ class Modem:
         counted in ``smsgw_task_failures_total{task="modem"}``, then the modem is down, its
         parts go back (``resend``) and it reopens with backoff like after a hang.
         """
-        backoff = self.config.reconnect_min
+        failures = 0
         context = f"route {self.route} modem {self.name}"
         try:
             while True:
@@ -315,11 +316,10 @@ class Modem:
                     await trio.sleep_forever()
                 self.set_state("down")
                 await self._fail_held(sink, f"modem down: {self.last_error}", resend=True)
-                if self._reached_up:
-                    backoff = self.config.reconnect_min  # it worked: retry soon
+                failures = 1 if self._reached_up else failures + 1  # it was up: retry soon
                 self.metrics.reconnects.labels(self.route, self.name).inc()
-                await self.hold.backoff(backoff)
-                backoff = min(backoff * 2, self.config.reconnect_max)
+                cfg = self.config
+                await self.hold.backoff(backoff(failures, cfg.reconnect_min, cfg.reconnect_max))
         finally:
             self.set_state("down")
             with trio.move_on_after(2.0) as scope:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from smsgw.drivers.modem.errors import ErrorClass, classify_result
+from smsgw.drivers.modem.error_codes import ErrorClass, classify_result
 from smsgw.drivers.modem.port import AtPort, PortGone
 from smsgw.drivers.modem.responses import parse_cmgs
 from smsgw.drivers.modem.sms_pdu import PduError, cmgs_pdu, encode_submit, submit_for_text

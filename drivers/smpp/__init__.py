@@ -7,7 +7,7 @@ encode/decode), :mod:`.session` (the state machine: sequence numbers, window, de
 (TON/NPI). Shared with the seam: :mod:`.receipts` (receipt parsing, id normalisation),
 :mod:`.render` (parts to submit_sm), :mod:`.inbound` (MO reassembly and when to ack).
 trio-facing: :mod:`.client` (:class:`~smsgw.drivers.smpp.client.SmppDriver`) and :mod:`.sim`
-(``smsgw smsc-sim``; :mod:`.simcli`, :mod:`.simmo`). Import them from their modules; this
+(``smsgw smsc-sim``; :mod:`.simcli`, :mod:`.mo_pdus`). Import them from their modules; this
 package module imports nothing, so the sans-IO modules stay importable without trio.
 """
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from smsgw.drivers.backoff import backoff
 from smsgw.drivers.link_control import LinkMarks, OperatorHold
 from smsgw.drivers.seam import FailureKind, LinkState, OutboundPart, Outcome, Receipt
 from smsgw.drivers.smpp.errors import LocalProtocolError
@@ -168,8 +169,8 @@ class Link:
             )  # fmt: skip
             self.reconnects += 1
             self.driver.metrics.reconnects.labels(self.driver.name, self.name).inc()
-            base = min(cfg.reconnect_max, cfg.reconnect_min * 2 ** min(failures, 30))
-            await self.hold.backoff(base / 2 + self.driver.rng.uniform(0, base / 2))
+            delay = backoff(failures + 1, cfg.reconnect_min, cfg.reconnect_max, self.driver.rng)
+            await self.hold.backoff(delay)
 
     async def _attempt(self) -> None:
         """One connection, with the ways it is expected to end turned into ``last_error``."""

@@ -219,7 +219,7 @@ class SmscSim:
         Goes to ``system_id``'s receiving binds (default: every account that has ever bound, or
         the only configured one). Returns how many deliver_sm it took.
         """
-        from smsgw.drivers.smpp.simmo import mo_pdus  # needs smsgw.drivers.text
+        from smsgw.drivers.smpp.mo_pdus import mo_pdus  # needs smsgw.drivers.text
 
         pdus = mo_pdus(sender, to, text, concat=concat, ref=self._rng.randrange(256))
         targets = (

@@ -3,8 +3,9 @@
 :func:`decide` takes the outcome, the attempts made so far, the route's :class:`RetryPolicy`
 and ``now``, and returns a :class:`Decision` the store writes: submitted, back to the queue at
 once (a throttle is the carrier's pace, not the part's fault, and costs no attempt), retried
-later with backoff (a temporary failure with attempts left), or failed. :func:`backoff` is the
-delay: exponential with jitter, a pure function of the attempt number (and of ``rng``).
+later with backoff (a temporary failure with attempts left), or failed. The delay is
+:func:`smsgw.drivers.backoff.backoff` (exponential with jitter, a pure function of the attempt
+number and of ``rng``), still importable from here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Final, Literal
 
 import msgspec
 
+from smsgw.drivers.backoff import backoff
 from smsgw.drivers.seam import FailureKind, Outcome
 
 __all__ = [
@@ -29,17 +31,6 @@ __all__ = [
 
 DEFAULT_MAX_ATTEMPTS: Final = 5
 """Attempts of a route that config does not name."""
-
-
-def backoff(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Seconds to wait before attempt ``attempt + 1`` (``attempt`` >= 1 failed so far).
-
-    "Equal jitter": half the exponential step is kept, the other half is random, so retries of
-    a burst of failures spread out but never come back sooner than half the step.
-    """
-    step = min(cap, base * 2.0 ** max(0, attempt - 1))
-    r: float = (rng or random).random()
-    return step / 2 + r * step / 2
 
 
 @dataclass(frozen=True)

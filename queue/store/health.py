@@ -28,6 +28,7 @@ from typing import Literal, NoReturn, TypeVar
 
 import trio
 
+from smsgw.drivers.backoff import backoff
 from smsgw.drivers.supervise import Fatal
 from smsgw.metrics.instruments import Metrics
 
@@ -226,15 +227,15 @@ class StoreHealth:
         rng = rng or random.Random()
         while True:
             await self.wait_down()
-            delay = PROBE_MIN
+            failed = 1
             while not self.up:
                 if self.fatal is not None:
                     await trio.sleep_forever()  # the gateway is stopping; nothing to probe
-                await trio.sleep(delay / 2 + rng.uniform(0, delay / 2))
+                await trio.sleep(backoff(failed, PROBE_MIN, PROBE_MAX, rng))
                 try:
                     await probe()
                 except StoreUnavailable:
-                    delay = min(PROBE_MAX, delay * 2)
+                    failed += 1
 
 
 async def until_stored(health: StoreHealth, fn: Callable[[], Awaitable[T]]) -> T:
