@@ -109,7 +109,8 @@ class Store:
         self._events.on_smpp_held = lambda: self._writer.run_in_trio(self.on_smpp_held)
         self.on_smpp_held: Callable[[], None] = lambda: None
         """Called (in trio) when receipts for SMPP server accounts were committed."""
-        self.smpp_account_of: Callable[[str | None], str | None] = lambda key: None
+        self.smpp_account_of: Callable[[str | None, InboundMessage], str | None]
+        self.smpp_account_of = lambda key, msg: None
         """The SMPP server account an inbound message owned by this API key is held for."""
         self.on_webhooks: ops_webhooks.Notify = lambda lanes: None
         """Called (in trio) with the lanes (key, origin) that got webhook rows committed."""
@@ -437,7 +438,7 @@ class Store:
 
     async def add_inbound(self, items: Sequence[InboundMessage]) -> list[str]:
         owners = [self.inbound_owner(m) for m in items]
-        accounts = [self.smpp_account_of(k) for k in owners]
+        accounts = [self.smpp_account_of(k, m) for k, m in zip(owners, items, strict=True)]
         if not any(accounts):
             return await self._writer.call(ops_read.add_inbound, items, owners)
         return await self._writer.call(
