@@ -108,7 +108,7 @@ class SmppServer:
         self._results = {
             (n, r): metrics.smpp_server_submits.labels(n, r) for n in names for r in _RESULTS
         }
-        metrics.add_collector(self._collect)
+        metrics.add_collector(self.collect)
         self.held = {n: HeldState() for n in names}
         self._wake = trio.Event()
         store.on_smpp_held = self.wake
@@ -130,7 +130,8 @@ class SmppServer:
             result = "refused"
         self._results[account.system_id, result].inc(n)
 
-    def _collect(self) -> Iterable[Metric]:
+    def collect(self) -> Iterable[Metric]:
+        """The live gauges: binds and bucket tokens per account (read at each scrape)."""
         binds = Metrics.gauge_family(
             "smsgw_smpp_server_binds", "Sessions bound to the SMPP server, by account.",
             ["account"],

@@ -31,6 +31,7 @@ from smsgw.queue.consent.records import (
 from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
 from smsgw.queue.store.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
 from smsgw.queue.store.lock import StoreLock, StoreLocked
+from smsgw.queue.store.records import HeldCounts
 from smsgw.queue.store.refusals import CHECK_HINT, StoreRefused, preflight
 from smsgw.queue.store.screening import AcceptGate, AcceptResult, Facts, Screened
 from smsgw.queue.store.sqlite import accept as ops_accept
@@ -383,6 +384,10 @@ class Store:
         """Up to ``limit`` receipts and inbound messages held for ``account``, oldest first,
         leaving out the ids in ``skip`` (sent and not yet acknowledged)."""
         return await self._writer.call(ops_smpp_held.held_page, account, limit, skip)
+
+    async def smpp_held_counts(self, accounts: Sequence[str]) -> dict[str, HeldCounts]:
+        """Receipts and inbound messages waiting per account (bounded counts)."""
+        return await self._writer.call(ops_smpp_held.held_counts, accounts)
 
     async def drop_smpp_held(self, hids: Collection[int]) -> None:
         """Forget held items the client acknowledged."""

@@ -15,11 +15,13 @@ import msgspec
 __all__ = [
     "BACKLOG_CAP",
     "DEAD_KEPT",
+    "HELD_COUNT_CAP",
     "RETRYABLE",
     "Backlog",
     "Claim",
     "Claimed",
     "Finished",
+    "HeldCounts",
     "Lane",
     "LaneInfo",
     "Notify",
@@ -155,3 +157,16 @@ class RetryResult(msgspec.Struct, frozen=True, kw_only=True):
     msg_class: str = ""
     parts: int = 0
     """Parts queued again."""
+
+
+HELD_COUNT_CAP = 10_000
+"""Held rows counted per account at most (a console figure, read at each page view)."""
+
+
+class HeldCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """What waits for one account: receipts and inbound messages (each counted up to
+    :data:`HELD_COUNT_CAP` together; ``capped``: there are more)."""
+
+    receipts: int = 0
+    inbound: int = 0
+    capped: bool = False

@@ -16,12 +16,14 @@ from collections.abc import Callable, Collection, Sequence
 
 import msgspec
 
+from smsgw.queue.store.records import HELD_COUNT_CAP, HeldCounts
 from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
     "HeldReceipt",
     "drop_held",
     "expire_held",
+    "held_counts",
     "held_page",
     "hold_inbound",
     "mark_origin",
@@ -52,6 +54,26 @@ class HeldReceipt(msgspec.Struct, frozen=True, kw_only=True):
     """``receipt`` (for a message the account sent) or ``inbound`` (a message to it)."""
     text: str = ""
     """The inbound message's text (empty for a receipt)."""
+
+
+def held_counts(tx: Tx, accounts: Sequence[str]) -> dict[str, HeldCounts]:
+    """Receipts and inbound messages held per account: a bounded range of the
+    ``smpp_held_account`` index for each."""
+    out: dict[str, HeldCounts] = {}
+    for account in accounts:
+        counts = dict(
+            tx.conn.execute(
+                "SELECT kind, count(*) FROM (SELECT kind FROM smpp_held WHERE account = ?"
+                " LIMIT ?) GROUP BY kind",
+                (account, HELD_COUNT_CAP + 1),
+            ).fetchall()
+        )
+        out[account] = HeldCounts(
+            receipts=int(counts.get("receipt", 0)),
+            inbound=int(counts.get("inbound", 0)),
+            capped=sum(counts.values()) > HELD_COUNT_CAP,
+        )
+    return out
 
 
 def mark_origin(tx: Tx, account: str, public_ids: Sequence[str]) -> None:
