@@ -2,8 +2,8 @@
 
 Its Structs are part of :class:`smsgw.config.schema.Config`; :func:`check_smpp_server` is the
 loader's cross check (listen address, TLS files, account names, the 9-octet password of
-SMPP 3.4 §4.1.1, allow-list entries, the API key an account acts as), each failure naming its
-key.
+SMPP 3.4 §4.1.1, allow-list entries, the API key an account acts as, its inbound keywords),
+each failure naming its key.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ MAX_SYSTEM_ID = 15
 """system_id is a C-Octet String of 16 octets, NUL included (§4.1.1)."""
 MAX_PASSWORD = 8
 """password is a C-Octet String of 9 octets, NUL included (§4.1.1)."""
+MAX_KEYWORD = 30
+"""The longest inbound keyword: a first word, not a sentence."""
 
 
 class SmppAccountConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -40,6 +42,9 @@ class SmppAccountConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     allow: list[str] = []
     window: _PosInt = 50
     """Outstanding submit_sm per bind; the submit beyond it gets ESME_RTHROTTLED."""
+    inbound_keywords: list[str] = []
+    """First words (case-insensitive) that send the key's inbound messages to this account
+    rather than to the key's first account without keywords."""
 
 
 class SmppServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -64,6 +69,7 @@ def account_problems(server: SmppServerConfig, keys: set[str]) -> list[tuple[str
     if bool(server.tls_cert) != bool(server.tls_key):
         out.append(("smpp_server.tls_key", "give both tls_cert and tls_key, or neither"))
     seen: set[str] = set()
+    words: dict[tuple[str, str], str] = {}  # (key, folded word) -> the account that has it
     for i, acct in enumerate(server.accounts):
         at = f"smpp_server.accounts[{i}]"
         if not 1 <= len(acct.system_id.encode("latin-1", "replace")) <= MAX_SYSTEM_ID:
@@ -90,4 +96,14 @@ def account_problems(server: SmppServerConfig, keys: set[str]) -> list[tuple[str
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 out.append((f"{at}.allow[{j}]", f"not an address or CIDR network: {entry!r}"))
+        for j, word in enumerate(acct.inbound_keywords):
+            where = f"{at}.inbound_keywords[{j}]"
+            if not word.isalnum() or len(word) > MAX_KEYWORD:
+                reason = f"{word!r} is not one word of 1 to {MAX_KEYWORD} letters or digits"
+                out.append((where, reason))
+                continue
+            other = words.setdefault((acct.key, word.casefold()), acct.system_id)
+            if other != acct.system_id:
+                reason = f"{word!r} already sends key {acct.key!r}'s inbound to account {other!r}"
+                out.append((where, reason))
     return out

@@ -49,6 +49,7 @@ from smsgw.gateway.console_read import (
     StatusReader,
     link_counts,
     route_counts,
+    smpp_counts,
 )
 from smsgw.gateway.errors import GatewayError, MethodNotAllowed, NotFound, Unauthorized
 from smsgw.gateway.http import Request, Response
@@ -121,6 +122,11 @@ class Console:
         for route in config.routes:  # every route says "not paused" from the first scrape on
             metrics.route_paused.labels(route.name).set(0)
 
+    def show_smpp_server(self, collect: Callable[[], Iterable[Metric]]) -> None:
+        """Show the SMPP server's accounts, reading its live gauges through ``collect`` (the
+        collector ``/metrics`` calls)."""
+        self.sources.smpp = collect
+
     def add_jobs(self, source: JobSource) -> None:
         """Show ``source``'s running campaigns or flows (and let the console pause them)."""
         self.jobs.append(source)
@@ -140,7 +146,9 @@ class Console:
             self.metrics.task_failures.labels(task).inc()
 
         def counts() -> tuple[dict[str, float], dict[tuple[str, str], float]]:
-            return route_counts(self.metrics), link_counts(self.scheduler)
+            return route_counts(self.metrics), link_counts(self.scheduler) | smpp_counts(
+                self.metrics
+            )
 
         await supervised("console_sampler", lambda: self.throughput.run(counts), on_failure=failed)
 

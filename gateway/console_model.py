@@ -25,6 +25,8 @@ __all__ = [
     "Readiness",
     "ReceiptsView",
     "RouteView",
+    "SmppAccountView",
+    "SmppServerView",
     "Status",
     "Viewer",
     "WebhooksView",
@@ -196,6 +198,41 @@ class OptoutsView(_View, frozen=True, kw_only=True):
     """``smsgw_optouts_total`` by source (since this process started)."""
 
 
+class SmppAccountView(_View, frozen=True, kw_only=True):
+    """One SMPP server account (``[[smpp_server.accounts]]``)."""
+
+    system_id: str
+    key: str
+    binds: int
+    """``smsgw_smpp_server_binds``."""
+    max_binds: int
+    rate: float
+    """Configured parts per second (its bucket)."""
+    tokens: float
+    """``smsgw_smpp_server_tokens``."""
+    submits: dict[str, int]
+    """``smsgw_smpp_server_submits_total`` by result (accepted, throttled, refused, error)."""
+    rate_now: float
+    """Submits accepted per second over the last ten seconds or so."""
+    held_receipts: int
+    """Receipts waiting for a receiver bind (counted up to 10,000 with the inbound)."""
+    held_inbound: int
+    """Inbound messages waiting for a receiver bind."""
+    held_capped: bool
+    """True: more are waiting than the counts."""
+
+
+class SmppServerView(_View, frozen=True, kw_only=True):
+    """The SMPP server: its accounts (those of the viewer's key, or all for an admin)."""
+
+    listen: str
+    accounts: list[SmppAccountView]
+    more_accounts: int
+    """Accounts not listed (the page lists at most 50)."""
+    bind_failures: dict[str, int]
+    """``smsgw_smpp_server_bind_failures_total`` by reason (admin only; else empty)."""
+
+
 class Job(_View, frozen=True, kw_only=True):
     """A running campaign or flow, as its provider reports it (see
     :meth:`smsgw.gateway.console.Console.add_jobs`)."""
@@ -243,3 +280,5 @@ class Status(_View, frozen=True, kw_only=True):
     errors: list[ErrorEntry]
     """The last 50 warnings and errors logged, newest first (admin keys and the ops token)."""
     chart: Chart
+    smpp_server: SmppServerView | None = None
+    """None: no ``[smpp_server]`` configured."""

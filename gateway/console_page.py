@@ -16,7 +16,7 @@ from html import escape
 from urllib.parse import quote
 
 from smsgw.gateway.console_assets import SCRIPT, STYLE
-from smsgw.gateway.console_model import Chart, Job, LinkView, RouteView, Status
+from smsgw.gateway.console_model import Chart, Job, LinkView, RouteView, SmppServerView, Status
 
 __all__ = ["login_page", "status_page"]
 
@@ -26,6 +26,8 @@ _POINTS = 31
 """Points drawn per line at most (neighbours are averaged): 15 minutes in 30 s steps."""
 _ERROR_TEXT = 100
 """Characters of a logged message shown on the page (``/status.json`` has up to 500)."""
+_SMPP_ROWS = 8
+"""SMPP server accounts shown on the page (``/status.json`` lists more)."""
 
 
 def status_page(st: Status) -> str:
@@ -36,6 +38,7 @@ def status_page(st: Status) -> str:
             _summary(st),
             _routes(st),
             _links(st),
+            _smpp_server(st.smpp_server) if st.smpp_server is not None else "",
             _chart(st.chart, st.routes),
             _queue(st),
             _jobs(st.campaigns, "Campaigns", "campaign"),
@@ -180,6 +183,47 @@ def _links(st: Status) -> str:
         f"<thead>{head}</thead><tbody>{body}</tbody></table></div>"
     )
     return _section("links", "Binds and modems", table)
+
+
+def _smpp_server(v: SmppServerView) -> str:
+    head = _head(
+        "Account",
+        "Binds",
+        "Now <small>submits/s</small>",
+        "Submits <small>accepted · throttled · refused · error</small>",
+        "Waiting <small>receipts · inbound</small>",
+    )
+    # Those with something waiting and no bind to take it first, then the bound ones.
+    ranked = sorted(
+        v.accounts,
+        key=lambda a: (not (a.held_receipts or a.held_inbound) or a.binds > 0, not a.binds),
+    )
+    rows = []
+    for a in ranked[:_SMPP_ROWS]:
+        n = a.submits
+        over = "more than " if a.held_capped else ""
+        waiting = f"{over}{a.held_receipts} · {a.held_inbound}"
+        if (a.held_receipts or a.held_inbound) and not a.binds:
+            waiting = f"<span class=err>{waiting}</span>"
+        rows.append(
+            f"<tr><th>{escape(a.system_id)} <small>{escape(a.key)}</small>"
+            f"<td>{a.binds} / {a.max_binds}<td>{_rate(a.rate_now)} / {_rate(a.rate)}"
+            f"<td>{n['accepted']} · {n['throttled']} · {n['refused']} · {n['error']}"
+            f"<td>{waiting}"
+        )
+    hidden = v.more_accounts + max(0, len(ranked) - _SMPP_ROWS)
+    if hidden:
+        rows.append(f"<tr><td colspan=5>{hidden} more in /status.json")
+    if not rows:
+        rows.append("<tr><td colspan=5>No account to show.")
+    failures = " · ".join(f"{escape(k)} {c}" for k, c in sorted(v.bind_failures.items()))
+    table = (
+        f"<p class=m>On {escape(v.listen)}{f'; failed binds: {failures}' if failures else ''}."
+        " Waiting: for a receiver bind.</p>"
+        '<div class="scroll"><table class="t"><caption>SMPP server accounts</caption>'
+        f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+    return _section("smpp-server", "SMPP server", table)
 
 
 def _link_row(r: RouteView, link: LinkView, now: str, admin: bool) -> str:

@@ -10,6 +10,7 @@ tool asks; the only standing work is the throughput sampler (:mod:`.console_hist
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -34,6 +35,8 @@ from smsgw.gateway.console_model import (
     Readiness,
     ReceiptsView,
     RouteView,
+    SmppAccountView,
+    SmppServerView,
     Status,
     Viewer,
     WebhooksView,
@@ -43,14 +46,26 @@ from smsgw.metrics.read import values
 from smsgw.queue.model import CLASSES, rfc3339
 from smsgw.queue.scheduling.scheduler import RouteRunner, Scheduler
 from smsgw.queue.store import Store, StoreClosed
-from smsgw.queue.store.records import Backlog
+from smsgw.queue.store.records import Backlog, HeldCounts
 
-__all__ = ["CHART_ROUTES", "JobSource", "Sources", "StatusReader", "link_counts", "route_counts"]
+__all__ = [
+    "CHART_ROUTES",
+    "SMPP_ACCOUNTS_SHOWN",
+    "JobSource",
+    "Sources",
+    "StatusReader",
+    "link_counts",
+    "route_counts",
+    "smpp_counts",
+]
 
 CHART_ROUTES = 6
 """Routes drawn with a line of their own; the others are summed into one named ``other``."""
 RECEIPT_RESULTS = ("matched", "pending", "late", "duplicate", "unmatched")
 SUBMIT_KINDS = ("throttled", "temporary", "permanent")
+SMPP_RESULTS = ("accepted", "throttled", "refused", "error")
+SMPP_ACCOUNTS_SHOWN = 50
+"""SMPP server accounts listed at most; the rest are counted."""
 
 
 class JobSource(Protocol):
@@ -84,6 +99,8 @@ class Sources:
     errors: ErrorRing
     jobs: list[JobSource]
     started_at: float
+    smpp: Callable[[], Iterable[Metric]] | None = None
+    """The SMPP server's scrape-time collector (its binds and tokens), once it runs."""
 
 
 class _Samples:
@@ -130,6 +147,16 @@ def route_counts(metrics: Metrics) -> dict[str, float]:
     for (route, _), v in values(metrics.parts_submitted).items():
         out[route] = out.get(route, 0.0) + v
     return out
+
+
+def smpp_counts(metrics: Metrics) -> dict[tuple[str, str], float]:
+    """Submits accepted so far per SMPP server account, keyed ``("", system_id)`` so they
+    ride in the throughput ring's link table (no route has an empty name)."""
+    return {
+        ("", account): v
+        for (account, result), v in values(metrics.smpp_server_submits).items()
+        if result == "accepted"
+    }
 
 
 def link_counts(scheduler: Scheduler) -> dict[tuple[str, str], float]:
@@ -187,6 +214,7 @@ class StatusReader:
         ]
         everything = viewer.admin
         backlog_, optouts_today = figures
+        smpp = await self._smpp_server(viewer, key, t)
         return Status(
             version=__version__,
             now=rfc3339(now),
@@ -220,6 +248,7 @@ class StatusReader:
             flows=[j for src in s.jobs if src.kind == "flow" for j in src.jobs()],
             errors=[_entry(e) for e in s.errors.entries()] if everything else [],
             chart=self._chart(routes, t),
+            smpp_server=smpp,
         )
 
     # -- parts ----------------------------------------------------------------------------
@@ -232,6 +261,50 @@ class StatusReader:
             return await self.s.store.console_figures(midnight)
         except StoreClosed:  # shutting down between the check and the call
             return None, {}
+
+    async def _smpp_server(
+        self, viewer: Viewer, key: KeyConfig | None, t: float
+    ) -> SmppServerView | None:
+        """The SMPP server's accounts ``viewer`` may see (an admin: all; a key: its own)."""
+        s = self.s
+        cfg = s.config.smpp_server
+        if cfg is None:
+            return None
+        mine = [a for a in cfg.accounts if viewer.admin or (key is not None and a.key == key.name)]
+        shown = mine[:SMPP_ACCOUNTS_SHOWN]
+        live = _Samples().add_families(s.smpp() if s.smpp is not None else ())
+        submits = values(s.metrics.smpp_server_submits)
+        held: dict[str, HeldCounts] = {}
+        if s.store.opened and shown:
+            with contextlib.suppress(StoreClosed):  # shutting down since the check
+                held = await s.store.smpp_held_counts([a.system_id for a in shown])
+        accounts = []
+        for a in shown:
+            n = a.system_id
+            h = held.get(n, HeldCounts())
+            accepted = submits.get((n, "accepted"), 0.0)
+            accounts.append(
+                SmppAccountView(
+                    system_id=n,
+                    key=a.key,
+                    binds=int(live.one("smsgw_smpp_server_binds", n)),
+                    max_binds=a.max_binds,
+                    rate=a.rate,
+                    tokens=round(live.one("smsgw_smpp_server_tokens", n, default=a.burst), 3),
+                    submits={r: int(submits.get((n, r), 0.0)) for r in SMPP_RESULTS},
+                    rate_now=round(s.throughput.rate_now(("", n), accepted, t), 3),
+                    held_receipts=h.receipts,
+                    held_inbound=h.inbound,
+                    held_capped=h.capped,
+                )
+            )
+        failures = values(s.metrics.smpp_server_bind_failures) if viewer.admin else {}
+        return SmppServerView(
+            listen=cfg.listen,
+            accounts=accounts,
+            more_accounts=len(mine) - len(shown),
+            bind_failures={k[0]: int(v) for k, v in failures.items()},
+        )
 
     def _readiness(self) -> Readiness:
         s = self.s

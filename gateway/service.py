@@ -209,6 +209,7 @@ class Gateway:
             cfg, self.config, self.store, api.acceptor, self.policy, self.metrics, wall=self.wall,
             shutting_down=lambda: api.shutting_down,
         )  # fmt: skip
+        self.console.show_smpp_server(self.smpp_server.collect)
         host, port = parse_listen(cfg.listen)
         self.smpp_address = await nursery.start(self.smpp_server.serve, host, port)
 

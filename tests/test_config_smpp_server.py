@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from smsgw.config.loader import ConfigError, parse
+from smsgw.gateway.cli import load_checked
 
 BASE = b"""
 [[keys]]
@@ -102,3 +105,48 @@ def test_tls_needs_both_files_and_they_must_load() -> None:
 def test_unknown_keys_in_the_table_are_refused() -> None:
     e = _err(ACCOUNT.replace("rate = 50", "rate = 50\ntps = 3"))
     assert "tps" in str(e)
+
+
+def _keywords(first: str, second: str = "") -> str:
+    """Two accounts of the key "shop" with these ``inbound_keywords`` lines."""
+    other = ACCOUNT.split("[[smpp_server.accounts]]")[1].replace('"crm"', '"orders"')
+    return (
+        ACCOUNT.replace("rate = 50", f"inbound_keywords = {first}\nrate = 50")
+        + "\n[[smpp_server.accounts]]"
+        + other.replace("rate = 50", f"inbound_keywords = {second or '[]'}\nrate = 50")
+    )
+
+
+def test_inbound_keywords_read_and_check_their_words() -> None:
+    server = parse(_server(_keywords('["SHOP", "Info"]', '["ORDER"]')), "smsgw.toml", ENV)
+    assert server.smpp_server is not None
+    assert [a.inbound_keywords for a in server.smpp_server.accounts] == [
+        ["SHOP", "Info"], ["ORDER"],
+    ]  # fmt: skip
+    e = _err(_keywords('["SHOP NOW"]'))
+    assert e.key == "smpp_server.accounts[0].inbound_keywords[0]"
+    assert e.reason == "'SHOP NOW' is not one word of 1 to 30 letters or digits"
+    assert _err(_keywords('[""]')).key == "smpp_server.accounts[0].inbound_keywords[0]"
+
+
+def test_one_keyword_for_two_accounts_of_a_key_is_refused() -> None:
+    e = _err(_keywords('["SHOP"]', '["INFO", "shop"]'))
+    assert (e.key, e.reason) == (
+        "smpp_server.accounts[1].inbound_keywords[1]",
+        "'shop' already sends key 'shop''s inbound to account 'crm'",
+    )
+
+
+def test_an_optout_or_optin_word_as_keyword_is_refused_with_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "smsgw.toml"
+    for word, kind in (("Stop", "optout"), ("START", "optin")):
+        path.write_bytes(_server(_keywords(f'["SHOP", "{word}"]')))
+        with pytest.raises(ConfigError) as info:
+            load_checked(str(path))
+        e = info.value
+        assert (e.file, e.key) == (str(path), "smpp_server.accounts[0].inbound_keywords[1]")
+        assert e.reason.startswith(f"{word!r} is an {kind} keyword (policy.keywords)")

@@ -1,6 +1,6 @@
 """The console's page stays within its budget — one response of at most 50 KB, style, script
 and chart included — with 50 routes and 64 modems configured, links down with their errors,
-every chart line drawn and the error log full."""
+every chart line drawn, the error log full and 60 SMPP server accounts."""
 
 from __future__ import annotations
 
@@ -35,7 +35,17 @@ async def test_page_fits_50_kb_with_50_routes_and_64_modems(
     smsc = Smsc(nursery, SimSettings(port=0, accounts={"shop": "secret"}))
     await smsc.start()
     routes, rules = big_routes_toml(smsc.port, closed_port())
-    gw = await start_gateway(route=routes, rules=rules, server=f'ops_token = "{OPS_TOKEN}"')
+    accounts = "".join(
+        f'[[smpp_server.accounts]]\nsystem_id = "account-{i:02d}"\npassword = "pw{i:06d}"\n'
+        'key = "shop"\n'
+        for i in range(60)
+    )
+    gw = await start_gateway(
+        f'[smpp_server]\nlisten = "127.0.0.1:0"\n{accounts}',
+        route=routes,
+        rules=rules,
+        server=f'ops_token = "{OPS_TOKEN}"',
+    )
     console = gw.gateway.console
     runners = gw.gateway.scheduler.runners
     assert len(runners) == 50
@@ -68,4 +78,5 @@ async def test_page_fits_50_kb_with_50_routes_and_64_modems(
     assert isinstance(body, dict)
     failing = [ln for r in body["routes"] for ln in r["links"] if ln["last_error"]]
     assert len(failing) >= 23 + 64
+    assert page.count(b"<tr><th>account-") == 8 and b"52 more in /status.json" in page
     assert len(page) <= BUDGET

@@ -282,9 +282,13 @@ def _near_valid(draw: st.DrawFn) -> dict[str, Any]:
         where, fields = draw(st.sampled_from(_EDITS))
         name, values = draw(st.sampled_from(fields))
         node: Any = doc
-        for step in where:
-            node = node.setdefault(step, {}) if isinstance(step, str) else node[step]
-        node[name] = draw(values)
+        try:
+            for step in where:
+                node = node.setdefault(step, {}) if isinstance(step, str) else node[step]
+        except (AttributeError, IndexError, KeyError, TypeError):
+            continue  # an earlier edit replaced the table this one is in
+        if isinstance(node, dict):
+            node[name] = draw(values)
     return doc
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import smpplib.client
+import smpplib.gsm
 import smpplib.smpp
 import trio
 
@@ -268,3 +269,39 @@ async def test_held_receipts_expire_after_the_hold(start_gateway: StartGateway) 
     assert await store.expire_smpp_held(row.done_at) == 0  # not older than that
     assert await store.expire_smpp_held(row.done_at + 0.001) == 1
     assert await held(running.gateway) == []
+
+
+async def test_a_long_message_gets_one_receipt_with_its_one_id_even_asked_on_its_last_part(
+    start_gateway: StartGateway,
+) -> None:
+    running, address = await start(start_gateway)
+    text = "Ihre Bestellung 4711 ist unterwegs und kommt morgen. " * 5  # 265 chars: 2 parts
+
+    def work() -> tuple[list[Any], Any, Any]:
+        c = bind(address)
+        try:
+            parts, coding, esm = smpplib.gsm.make_parts(text)
+            for i, part in enumerate(parts):
+                c.send_message(
+                    source_addr_ton=5, source_addr="MyShop", dest_addr_ton=1,
+                    destination_addr="4917012345678", short_message=part, data_coding=coding,
+                    esm_class=esm, registered_delivery=int(i == len(parts) - 1),
+                )  # fmt: skip
+            resps = [c.read_pdu() for _ in parts]
+            receipt = next_pdu(c, "deliver_sm")
+            ack(c, receipt)
+            return resps, receipt, round_trip(c)
+        finally:
+            c.disconnect()
+
+    resps, receipt, after = await in_thread(work)
+    assert len(resps) == 2 and all(r.status == Status.ROK for r in resps)
+    [mid] = {resp_id(r) for r in resps}
+    assert receipt_id(receipt) == mid, "the receipt names the id every part was answered with"
+    assert receipt.data_coding == 3 and receipt.short_message.decode("latin-1").startswith(
+        f"id:{mid} "
+    )
+    assert after.command == "enquire_link_resp"
+    assert await held(running.gateway) == [], "one receipt for the whole message, not per part"
+    row = await running.gateway.store.get("shop", mid)
+    assert row is not None and row.status == "delivered" and row.parts_total == 2

@@ -44,6 +44,7 @@ from smsgw.gateway.accept import Acceptor, Prepared
 from smsgw.gateway.errors import GatewayError
 from smsgw.gateway.schemas import SendRequest
 from smsgw.gateway.smpp_server.accounts import Account, Accounts, BindFailures
+from smsgw.gateway.smpp_server.inbound import InboundAccounts
 from smsgw.gateway.smpp_server.receipts import HeldState, held_pdu
 from smsgw.gateway.smpp_server.submits import Joined, Joiner, read_piece, status_for
 from smsgw.metrics.instruments import Metrics
@@ -107,14 +108,11 @@ class SmppServer:
         self._results = {
             (n, r): metrics.smpp_server_submits.labels(n, r) for n in names for r in _RESULTS
         }
-        metrics.add_collector(self._collect)
+        metrics.add_collector(self.collect)
         self.held = {n: HeldState() for n in names}
         self._wake = trio.Event()
         store.on_smpp_held = self.wake
-        by_key: dict[str, str] = {}
-        for a in server.accounts:
-            by_key.setdefault(a.key, a.system_id)  # the first account of a key gets its inbound
-        store.smpp_account_of = lambda key: by_key.get(key) if key is not None else None
+        store.smpp_account_of = InboundAccounts(server.accounts, policy.matcher).account_for
 
     def wake(self) -> None:
         """Something changed for held receipts: new ones, a bind, an answer."""
@@ -132,7 +130,8 @@ class SmppServer:
             result = "refused"
         self._results[account.system_id, result].inc(n)
 
-    def _collect(self) -> Iterable[Metric]:
+    def collect(self) -> Iterable[Metric]:
+        """The live gauges: binds and bucket tokens per account (read at each scrape)."""
         binds = Metrics.gauge_family(
             "smsgw_smpp_server_binds", "Sessions bound to the SMPP server, by account.",
             ["account"],

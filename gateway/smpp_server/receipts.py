@@ -41,7 +41,11 @@ def _address(addr: str) -> tuple[int, int, str]:
 def receipt_pdu(row: HeldReceipt) -> DeliverSm:
     """The deliver_sm receipt for ``row``: from the recipient to the sender, esm_class 0x04,
     the usual ``id:... stat:...`` text and the receipted_message_id and message_state TLVs,
-    so clients that read either find the message id their submit_sm_resp carried."""
+    so clients that read either find the message id their submit_sm_resp carried.
+
+    The text is ASCII marked Latin-1 (data_coding 3, §5.2.19): a client that decodes
+    data_coding 0 as GSM 7-bit would read the ``_`` of ``msg_...`` as ``§`` (0x5F in GSM
+    03.38), and then the id would not match."""
     stat, state = _STAT.get(row.status, ("UNKNOWN", 7))
     delivered = row.status == "delivered"
     text = (
@@ -59,6 +63,7 @@ def receipt_pdu(row: HeldReceipt) -> DeliverSm:
         dest_addr_npi=dnpi,
         destination_addr=dest,
         esm_class=0x04,
+        data_coding=0x03,
         short_message=text.encode("ascii", "replace"),
         tlvs=(
             (Tag.RECEIPTED_MESSAGE_ID, row.public_id.encode("ascii", "replace") + b"\0"),

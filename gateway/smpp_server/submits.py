@@ -107,7 +107,8 @@ A = TypeVar("A")
 
 class Joined(NamedTuple, Generic[A]):
     piece: Piece
-    """The first part's addresses and class, with the whole text."""
+    """The first part's addresses and class, with the whole text; it asks for a receipt
+    when any part did."""
     tokens: list[A]
     """Every part's answer token, in part order."""
 
@@ -127,6 +128,9 @@ class Joiner(Generic[A]):
             return Joined(piece, [token])
         key = (piece.sender, piece.to, concat.ref, concat.total)
         first, tokens = self._held.setdefault(key, (piece, {}))
+        if piece.receipt and not first.receipt:  # some clients ask on the last part only
+            first = first._replace(receipt=True)
+            self._held[key] = (first, tokens)
         tokens.setdefault(concat.seq, token)
         done = self._reassembler.feed(key, concat, piece.text, now)
         if done is None:

@@ -106,6 +106,7 @@ class Policy:
             )
         except ValueError as e:
             raise PolicyConfigError("policy.keywords", str(e)) from None
+        self._check_account_keywords(config)
         try:
             _zone(p.fallback_tz)
         except UnknownZone as e:
@@ -132,6 +133,20 @@ class Policy:
         self._policed = self._optout_classes | self._window_classes | self._cap_classes
         for country in p.footer_texts:
             _region(country, f"policy.footer_texts.{country}")
+
+    def _check_account_keywords(self, config: Config) -> None:
+        """An SMPP account's inbound keyword may not be an opt-out or opt-in word: those
+        messages stay with the consent handling (and go by the number rule alone)."""
+        server = config.smpp_server
+        for i, acct in enumerate(server.accounts if server is not None else ()):
+            for j, word in enumerate(acct.inbound_keywords):
+                kind = self.matcher.classify(word)
+                if kind in ("optout", "optin"):
+                    raise PolicyConfigError(
+                        f"smpp_server.accounts[{i}].inbound_keywords[{j}]",
+                        f"{word!r} is an {kind} keyword (policy.keywords); opt-outs and"
+                        " opt-ins stay with smsgw's consent handling",
+                    )
 
     # -- what the accept path asks -------------------------------------------------------
 

@@ -36,6 +36,7 @@ from smsgw.queue.store.records import (
     Claim,
     Claimed,
     Finished,
+    HeldCounts,
     HeldReceipt,
     LaneInfo,
     Notify,
@@ -75,8 +76,8 @@ class Store(Protocol):
     """Called (in trio) with the lanes (key, origin) that got webhook deliveries committed."""
     on_smpp_held: Callable[[], None]
     """Called (in trio) when receipts or inbound messages for SMPP server accounts were held."""
-    smpp_account_of: Callable[[str | None], str | None]
-    """The SMPP server account an inbound message owned by this API key is held for."""
+    smpp_account_of: Callable[[str | None, InboundMessage], str | None]
+    """The SMPP server account an inbound message (owned by this API key) is held for."""
     inbound_owner: Callable[[InboundMessage], str | None]
     """The API key an inbound message belongs to, stored with it."""
 
@@ -200,6 +201,10 @@ class Store(Protocol):
         self, account: str, limit: int, skip: Collection[int] = ()
     ) -> list[HeldReceipt]:
         """Up to ``limit`` items held for ``account``, oldest first, leaving out ``skip``."""
+        ...
+
+    async def smpp_held_counts(self, accounts: Sequence[str]) -> dict[str, HeldCounts]:
+        """Receipts and inbound messages waiting per account (bounded counts)."""
         ...
 
     async def drop_smpp_held(self, hids: Collection[int]) -> None: ...

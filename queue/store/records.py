@@ -16,12 +16,14 @@ import msgspec
 __all__ = [
     "BACKLOG_CAP",
     "DEAD_KEPT",
+    "HELD_COUNT_CAP",
     "RETRYABLE",
     "Backlog",
     "Claim",
     "Claimed",
     "Finished",
     "HeldReceipt",
+    "HeldCounts",
     "Lane",
     "LaneInfo",
     "Notify",
@@ -178,3 +180,16 @@ class HeldReceipt(msgspec.Struct, frozen=True, kw_only=True):
     """``receipt`` (for a message the account sent) or ``inbound`` (a message to it)."""
     text: str = ""
     """The inbound message's text (empty for a receipt)."""
+
+
+HELD_COUNT_CAP = 10_000
+"""Held rows counted per account at most (a console figure, read at each page view)."""
+
+
+class HeldCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """What waits for one account: receipts and inbound messages (each counted up to
+    :data:`HELD_COUNT_CAP` together; ``capped``: there are more)."""
+
+    receipts: int = 0
+    inbound: int = 0
+    capped: bool = False

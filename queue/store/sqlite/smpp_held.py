@@ -16,13 +16,14 @@ from collections.abc import Callable, Collection, Sequence
 
 import msgspec
 
-from smsgw.queue.store.records import HeldReceipt
+from smsgw.queue.store.records import HELD_COUNT_CAP, HeldCounts, HeldReceipt
 from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
     "HeldReceipt",
     "drop_held",
     "expire_held",
+    "held_counts",
     "held_page",
     "hold_inbound",
     "mark_origin",
@@ -35,6 +36,26 @@ _json = msgspec.json.Encoder()
 
 def _ids(values: Collection[int] | Sequence[str]) -> str:
     return _json.encode(list(values)).decode()
+
+
+def held_counts(tx: Tx, accounts: Sequence[str]) -> dict[str, HeldCounts]:
+    """Receipts and inbound messages held per account: a bounded range of the
+    ``smpp_held_account`` index for each."""
+    out: dict[str, HeldCounts] = {}
+    for account in accounts:
+        counts = dict(
+            tx.conn.execute(
+                "SELECT kind, count(*) FROM (SELECT kind FROM smpp_held WHERE account = ?"
+                " LIMIT ?) GROUP BY kind",
+                (account, HELD_COUNT_CAP + 1),
+            ).fetchall()
+        )
+        out[account] = HeldCounts(
+            receipts=int(counts.get("receipt", 0)),
+            inbound=int(counts.get("inbound", 0)),
+            capped=sum(counts.values()) > HELD_COUNT_CAP,
+        )
+    return out
 
 
 def mark_origin(tx: Tx, account: str, public_ids: Sequence[str]) -> None:

@@ -29,7 +29,7 @@ from smsgw.queue.consent.records import (
 from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
 from smsgw.queue.store.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
 from smsgw.queue.store.lock import StoreLock
-from smsgw.queue.store.records import HeldReceipt
+from smsgw.queue.store.records import HeldCounts, HeldReceipt
 from smsgw.queue.store.refusals import CHECK_HINT, StoreRefused, preflight
 from smsgw.queue.store.screening import AcceptGate, AcceptResult, Facts, Screened
 from smsgw.queue.store.sqlite import accept as ops_accept
@@ -99,7 +99,8 @@ class SqliteStore:
         self._events.on_smpp_held = lambda: self._writer.run_in_trio(self.on_smpp_held)
         self.on_smpp_held: Callable[[], None] = lambda: None
         """Called (in trio) when receipts for SMPP server accounts were committed."""
-        self.smpp_account_of: Callable[[str | None], str | None] = lambda key: None
+        self.smpp_account_of: Callable[[str | None, InboundMessage], str | None]
+        self.smpp_account_of = lambda key, msg: None
         """The SMPP server account an inbound message owned by this API key is held for."""
         self.on_webhooks: ops_webhooks.Notify = lambda lanes: None
         """Called (in trio) with the lanes (key, origin) that got webhook rows committed."""
@@ -373,6 +374,10 @@ class SqliteStore:
         leaving out the ids in ``skip`` (sent and not yet acknowledged)."""
         return await self._writer.call(ops_smpp_held.held_page, account, limit, skip)
 
+    async def smpp_held_counts(self, accounts: Sequence[str]) -> dict[str, HeldCounts]:
+        """Receipts and inbound messages waiting per account (bounded counts)."""
+        return await self._writer.call(ops_smpp_held.held_counts, accounts)
+
     async def drop_smpp_held(self, hids: Collection[int]) -> None:
         """Forget held items the client acknowledged."""
         await self._writer.call(ops_smpp_held.drop_held, hids)
@@ -427,7 +432,7 @@ class SqliteStore:
 
     async def add_inbound(self, items: Sequence[InboundMessage]) -> list[str]:
         owners = [self.inbound_owner(m) for m in items]
-        accounts = [self.smpp_account_of(k) for k in owners]
+        accounts = [self.smpp_account_of(k, m) for k, m in zip(owners, items, strict=True)]
         if not any(accounts):
             return await self._writer.call(ops_read.add_inbound, items, owners)
         return await self._writer.call(
