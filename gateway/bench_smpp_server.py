@@ -22,6 +22,9 @@ from smsgw.drivers.smpp.pdu import SubmitSm
 from smsgw.drivers.smpp.session import Session
 from smsgw.gateway.bench_procs import Proc, free_port, write_config
 
+RECEIPT_WAIT = 30.0
+"""Seconds the bench waits, after the last submit_sm_resp, for receipts still on their way."""
+
 __all__ = ["add_arguments", "smpp_server"]
 
 
@@ -75,6 +78,8 @@ class _Stats:
         self.refused = 0
         self.receipts = 0
         self.latencies: list[float] = []
+        self.answered_at = 0.0
+        """When the last submit_sm_resp came (the rate is over the time until then)."""
 
 
 async def _client(port: int, n: int, window: int, stats: _Stats) -> None:
@@ -83,10 +88,15 @@ async def _client(port: int, n: int, window: int, stats: _Stats) -> None:
     s = Session("trx", window=window, response_timeout=30, enquire_link=60, now=now())
     s.bind(system_id="bench", password="bench", now=now())
     await stream.send_all(s.data_to_send())
-    sent = answered = 0
+    sent = answered = accepted = receipts = 0
     bound = False
     async with stream:
-        while answered < n:
+        # Until every submit is answered, then (up to RECEIPT_WAIT seconds) until every
+        # accepted one's receipt came.
+        deadline = math.inf
+        while answered < n or (receipts < accepted and now() < deadline):
+            if answered == n and deadline == math.inf:
+                deadline = now() + RECEIPT_WAIT
             if bound:
                 while sent < n and s.window_free > 0:
                     pdu = SubmitSm(
@@ -98,7 +108,11 @@ async def _client(port: int, n: int, window: int, stats: _Stats) -> None:
                     sent += 1
             if s.has_data_to_send:
                 await stream.send_all(s.data_to_send())
-            data = await stream.receive_some(65536)
+            data: bytes | None = None
+            with trio.move_on_at(deadline):
+                data = await stream.receive_some(65536)
+            if data is None:
+                break
             if not data:
                 raise RuntimeError("the gateway closed the SMPP connection")
             t = now()
@@ -107,13 +121,16 @@ async def _client(port: int, n: int, window: int, stats: _Stats) -> None:
                     bound = True
                 elif isinstance(e, SubmitResponse):
                     answered += 1
+                    stats.answered_at = max(stats.answered_at, t)
                     stats.latencies.append(t - e.sent_at)
                     if e.status == 0:
                         stats.accepted += 1
+                        accepted += 1
                     else:
                         stats.refused += 1
                 elif isinstance(e, DeliverSmReceived):
                     stats.receipts += 1
+                    receipts += 1
                     s.answer(e.pdu.sequence)
         s.unbind(now())
         await stream.send_all(s.data_to_send())
@@ -126,7 +143,8 @@ async def _run(port: int, args: argparse.Namespace) -> dict[str, object]:
     async with trio.open_nursery() as nursery:
         for _ in range(args.smpp_binds):
             nursery.start_soon(_client, port, per, args.smpp_window, stats)
-    seconds = trio.current_time() - start
+    seconds = stats.answered_at - start
+    receipts_seconds = trio.current_time() - start
     return {
         "submits": per * args.smpp_binds,
         "accepted": stats.accepted,
@@ -136,6 +154,7 @@ async def _run(port: int, args: argparse.Namespace) -> dict[str, object]:
         "resp_p50_ms": round(_percentile(stats.latencies, 0.50) * 1000, 2),
         "resp_p99_ms": round(_percentile(stats.latencies, 0.99) * 1000, 2),
         "receipts_received": stats.receipts,
+        "receipts_seconds": round(receipts_seconds, 3),
     }
 
 
