@@ -28,6 +28,7 @@ from typing import Any
 
 import msgspec
 import trio
+import trio.testing
 
 from smsgw.config.schema import (
     ModemRouteConfig,
@@ -204,7 +205,10 @@ class _SimulatorRig(Rig):
         assert self.driver.hold_link("sim", False)
 
     async def peer_got(self, n: int) -> None:
-        return None  # the simulated carrier has a part as soon as submit returns
+        """The simulated carrier has a part once ``submit`` returned: let a submit that was
+        just started run (the simulator does no I/O, so "all blocked" means it did)."""
+        await trio.testing.wait_all_tasks_blocked()
+        assert self.driver.state().in_flight >= n
 
 
 @asynccontextmanager
