@@ -314,6 +314,12 @@ def _smpp_route(port: int) -> SmppRouteConfig:
 
 # -- modem -------------------------------------------------------------------------------------
 
+REPORT_DELAY = 0.1
+"""Seconds from +CMGS to the status report, as on a network (never in the same read). With
+none, the report can arrive in the same read as the +CMGS that answers the send, and the
+modem's reader wakes its sender and its inbox at once: the seam lets the receipt be handed
+over first (the store matches it when the outcome comes), so that race is not this suite's."""
+
 
 class _ModemRig(Rig):
     full = SLOTS
@@ -342,7 +348,11 @@ class _ModemRig(Rig):
 @asynccontextmanager
 async def _modem(nursery: trio.Nursery, tmp: Path, peer: Peer) -> AsyncIterator[Rig]:
     personality = replace(
-        PERSONALITIES["generic"], noise_interval=0.02, cnma_timeout=0.5, send_delay=peer.slow
+        PERSONALITIES["generic"],
+        noise_interval=0.02,
+        cnma_timeout=0.5,
+        send_delay=peer.slow,
+        report_delay=REPORT_DELAY,
     )
     emu = ModemEmulator(personality, link=os.path.join(tmp, "modem-0"))
     for _ in range(peer.refuse):
