@@ -217,7 +217,8 @@ class Rig:
 
 async def started(nursery: trio.Nursery, *scripts: Script) -> Rig:
     rig = Rig(nursery, ScriptedSmsc(nursery, *scripts))
-    await rig.start()
+    with trio.fail_after(ANSWER):
+        await rig.start()
     return rig
 
 

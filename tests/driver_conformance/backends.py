@@ -51,6 +51,8 @@ ROUTE = "conf"
 """The route name every backend's driver gets."""
 WINDOW = 4
 """Parts outstanding at once on the simulator and the SMPP bind (a modem holds ``SLOTS``)."""
+SETUP_LIMIT = 20.0
+"""Seconds a peer or a driver may take to start before the test fails (instead of hanging)."""
 
 
 class RecordingSink:
@@ -128,7 +130,8 @@ class Rig:
 
     async def start(self) -> None:
         """``nursery.start(driver.run, sink)`` inside the rig's service scope."""
-        await self._nursery.start(self._serve)
+        with trio.fail_after(SETUP_LIMIT):
+            await self._nursery.start(self._serve)
 
     async def _serve(self, task_status: trio.TaskStatus[None]) -> None:
         try:
@@ -249,7 +252,8 @@ class _Smsc:
             finally:
                 gone.set()
 
-        await self._nursery.start(serve)
+        with trio.fail_after(SETUP_LIMIT):
+            await self._nursery.start(serve)
         self.sim, self._scope, self._gone = sim, scope, gone
         self.settings = msgspec.structs.replace(self.settings, port=sim.port)
         return sim
@@ -314,7 +318,7 @@ def _smpp_route(port: int) -> SmppRouteConfig:
 
 # -- modem -------------------------------------------------------------------------------------
 
-REPORT_DELAY = 0.1
+REPORT_DELAY = 0.3
 """Seconds from +CMGS to the status report, as on a network (never in the same read). With
 none, the report can arrive in the same read as the +CMGS that answers the send, and the
 modem's reader wakes its sender and its inbox at once: the seam lets the receipt be handed
@@ -357,7 +361,8 @@ async def _modem(nursery: trio.Nursery, tmp: Path, peer: Peer) -> AsyncIterator[
     emu = ModemEmulator(personality, link=os.path.join(tmp, "modem-0"))
     for _ in range(peer.refuse):
         emu.fail_next_send(1)  # +CMS ERROR: 1, unassigned number
-    await nursery.start(emu.run)
+    with trio.fail_after(SETUP_LIMIT):
+        await nursery.start(emu.run)
     config = ModemRouteConfig(
         name=ROUTE,
         ports=[str(emu.link)],
