@@ -39,6 +39,9 @@ _FAILURES = (
     (FailureKind.PERMANENT, "0x0000000B", "simulated invalid destination"),
 )
 
+_SHUTDOWN_GRACE = 5.0
+"""Most seconds shutdown waits for the sink to take the outcomes still owed."""
+
 
 class SimulatorDriver(Driver):
     """A simulated carrier with a window of ``config.window`` outstanding parts."""
@@ -67,7 +70,8 @@ class SimulatorDriver(Driver):
     # -- the seam --------------------------------------------------------------------------
 
     async def run(self, sink: Sink, *, task_status: trio.TaskStatus[None]) -> None:
-        """Run until cancelled; reports started at once (a simulator is always reachable)."""
+        """Run until cancelled; reports started at once (a simulator is always reachable).
+        Cancelled, it reports the parts it has not answered yet as TEMPORARY failures."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._accept_loop, sink)
             nursery.start_soon(self._receipt_loop, sink)
@@ -77,6 +81,7 @@ class SimulatorDriver(Driver):
                 await trio.sleep_forever()
             finally:
                 self._set_up(False)
+                await self._give_back(sink)
 
     def _set_up(self, up: bool) -> None:
         if up != self._up:
@@ -158,10 +163,31 @@ class SimulatorDriver(Driver):
             while self._pending and self._pending[0][0] <= now:
                 batch.append(self._pending.popleft()[1])
             outcomes = [self._answer(p) for p in batch]
-            await sink.outcomes(outcomes)
+            with trio.CancelScope(shield=True), trio.move_on_after(_SHUTDOWN_GRACE):
+                # Answered: an outcome lost to shutdown would leave its part "sending".
+                await sink.outcomes(outcomes)
             self._in_flight -= len(batch)
             self._room.set()
             self._schedule_receipts(outcomes, trio.current_time())
+
+    async def _give_back(self, sink: Sink) -> None:
+        """At shutdown, the parts not answered yet go back to the queue (TEMPORARY)."""
+        parts = [part for _, part in self._pending]
+        self._pending.clear()
+        if not parts:
+            return
+        self._in_flight -= len(parts)
+        outcomes = [
+            Outcome(
+                part_id=p.part_id,
+                failure=FailureKind.TEMPORARY,
+                code="shutdown",
+                reason="the simulator stopped before answering",
+            )
+            for p in parts
+        ]
+        with trio.CancelScope(shield=True), trio.move_on_after(_SHUTDOWN_GRACE):
+            await sink.outcomes(outcomes)
 
     def _answer(self, part: OutboundPart) -> Outcome:
         c, r = self.config, self._rng.random()

@@ -1,5 +1,8 @@
 """The SMPP driver against real peers on loopback: the simulator, and scripted SMSCs that send
-hand-built byte sequences (out-of-order answers, silence, garbage, early receipts)."""
+hand-built byte sequences (out-of-order answers, garbage, early receipts).
+
+The link's timers (the idle probe, a silent peer, throttling, a full window, backoff) are
+tested on the virtual clock in ``test_smpp_link_timing.py``."""
 
 from __future__ import annotations
 
@@ -170,54 +173,6 @@ async def test_instant_receipts_on_several_binds_none_lost(env: Env, bind: str) 
     assert env.metric("smsgw_link_up", route="op", link=str(state.links[0]["name"])) == 1
 
 
-async def test_window_caps_parts_in_flight_and_submit_waits(env: Env) -> None:
-    sim = await env.sim(response_delay=0.2)
-    driver, _ = await env.driver(sim.port, binds=2, window=5)
-    await driver.wait_until(lambda: driver.capacity() == 10)
-    done = trio.Event()
-
-    async def submit_all() -> None:
-        await driver.submit([part(i) for i in range(25)])
-        done.set()
-
-    env.nursery.start_soon(submit_all)
-    await sim.wait_until(lambda s: s.submits == 10)
-    assert not done.is_set()  # 15 parts are waiting for room
-    assert driver.capacity() == 0 and driver.state().in_flight == 10
-    await done.wait()
-    await env.sink.wait(lambda: len(env.sink.got_outcomes) == 25)
-    assert len(submitted(env.sink.got_outcomes)) == 25
-    assert sim.stats.submits == 25  # nothing sent twice
-
-
-async def test_throttling_slows_and_never_fails_a_part(env: Env) -> None:
-    sim = await env.sim(throttle=0.4, receipts=False)
-    driver, _ = await env.driver(sim.port, binds=1, window=10)
-    await driver.wait_capacity()
-    pending = {i: part(i) for i in range(60)}
-    attempts = 0
-    while pending:
-        attempts += 1
-        assert attempts < 50
-        before = len(env.sink.got_outcomes)
-        expected = before + len(pending)
-        await driver.submit(list(pending.values()))
-
-        def settled(n: int = expected) -> bool:
-            return len(env.sink.got_outcomes) == n
-
-        await env.sink.wait(settled)
-        for o in env.sink.got_outcomes[before:]:
-            assert o.failure in (None, FailureKind.THROTTLED), o
-            if o.failure is None:
-                del pending[o.part_id]
-            else:
-                assert o.code == "0x00000058"
-    assert sim.stats.throttled > 0
-    assert sim.stats.accepted == 60
-    assert driver.state().links[0]["throttles"] == sim.stats.throttled
-
-
 async def test_reconnects_after_the_server_drops_every_connection(env: Env) -> None:
     sim = await env.sim(response_delay=0.5)
     driver, _ = await env.driver(sim.port, binds=2, window=5)
@@ -245,23 +200,6 @@ async def test_unbinds_on_shutdown(env: Env) -> None:
     await driver.wait_until(lambda: driver.capacity() == 30)
     scope.cancel()
     await sim.wait_until(lambda s: s.unbinds == 3 and s.bound_now == 0)
-
-
-async def test_idle_link_is_probed_with_enquire_link(env: Env) -> None:
-    sim = await env.sim()
-    driver, _ = await env.driver(sim.port, binds=1, enquire_link=0.02)
-    await driver.wait_capacity()
-    await sim.wait_until(lambda s: s.enquire_links >= 3)
-    assert driver.state().up
-
-
-async def test_bad_password_backs_off_and_counts(env: Env) -> None:
-    sim = await env.sim(accounts={"shop": "right"})
-    driver, _ = await env.driver(sim.port, binds=1)
-    await sim.wait_until(lambda s: s.bind_failures >= 4)  # the driver has seen 3 of them
-    assert not driver.state().up and driver.capacity() == 0
-    assert env.metric("smsgw_protocol_errors_total", route="op", kind="bind_rejected") >= 3
-    assert "bind refused" in str(driver.state().links[0]["error"])
 
 
 async def test_decimal_receipt_ids_match_hex_submit_ids(env: Env) -> None:
@@ -439,53 +377,6 @@ async def test_out_of_order_responses_go_to_the_right_parts(env: Env) -> None:
         22: "id22",
         33: "id33",
     }
-
-
-async def test_silent_smsc_with_a_submit_outstanding_is_dead_and_its_part_resent(env: Env) -> None:
-    async def script(peer: Peer) -> None:
-        await peer.bind()
-        await peer.read_kind(SubmitSm)
-        await trio.sleep_forever()  # the silent SMSC under test, not a wait in the test
-
-    port, peers = await scripted(env, script)
-    driver, _ = await env.driver(port, binds=1, response_timeout=0.1, enquire_link=30)
-    await driver.wait_capacity()
-    await driver.submit([part(5)])
-    await env.sink.wait(lambda: len(env.sink.got_outcomes) == 1)
-    [o] = env.sink.got_outcomes
-    assert (o.part_id, o.failure, o.maybe_sent, o.resend, o.code) == (
-        5,
-        FailureKind.TEMPORARY,
-        True,
-        True,
-        "link_down",
-    )
-    assert env.metric("smsgw_protocol_errors_total", route="op", kind="peer_silent") == 1
-    # It reconnects (the next connection answers) with the whole window free.
-    await driver.wait_until(lambda: len(peers) == 2 and driver.capacity() == 10)
-
-
-async def test_one_unanswered_submit_on_a_live_link_is_a_timeout_only(env: Env) -> None:
-    async def script(peer: Peer) -> None:
-        await peer.bind()
-        await peer.read_kind(SubmitSm)  # never answered
-        while True:  # ...but the SMSC keeps talking: it probes us
-            await peer.send(encode(EnquireLink(), 900))
-            await trio.sleep(0.02)
-
-    port, peers = await scripted(env, script)
-    driver, _ = await env.driver(port, binds=1, response_timeout=0.1, enquire_link=30)
-    await driver.wait_capacity()
-    await driver.submit([part(5)])
-    await env.sink.wait(lambda: len(env.sink.got_outcomes) == 1)
-    [o] = env.sink.got_outcomes
-    assert (o.failure, o.maybe_sent, o.resend, o.code) == (
-        FailureKind.TEMPORARY,
-        True,
-        False,
-        "timeout",
-    )
-    assert driver.capacity() == 10 and len(peers) == 1  # the window slot is free again
 
 
 async def test_garbage_is_nacked_counted_and_the_bind_reestablished(env: Env) -> None:

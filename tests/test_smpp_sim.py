@@ -6,9 +6,12 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import Generic, TypeVar
 
 import pytest
 import trio
+import trio.testing
 
 from smsgw.drivers.smpp.codec import decode, encode
 from smsgw.drivers.smpp.events import (
@@ -35,10 +38,14 @@ SM = SubmitSm(
 )
 
 
-class Esme:
-    """A minimal ESME for poking the simulator: a session and a socket, no driver."""
+S = TypeVar("S", bound=trio.abc.Stream)
 
-    def __init__(self, stream: trio.SocketStream, mode: BindMode = "trx") -> None:
+
+class Esme(Generic[S]):
+    """A minimal ESME for poking the simulator: a session and a stream (a socket, or an
+    in-memory stream on the virtual clock), no driver."""
+
+    def __init__(self, stream: S, mode: BindMode = "trx") -> None:
         self.stream = stream
         self.session = Session(mode, window=1000, response_timeout=30, enquire_link=60, now=0)
         self.events: list[Event] = []
@@ -82,7 +89,7 @@ async def sim_factory(nursery: trio.Nursery) -> AsyncIterator[StartSim]:
         await _OPEN.pop().aclose()
 
 
-async def connect(sim: SmscSim, mode: BindMode = "trx") -> Esme:
+async def connect(sim: SmscSim, mode: BindMode = "trx") -> Esme[trio.SocketStream]:
     stream = await trio.open_tcp_stream("127.0.0.1", sim.port)
     _OPEN.append(stream)
     return Esme(stream, mode)
@@ -172,16 +179,24 @@ async def test_decimal_ids_and_text_only_receipts_with_undeliverable(sim_factory
     assert ids.receipt("r", parsed).carrier_id == ids.from_response(resp.message_id)
 
 
-async def test_delayed_receipt_arrives_after_the_delay(sim_factory: StartSim) -> None:
-    sim = await sim_factory(receipt_delay=0.05)
-    esme = await connect(sim)
-    await esme.bind()
-    start = trio.current_time()
-    esme.session.submit(SM, start)
-    await esme.flush()
-    await esme.read_until(1)
-    await esme.read_until(1)
-    assert trio.current_time() - start >= 0.05
+async def test_delayed_receipt_arrives_after_the_delay(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    delay = 5.0
+    sim = SmscSim(SimSettings(port=0, seed=1, receipt_delay=delay))
+    await nursery.start(partial(sim.serve, listen=False))
+    with trio.fail_after(10 * delay):  # virtual seconds
+        esme = Esme(await sim.connect_memory())
+        await esme.bind()
+        start = trio.current_time()
+        esme.session.submit(SM, start)
+        await esme.flush()
+        [resp] = await esme.read_until(1)
+        answered = trio.current_time()
+        [receipt] = await esme.read_until(1)
+    assert isinstance(resp, SubmitResponse) and isinstance(receipt, DeliverSmReceived)
+    assert answered == start
+    assert trio.current_time() == pytest.approx(start + delay)
 
 
 async def test_garbage_gets_generic_nack_and_the_connection_closed(sim_factory: StartSim) -> None:

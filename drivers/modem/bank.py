@@ -29,7 +29,15 @@ import trio
 from smsgw.config.schema import ModemRouteConfig, TextConfig
 from smsgw.drivers.modem.discovery import usb_ports
 from smsgw.drivers.modem.driver import SLOTS, TASK, Modem
-from smsgw.drivers.seam import Driver, DriverState, LinkState, OutboundPart, Sink
+from smsgw.drivers.seam import (
+    Driver,
+    DriverState,
+    FailureKind,
+    LinkState,
+    OutboundPart,
+    Outcome,
+    Sink,
+)
 from smsgw.drivers.supervise import supervised
 from smsgw.metrics.instruments import Metrics
 
@@ -38,6 +46,8 @@ __all__ = ["ModemBank", "link_names"]
 log = logging.getLogger(__name__)
 
 _AFFINITY_MAX = 4096
+_SHUTDOWN_GRACE = 5.0
+"""Most seconds shutdown waits for the sink to take the outcomes of parts not yet taken."""
 
 
 def link_names(ports: Sequence[str]) -> list[str]:
@@ -85,6 +95,7 @@ class ModemBank(Driver):
         self._changed = trio.Event()
         self._in_use: set[str] = set()
         self._affinity: OrderedDict[str, Modem] = OrderedDict()
+        self._sink: Sink | None = None
         self.modems = [
             Modem(
                 name,
@@ -104,6 +115,7 @@ class ModemBank(Driver):
     # -- Driver ------------------------------------------------------------------------------
     async def run(self, sink: Sink, *, task_status: trio.TaskStatus[None]) -> None:
         """Start every modem; ready at once (modems come up in the background)."""
+        self._sink = sink
         async with trio.open_nursery() as nursery:
             for m in self.modems:
                 # Modem.run contains each session's failures itself; this is the backstop.
@@ -115,11 +127,29 @@ class ModemBank(Driver):
         return sum(max(0, SLOTS - m.load) for m in self.modems if m.ready())
 
     async def submit(self, parts: Sequence[OutboundPart]) -> None:
-        """Hand each part to a modem; waits while every healthy modem is full (or none is up)."""
-        for part in parts:
-            modem = await self._pick(part)
+        """Hand each part to a modem; waits while every healthy modem is full (or none is up).
+
+        If cancelled while waiting, the parts not yet on a modem get TEMPORARY outcomes (so
+        each part still gets exactly one).
+        """
+        for i, part in enumerate(parts):
+            try:
+                modem = await self._pick(part)
+            except trio.Cancelled:
+                await self._not_taken(parts[i:])
+                raise
             modem.enqueue(part)
             self._notify()
+
+    async def _not_taken(self, parts: Sequence[OutboundPart]) -> None:
+        if self._sink is None:
+            return
+        left = [
+            Outcome(part_id=p.part_id, failure=FailureKind.TEMPORARY, reason="shutdown")
+            for p in parts
+        ]
+        with trio.CancelScope(shield=True), trio.move_on_after(_SHUTDOWN_GRACE):
+            await self._sink.outcomes(left)
 
     def state(self) -> DriverState:
         ready = [m for m in self.modems if m.ready()]

@@ -1,0 +1,1 @@
+"""The driver conformance suite: every driver behind the seam passes these tests."""
