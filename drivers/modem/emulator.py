@@ -21,7 +21,6 @@ Cancellation: :meth:`ModemEmulator.run` closes the pty and removes the symlink o
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import tty
 from collections.abc import Callable
@@ -29,22 +28,15 @@ from dataclasses import dataclass, field
 
 import trio
 
-from smsgw.drivers.modem.personalities import PERSONALITIES, Personality
-from smsgw.drivers.modem.sms_pdu import (
-    Address,
-    Deliver,
-    PduError,
-    StatusReport,
-    Submit,
-    decode_smsc,
-    decode_submit_text,
-    decode_tpdu,
-    encode_deliver,
-    encode_smsc,
-    encode_status_report,
-    submit_for_text,
+from smsgw.drivers.modem.emulator_pdus import (
+    deliver_pdu,
+    read_submit,
+    status_report_pdu,
+    tpdu_length,
 )
-from smsgw.drivers.text import is_decimal, parse_decimal, udh_concat
+from smsgw.drivers.modem.personalities import PERSONALITIES, Personality
+from smsgw.drivers.modem.sms_pdu import PduError
+from smsgw.drivers.text import parse_decimal
 
 __all__ = ["PERSONALITIES", "ModemEmulator", "Personality", "SentSms"]
 
@@ -522,14 +514,7 @@ class ModemEmulator:
     async def _on_pdu(self, pdu_hex: str) -> None:
         self.log.append(f"<PDU {pdu_hex}>")
         try:
-            raw = bytes.fromhex(pdu_hex)
-            _, tpdu = decode_smsc(raw)
-            if len(tpdu) != self._cmgs_len:
-                raise PduError("length mismatch")
-            sub = decode_tpdu(tpdu)
-            if not isinstance(sub, Submit):
-                raise PduError("not a SUBMIT")
-            udh, text = decode_submit_text(sub)
+            sub, udh, text = read_submit(pdu_hex, self._cmgs_len)
         except (PduError, ValueError):
             await self._reply(final=b"+CMS ERROR: 304")
             self._notify()
@@ -558,11 +543,7 @@ class ModemEmulator:
 
     async def _report_later(self, mr: int, to: str) -> None:
         await trio.sleep(self._p.report_delay)
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        rep = StatusReport(
-            mr=mr, recipient=Address(to), scts=now, discharge=now, status=self._p.report_status
-        )
-        pdu = (encode_smsc(self._p.smsc) + encode_status_report(rep)).hex().upper()
+        pdu = status_report_pdu(self._p.smsc, mr, to, self._p.report_status)
         if self._p.status_reports == "cdsi":
             idx = self._store(pdu)
             mem = self._p.report_memory
@@ -573,8 +554,7 @@ class ModemEmulator:
 
     async def _send_direct(self, header: bytes, pdu: str) -> None:
         """+CMT/+CDS with the PDU; in phase 2+ it is sent again until acknowledged."""
-        tpdu_len = len(pdu) // 2 - (int(pdu[:2], 16) + 1)
-        data = _EOL + header + str(tpdu_len).encode() + _EOL + pdu.encode() + _EOL
+        data = _EOL + header + str(tpdu_length(pdu)).encode() + _EOL + pdu.encode() + _EOL
         await self._write(data)
         if self._p.csms_service == 1 and self._nursery is not None:
             self._s.cnma_pending.append(data)
@@ -586,15 +566,7 @@ class ModemEmulator:
             await self._write(data)
 
     def _deliver_pdu(self, sender: str, text: str, concat: tuple[int, int, int] | None) -> str:
-        gsm = all(ord(ch) < 128 for ch in text)
-        udh = udh_concat(concat[0], concat[1], concat[2], 8) if concat else b""
-        sub = submit_for_text(self._p.own_number, text, "gsm7" if gsm else "ucs2", udh=udh)
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        orig = (
-            Address(sender) if is_decimal(sender.lstrip("+"), 20) else Address(sender, ton=5, npi=0)
-        )
-        d = Deliver(orig, sub.dcs, now, sub.user_data, sub.udl, udhi=bool(udh))
-        return (encode_smsc(self._p.smsc) + encode_deliver(d)).hex().upper()
+        return deliver_pdu(self._p.smsc, self._p.own_number, sender, text, concat)
 
     def _store(self, pdu: str) -> int:
         idx = self._p.storage_base
