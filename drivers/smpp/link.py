@@ -35,6 +35,7 @@ from smsgw.drivers.link_control import LinkMarks, OperatorHold
 from smsgw.drivers.seam import FailureKind, LinkState, OutboundPart, Outcome, Receipt
 from smsgw.drivers.smpp.errors import LocalProtocolError
 from smsgw.drivers.smpp.events import Event
+from smsgw.drivers.smpp.link_errors import LinkDown, link_error
 from smsgw.drivers.smpp.pdu import BindMode, DataSm, DeliverSm
 from smsgw.drivers.smpp.reactions import Answer, Rules, react
 from smsgw.drivers.smpp.session import Session, SessionState
@@ -52,14 +53,6 @@ SHUTDOWN_GRACE = 5.0
 """Most seconds a link spends draining and unbinding when the driver is cancelled."""
 TASK = "smpp_link"
 """The ``task`` label of ``smsgw_task_failures_total`` for a bind's tasks."""
-
-
-class LinkDown(Exception):
-    """This connection is finished; the message says why (logged, and shown as the link's
-    ``error`` in ``GET /v1/routes``)."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
 
 
 class Link:
@@ -165,12 +158,11 @@ class Link:
         """One connection, with the ways it is expected to end turned into ``last_error``."""
         try:
             await self._connect_and_serve()
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            self.last_error = f"connection: {exc}"
-        except trio.TooSlowError:
-            self.last_error = "connect timed out"
-        except LinkDown as exc:
-            self.last_error = str(exc)
+        except Exception as exc:
+            down = link_error(exc, "connect")
+            if down is None:
+                raise
+            self.last_error = down.reason
 
     def _set_down(self) -> None:
         if self.state == "up":
@@ -248,8 +240,9 @@ class Link:
                 elif session.has_data_to_send:
                     # Going down for a reason: still tell the peer why (the generic_nack).
                     await stream.send_all(session.data_to_send())
-            except (LinkDown, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                pass
+            except Exception as exc:
+                if link_error(exc, "close") is None:
+                    raise
         lost = session.close()
         outcomes = []
         # A link that failed gives its parts to the route's other binds at once; at shutdown
@@ -319,10 +312,11 @@ class Link:
                     return
                 await self._process(session, session.receive_data(data, trio.current_time()))
                 self.flush()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            self._down = f"read failed: {exc}"
-        except LinkDown as exc:
-            self._down = str(exc)
+        except Exception as exc:
+            down = link_error(exc, "read")
+            if down is None:
+                raise
+            self._down = down.reason
 
     async def _writer(
         self, session: Session, stream: trio.abc.Stream, scope: trio.CancelScope
@@ -340,8 +334,11 @@ class Link:
             with trio.CancelScope(shield=True, deadline=trio.current_time() + timeout) as cs:
                 try:
                     await stream.send_all(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                    self._down = f"write failed: {exc}"
+                except Exception as exc:
+                    down = link_error(exc, "write")
+                    if down is None:
+                        raise
+                    self._down = down.reason
                     scope.cancel()
                     return
             if cs.cancelled_caught:
@@ -366,7 +363,7 @@ class Link:
                 try:
                     await self._process(session, events)
                 except LinkDown as exc:
-                    self._down = str(exc)
+                    self._down = exc.reason
                     scope.cancel()
                     return
             if session.has_data_to_send:
