@@ -131,7 +131,7 @@ _MIGRATIONS: tuple[str, ...] = (
         complete INTEGER NOT NULL
     );
     """,
-    # 2: consent and courtesy (issue 6).
+    # 2: consent and courtesy (opt-outs, the marketing frequency cap).
     # optout_events is the audit trail: rows are only ever inserted. optouts is derived from it
     # (one row per number and scope currently opted out, naming the event that did it) so the
     # accept and dispatch checks are one primary-key probe. marketing_sends holds one row per
@@ -195,8 +195,8 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE inbound ADD COLUMN key TEXT;
     CREATE INDEX inbound_key ON inbound(key, iid);
     """,
-    # 5: webhooks delivered in order per message, fairly per key and receiver (issue 12), with
-    # a stable event id (issue 14); a message may ask for its final status only. webhooks_claim
+    # 5: webhooks delivered in order per message, fairly per key and receiver, with a stable
+    # event id; a message may ask for its final status only. webhooks_claim
     # holds only rows waiting to be taken, per key and receiver (origin) by due time, so a
     # claim is an index range read however many rows a dead receiver has piled up. A
     # delivery that failed for good stays (dead = 1, with its last_error) for a week.
