@@ -14,6 +14,11 @@ Sink calls return only after what they carry is committed to disk, so a driver a
 receipt or an inbound message to its peer (deliver_sm_resp, AT+CMGD, AT+CNMA) only after the
 call returns: a crash in between means the peer sends it again, never that it is lost.
 
+A link of a route (an SMPP bind, a modem's port) that cannot go on raises a :class:`LinkError`
+subclass of its driver, built from the transport's own exception by one mapper per driver
+(``smsgw.drivers.smpp.link_errors``, ``smsgw.drivers.modem.link_errors``); the driver handles
+it by reconnecting, so it never leaves :meth:`Driver.run`.
+
 This module imports nothing of ours but :mod:`smsgw.words` (besides the standard library,
 trio and msgspec); drivers import
 it, the queue imports it, nothing here imports upward.
@@ -36,6 +41,7 @@ __all__ = [
     "DriverState",
     "FailureKind",
     "InboundMessage",
+    "LinkError",
     "LinkState",
     "OutboundPart",
     "Outcome",
@@ -76,6 +82,19 @@ class OutboundPart(msgspec.Struct, frozen=True, kw_only=True):
     validity_until: float | None = None
     """Unix time after which the carrier should give up (SMPP validity_period)."""
     attempt: int = 1
+
+
+class LinkError(Exception):
+    """One link of a route cannot go on: its transport failed, or the peer ended or broke it.
+
+    ``reason`` is short and for people: logged, and shown as the link's ``error`` in
+    ``GET /v1/routes`` and the ops console. Each driver raises its own subclasses and catches
+    them itself (the link reconnects); the route and the gateway go on.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class FailureKind(enum.StrEnum):

@@ -15,8 +15,6 @@ import re
 import tokenize
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIRS = ("gateway", "drivers", "queue", "config", "metrics")
 
@@ -121,11 +119,6 @@ def test_the_check_reads_every_package_folder() -> None:
         assert any(f.parent.relative_to(ROOT).parts[:1] == (folder,) for f in files), folder
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="docstrings and comments citing DESIGN.md, STACK.md, STYLE.md or issue numbers are "
-    "being rewritten package by package; to be made strict once they all stand alone",
-)
 def test_no_docstring_or_comment_in_the_package_points_outside_the_repository() -> None:
     hits = [
         f"{path.relative_to(ROOT)}:{line}: {kind} cites {text!r}"

@@ -49,7 +49,7 @@ from smsgw.drivers.modem.responses import (
 )
 from smsgw.drivers.modem.traffic import Traffic
 from smsgw.drivers.pacing import Pacer
-from smsgw.drivers.seam import FailureKind, LinkState, OutboundPart, Outcome, Sink
+from smsgw.drivers.seam import FailureKind, LinkError, LinkState, OutboundPart, Outcome, Sink
 from smsgw.drivers.supervise import contained
 from smsgw.drivers.text.digits import is_decimal
 from smsgw.metrics.instruments import Metrics
@@ -333,7 +333,7 @@ class Modem:
             await self._session(sink)
         except ModemFatal as e:
             fatal.append(e)
-        except (PortGone, ModemRestarted) as e:
+        except LinkError as e:  # PortGone, ModemRestarted: reopen it
             self.last_error = str(e)
             log.warning("modem %s down: %s", self.name, e)
 

@@ -41,7 +41,7 @@ from smsgw.drivers.modem.sms_pdu import (
     decode_pdu,
     decode_user_text,
 )
-from smsgw.drivers.seam import InboundMessage, Receipt, Sink
+from smsgw.drivers.seam import InboundMessage, LinkError, Receipt, Sink
 from smsgw.drivers.text import Reassembler
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 _Location = tuple[str, int]  # (memory, index)
 
 
-class ModemRestarted(Exception):
+class ModemRestarted(LinkError):
     """The modem printed boot lines mid-session: it must be brought up again."""
 
 

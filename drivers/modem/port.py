@@ -2,9 +2,10 @@
 
 :class:`AtPort` is the thin trio layer over :class:`~smsgw.drivers.modem.at.AtConversation`:
 a reader task feeds it what the tty gives, commands wait for their own result (or their
-deadline), URCs go to a channel the owner reads. Transport failures are translated here, once:
-EOF, a read or write error, or a command that times out all raise :class:`PortGone` (the modem
-is unusable; close and reopen it).
+deadline), URCs go to a channel the owner reads. Transport failures are translated here, once,
+by :func:`~smsgw.drivers.modem.link_errors.link_error`: EOF, a read or write error, or a
+command that times out all raise :class:`PortGone` (the modem is unusable; close and reopen
+it).
 
 Cancellation: cancelling a command leaves the conversation with a pending command; the owner
 must then drop the port (a half-answered command poisons the stream anyway).
@@ -32,6 +33,7 @@ from smsgw.drivers.modem.at import (
     StrayLine,
     Urc,
 )
+from smsgw.drivers.modem.link_errors import PortGone, link_error
 
 __all__ = ["AtPort", "PortGone", "open_port", "unwrap_group"]
 
@@ -42,15 +44,6 @@ _Counter = Callable[[str], None]
 
 _READ_SIZE = 4096
 _URC_BACKLOG = 256
-
-
-class PortGone(Exception):
-    """The modem behind the port is unusable: EOF, an I/O error, or a command timed out."""
-
-    def __init__(self, reason: str, *, pdu_sent: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.pdu_sent = pdu_sent
 
 
 class AtPort:
@@ -82,9 +75,12 @@ class AtPort:
         while True:
             try:
                 data = await self._stream.receive_some(_READ_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
-                self._fail(f"read failed: {e.__cause__ or e}")
-                raise PortGone(self._gone or "read failed") from None
+            except Exception as e:
+                gone = link_error(e, "read failed")
+                if gone is None:
+                    raise
+                self._fail(gone.reason)
+                raise PortGone(self._gone or gone.reason) from None
             if not data:
                 self._fail("end of file (device removed?)")
                 raise PortGone("end of file (device removed?)")
@@ -112,9 +108,12 @@ class AtPort:
         """Write bytes outside any command (ESC during sync)."""
         try:
             await self._stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
-            self._fail(f"write failed: {e.__cause__ or e}")
-            raise PortGone(self._gone or "write failed") from None
+        except Exception as e:
+            gone = link_error(e, "write failed")
+            if gone is None:
+                raise
+            self._fail(gone.reason)
+            raise PortGone(self._gone or gone.reason) from None
 
     async def command(
         self,
@@ -175,8 +174,11 @@ class AtPort:
         await self.write_raw(data)
 
     async def _escape(self) -> None:
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        try:
             await self._stream.send_all(self._conv.abort())
+        except Exception as e:
+            if link_error(e, "write failed") is None:
+                raise  # not the port failing: a bug
 
     async def _wait(self) -> Response | CommandTimeout | Prompt:
         while True:
@@ -268,8 +270,13 @@ def open_port(path: str, baudrate: int, on_protocol_error: _Counter) -> AtPort:
             dsrdtr=False,
             xonxoff=False,
         )
-    except (OSError, serial.SerialException, ValueError) as e:
+    except ValueError as e:  # pyserial's word for a setting it cannot apply (a bad baudrate)
         raise PortGone(f"cannot open {path}: {e}") from None
+    except Exception as e:
+        gone = link_error(e, f"cannot open {path}")
+        if gone is None:
+            raise
+        raise gone from None
     try:
         # pyserial's timeout=0 sets VMIN=0, with which read() returns b"" (EOF to us) when no
         # byte is waiting. VMIN=1 makes it say EAGAIN instead, so trio waits for readability
@@ -278,7 +285,10 @@ def open_port(path: str, baudrate: int, on_protocol_error: _Counter) -> AtPort:
         attrs[6][termios.VMIN] = 1
         attrs[6][termios.VTIME] = 0
         termios.tcsetattr(ser.fileno(), termios.TCSANOW, attrs)
-    except termios.error as e:
+    except Exception as e:
+        gone = link_error(e, f"cannot configure {path}")
         ser.close()
-        raise PortGone(f"cannot configure {path}: {e}") from None
+        if gone is None:
+            raise
+        raise gone from None
     return AtPort(path, ser, on_protocol_error)

@@ -70,7 +70,7 @@ _MAX_DIGITS = 9
 
 
 def _int(text: str) -> int | None:
-    # ASCII digits only: "³8".isdigit() is true and int() refuses it (issue 13).
+    # ASCII digits only: "³8".isdigit() is true, and int() refuses it.
     return parse_decimal(text.strip(), _MAX_DIGITS)
 
 

@@ -4,8 +4,9 @@ A :class:`Link` connects (TCP, TLS when ``tls = true``), binds, and serves its
 :class:`~smsgw.drivers.smpp.session.Session` with three tasks — a reader feeding it bytes, a
 writer sending what it queued (many PDUs per ``send_all``), a timer firing its deadlines
 (response timeouts, the idle enquire_link) — until the connection is lost, then reconnects with
-exponential backoff and jitter. Session events become the seam's outcomes and receipts here;
-inbound parts go to the driver, which joins them across binds.
+exponential backoff and jitter. What each session event means (outcome, receipt, answer,
+pause, link death) is decided by the pure :func:`~smsgw.drivers.smpp.reactions.react`; the link
+applies it, and inbound parts go to the driver, which joins them across binds.
 
 A link dies when the connection breaks, the SMSC unbinds or sends garbage, or the session finds
 the peer silent (a request overdue and nothing received for ``response_timeout``: a half-open
@@ -33,24 +34,11 @@ from smsgw.drivers.backoff import backoff
 from smsgw.drivers.link_control import LinkMarks, OperatorHold
 from smsgw.drivers.seam import FailureKind, LinkState, OutboundPart, Outcome, Receipt
 from smsgw.drivers.smpp.errors import LocalProtocolError
-from smsgw.drivers.smpp.events import (
-    BindRejected,
-    Bound,
-    DataSmReceived,
-    DeliverSmReceived,
-    Event,
-    Nacked,
-    PeerSilent,
-    PeerUnbound,
-    ProtocolViolation,
-    RequestTimedOut,
-    SubmitResponse,
-    Unbound,
-)
-from smsgw.drivers.smpp.pdu import BindMode, Cmd, DataSm, DeliverSm, Status
-from smsgw.drivers.smpp.receipts import ReceiptError, is_receipt, parse_receipt
+from smsgw.drivers.smpp.events import Event
+from smsgw.drivers.smpp.link_errors import LinkDown, link_error
+from smsgw.drivers.smpp.pdu import BindMode, DataSm, DeliverSm
+from smsgw.drivers.smpp.reactions import Answer, Rules, react
 from smsgw.drivers.smpp.session import Session, SessionState
-from smsgw.drivers.smpp.status import format_status
 from smsgw.drivers.supervise import contained
 
 if TYPE_CHECKING:
@@ -60,25 +48,11 @@ __all__ = ["SHUTDOWN_GRACE", "TASK", "Ack", "Link", "LinkDown"]
 
 log = logging.getLogger("smsgw.smpp")
 
-_FAILURES = {
-    "throttled": FailureKind.THROTTLED,
-    "temporary": FailureKind.TEMPORARY,
-    "permanent": FailureKind.PERMANENT,
-    "bind": FailureKind.TEMPORARY,
-}
 _BOUND = (SessionState.BOUND_TX, SessionState.BOUND_RX, SessionState.BOUND_TRX)
 SHUTDOWN_GRACE = 5.0
 """Most seconds a link spends draining and unbinding when the driver is cancelled."""
 TASK = "smpp_link"
 """The ``task`` label of ``smsgw_task_failures_total`` for a bind's tasks."""
-
-
-class LinkDown(Exception):
-    """This connection is finished; the message says why (logged, and shown as the link's
-    ``error`` in ``GET /v1/routes``)."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
 
 
 class Link:
@@ -105,6 +79,14 @@ class Link:
         self._wake_timer = trio.Event()
         self._down: str | None = None
         self._was_bound = False
+        cfg = driver.config
+        self._rules = Rules(
+            route=driver.name,
+            statuses=driver.statuses,
+            ids=driver.ids,
+            response_timeout=cfg.response_timeout,
+            throttle_pause=cfg.throttle_pause,
+        )
         m, route = driver.metrics, driver.name
         self._up_gauge = m.link_up.labels(route, name)
         self._up_gauge.set(0)
@@ -176,12 +158,11 @@ class Link:
         """One connection, with the ways it is expected to end turned into ``last_error``."""
         try:
             await self._connect_and_serve()
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            self.last_error = f"connection: {exc}"
-        except trio.TooSlowError:
-            self.last_error = "connect timed out"
-        except LinkDown as exc:
-            self.last_error = str(exc)
+        except Exception as exc:
+            down = link_error(exc, "connect")
+            if down is None:
+                raise
+            self.last_error = down.reason
 
     def _set_down(self) -> None:
         if self.state == "up":
@@ -259,8 +240,9 @@ class Link:
                 elif session.has_data_to_send:
                     # Going down for a reason: still tell the peer why (the generic_nack).
                     await stream.send_all(session.data_to_send())
-            except (LinkDown, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                pass
+            except Exception as exc:
+                if link_error(exc, "close") is None:
+                    raise
         lost = session.close()
         outcomes = []
         # A link that failed gives its parts to the route's other binds at once; at shutdown
@@ -330,10 +312,11 @@ class Link:
                     return
                 await self._process(session, session.receive_data(data, trio.current_time()))
                 self.flush()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            self._down = f"read failed: {exc}"
-        except LinkDown as exc:
-            self._down = str(exc)
+        except Exception as exc:
+            down = link_error(exc, "read")
+            if down is None:
+                raise
+            self._down = down.reason
 
     async def _writer(
         self, session: Session, stream: trio.abc.Stream, scope: trio.CancelScope
@@ -351,8 +334,11 @@ class Link:
             with trio.CancelScope(shield=True, deadline=trio.current_time() + timeout) as cs:
                 try:
                     await stream.send_all(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                    self._down = f"write failed: {exc}"
+                except Exception as exc:
+                    down = link_error(exc, "write")
+                    if down is None:
+                        raise
+                    self._down = down.reason
                     scope.cancel()
                     return
             if cs.cancelled_caught:
@@ -377,7 +363,7 @@ class Link:
                 try:
                     await self._process(session, events)
                 except LinkDown as exc:
-                    self._down = str(exc)
+                    self._down = exc.reason
                     scope.cancel()
                     return
             if session.has_data_to_send:
@@ -386,98 +372,40 @@ class Link:
     # -- events -> outcomes, receipts, inbound --------------------------------------------------
 
     async def _process(self, session: Session, events: list[Event]) -> None:
-        """Act on a batch of session events; raises :class:`LinkDown` when the link must go."""
+        """Apply :func:`~smsgw.drivers.smpp.reactions.react` to a batch of session events:
+        outcomes first, then receipts and their answers, then inbound parts. Raises
+        :class:`LinkDown` (after all that) when one of them says the link must go."""
         d = self.driver
         now = trio.current_time()
         outcomes: list[Outcome] = []
         receipts: list[Receipt] = []
-        answers: list[tuple[int, bool]] = []  # (sequence, is_data_sm) to answer after storing
+        answers: list[Answer] = []  # sent once the receipts are stored
         mo: list[DeliverSm | DataSm] = []
         down: str | None = None
         for ev in events:
-            if type(ev) is SubmitResponse:
-                part = self.parts.pop(ev.sequence, None)
-                if part is None:
-                    continue
-                if ev.status == 0:
+            r = react(ev, self.parts, self._rules, now)
+            if r.settles is not None:
+                del self.parts[r.settles]
+            if r.outcome is not None:
+                outcomes.append(r.outcome)
+                if r.outcome.failure is None:
                     self.submitted += 1
-                    outcomes.append(
-                        Outcome(part_id=part.part_id, carrier_id=d.ids.from_response(ev.message_id))
-                    )
-                    continue
-                cls = d.statuses.classify(ev.status)
-                if cls == "ok":  # a vendor status configured as harmless is still not an id
-                    cls = "temporary"
-                outcomes.append(
-                    Outcome(
-                        part_id=part.part_id,
-                        failure=_FAILURES[cls],
-                        code=format_status(ev.status),
-                        reason=d.statuses.describe(ev.status),
-                    )
-                )
-                if cls == "throttled":
-                    self.throttles += 1
-                    self.paused_until = now + d.config.throttle_pause
-                    self._wake_timer.set()  # so the pause ends on time
-                elif cls == "bind":
-                    down = f"submit refused with bind-level status {format_status(ev.status)}"
-            elif type(ev) is DeliverSmReceived or type(ev) is DataSmReceived:
-                pdu = ev.pdu
-                is_data = type(ev) is DataSmReceived
-                if is_receipt(pdu.esm_class):
-                    try:
-                        receipts.append(d.ids.receipt(d.name, parse_receipt(pdu)))
-                    except ReceiptError as exc:
-                        d.protocol_error("bad_receipt", str(exc))
-                    answers.append((pdu.sequence, is_data))
-                else:
-                    mo.append(pdu)
-            elif type(ev) is RequestTimedOut:
-                if ev.command_id == Cmd.SUBMIT_SM:
-                    part = self.parts.pop(ev.sequence, None)
-                    if part is not None:
-                        outcomes.append(
-                            Outcome(
-                                part_id=part.part_id,
-                                failure=FailureKind.TEMPORARY,
-                                code="timeout",
-                                reason=f"no submit_sm_resp within {d.config.response_timeout}s",
-                                maybe_sent=True,
-                            )
-                        )
-                else:
-                    d.protocol_error("response_timeout", f"0x{ev.command_id:08X}")
-                    down = f"no answer to 0x{ev.command_id:08X}: link presumed dead"
-            elif type(ev) is PeerSilent:
-                d.protocol_error("peer_silent", f"{ev.outstanding} requests outstanding")
-                down = (
-                    f"nothing from the SMSC for {now - ev.last_received:.1f} s with"
-                    f" {ev.outstanding} requests outstanding: link presumed dead"
-                )
-            elif type(ev) is Bound:
-                self._was_bound = True
-                log.info(
-                    "smpp route %s %s: bound as %s to %s", d.name, self.name, self.mode,
-                    ev.system_id,
-                )  # fmt: skip
-                self.state = "up"
-                self._up_gauge.set(1)
-                self.last_error = ""
-                d.notify_capacity()
-            elif type(ev) is ProtocolViolation:
-                d.protocol_error(ev.kind, ev.detail)
-                if ev.fatal:
-                    down = f"protocol error: {ev.detail}"
-            elif type(ev) is BindRejected:
-                d.protocol_error("bind_rejected", format_status(ev.status))
-                down = f"bind refused: {d.statuses.describe(ev.status)}"
-            elif type(ev) is PeerUnbound:
-                down = "the SMSC unbound"
-            elif type(ev) is Nacked:
-                d.protocol_error("generic_nack", format_status(ev.status))
-            elif type(ev) is Unbound:
-                pass
+            if r.receipt is not None:
+                receipts.append(r.receipt)
+            if r.answer is not None:
+                answers.append(r.answer)
+            if r.inbound is not None:
+                mo.append(r.inbound)
+            if r.protocol_error is not None:
+                d.protocol_error(r.protocol_error.kind, r.protocol_error.detail)
+            if r.pause:
+                self.throttles += 1
+                self.paused_until = now + r.pause
+                self._wake_timer.set()  # so the pause ends on time
+            if r.bound_to is not None:
+                self._bound(r.bound_to)
+            if r.down is not None:
+                down = r.down
         if outcomes:
             # Shielded (within a grace period): these parts' answers are already consumed; an
             # outcome lost to shutdown would leave them "sending" until the store times out.
@@ -486,12 +414,23 @@ class Link:
             d.notify_capacity()
         if receipts:
             await d.sink().receipts(receipts)
-        for seq, is_data in answers:
-            self.answer(session, seq, is_data, Status.ROK)
+        for a in answers:
+            self.answer(session, a.sequence, a.is_data, a.status)
         if mo:
             await d.take_inbound(self, session, mo, now)
         if down is not None:
             raise LinkDown(down)
+
+    def _bound(self, system_id: str) -> None:
+        self._was_bound = True
+        log.info(
+            "smpp route %s %s: bound as %s to %s", self.driver.name, self.name, self.mode,
+            system_id,
+        )  # fmt: skip
+        self.state = "up"
+        self._up_gauge.set(1)
+        self.last_error = ""
+        self.driver.notify_capacity()
 
     def answer(self, session: Session, seq: int, is_data: bool, status: int) -> None:
         """Queue the answer to an inbound deliver_sm/data_sm on ``session`` if it still lives."""

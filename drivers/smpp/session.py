@@ -6,7 +6,7 @@ to write with :meth:`Session.data_to_send` (everything queued since the last cal
 writes many PDUs with one ``send_all``); give it the time with every call and ask
 :meth:`Session.next_deadline` when to call :meth:`Session.timers` next.
 
-It owns what the protocol makes stateful (STYLE.md 2-3): the state (one transition table), the
+It owns what the protocol makes stateful: the state (one transition table), the
 sequence numbers (§5.1.4: 1..0x7FFFFFFF), the window of outstanding submit_sm, each request's
 response deadline, the idle enquire_link (§4.11), and when the peer last sent anything.
 
@@ -97,7 +97,7 @@ _BOUND_STATE: dict[BindMode, SessionState] = {
     "trx": _S.BOUND_TRX,
 }
 
-# The one transition table (STYLE.md 2). Anything not listed is illegal; "close" is legal
+# The one transition table. Anything not listed is illegal; "close" is legal
 # from every state and handled apart.
 _TRANSITIONS: dict[tuple[SessionState, str], SessionState] = {
     (_S.OPEN, "bind"): _S.BINDING,
