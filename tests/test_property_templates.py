@@ -8,11 +8,14 @@ text is the text module's plan of that text (the part count is per recipient).
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from smsgw.drivers.text import plan
 from smsgw.queue.campaigns.templates import (
+    TEMPLATE_PATTERN,
     MissingVariable,
     TemplateSyntaxError,
     compile_text,
@@ -22,7 +25,7 @@ from smsgw.queue.campaigns.templates import (
 )
 from tests.property_helpers import budget
 
-_BRACY = st.text(st.sampled_from("{}| ab_1\n€李"), max_size=40)
+_BRACY = st.text(st.sampled_from("{}| ab_1\n\t\x0b€李"), max_size=40)
 """Texts dense in braces, bars and name characters: where the parser's edges are."""
 _NAMES = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,10}\Z")
 _VALUES = st.one_of(st.text(max_size=20), st.integers(), st.floats(allow_nan=False))
@@ -40,6 +43,19 @@ def test_any_text_compiles_or_is_refused_as_a_syntax_error(text: str) -> None:
     assert len(compiled.literals) == len(compiled.slots) + 1
     variables = {s.name: "v" for s in compiled.slots}
     render(compiled, variables)
+
+
+@budget(500)
+@given(st.one_of(_BRACY, st.text(max_size=60), st.from_regex(TEMPLATE_PATTERN)))
+def test_the_documented_pattern_takes_exactly_the_texts_that_compile(text: str) -> None:
+    # As a JSON Schema validator reads a pattern: re.search, anchored by the pattern itself.
+    matches = re.search(TEMPLATE_PATTERN, text) is not None
+    try:
+        compile_text(text)
+    except TemplateSyntaxError:
+        assert not matches, text
+    else:
+        assert matches, text
 
 
 @budget(300)

@@ -21,6 +21,7 @@ from smsgw.drivers.seam import Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.store import Store
+from smsgw.queue.store.records import NewTemplate
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from smsgw.queue.store.sqlite.migrations import _MIGRATIONS, SCHEMA_VERSION
 from smsgw.queue.store.sqlite.store import SqliteStore
@@ -333,6 +334,19 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "text": "",
         }
     ],
+    "templates": [
+        {
+            "tid": 1,
+            "key": "shop",
+            "name": "shipped",
+            "text": "Hi {{first_name|there}}, order {{order}} shipped",
+            "variants": '{"de": "Hallo {{first_name|du}}, Bestellung {{order}} ist unterwegs"}',
+            "msg_class": "transactional",
+            "description": "shipping update",
+            "created_at": 999.0,
+            "updated_at": 999.5,
+        }
+    ],
 }
 
 
@@ -512,6 +526,19 @@ async def _reads_back(store: Store, version: int) -> None:
     assert (inbound.id, inbound.text, inbound.sender) == ("in_seeded0000000001", "STOP", BERLIN)
     mine = await store.inbound(key="shop")
     assert [m.id for m in mine] == (["in_seeded0000000001"] if version >= 4 else [])
+
+    # Templates: the seeded one from version 9 on, and the table takes new ones.
+    listed_templates = await store.templates_page(None, 0, 10)
+    assert [(t.key, t.name) for t in listed_templates] == (
+        [("shop", "shipped")] if version >= 9 else []
+    )
+    if version >= 9:
+        [seeded] = listed_templates
+        assert seeded.variants["de"].startswith("Hallo") and seeded.msg_class == "transactional"
+    added = await store.add_template(
+        NewTemplate(key="shop", name="otp", text="{{code}}", at=2_020.0)
+    )
+    assert added is not None and await store.get_template("shop", "otp") == added
 
     if version >= 2:
         consents = Consents(store, Metrics())

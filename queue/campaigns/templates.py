@@ -4,8 +4,8 @@ recipient. Pure: no I/O, no clock; the gateway stores templates and calls these 
 The syntax:
 
 * ``{{name}}`` is replaced by the recipient's value of ``name``; a name is a letter or ``_``
-  then letters, digits and ``_`` (at most 64), and whitespace inside the braces is allowed
-  (``{{ name }}``).
+  then letters, digits and ``_`` (at most 64), and spaces, tabs and line breaks around it
+  inside the braces are allowed (``{{ name }}``).
 * ``{{name|default}}`` falls back to ``default`` when the recipient has no ``name``; the
   default is the text after the first ``|``, with whitespace around it removed, and may be
   empty (``{{title|}}``).
@@ -19,7 +19,8 @@ The syntax:
 
 A template has a default text and optional per-locale variants (``{"de": ..., "fr-CA": ...}``);
 :func:`choose` picks the exact locale, then its language (``fr-CA`` -> ``fr``), then the
-default. Locales compare case-insensitively, ``_`` read as ``-``.
+default. Variants are keyed by locales in canonical case (:data:`VARIANT_PATTERN`); the locale
+asked for compares case-insensitively, ``_`` read as ``-``.
 
 Values are ``str``, ``int`` or ``float`` (JSON strings and numbers); a bool, null, list or
 object is refused (:class:`BadValue`). :func:`render_plan` gives the rendered text's wire plan
@@ -41,6 +42,8 @@ __all__ = [
     "MAX_TEXT",
     "MAX_VARIANTS",
     "NAME_PATTERN",
+    "TEMPLATE_PATTERN",
+    "VARIANT_PATTERN",
     "BadValue",
     "Compiled",
     "CompiledTemplate",
@@ -48,6 +51,7 @@ __all__ = [
     "Slot",
     "TemplateError",
     "TemplateSyntaxError",
+    "check_vars",
     "choose",
     "compile_template",
     "compile_text",
@@ -64,10 +68,25 @@ MAX_VARIANTS = 50
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 """A variable's name."""
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$"
-"""A locale: a language (``de``), optionally a region or script after ``-`` (``fr-CA``)."""
+"""A locale a recipient asks for: a language (``de``), optionally a script or region after
+``-`` or ``_`` (``fr-CA``, ``fr_ca``), in any case."""
+VARIANT_PATTERN = r"^[a-z]{2,3}(?:-[A-Z][a-z]{3})?(?:-(?:[A-Z]{2}|[0-9]{3}))?$"
+"""A variant's locale, in its canonical case so no two variants are one locale: a language
+in lower case (``de``), then optionally a script in title case (``zh-Hant``) and a region in
+upper case or three digits (``fr-CA``, ``es-419``)."""
+_WS = " \t\r\n"
+"""Whitespace allowed around a name inside the braces."""
+TEMPLATE_PATTERN = (
+    r"^(?:[^{]"
+    r"|(?:\{\{\{\{)+(?!\{)|\{(?:\{\{\{\{)*(?!\{)"
+    r"|(?:\{\{\{\{)*\{?\{\{[ \t\r\n]*[A-Za-z_][A-Za-z0-9_]{0,63}[ \t\r\n]*"
+    r"(?:\|(?:[^{}]|\}(?!\}))*)?\}\})*$"
+)
+"""Every text :func:`compile_text` takes, as one regular expression (for the API document;
+a property test keeps the two in step)."""
 
 _NAME = re.compile(NAME_PATTERN.replace("$", r"\Z"))
-_LOCALE = re.compile(LOCALE_PATTERN.replace("$", r"\Z"))
+_VARIANT = re.compile(VARIANT_PATTERN.replace("$", r"\Z"))
 _BRACES = re.compile(r"\{\{+")
 
 Value = str | int | float
@@ -191,7 +210,7 @@ def escape(literal: str) -> str:
 
 def _slot(inner: str, at: int, field: str) -> Slot:
     name, bar, default = inner.partition("|")
-    name = name.strip()
+    name = name.strip(_WS)
     if not _NAME.match(name):
         shown = name if len(name) <= 40 else name[:40] + "..."
         raise TemplateSyntaxError(
@@ -222,8 +241,12 @@ def compile_template(text: str, variants: Mapping[str, str] | None = None) -> Co
         )
     for locale, body in variants.items():
         field = f"variants.{locale}"
-        if not _LOCALE.match(locale):
-            raise TemplateSyntaxError(f"{locale!r} is not a locale like 'de' or 'fr-CA'", field)
+        if not _VARIANT.match(locale):
+            raise TemplateSyntaxError(
+                f"{locale!r} is not a locale like 'de', 'fr-CA' or 'zh-Hant-TW' (language in"
+                " lower case, script in title case, region in upper case)",
+                field,
+            )
         key = locale_key(locale)
         if key in compiled:
             raise TemplateSyntaxError(f"locale {locale!r} is given twice", field)
@@ -240,6 +263,17 @@ def choose(template: CompiledTemplate, locale: str | None) -> Compiled:
     if found is None:
         found = template.variants.get(key.split("-", 1)[0])
     return template.default if found is None else found
+
+
+def check_vars(variables: Mapping[str, object]) -> None:
+    """Raise :class:`BadValue` for the first value that is not a string or a number, used or
+    not (what the API document promises of ``vars``)."""
+    for name, value in variables.items():
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise BadValue(
+                f"variable {name!r} must be a string or a number, not {_json_type(value)}",
+                f"vars.{name}",
+            )
 
 
 def render(compiled: Compiled, variables: Mapping[str, object]) -> str:
@@ -289,4 +323,6 @@ def _json_type(value: object) -> str:
         return "an array"
     if isinstance(value, Mapping):
         return "an object"
+    if value is None:
+        return "null"
     return type(value).__name__
