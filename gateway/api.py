@@ -13,6 +13,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import msgspec
 import trio
@@ -280,7 +281,10 @@ class Api:
         req = _decode(_send_decoder, body, "")
         if req.client_ref is None and "idempotency-key" in request.headers:
             req.client_ref = request.headers["idempotency-key"][:128] or None
-        prepared = self.acceptor.prepare(key, req, self.wall())
+        rendered = await self.templates.render_send(key, req, body, "", {})
+        prepared = self.acceptor.prepare(
+            key, rendered.request, self.wall(), template=rendered.template
+        )
         self._take_quota(key, 1)
         with self._refund_if_store_down(key, 1):
             [screened] = await self.store.accept_screened(
@@ -312,11 +316,15 @@ class Api:
         now = self.wall()
         replies: list[Accepted | ErrorReply | None] = [None] * len(items)
         good: list[tuple[int, Prepared]] = []
+        templates: dict[str, Any] = {}
         for i, item in enumerate(items):
             prefix = f"messages[{i}]."
             try:
                 req = _decode(_send_decoder, item, prefix)
-                prepared = self.acceptor.prepare(key, req, now, field_prefix=prefix)
+                r = await self.templates.render_send(key, req, item, prefix, templates)
+                prepared = self.acceptor.prepare(
+                    key, r.request, now, field_prefix=prefix, template=r.template
+                )
             except GatewayError as e:
                 self.metrics.messages_refused.labels(e.code).inc()
                 replies[i] = e.body()

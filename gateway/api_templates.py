@@ -7,7 +7,7 @@
   the key has no such template.
 * ``POST /v1/templates/{name}/preview`` ``{"vars", "locale"?}`` or ``{"recipients": [{"vars",
   "locale"?}, ...]}``: each recipient's text, encoding, parts and the characters that forced
-  UCS-2, and the worst case over them.
+  UCS-2 (or its error: a missing variable), and the worst case over them.
 
 Templates belong to the API key that made them: another key never sees or changes them. An
 admin key lists every key's (each with its ``key``) and reaches another key's by ``?key=``.
@@ -18,7 +18,7 @@ A template's text is checked when it is stored (422 ``invalid_template`` naming 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from msgspec import UnsetType
@@ -27,7 +27,9 @@ from smsgw.config.schema import Config, KeyConfig
 from smsgw.drivers.text import TextError, parse_decimal
 from smsgw.gateway.errors import Conflict, Forbidden, Invalid, NotFound, error_body
 from smsgw.gateway.http import Request, Response
+from smsgw.gateway.schemas import SendRequest
 from smsgw.gateway.schemas_templates import (
+    PreviewRecipient,
     RecipientPreview,
     TemplateBody,
     TemplateDeleted,
@@ -45,13 +47,14 @@ from smsgw.queue.campaigns.templates import (
     check_vars,
     choose,
     compile_template,
+    render,
     render_plan,
 )
 from smsgw.queue.model import rfc3339
 from smsgw.queue.store import Store
 from smsgw.queue.store.records import NewTemplate, TemplateRow
 
-__all__ = ["TemplatesApi"]
+__all__ = ["Rendered", "TemplatesApi"]
 
 Handler = Callable[[Request, KeyConfig | None], Awaitable[Response]]
 Decode = Callable[[msgspec.json.Decoder[Any], bytes, str], Any]
@@ -63,6 +66,23 @@ _update_decoder = msgspec.json.Decoder(TemplateUpdate)
 _preview_decoder = msgspec.json.Decoder(TemplatePreviewRequest)
 _PREFIX = "/v1/templates/"
 _PREVIEW = "/preview"
+
+
+class _ClassGiven(msgspec.Struct):
+    """Whether a send request named its class (a template's class applies otherwise)."""
+
+    msg_class: str | None = msgspec.field(default=None, name="class")
+
+
+_class_decoder = msgspec.json.Decoder(_ClassGiven)
+
+
+class Rendered(NamedTuple):
+    """A send request with its template rendered: the request to prepare and the name of
+    the template it came from (None: sent as text)."""
+
+    request: SendRequest
+    template: str | None
 
 
 class TemplatesApi:
@@ -190,29 +210,19 @@ class TemplatesApi:
         _, template = await self._template(owner, name)
         smart = key.smart_encoding if req.smart_encoding is None else req.smart_encoding
         limit = self.config.text.max_parts
-        if not isinstance(req.vars, UnsetType):
-            single = choose(template, req.locale)
-            try:
-                reply = _preview_one(single, req.vars, smart, "")
-            except _Refused as e:
-                raise Invalid(e.message, field=e.field, code=e.code) from None
-            worst = WorstCase(
-                parts=reply.parts,
-                ucs2=reply.encoding == "ucs2",
-                within_limit=reply.parts <= limit,
-                refused=0,
-            )
-            body = TemplatePreviewReply(recipients=[reply], worst=worst)
-            return Response(200, _encoder.encode(body), _JSON)
-        assert not isinstance(req.recipients, UnsetType)
+        if isinstance(req.recipients, UnsetType):
+            assert not isinstance(req.vars, UnsetType)
+            recipients = [(PreviewRecipient(vars=req.vars, locale=req.locale), "")]
+        else:
+            recipients = [(r, f"recipients[{i}].") for i, r in enumerate(req.recipients)]
         out: list[RecipientPreview | Any] = []
         parts = 0
         ucs2 = False
         refused = 0
-        for i, r in enumerate(req.recipients):
+        for r, fp in recipients:
             try:
                 compiled = choose(template, r.locale or req.locale)
-                one = _preview_one(compiled, r.vars, smart, f"recipients[{i}].")
+                one = _preview_one(compiled, r.vars, smart, fp)
             except _Refused as e:
                 refused += 1
                 out.append(error_body(e.code, e.message, e.field))
@@ -223,6 +233,52 @@ class TemplatesApi:
         worst = WorstCase(parts=parts, ucs2=ucs2, within_limit=parts <= limit, refused=refused)
         body = TemplatePreviewReply(recipients=out, worst=worst)
         return Response(200, _encoder.encode(body), _JSON)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def render_send(
+        self,
+        key: KeyConfig,
+        req: SendRequest,
+        raw: bytes | msgspec.Raw,
+        fp: str,
+        cache: dict[str, tuple[TemplateRow, CompiledTemplate] | None],
+    ) -> Rendered:
+        """The request to prepare: as given when it has a ``text``; with its template
+        rendered when it names one (its class the template's when it gives none). Raises
+        Invalid naming the field under the prefix ``fp`` (``text``, ``template``,
+        ``vars.<name>``), NotFound (``unknown_template``) for a template the key lacks.
+        ``cache`` (one per request) keeps a batch at one store read per template."""
+        if isinstance(req.template, UnsetType):
+            if isinstance(req.text, UnsetType):
+                raise Invalid(
+                    "Object missing required field `text` (or give `template` and `vars`)",
+                    field=fp + "text",
+                )
+            return Rendered(req, None)
+        if not isinstance(req.text, UnsetType):
+            raise Invalid("give 'text' or 'template', not both", field=fp + "template")
+        name = req.template
+        if name not in cache:
+            row = await self.store.get_template(key.name, name)
+            cache[name] = None if row is None else (row, _compiled(row))
+        found = cache[name]
+        if found is None:
+            raise NotFound(
+                f"no template {name!r} for this key", field=fp + "template", code="unknown_template"
+            )
+        row, compiled = found
+        variables = {} if isinstance(req.vars, UnsetType) else req.vars
+        locale = None if isinstance(req.locale, UnsetType) else req.locale
+        try:
+            check_vars(variables)
+            text = render(choose(compiled, locale), variables)
+        except TemplateError as e:
+            raise Invalid(e.message, field=fp + e.field, code=e.code) from None
+        changes: dict[str, Any] = {"text": text}
+        if row.msg_class is not None and _class_decoder.decode(raw).msg_class is None:
+            changes["msg_class"] = row.msg_class
+        return Rendered(msgspec.structs.replace(req, **changes), name)
 
 
 class _Refused(Exception):

@@ -112,6 +112,8 @@ def _components(config: Config) -> dict[str, Any]:
         description="When consent was given (default: now); not in the future (422 invalid_time).",
     )
     _set_string(components["PreviewRequest"]["properties"], "text", maxLength=153 * 255)
+    # A text, or a template: exactly one of the two.
+    components["SendRequest"]["oneOf"] = [{"required": ["text"]}, {"required": ["template"]}]
     # One recipient's vars, or recipients: exactly one of the two.
     components["TemplatePreviewRequest"]["oneOf"] = [
         {"required": ["vars"]},

@@ -223,6 +223,13 @@ def paths(config: Config) -> Doc:
                     },
                     body=_SEND_CODES,
                     send=True,
+                    more={
+                        "404": _error(
+                            "A single message names a template the key does not have (in a"
+                            " batch, that item's error).",
+                            ("unknown_template",),
+                        )
+                    },
                 ),
             },
             "get": {
@@ -503,7 +510,7 @@ def _template_paths(after: Doc, limit: Doc) -> Doc:
                 },
                 "responses": _responses(
                     {"200": _json(ref("TemplatePreviewReply"), "Each rendering, the worst case.")},
-                    body=("invalid", "invalid_text", "missing_variable", "invalid_variable"),
+                    body=("invalid", "invalid_text"),
                     more={**not_found, **forbidden},
                 ),
             }

@@ -4,14 +4,22 @@ of their part of the OpenAPI document. The template syntax itself is checked aft
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType, field
 
-from smsgw.gateway.schemas import Cursor, EncodingText, ErrorReply, Timestamp
+from smsgw.gateway.schemas import (
+    TEMPLATE_NAME_PATTERN,
+    Cursor,
+    EncodingText,
+    ErrorReply,
+    Locale,
+    TemplateName,
+    Timestamp,
+    Vars,
+)
 from smsgw.queue.campaigns.templates import (
-    LOCALE_PATTERN,
     MAX_TEXT,
     MAX_VARIANTS,
     TEMPLATE_PATTERN,
@@ -37,12 +45,10 @@ __all__ = [
     "WorstCase",
 ]
 
-NAME_RE = "^[a-z0-9_-]{1,64}$"
-"""A template's name: 1-64 lower-case letters, digits, ``_`` and ``-``."""
+NAME_RE = TEMPLATE_NAME_PATTERN
 MAX_PREVIEW = 1000
 """Recipients one preview renders at most."""
 
-TemplateName = Annotated[str, Meta(pattern=NAME_RE, description="1-64 of a-z, 0-9, _ and -.")]
 TemplateText = Annotated[
     str,
     Meta(
@@ -51,15 +57,6 @@ TemplateText = Annotated[
         description="Text with {{variable}} and {{variable|default}} placeholders; {{{{ is a"
         " literal {{ (422 invalid_template for an unclosed {{ or a bad name).",
         extra_json_schema={"pattern": TEMPLATE_PATTERN},
-    ),
-]
-Locale = Annotated[
-    str,
-    Meta(
-        max_length=35,
-        pattern=LOCALE_PATTERN,
-        description="A locale like de or fr-CA, in any case: its variant, else its"
-        " language's, else the default text.",
     ),
 ]
 VariantLocale = Annotated[
@@ -74,17 +71,6 @@ Variants = Annotated[
     Meta(max_length=MAX_VARIANTS, description="Locale -> template text."),
 ]
 Description = Annotated[str, Meta(max_length=500)]
-Vars = Annotated[
-    dict[Annotated[str, Meta(max_length=64)], Any],
-    Meta(
-        max_length=100,
-        description="Variable -> value, a string or a number (422 invalid_variable naming"
-        " vars.<name> otherwise, for a variable the text uses); unused ones are ignored.",
-        extra_json_schema={
-            "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}]}
-        },
-    ),
-]
 
 
 class TemplateBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

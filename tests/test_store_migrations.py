@@ -68,6 +68,7 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "tz": "Europe/Berlin",
             "country": "DE",
             "webhook_events": None,
+            "template": None,
         },
         # A two-part marketing message waiting in the queue, asking for its final status only.
         {
@@ -99,6 +100,7 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "tz": "Asia/Shanghai",
             "country": "CN",
             "webhook_events": "final",
+            "template": None,
         },
         # A code submitted to the carrier, waiting for its receipt.
         {
@@ -130,6 +132,7 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "tz": "Europe/Berlin",
             "country": "DE",
             "webhook_events": None,
+            "template": None,
         },
         # A message scheduled for later, in UCS-2.
         {
@@ -161,6 +164,7 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "tz": None,
             "country": None,
             "webhook_events": None,
+            "template": None,
         },
     ],
     "parts": [
@@ -449,6 +453,7 @@ async def _reads_back(store: Store, version: int) -> None:
         "Your order shipped",
         "order-1",
     )
+    assert delivered.template is None  # sent as text: every message before version 10 was
     assert [(p.carrier_id, p.status, p.done_at) for p in delivered.parts] == [
         ("c-shipped", "delivered", 1_003.0)
     ]

@@ -258,6 +258,10 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE UNIQUE INDEX templates_name ON templates(key, name);
     """,
+    # 10: a message records the template its text was rendered from (NULL: sent as text).
+    """
+    ALTER TABLE messages ADD COLUMN template TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
