@@ -7,6 +7,8 @@ import re
 from datetime import UTC
 from typing import NamedTuple
 
+from msgspec import UnsetType
+
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.text import ReferenceAllocator, TextError, TooManyParts, plan
@@ -122,14 +124,23 @@ class Acceptor:
         return info.e164, Facts(zones=zones or info.zones, country=info.country)
 
     def prepare(
-        self, key: KeyConfig, req: SendRequest, now: float, *, field_prefix: str = ""
+        self,
+        key: KeyConfig,
+        req: SendRequest,
+        now: float,
+        *,
+        field_prefix: str = "",
+        template: str | None = None,
     ) -> Prepared:
         """The message, whether smart encoding changed its text, and the number's facts;
-        raises Invalid naming the field."""
+        raises Invalid naming the field. ``template`` names the template ``req.text`` was
+        rendered from (the message records it; a refusal of the text names ``template``)."""
         fp = field_prefix
         to, facts = self.destination(req, fp)
-        if not req.text:
-            raise Invalid("'text' must not be empty", field=fp + "text", code="empty_text")
+        text_field = fp + ("text" if template is None else "template")
+        body = req.text
+        if isinstance(body, UnsetType) or not body:
+            raise Invalid("'text' must not be empty", field=text_field, code="empty_text")
         sender = req.sender if req.sender is not None else (key.senders or [DEFAULT_SENDER])[0]
         if not valid_sender(sender):
             raise Invalid(
@@ -191,17 +202,17 @@ class Acceptor:
         ref_bits = self._ref_bits.get(routes[0], 8)
         smart = key.smart_encoding if req.smart_encoding is None else req.smart_encoding
         # The footer goes on before the split, so the part count the client pays for has it.
-        text = self.policy.with_footer(req.msg_class, facts.country, req.text)
+        text = self.policy.with_footer(req.msg_class, facts.country, body)
         try:
             p = plan(text, max_parts=self.config.text.max_parts, ref_bits=ref_bits, smart=smart)
         except TooManyParts as e:
             raise Invalid(
                 f"text needs {e.parts} parts, more than the limit of {e.max_parts}",
-                field=fp + "text",
+                field=text_field,
                 code="too_many_parts",
             ) from None
         except TextError as e:
-            raise Invalid(str(e), field=fp + "text", code=e.code) from None
+            raise Invalid(str(e), field=text_field, code=e.code) from None
         start = send_at if send_at is not None else now
         validity = float(req.validity) if req.validity else self._validity[req.msg_class]
         ref = self._refs[ref_bits].next(to) if p.parts > 1 else 0
@@ -225,6 +236,7 @@ class Acceptor:
             status="scheduled" if send_at is not None else "queued",
             due_at=send_at,
             note="accepted" if send_at is None else "accepted, scheduled for send_at",
+            template=template,
         )
         return Prepared(msg, p.smart_replaced, facts)
 

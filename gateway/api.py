@@ -13,6 +13,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import msgspec
 import trio
@@ -22,6 +23,7 @@ from smsgw.config.schema import KeyConfig
 from smsgw.drivers.text import TextError, parse_decimal, plan
 from smsgw.gateway.accept import Prepared
 from smsgw.gateway.api_consent import ConsentApi
+from smsgw.gateway.api_templates import TemplatesApi
 from smsgw.gateway.console import is_console_path
 from smsgw.gateway.decoding import decode as _decode
 from smsgw.gateway.errors import (
@@ -94,6 +96,7 @@ class Api:
         self.policy = wiring.policy
         self.acceptor = wiring.acceptor
         self.consent_api = ConsentApi(config, wiring.consents, wall=wall, decode=_decode)
+        self.templates = TemplatesApi(config, wiring.store, wall=wall, decode=_decode)
         self.shutting_down = False
         self._keys = {d: (d, k) for k in config.keys if (d := k.token_digest())}
         """token digest -> (the digest, to compare in constant time; the key). A key may be
@@ -116,11 +119,14 @@ class Api:
             "/v1/openapi.json": {"GET": self._openapi},
         }
         self._routes.update(self.consent_api.routes)
+        self._routes.update(self.templates.routes)
         self._routes.update(extra_routes or {})
         self._public = {"/healthz", "/readyz", "/metrics", "/v1/openapi.json"}
         self._message_item: dict[str, Handler] = {"GET": self._get, "DELETE": self._cancel}
-        self._prefixed = self.consent_api.prefixed
+        self._prefixed = self.consent_api.prefixed | self.templates.prefixed
         """Other item paths: prefix -> (endpoint label, handlers)."""
+        self._suffixed = self.templates.suffixed
+        """Paths below an item: (prefix, suffix) -> (endpoint label, handlers)."""
 
     def operations(self) -> list[tuple[str, str]]:
         """(METHOD, path template) of every operation the route table serves, the template
@@ -128,6 +134,7 @@ class Api:
         tables = [(path, methods) for path, methods in self._routes.items()]
         tables.append(("/v1/messages/{id}", self._message_item))
         tables += list(self._prefixed.values())
+        tables += list(self._suffixed.values())
         return sorted((m, path) for path, methods in tables for m in methods)
 
     # -- dispatch --------------------------------------------------------------------------
@@ -146,6 +153,16 @@ class Api:
             if methods is None and request.path.startswith("/v1/messages/"):
                 endpoint = "/v1/messages/{id}"
                 methods = self._message_item
+            if methods is None:
+                for (prefix, suffix), (name, table) in self._suffixed.items():
+                    path = request.path
+                    if (
+                        path.startswith(prefix)
+                        and path.endswith(suffix)
+                        and "/" in path[len(prefix) :]
+                    ):
+                        endpoint, methods = name, table
+                        break
             if methods is None:
                 for prefix, (name, table) in self._prefixed.items():
                     if request.path.startswith(prefix) and len(request.path) > len(prefix):
@@ -264,7 +281,10 @@ class Api:
         req = _decode(_send_decoder, body, "")
         if req.client_ref is None and "idempotency-key" in request.headers:
             req.client_ref = request.headers["idempotency-key"][:128] or None
-        prepared = self.acceptor.prepare(key, req, self.wall())
+        rendered = await self.templates.render_send(key, req, body, "", {})
+        prepared = self.acceptor.prepare(
+            key, rendered.request, self.wall(), template=rendered.template
+        )
         self._take_quota(key, 1)
         with self._refund_if_store_down(key, 1):
             [screened] = await self.store.accept_screened(
@@ -296,11 +316,15 @@ class Api:
         now = self.wall()
         replies: list[Accepted | ErrorReply | None] = [None] * len(items)
         good: list[tuple[int, Prepared]] = []
+        templates: dict[str, Any] = {}
         for i, item in enumerate(items):
             prefix = f"messages[{i}]."
             try:
                 req = _decode(_send_decoder, item, prefix)
-                prepared = self.acceptor.prepare(key, req, now, field_prefix=prefix)
+                r = await self.templates.render_send(key, req, item, prefix, templates)
+                prepared = self.acceptor.prepare(
+                    key, r.request, now, field_prefix=prefix, template=r.template
+                )
             except GatewayError as e:
                 self.metrics.messages_refused.labels(e.code).inc()
                 replies[i] = e.body()

@@ -29,7 +29,8 @@ def decode(decoder: msgspec.json.Decoder[Any], body: bytes | msgspec.Raw, prefix
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as e:
-        text = str(e)
+        # A refused object key is reported "at `key` in `$.path`": the field is the object.
+        text = str(e).replace(" - at `key` in `$", " - at `$")
         reason, _, path = text.partition(" - at `$")
         field = prefix + path.rstrip("`").lstrip(".") if path else (prefix.rstrip(".") or None)
         if reason.startswith("Object missing required field"):

@@ -39,13 +39,25 @@ from smsgw.gateway.schemas import (
     RouteList,
     SendRequest,
 )
+from smsgw.gateway.schemas_templates import (
+    RecipientPreview,
+    TemplateBody,
+    TemplateDeleted,
+    TemplatePage,
+    TemplatePreviewRequest,
+    TemplateUpdate,
+    TemplateView,
+    WorstCase,
+)
 
 __all__ = ["documented_operations", "known_number_pattern", "openapi_document"]
 
 _STRUCTS = (
     SendRequest, Accepted, ErrorReply, MessageView, MessagePage, InboundPage, PreviewRequest,
     PreviewReply, OptoutBody, ConsentBody, CancelReply, RouteList, HealthReply, ReadyReply,
-    OptoutPage, OptoutState, OptinReply, ImportReply, ConsentReply,
+    OptoutPage, OptoutState, OptinReply, ImportReply, ConsentReply, TemplateBody,
+    TemplateUpdate, TemplateView, TemplatePage, TemplateDeleted, TemplatePreviewRequest,
+    RecipientPreview, WorstCase,
 )  # fmt: skip
 
 
@@ -100,6 +112,26 @@ def _components(config: Config) -> dict[str, Any]:
         description="When consent was given (default: now); not in the future (422 invalid_time).",
     )
     _set_string(components["PreviewRequest"]["properties"], "text", maxLength=153 * 255)
+    # A text, or a template: exactly one of the two.
+    components["SendRequest"]["oneOf"] = [{"required": ["text"]}, {"required": ["template"]}]
+    # One recipient's vars, or recipients: exactly one of the two.
+    components["TemplatePreviewRequest"]["oneOf"] = [
+        {"required": ["vars"]},
+        {"required": ["recipients"]},
+    ]
+    components["TemplatePreviewReply"] = {
+        "type": "object",
+        "properties": {
+            "recipients": {
+                "type": "array",
+                "items": {"anyOf": [ref("RecipientPreview"), ref("ErrorReply")]},
+                "description": "One answer per recipient, in order: its rendering, or the"
+                " error that refused it (a missing variable).",
+            },
+            "worst": ref("WorstCase"),
+        },
+        "required": ["recipients", "worst"],
+    }
     # msgspec cannot describe an untagged union of Structs, so the batch is spelt out. Items
     # are answered one by one: an item that is not a SendRequest gets its own error in a 202.
     components["BatchRequest"] = {

@@ -223,6 +223,13 @@ def paths(config: Config) -> Doc:
                     },
                     body=_SEND_CODES,
                     send=True,
+                    more={
+                        "404": _error(
+                            "A single message names a template the key does not have (in a"
+                            " batch, that item's error).",
+                            ("unknown_template",),
+                        )
+                    },
                 ),
             },
             "get": {
@@ -357,6 +364,7 @@ def paths(config: Config) -> Doc:
                 ),
             }
         },
+        **_template_paths(after, limit),
         "/v1/routes": {
             "get": {
                 "summary": "The routes the key may use, and their health",
@@ -417,6 +425,93 @@ def paths(config: Config) -> Doc:
                 **public,
                 "responses": _responses(
                     {"200": _json({"type": "object"}, "OpenAPI 3.1.")}, auth=False, store=False
+                ),
+            }
+        },
+    }
+
+
+def _template_paths(after: Doc, limit: Doc) -> Doc:
+    """``/v1/templates`` and below."""
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    owner = {
+        "name": "key",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "Another key's template: for an admin key only (403 admin_only).",
+    }
+    not_found = {"404": _error("No such template for this key.", ("not_found",))}
+    forbidden = {
+        "403": _error(
+            "Another key's template, asked for by a key that is not admin.", ("admin_only",)
+        )
+    }
+    body_codes = ("invalid", "invalid_text", "invalid_template")
+    return {
+        "/v1/templates": {
+            "post": {
+                "summary": "Create a message template",
+                "requestBody": {**_json(ref("TemplateBody"), "The template."), "required": True},
+                "responses": _responses(
+                    {"201": _json(ref("TemplateView"), "Created.")},
+                    body=body_codes,
+                    more={
+                        "409": _error("The key has a template of that name.", ("template_exists",))
+                    },
+                ),
+            },
+            "get": {
+                "summary": "List the key's templates (every key's for an admin key)",
+                "parameters": [after, limit],
+                "responses": _responses(
+                    {"200": _json(ref("TemplatePage"), "A page and a cursor.")},
+                    query=("invalid",),
+                ),
+            },
+        },
+        "/v1/templates/{name}": {
+            "get": {
+                "summary": "One template",
+                "parameters": [name, owner],
+                "responses": _responses(
+                    {"200": _json(ref("TemplateView"), "The template.")},
+                    more={**not_found, **forbidden},
+                ),
+            },
+            "put": {
+                "summary": "Replace a template (all of it but its name)",
+                "parameters": [name, owner],
+                "requestBody": {
+                    **_json(ref("TemplateUpdate"), "The new template."),
+                    "required": True,
+                },
+                "responses": _responses(
+                    {"200": _json(ref("TemplateView"), "Replaced.")},
+                    body=body_codes,
+                    more={**not_found, **forbidden},
+                ),
+            },
+            "delete": {
+                "summary": "Delete a template",
+                "parameters": [name, owner],
+                "responses": _responses(
+                    {"200": _json(ref("TemplateDeleted"), "Deleted.")},
+                    more={**not_found, **forbidden},
+                ),
+            },
+        },
+        "/v1/templates/{name}/preview": {
+            "post": {
+                "summary": "Render a template for one recipient or up to 1,000, without sending",
+                "parameters": [name, owner],
+                "requestBody": {
+                    **_json(ref("TemplatePreviewRequest"), "The recipients' variables."),
+                    "required": True,
+                },
+                "responses": _responses(
+                    {"200": _json(ref("TemplatePreviewReply"), "Each rendering, the worst case.")},
+                    body=("invalid", "invalid_text"),
+                    more={**not_found, **forbidden},
                 ),
             }
         },

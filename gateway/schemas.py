@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import Meta, field
+from msgspec import UNSET, Meta, UnsetType, field
 
 from smsgw.gateway.errors import ErrorBody, ErrorReply
+from smsgw.queue.campaigns.templates import LOCALE_PATTERN
 from smsgw.queue.consent.policy import REFUSAL_REASONS
 from smsgw.words import CLASSES, ENCODINGS, MessageClass
 from smsgw.words import STATUSES as _STATUSES
@@ -27,6 +28,7 @@ __all__ = [
     "REFUSAL_CODES",
     "SENDER_PATTERN",
     "STATUSES",
+    "TEMPLATE_NAME_PATTERN",
     "URL_PATTERN",
     "Accepted",
     "BatchReply",
@@ -39,6 +41,7 @@ __all__ = [
     "ImportReply",
     "InboundPage",
     "InboundView",
+    "Locale",
     "MessagePage",
     "MessageView",
     "OptinReply",
@@ -53,13 +56,16 @@ __all__ = [
     "RouteList",
     "RouteView",
     "SendRequest",
+    "TemplateName",
+    "Vars",
 ]
 
 REFUSAL_CODES = (
     "invalid", "invalid_number", "not_mobile", "invalid_tz", "empty_text", "invalid_sender",
     "sender_not_allowed", "invalid_url", "url_not_allowed", "webhook_secret_required",
     "invalid_time", "send_at_past", "send_at_too_far", "no_route", "route_not_allowed",
-    "too_many_parts", "invalid_text", *REFUSAL_REASONS,
+    "too_many_parts", "invalid_text", "unknown_template", "missing_variable",
+    "invalid_variable", *REFUSAL_REASONS,
 )  # fmt: skip
 """Codes a send item can be refused with (422; ``smsgw_messages_refused_total{code}``):
 ``invalid`` when the JSON does not fit :class:`SendRequest`, the accept path's
@@ -113,8 +119,36 @@ TimeZone = Annotated[
 ]
 
 
+TEMPLATE_NAME_PATTERN = "^[a-z0-9_-]{1,64}$"
+"""A template's name: 1-64 lower-case letters, digits, ``_`` and ``-``."""
+TemplateName = Annotated[
+    str, Meta(pattern=TEMPLATE_NAME_PATTERN, description="1-64 of a-z, 0-9, _ and -.")
+]
+Locale = Annotated[
+    str,
+    Meta(
+        max_length=35,
+        pattern=LOCALE_PATTERN,
+        description="A locale like de or fr-CA, in any case: its variant, else its"
+        " language's, else the default text.",
+    ),
+]
+Vars = Annotated[
+    dict[Annotated[str, Meta(max_length=64)], Any],
+    Meta(
+        max_length=100,
+        description="Variable -> value, a string or a number (422 invalid_variable naming"
+        " vars.<name> otherwise); variables the text does not use are ignored.",
+        extra_json_schema={
+            "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}]}
+        },
+    ),
+]
+
+
 class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """One message to send."""
+    """One message to send: its ``text``, or a ``template`` of the key's with the
+    recipient's ``vars`` (exactly one of the two)."""
 
     to: Annotated[
         str,
@@ -125,14 +159,32 @@ class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             extra_json_schema={"pattern": E164_PATTERN},
         ),
     ]
-    text: Annotated[
-        str,
-        Meta(
-            description="GSM-7 or UCS-2 text; more parts than text.max_parts is 422"
-            " too_many_parts (never truncated).",
-            extra_json_schema={"minLength": 1},
-        ),
-    ]
+    text: (
+        Annotated[
+            str,
+            Meta(
+                description="GSM-7 or UCS-2 text; more parts than text.max_parts is 422"
+                " too_many_parts (never truncated).",
+                extra_json_schema={"minLength": 1},
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    template: (
+        Annotated[
+            str,
+            Meta(
+                pattern=TEMPLATE_NAME_PATTERN,
+                description="One of the key's templates, rendered with vars into the text"
+                " (404 unknown_template; in a batch, the item's error).",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    vars: Vars | UnsetType = UNSET
+    """The recipient's variables, for ``template``."""
+    locale: Locale | UnsetType = UNSET
+    """The recipient's locale, for ``template``: the variant it picks."""
     sender: (
         Annotated[
             str,
@@ -244,6 +296,8 @@ class MessageView(msgspec.Struct, kw_only=True):
     route: str
     attempts: int
     error: str | None
+    template: str | None
+    """The template its text was rendered from (null: sent as text)."""
     created_at: Timestamp
     updated_at: Timestamp
     send_at: Timestamp | None

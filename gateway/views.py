@@ -47,6 +47,7 @@ def message_view(row: MessageRow) -> MessageView:
         route=row.route,
         attempts=row.attempts,
         error=row.error,
+        template=row.template,
         created_at=rfc3339(row.created_at),
         updated_at=rfc3339(row.updated_at),
         send_at=_opt(row.send_at),

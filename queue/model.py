@@ -90,6 +90,8 @@ class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
     due_at: float | None = None
     note: str = ""
     """Why it waits, for the history."""
+    template: str | None = None
+    """The template its text was rendered from."""
 
 
 class HistoryEntry(msgspec.Struct, frozen=True):
@@ -131,6 +133,7 @@ class MessageRow(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: float
     error: str | None
     attempts: int
+    template: str | None = None
     parts: list[PartRow] = []
     history: list[HistoryEntry] = []
 

@@ -21,6 +21,7 @@ from smsgw.drivers.seam import Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.store import Store
+from smsgw.queue.store.records import NewTemplate
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from smsgw.queue.store.sqlite.migrations import _MIGRATIONS, SCHEMA_VERSION
 from smsgw.queue.store.sqlite.store import SqliteStore
@@ -67,6 +68,7 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "tz": "Europe/Berlin",
             "country": "DE",
             "webhook_events": None,
+            "template": None,
         },
         # A two-part marketing message waiting in the queue, asking for its final status only.
         {
@@ -98,6 +100,7 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "tz": "Asia/Shanghai",
             "country": "CN",
             "webhook_events": "final",
+            "template": None,
         },
         # A code submitted to the carrier, waiting for its receipt.
         {
@@ -129,6 +132,7 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "tz": "Europe/Berlin",
             "country": "DE",
             "webhook_events": None,
+            "template": None,
         },
         # A message scheduled for later, in UCS-2.
         {
@@ -160,6 +164,7 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "tz": None,
             "country": None,
             "webhook_events": None,
+            "template": None,
         },
     ],
     "parts": [
@@ -333,6 +338,19 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "text": "",
         }
     ],
+    "templates": [
+        {
+            "tid": 1,
+            "key": "shop",
+            "name": "shipped",
+            "text": "Hi {{first_name|there}}, order {{order}} shipped",
+            "variants": '{"de": "Hallo {{first_name|du}}, Bestellung {{order}} ist unterwegs"}',
+            "msg_class": "transactional",
+            "description": "shipping update",
+            "created_at": 999.0,
+            "updated_at": 999.5,
+        }
+    ],
 }
 
 
@@ -435,6 +453,7 @@ async def _reads_back(store: Store, version: int) -> None:
         "Your order shipped",
         "order-1",
     )
+    assert delivered.template is None  # sent as text: every message before version 10 was
     assert [(p.carrier_id, p.status, p.done_at) for p in delivered.parts] == [
         ("c-shipped", "delivered", 1_003.0)
     ]
@@ -512,6 +531,19 @@ async def _reads_back(store: Store, version: int) -> None:
     assert (inbound.id, inbound.text, inbound.sender) == ("in_seeded0000000001", "STOP", BERLIN)
     mine = await store.inbound(key="shop")
     assert [m.id for m in mine] == (["in_seeded0000000001"] if version >= 4 else [])
+
+    # Templates: the seeded one from version 9 on, and the table takes new ones.
+    listed_templates = await store.templates_page(None, 0, 10)
+    assert [(t.key, t.name) for t in listed_templates] == (
+        [("shop", "shipped")] if version >= 9 else []
+    )
+    if version >= 9:
+        [seeded] = listed_templates
+        assert seeded.variants["de"].startswith("Hallo") and seeded.msg_class == "transactional"
+    added = await store.add_template(
+        NewTemplate(key="shop", name="otp", text="{{code}}", at=2_020.0)
+    )
+    assert added is not None and await store.get_template("shop", "otp") == added
 
     if version >= 2:
         consents = Consents(store, Metrics())

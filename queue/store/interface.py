@@ -39,11 +39,13 @@ from smsgw.queue.store.records import (
     HeldCounts,
     HeldReceipt,
     LaneInfo,
+    NewTemplate,
     Notify,
     OutcomeSummary,
     QueueStats,
     ReceiptSummary,
     RetryResult,
+    TemplateRow,
 )
 from smsgw.queue.store.screening import AcceptGate, AcceptResult, ClaimGate, Facts, Screened
 
@@ -230,6 +232,28 @@ class Store(Protocol):
     async def optout_history(
         self, number: str, key: str | None
     ) -> tuple[list[OptoutRow], list[OptoutEvent]]: ...
+
+    # -- message templates -----------------------------------------------------------------
+
+    async def add_template(self, t: NewTemplate) -> TemplateRow | None:
+        """Store a new template; None (nothing written) when ``t.key`` has one of that name."""
+        ...
+
+    async def get_template(self, key: str, name: str) -> TemplateRow | None: ...
+
+    async def templates_page(self, key: str | None, after: int, limit: int) -> list[TemplateRow]:
+        """``key``'s templates (None: every key's) after the cursor ``after``, in cursor
+        order."""
+        ...
+
+    async def replace_template(self, t: NewTemplate) -> TemplateRow | None:
+        """Replace ``t.key``'s template ``t.name`` (text, variants, class, description); None
+        when there is none."""
+        ...
+
+    async def delete_template(self, key: str, name: str) -> bool:
+        """Remove ``key``'s template ``name``; whether there was one."""
+        ...
 
     # -- inbound and webhooks --------------------------------------------------------------
 

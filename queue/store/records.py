@@ -1,6 +1,6 @@
 """The values the store's calls take and return (besides the message model and the consent
 records): webhook deliveries and their lanes, dispatch summaries, queue and console figures,
-receipts and inbound messages held for SMPP server accounts.
+receipts and inbound messages held for SMPP server accounts, message templates.
 
 Every backend returns these same records; none of them holds anything of SQL.
 """
@@ -26,11 +26,13 @@ __all__ = [
     "HeldReceipt",
     "Lane",
     "LaneInfo",
+    "NewTemplate",
     "Notify",
     "OutcomeSummary",
     "QueueStats",
     "ReceiptSummary",
     "RetryResult",
+    "TemplateRow",
     "WebhookJob",
 ]
 
@@ -193,3 +195,36 @@ class HeldCounts(msgspec.Struct, frozen=True, kw_only=True):
     receipts: int = 0
     inbound: int = 0
     capped: bool = False
+
+
+# -- message templates -------------------------------------------------------------------
+
+
+class NewTemplate(msgspec.Struct, frozen=True, kw_only=True):
+    """A template to create, or what replaces one (its text already checked)."""
+
+    key: str
+    """The API key it belongs to: only that key (and an admin key) sees or changes it."""
+    name: str
+    text: str
+    variants: dict[str, str] = {}
+    """Locale -> text."""
+    msg_class: str | None = None
+    """The class a message sent with it gets when the request gives none."""
+    description: str = ""
+    at: float
+    """When it was created or replaced."""
+
+
+class TemplateRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored template; ``cursor`` orders the list pages."""
+
+    cursor: int
+    key: str
+    name: str
+    text: str
+    variants: dict[str, str]
+    msg_class: str | None
+    description: str
+    created_at: float
+    updated_at: float

@@ -15,7 +15,7 @@ from smsgw.queue.model import FINAL, MessageRow, NewMessage
 from smsgw.queue.scheduling.retry import DispatchPolicy
 from smsgw.queue.store import AcceptResult, Store, StoreClosed
 from smsgw.queue.store.factory import make_store
-from smsgw.queue.store.records import Claim, Finished, WebhookJob
+from smsgw.queue.store.records import Claim, Finished, NewTemplate, TemplateRow, WebhookJob
 
 __all__ = [
     "ALL",
@@ -31,6 +31,7 @@ __all__ = [
     "InboundMessage",
     "MessageRow",
     "NewMessage",
+    "NewTemplate",
     "OptinRequest",
     "OptoutRequest",
     "OutboundPart",
@@ -40,6 +41,7 @@ __all__ = [
     "Screened",
     "Store",
     "StoreClosed",
+    "TemplateRow",
     "WebhookJob",
     "make_store",
 ]

@@ -94,6 +94,7 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
                 msg.created_at,
                 msg.send_at,
                 msg.expires_at,
+                msg.template,
             )
         )
         for seq, segment in enumerate(msg.segments, start=1):
@@ -118,8 +119,8 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
     conn.executemany(
         "INSERT INTO messages (mid, id, key, client_ref, msg_class, priority, status, to_number,"
         " sender, text, encoding, parts_total, first_pid, ref, ref_bits, routes, route,"
-        " callback_url, webhook_events, created_at, updated_at, send_at, expires_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " callback_url, webhook_events, created_at, updated_at, send_at, expires_at, template)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         message_rows,
     )
     conn.executemany(

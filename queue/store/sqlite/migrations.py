@@ -243,6 +243,25 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX smpp_held_account ON smpp_held(account, hid);
     CREATE INDEX smpp_held_done ON smpp_held(done_at);
     """,
+    # 9: message templates, one name per API key; variants is a JSON object (locale -> text).
+    """
+    CREATE TABLE templates (
+        tid INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        text TEXT NOT NULL,
+        variants TEXT NOT NULL DEFAULT '{}',
+        msg_class TEXT,
+        description TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX templates_name ON templates(key, name);
+    """,
+    # 10: a message records the template its text was rendered from (NULL: sent as text).
+    """
+    ALTER TABLE messages ADD COLUMN template TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

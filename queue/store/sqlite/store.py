@@ -29,7 +29,7 @@ from smsgw.queue.consent.records import (
 from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
 from smsgw.queue.store.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
 from smsgw.queue.store.lock import StoreLock
-from smsgw.queue.store.records import HeldCounts, HeldReceipt
+from smsgw.queue.store.records import HeldCounts, HeldReceipt, NewTemplate, TemplateRow
 from smsgw.queue.store.refusals import CHECK_HINT, StoreRefused, preflight
 from smsgw.queue.store.screening import AcceptGate, AcceptResult, Facts, Screened
 from smsgw.queue.store.sqlite import accept as ops_accept
@@ -39,6 +39,7 @@ from smsgw.queue.store.sqlite import dispatch as ops_dispatch
 from smsgw.queue.store.sqlite import reads as ops_read
 from smsgw.queue.store.sqlite import screening as ops_screening
 from smsgw.queue.store.sqlite import smpp_held as ops_smpp_held
+from smsgw.queue.store.sqlite import templates as ops_templates
 from smsgw.queue.store.sqlite import webhooks as ops_webhooks
 from smsgw.queue.store.sqlite.console import Backlog, RetryResult
 from smsgw.queue.store.sqlite.dispatch import (
@@ -427,6 +428,26 @@ class SqliteStore:
     ) -> tuple[list[OptoutRow], list[OptoutEvent]]:
         """The number's current opt-outs and its whole trail, in the scopes ``key`` reads."""
         return await self._writer.call(ops_consent.history, number, key)
+
+    # -- message templates -----------------------------------------------------------------
+
+    async def add_template(self, t: NewTemplate) -> TemplateRow | None:
+        """Store a new template; None when its key has one of that name already."""
+        return await self._writer.call(ops_templates.add, t)
+
+    async def get_template(self, key: str, name: str) -> TemplateRow | None:
+        return await self._writer.call(ops_templates.get, key, name)
+
+    async def templates_page(self, key: str | None, after: int, limit: int) -> list[TemplateRow]:
+        """``key``'s templates (None: every key's) after the cursor ``after``."""
+        return await self._writer.call(ops_templates.page, key, after, limit)
+
+    async def replace_template(self, t: NewTemplate) -> TemplateRow | None:
+        """Replace ``t.key``'s template ``t.name``; None when there is none."""
+        return await self._writer.call(ops_templates.replace, t)
+
+    async def delete_template(self, key: str, name: str) -> bool:
+        return await self._writer.call(ops_templates.delete, key, name)
 
     # -- inbound and webhooks --------------------------------------------------------------
 

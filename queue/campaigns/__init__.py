@@ -1,0 +1,1 @@
+"""Campaigns for stores: message templates rendered per recipient (sans-IO, pure)."""
