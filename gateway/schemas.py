@@ -59,7 +59,7 @@ REFUSAL_CODES = (
     "invalid", "invalid_number", "not_mobile", "invalid_tz", "empty_text", "invalid_sender",
     "sender_not_allowed", "invalid_url", "url_not_allowed", "webhook_secret_required",
     "invalid_time", "send_at_past", "send_at_too_far", "no_route", "route_not_allowed",
-    "too_many_parts", "invalid_text", *REFUSAL_REASONS,
+    "too_many_parts", "invalid_text", "links_off", *REFUSAL_REASONS,
 )  # fmt: skip
 """Codes a send item can be refused with (422; ``smsgw_messages_refused_total{code}``):
 ``invalid`` when the JSON does not fit :class:`SendRequest`, the accept path's
@@ -178,6 +178,15 @@ class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         ]
         | None
     ) = None
+    track_links: Annotated[
+        bool,
+        Meta(
+            description="Replace each http(s) URL in the text by a tracked short link"
+            " (<links.base_url>/<code>) before it is encoded and split; clicks show in the"
+            " message's links and fire message.clicked webhooks. 422 links_off without a"
+            " [links] listener."
+        ),
+    ] = False
 
 
 class PreviewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
