@@ -39,6 +39,7 @@ __all__ = [
     "ImportReply",
     "InboundPage",
     "InboundView",
+    "LinkView",
     "MessagePage",
     "MessageView",
     "OptinReply",
@@ -238,7 +239,21 @@ class HistoryView(msgspec.Struct, kw_only=True):
     note: str
 
 
-class MessageView(msgspec.Struct, kw_only=True):
+class LinkView(msgspec.Struct, kw_only=True):
+    """A tracked link of a message (``track_links``) and its clicks."""
+
+    url: str
+    """The URL the message was sent with; where the short link redirects."""
+    short_url: str
+    """What the recipient got in its place."""
+    clicks: int
+    """Times a person followed it (link-preview fetchers and HEAD requests not counted)."""
+    first_click_at: Timestamp | None
+    previews: int
+    """Times a link-preview fetcher (or a HEAD request) fetched it."""
+
+
+class MessageView(msgspec.Struct, kw_only=True, omit_defaults=True):
     id: str
     status: StatusText
     to: str
@@ -258,6 +273,9 @@ class MessageView(msgspec.Struct, kw_only=True):
     send_at: Timestamp | None
     expires_at: Timestamp
     history: list[HistoryView]
+    links: list[LinkView] = []
+    """Its tracked links (``track_links``), in the order of the text; absent for a message
+    without any, and in lists (``GET /v1/messages/{id}`` shows them)."""
 
 
 class MessagePage(msgspec.Struct, kw_only=True):

@@ -218,9 +218,47 @@ async def test_clicks_survive_a_clean_restart(tmp_path: Path) -> None:
         second.shutdown()
 
 
+async def test_get_shows_a_tracked_messages_links_and_their_clicks(
+    start_gateway: StartGateway,
+) -> None:
+    now = [1_800_000_000.0]
+    gw = await start_gateway(LINKS, wall=lambda: now[0])
+    text = f"Cart: {LONG_URL} or https://shop.example/help."
+    public_id, path = await _tracked(gw, text=text)
+    status, before = await gw.call("GET", f"/v1/messages/{public_id}")
+    assert status == 200 and isinstance(before, dict)
+    first, second = before["links"]
+    assert (first["url"], first["clicks"], first["first_click_at"]) == (LONG_URL, 0, None)
+    assert second["url"] == "https://shop.example/help"
+    assert before["text"] == f"Cart: {first['short_url']} or {second['short_url']}."
+    now[0] += 60.0
+    await follow(gw.gateway.links_address, path, ua=WHATSAPP)
+    now[0] += 60.0
+    await follow(gw.gateway.links_address, path)
+    now[0] += 60.0
+    await follow(gw.gateway.links_address, path)
+    status, after = await gw.call("GET", f"/v1/messages/{public_id}")
+    assert status == 200 and isinstance(after, dict)
+    assert after["links"][0] == {
+        "url": LONG_URL,
+        "short_url": first["short_url"],
+        "clicks": 2,
+        "first_click_at": "2027-01-15T08:02:00.000Z",
+        "previews": 1,
+    }
+    assert after["links"][1]["clicks"] == 0
+    status, plain = await gw.call("POST", "/v1/messages", {"to": "+4917012345678", "text": TEXT})
+    assert isinstance(plain, dict)
+    status, untracked = await gw.call("GET", f"/v1/messages/{plain['id']}")
+    assert status == 200 and isinstance(untracked, dict) and "links" not in untracked
+
+
 async def test_two_keys_cannot_see_each_others_links(start_gateway: StartGateway) -> None:
     gw = await start_gateway(LINKS)
     public_id, _ = await _tracked(gw)
     status, _ = await gw.call("GET", f"/v1/messages/{public_id}", token=OTHER_TOKEN)
     assert status == 404
-    assert await gw.gateway.store.get("other", public_id) is None
+    status, mine = await gw.call("GET", f"/v1/messages/{public_id}")
+    assert status == 200 and isinstance(mine, dict) and len(mine["links"]) == 1
+    status, theirs = await gw.call("GET", "/v1/messages", token=OTHER_TOKEN)
+    assert status == 200 and isinstance(theirs, dict) and theirs["messages"] == []
