@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smsgw.config.links import DEFAULT_PREVIEW_AGENTS
 from smsgw.drivers.text import plan
@@ -75,3 +77,23 @@ def test_preview_agents_match_ignoring_case() -> None:
     assert preview("Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)")
     assert not preview("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1")
     assert not PreviewAgents([])("Slackbot")
+
+
+_PIECES = st.sampled_from(
+    [
+        " ", "\n", ".", ",", ")", "(", "!", "é", "€", "word", "https://", "http://", "HTTPS://",
+        "shop.example", "/path", "?q=1", "&b=2", "#f", "s.shop.example/", "ftp://x",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(_PIECES, max_size=40).map("".join))
+def test_a_rewrite_maps_back_to_the_text_it_came_from(text: str) -> None:
+    out, links = track_links(text, BASE, 7, 5.0)
+    assert len(links) == min(len(find_urls(text)), MAX_LINKS)
+    assert len({link.code for link in links}) == len(links)
+    back = out
+    for link in links:
+        assert back.count(link.short_url) == 1
+        back = back.replace(link.short_url, link.url)
+    assert back == text

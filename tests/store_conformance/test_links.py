@@ -127,3 +127,15 @@ async def test_links_and_clicks_survive_a_reopen(harness: Harness) -> None:
         [Click(code=code, at=1_200.0, user_agent="M", preview=False)]
     )
     assert again.outcome == "redirect"
+
+
+async def test_one_code_twice_in_a_batch_is_drawn_again_for_the_second(store: Store) -> None:
+    first = tracked(1, "https://shop.example/a")
+    twin = msgspec.structs.replace(tracked(2, "https://shop.example/b"), links=first.links)
+    twin = msgspec.structs.replace(twin, text=first.text, segments=first.segments)
+    a, b = await store.accept([first, twin])
+    row_a, row_b = await store.get("shop", a.id), await store.get("shop", b.id)
+    assert row_a is not None and row_b is not None
+    assert row_a.links[0].code == first.links[0].code
+    assert row_b.links[0].code != first.links[0].code
+    assert row_b.text == row_b.links[0].short_url
