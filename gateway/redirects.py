@@ -30,10 +30,12 @@ from smsgw.queue.store import Store
 from smsgw.queue.store.health import StoreClosed, StoreFatal, StoreUnavailable
 from smsgw.queue.store.records import Click
 
-__all__ = ["CLICK_KINDS", "LinkRedirects"]
+__all__ = ["CLICK_KINDS", "MISS_REASONS", "LinkRedirects"]
 
 CLICK_KINDS = ("click", "preview")
 """The ``kind`` label of ``smsgw_link_clicks_total``."""
+MISS_REASONS = ("unknown", "expired")
+"""The ``reason`` label of ``smsgw_link_misses_total``."""
 
 log = logging.getLogger("smsgw.links")
 
@@ -89,6 +91,7 @@ class LinkRedirects:
         self._prefix = urlsplit(config.base_url).path.rstrip("/")
         self._preview = PreviewAgents(config.preview_agents)
         self._counted = {k: metrics.link_clicks.labels(k) for k in CLICK_KINDS}
+        self._missed = {r: metrics.link_misses.labels(r) for r in MISS_REASONS}
 
     def code_of(self, path: str) -> str | None:
         """The code a request path asks for: ``<prefix>/<code>`` or ``/<code>`` (a proxy that
@@ -106,6 +109,7 @@ class LinkRedirects:
             return Response(200, _ROBOTS, (("content-type", "text/plain; charset=utf-8"),))
         code = self.code_of(request.path)
         if code is None:
+            self._missed["unknown"].inc()
             return _NOT_FOUND
         ua = request.headers.get("user-agent", "")
         preview = request.method == "HEAD" or self._preview(ua)
@@ -115,10 +119,9 @@ class LinkRedirects:
         except (StoreUnavailable, StoreFatal, StoreClosed) as e:
             log.warning("a click on %s was not recorded: %s", code, e)
             return _UNAVAILABLE
-        if result.outcome == "unknown":
-            return _NOT_FOUND
-        if result.outcome == "expired":
-            return _GONE
+        if result.outcome != "redirect":
+            self._missed[result.outcome].inc()
+            return _NOT_FOUND if result.outcome == "unknown" else _GONE
         self._counted["preview" if preview else "click"].inc()
         return Response(
             302,

@@ -295,6 +295,13 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.link_misses = Counter(
+            "smsgw_link_misses",
+            "Requests on the redirect listener that led nowhere, by reason (unknown: no such"
+            " code or path; expired).",
+            ["reason"],
+            registry=r,
+        )
 
     def prime(self, series: Mapping[str, Iterable[Sequence[str]]]) -> None:
         """Export these label sets now, at zero, so ``rate()`` and alert rules have a series

@@ -170,6 +170,12 @@ async def test_an_unknown_code_is_a_404_page_and_an_expired_one_a_410_page(
     assert (await follow(gw.gateway.links_address, path, method="HEAD")).status == 410
     row = await gw.gateway.store.get("shop", public_id)
     assert row is not None and row.links[0].clicks == 1
+    registry = gw.gateway.metrics.registry
+    misses = {
+        r: registry.get_sample_value("smsgw_link_misses_total", {"reason": r})
+        for r in ("unknown", "expired")
+    }
+    assert misses == {"unknown": 4, "expired": 2}
     refused = await follow(gw.gateway.links_address, path, method="POST")
     assert refused.status == 405 and refused.headers["allow"] == "GET, HEAD"
 
