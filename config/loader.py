@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from smsgw.config.links import links_problems
 from smsgw.config.schema import Config, ModemRouteConfig, SmppRouteConfig
 from smsgw.config.smpp_server import account_problems
 
@@ -237,6 +238,16 @@ def _check(config: Config, file: str) -> None:
             except (OSError, ssl.SSLError) as e:
                 reason = f"cannot load the certificate and key: {e}"
                 raise ConfigError(file, "smpp_server.tls_cert", reason) from None
+    if config.links.enabled:
+        try:
+            where = parse_listen(config.links.listen)
+        except ValueError as e:
+            raise ConfigError(file, "links.listen", str(e)) from None
+        if where[1] != 0 and where == parse_listen(config.server.listen):
+            reason = "the redirect listener needs its own address, not server.listen's"
+            raise ConfigError(file, "links.listen", reason)
+    for key, reason in links_problems(config.links):
+        raise ConfigError(file, key, reason)
     for field in ("quiet_start", "quiet_end"):
         if not _HHMM.fullmatch(getattr(config.policy, field)):
             raise ConfigError(file, f"policy.{field}", "must be HH:MM (24-hour)")

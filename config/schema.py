@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from smsgw.config.links import LinksConfig
 from smsgw.config.smpp_server import SmppServerConfig
 from smsgw.words import MessageClass
 
@@ -21,6 +22,7 @@ __all__ = [
     "KeyConfig",
     "KeywordsConfig",
     "LimitsConfig",
+    "LinksConfig",
     "ModemRouteConfig",
     "PolicyConfig",
     "QuietWindowConfig",
@@ -373,3 +375,5 @@ class Config(_Table, frozen=True, kw_only=True):
     limits: LimitsConfig = LimitsConfig()
     smpp_server: SmppServerConfig | None = None
     """smsgw as an SMSC (off when the table is absent)."""
+    links: LinksConfig = LinksConfig()
+    """Tracked short links and their redirect listener (off while ``links.listen`` is "")."""

@@ -19,7 +19,8 @@ from smsgw.queue.consent.keyword_handler import ReplyBuilder, sender_number
 from smsgw.queue.consent.numbers import NumberError, calling_code_known, parse_number, shape_ok
 from smsgw.queue.consent.policy import SYSTEM_KEY, Facts, Policy
 from smsgw.queue.consent.quiet_hours import UnknownZone, zone
-from smsgw.queue.model import NewMessage
+from smsgw.queue.links import track_links
+from smsgw.queue.model import NewLink, NewMessage
 from smsgw.queue.scheduling.routing import Router
 from smsgw.words import CLASSES
 
@@ -201,8 +202,20 @@ class Acceptor:
             routes = picked
         ref_bits = self._ref_bits.get(routes[0], 8)
         smart = key.smart_encoding if req.smart_encoding is None else req.smart_encoding
+        text = body
+        links: tuple[NewLink, ...] = ()
+        if req.track_links:
+            lc = self.config.links
+            if not lc.enabled:
+                raise Invalid(
+                    "'track_links' needs tracked links configured ([links] listen and base_url)",
+                    field=fp + "track_links",
+                    code="links_off",
+                )
+            # Before the split: the parts (and what the client pays for) hold the short links.
+            text, links = track_links(text, lc.base_url, lc.code_length, now + lc.expire_after)
         # The footer goes on before the split, so the part count the client pays for has it.
-        text = self.policy.with_footer(req.msg_class, facts.country, body)
+        text = self.policy.with_footer(req.msg_class, facts.country, text)
         try:
             p = plan(text, max_parts=self.config.text.max_parts, ref_bits=ref_bits, smart=smart)
         except TooManyParts as e:
@@ -237,6 +250,7 @@ class Acceptor:
             due_at=send_at,
             note="accepted" if send_at is None else "accepted, scheduled for send_at",
             template=template,
+            links=links,
         )
         return Prepared(msg, p.smart_replaced, facts)
 

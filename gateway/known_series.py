@@ -25,6 +25,7 @@ from smsgw.drivers.modem.error_codes import PROTOCOL_ERROR_KINDS as MODEM_PROTOC
 from smsgw.drivers.smpp.errors import PROTOCOL_ERROR_KINDS as SMPP_PROTOCOL_ERRORS
 from smsgw.gateway.http_server import OWN_ANSWERS
 from smsgw.gateway.openapi import documented_operations
+from smsgw.gateway.redirects import CLICK_KINDS, MISS_REASONS
 from smsgw.gateway.schemas import REFUSAL_CODES
 from smsgw.gateway.webhooks import DELIVERY_RESULTS
 from smsgw.metrics.instruments import Metrics
@@ -82,6 +83,9 @@ def known_series(
         "http_requests": [("-", "protocol", str(status)) for status in OWN_ANSWERS],
         "http_duration": [(path,) for path in dict.fromkeys(p for _, p, _ in operations)],
     }
+    if config.links.enabled:
+        series["link_clicks"] = [(k,) for k in CLICK_KINDS]
+        series["link_misses"] = [(r,) for r in MISS_REASONS]
     series["http_requests"] += [
         (method, path, code)
         for method, path, ok in operations

@@ -41,6 +41,7 @@ __all__ = [
     "ImportReply",
     "InboundPage",
     "InboundView",
+    "LinkView",
     "Locale",
     "MessagePage",
     "MessageView",
@@ -65,7 +66,7 @@ REFUSAL_CODES = (
     "sender_not_allowed", "invalid_url", "url_not_allowed", "webhook_secret_required",
     "invalid_time", "send_at_past", "send_at_too_far", "no_route", "route_not_allowed",
     "too_many_parts", "invalid_text", "unknown_template", "missing_variable",
-    "invalid_variable", *REFUSAL_REASONS,
+    "invalid_variable", "links_off", *REFUSAL_REASONS,
 )  # fmt: skip
 """Codes a send item can be refused with (422; ``smsgw_messages_refused_total{code}``):
 ``invalid`` when the JSON does not fit :class:`SendRequest`, the accept path's
@@ -230,6 +231,15 @@ class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         ]
         | None
     ) = None
+    track_links: Annotated[
+        bool,
+        Meta(
+            description="Replace each http(s) URL in the text by a tracked short link"
+            " (<links.base_url>/<code>) before it is encoded and split; clicks show in the"
+            " message's links and fire message.clicked webhooks. 422 links_off without a"
+            " [links] listener."
+        ),
+    ] = False
 
 
 class PreviewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -281,7 +291,21 @@ class HistoryView(msgspec.Struct, kw_only=True):
     note: str
 
 
-class MessageView(msgspec.Struct, kw_only=True):
+class LinkView(msgspec.Struct, kw_only=True):
+    """A tracked link of a message (``track_links``) and its clicks."""
+
+    url: str
+    """The URL the message was sent with; where the short link redirects."""
+    short_url: str
+    """What the recipient got in its place."""
+    clicks: int
+    """Times a person followed it (link-preview fetchers and HEAD requests not counted)."""
+    first_click_at: Timestamp | None
+    previews: int
+    """Times a link-preview fetcher (or a HEAD request) fetched it."""
+
+
+class MessageView(msgspec.Struct, kw_only=True, omit_defaults=True):
     id: str
     status: StatusText
     to: str
@@ -303,6 +327,9 @@ class MessageView(msgspec.Struct, kw_only=True):
     send_at: Timestamp | None
     expires_at: Timestamp
     history: list[HistoryView]
+    links: list[LinkView] = []
+    """Its tracked links (``track_links``), in the order of the text; absent for a message
+    without any, and in lists (``GET /v1/messages/{id}`` shows them)."""
 
 
 class MessagePage(msgspec.Struct, kw_only=True):

@@ -40,6 +40,7 @@ from smsgw.gateway.cli import TOKEN_FILE
 from smsgw.gateway.console import Console
 from smsgw.gateway.http import HttpLimits, HttpServer, Request
 from smsgw.gateway.known_series import prime_metrics
+from smsgw.gateway.redirects import LinkRedirects
 from smsgw.gateway.sdnotify import notify, watchdog
 from smsgw.gateway.smpp_server.listener import SmppServer
 from smsgw.gateway.webhooks import WebhookWorker
@@ -93,6 +94,9 @@ class Gateway:
         self.smpp_address: tuple[str, int] | None = None
         """Where the SMPP server listens, once started (``[smpp_server]`` only)."""
         self.server: HttpServer | None = None
+        self.links_server: HttpServer | None = None
+        self.links_address: tuple[str, int] | None = None
+        """Where the redirect listener listens, once started (``[links] listen`` only)."""
         self._stop = trio.Event()
         self._stats = QueueStats(oldest_by_class={}, webhooks_pending=0)
         self.address: tuple[str, int] | None = None
@@ -192,6 +196,7 @@ class Gateway:
             webhooks.targets.set_own(*self.address)
             self.api.acceptor.targets.set_own(*self.address)
             await self._start_smpp_server(nursery, self.api)
+            await self._start_links(nursery)
             notify("READY=1")
             nursery.start_soon(watchdog)
             task_status.started(self.address)
@@ -212,6 +217,27 @@ class Gateway:
         self.console.show_smpp_server(self.smpp_server.collect)
         host, port = parse_listen(cfg.listen)
         self.smpp_address = await nursery.start(self.smpp_server.serve, host, port)
+
+    async def _start_links(self, nursery: trio.Nursery) -> None:
+        """The redirect listener, when ``[links] listen`` is set: a server of its own (it may
+        face the internet) that answers short links and nothing else."""
+        cfg = self.config.links
+        if not cfg.enabled:
+            return
+        s = self.config.server
+        redirects = LinkRedirects(cfg, self.store, self.metrics, wall=self.wall)
+        self.links_server = HttpServer(
+            redirects.handle,
+            HttpLimits(
+                max_body_bytes=4096,
+                max_header_bytes=min(s.max_header_bytes, 8192),
+                max_connections=s.max_connections,
+                idle_timeout=s.idle_timeout,
+                read_timeout=s.read_timeout,
+            ),
+        )
+        host, port = parse_listen(cfg.listen)
+        self.links_address = await nursery.start(self.links_server.serve, host, port)
 
     async def _stop_on_fatal(self) -> None:
         raise await self.store.health.wait_fatal()
@@ -239,6 +265,8 @@ class Gateway:
         assert self.api is not None and self.server is not None
         self.api.shutting_down = True
         self.server.close_idle()
+        if self.links_server is not None:
+            self.links_server.close_idle()
         deadline = trio.current_time() + self.config.server.shutdown_grace
         await self.scheduler.drain(deadline)
 

@@ -6,6 +6,7 @@ from smsgw.gateway.schemas import (
     HistoryView,
     InboundPage,
     InboundView,
+    LinkView,
     MessagePage,
     MessageView,
     PartView,
@@ -53,6 +54,16 @@ def message_view(row: MessageRow) -> MessageView:
         send_at=_opt(row.send_at),
         expires_at=rfc3339(row.expires_at),
         history=[HistoryView(at=rfc3339(h.at), status=h.status, note=h.note) for h in row.history],
+        links=[
+            LinkView(
+                url=x.url,
+                short_url=x.short_url,
+                clicks=x.clicks,
+                first_click_at=_opt(x.first_click_at),
+                previews=x.previews,
+            )
+            for x in row.links
+        ],
     )
 
 

@@ -287,6 +287,22 @@ class Metrics:
             registry=r,
         )
 
+        # Tracked links.
+        self.link_clicks = Counter(
+            "smsgw_link_clicks",
+            "Short links followed on the redirect listener, by kind (click: a person;"
+            " preview: a link-preview fetcher or a HEAD request).",
+            ["kind"],
+            registry=r,
+        )
+        self.link_misses = Counter(
+            "smsgw_link_misses",
+            "Requests on the redirect listener that led nowhere, by reason (unknown: no such"
+            " code or path; expired).",
+            ["reason"],
+            registry=r,
+        )
+
     def prime(self, series: Mapping[str, Iterable[Sequence[str]]]) -> None:
         """Export these label sets now, at zero, so ``rate()`` and alert rules have a series
         from the first scrape instead of from the first event.

@@ -23,8 +23,10 @@ __all__ = [
     "WAITING",
     "HistoryEntry",
     "InboundRow",
+    "LinkRow",
     "MessageClass",
     "MessageRow",
+    "NewLink",
     "NewMessage",
     "PartRow",
     "Status",
@@ -64,6 +66,17 @@ def derive_status(part_statuses: Iterable[str]) -> str:
     raise ValueError("a message has at least one part")
 
 
+class NewLink(msgspec.Struct, frozen=True, kw_only=True):
+    """A tracked link in a new message's text (see :mod:`smsgw.queue.links`)."""
+
+    code: str
+    url: str
+    """The URL the client wrote, where the short link redirects."""
+    short_url: str
+    """What the text holds in its place: ``<base_url>/<code>``."""
+    expires_at: float
+
+
 class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
     """A validated send request, ready to be committed (built by the accept path)."""
 
@@ -92,6 +105,8 @@ class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
     """Why it waits, for the history."""
     template: str | None = None
     """The template its text was rendered from."""
+    links: tuple[NewLink, ...] = ()
+    """Tracked links in ``text``, committed with the message."""
 
 
 class HistoryEntry(msgspec.Struct, frozen=True):
@@ -109,6 +124,18 @@ class PartRow(msgspec.Struct, frozen=True, kw_only=True):
     submitted_at: float | None
     done_at: float | None
     error: str | None
+
+
+class LinkRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A tracked link of a message and what its recipient did with it (previews apart)."""
+
+    url: str
+    short_url: str
+    code: str
+    clicks: int
+    first_click_at: float | None
+    previews: int
+    expires_at: float
 
 
 class MessageRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -136,6 +163,8 @@ class MessageRow(msgspec.Struct, frozen=True, kw_only=True):
     template: str | None = None
     parts: list[PartRow] = []
     history: list[HistoryEntry] = []
+    links: list[LinkRow] = []
+    """Its tracked links, in the order of the text (read by ``get`` only)."""
 
 
 class InboundRow(msgspec.Struct, frozen=True, kw_only=True):

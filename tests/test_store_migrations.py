@@ -20,8 +20,9 @@ import pytest
 from smsgw.drivers.seam import Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent.optout_list import Consents
+from smsgw.queue.model import NewLink
 from smsgw.queue.store import Store
-from smsgw.queue.store.records import NewTemplate
+from smsgw.queue.store.records import Click, NewTemplate
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from smsgw.queue.store.sqlite.migrations import _MIGRATIONS, SCHEMA_VERSION
 from smsgw.queue.store.sqlite.store import SqliteStore
@@ -322,6 +323,45 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
     # The waiting marketing message came from an SMPP account; the delivered one's receipt
     # is held for it.
     "smpp_origin": [{"mid": 2, "account": "crm"}],
+    # The delivered message had a tracked link, clicked once (after a preview fetch).
+    "links": [
+        {
+            "code": "Ab3dE5g",
+            "mid": 1,
+            "seq": 1,
+            "key": "shop",
+            "to_number": BERLIN,
+            "url": "https://shop.example/order/1",
+            "short_url": "https://s.shop.example/Ab3dE5g",
+            "created_at": 1_000.0,
+            "expires_at": 90_000.0,
+            "clicks": 1,
+            "previews": 1,
+            "first_click_at": 1_004.0,
+        }
+    ],
+    "clicks": [
+        {
+            "cid": 1,
+            "code": "Ab3dE5g",
+            "mid": 1,
+            "key": "shop",
+            "to_number": BERLIN,
+            "at": 1_003.5,
+            "user_agent": "WhatsApp/2.23",
+            "preview": 1,
+        },
+        {
+            "cid": 2,
+            "code": "Ab3dE5g",
+            "mid": 1,
+            "key": "shop",
+            "to_number": BERLIN,
+            "at": 1_004.0,
+            "user_agent": "Mozilla/5.0",
+            "preview": 0,
+        },
+    ],
     "smpp_held": [
         {
             "hid": 1,
@@ -558,3 +598,28 @@ async def _reads_back(store: Store, version: int) -> None:
         assert [(e.action, e.at) for e in trail] == [("out", 1_001.0)]
         blocking = await consents.blocking(BERLIN, "other")
         assert blocking is not None and blocking.cursor == optout.cursor
+
+    # Tracked links came with version 11: an older store had none, and takes them now.
+    before = await store.get("shop", "msg_seeded0delivered")
+    assert before is not None and before.links == []
+    [linked] = await store.accept(
+        [
+            msgspec.structs.replace(
+                new_message(9, segments=("https://s.shop.example/Zz9yX8w",), now=2_000.0),
+                links=(
+                    NewLink(
+                        code="Zz9yX8w",
+                        url="https://shop.example/sale",
+                        short_url="https://s.shop.example/Zz9yX8w",
+                        expires_at=3_000.0,
+                    ),
+                ),
+            )
+        ]
+    )
+    click = Click(code="Zz9yX8w", at=2_000.5, user_agent="Mozilla/5.0", preview=False)
+    assert [c.outcome for c in await store.record_clicks([click])] == ["redirect"]
+    read = await store.get("shop", linked.id)
+    assert read is not None and [(x.url, x.clicks) for x in read.links] == [
+        ("https://shop.example/sale", 1)
+    ]

@@ -35,6 +35,8 @@ from smsgw.queue.store.records import (
     Backlog,
     Claim,
     Claimed,
+    Click,
+    ClickResult,
     Finished,
     HeldCounts,
     HeldReceipt,
@@ -282,3 +284,13 @@ class Store(Protocol):
         ...
 
     async def enqueue_webhook(self, key: str, url: str, body: bytes, now: float) -> None: ...
+
+    # -- tracked links ---------------------------------------------------------------------
+
+    async def record_clicks(self, clicks: Sequence[Click]) -> list[ClickResult]:
+        """Per click, what its code leads to; a click on a live link is recorded (attributed
+        to the link's message, recipient and key) and, when it is not a preview and the
+        message has a callback_url, its ``message.clicked`` webhook queued, in the commit
+        this returns after. Links are written by :meth:`accept` with their messages
+        (``NewMessage.links``) and read with them by :meth:`get`."""
+        ...

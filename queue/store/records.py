@@ -21,6 +21,8 @@ __all__ = [
     "Backlog",
     "Claim",
     "Claimed",
+    "Click",
+    "ClickResult",
     "Finished",
     "HeldCounts",
     "HeldReceipt",
@@ -228,3 +230,23 @@ class TemplateRow(msgspec.Struct, frozen=True, kw_only=True):
     description: str
     created_at: float
     updated_at: float
+
+
+# -- tracked links -----------------------------------------------------------------------------
+
+
+class Click(msgspec.Struct, frozen=True, kw_only=True):
+    """Someone (or a link-preview fetcher) opened a short link."""
+
+    code: str
+    at: float
+    user_agent: str
+    preview: bool
+
+
+class ClickResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What a click found: ``redirect`` (recorded; go to ``url``), ``expired`` (not recorded)
+    or ``unknown`` (no such code)."""
+
+    outcome: Literal["redirect", "expired", "unknown"]
+    url: str = ""

@@ -11,17 +11,27 @@ from smsgw.drivers.seam import FailureKind, InboundMessage, OutboundPart, Outcom
 from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.consent.policy import Facts, Policy, Screened
 from smsgw.queue.consent.records import ALL, ConsentRecord, OptinRequest, OptoutRequest
-from smsgw.queue.model import FINAL, MessageRow, NewMessage
+from smsgw.queue.model import FINAL, MessageRow, NewLink, NewMessage
 from smsgw.queue.scheduling.retry import DispatchPolicy
 from smsgw.queue.store import AcceptResult, Store, StoreClosed
 from smsgw.queue.store.factory import make_store
-from smsgw.queue.store.records import Claim, Finished, NewTemplate, TemplateRow, WebhookJob
+from smsgw.queue.store.records import (
+    Claim,
+    Click,
+    ClickResult,
+    Finished,
+    NewTemplate,
+    TemplateRow,
+    WebhookJob,
+)
 
 __all__ = [
     "ALL",
     "FINAL",
     "AcceptResult",
     "Claim",
+    "Click",
+    "ClickResult",
     "ConsentRecord",
     "Consents",
     "DispatchPolicy",
@@ -30,6 +40,7 @@ __all__ = [
     "Finished",
     "InboundMessage",
     "MessageRow",
+    "NewLink",
     "NewMessage",
     "NewTemplate",
     "OptinRequest",

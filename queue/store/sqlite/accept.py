@@ -11,6 +11,7 @@ import msgspec
 from smsgw.queue.model import PRIORITY, NewMessage
 from smsgw.queue.store.randids import pair_table, random_digits
 from smsgw.queue.store.screening import AcceptResult
+from smsgw.queue.store.sqlite.links import fresh_codes, insert_links
 from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.transitions import add_history
 from smsgw.queue.store.sqlite.writer import Tx
@@ -48,8 +49,11 @@ _PAIRS: Final = pair_table(_CROCKFORD)
 
 
 def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[AcceptResult]:
-    """Insert each message with its parts and first history entry, or find its original."""
+    """Insert each message with its parts, first history entry and tracked links, or find its
+    original. A link code already taken is drawn again (in the text and parts too)."""
     conn = tx.conn
+    msgs = fresh_codes(tx, msgs)
+    tracked: list[tuple[int, NewMessage]] = []
     out: list[AcceptResult] = []
     part_rows: list[tuple[object, ...]] = []
     history: dict[tuple[float, str, str], list[int]] = {}
@@ -103,6 +107,8 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
             )
             next_pid += 1
         history.setdefault((msg.created_at, msg.status, msg.note or "accepted"), []).append(mid)
+        if msg.links:
+            tracked.append((mid, msg))
         result = AcceptResult(
             id=public_id,
             status=msg.status,
@@ -129,6 +135,8 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
         part_rows,
     )
     add_history(tx, history)
+    if tracked:
+        insert_links(tx, tracked)
     return out
 
 

@@ -262,6 +262,38 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE messages ADD COLUMN template TEXT;
     """,
+    # 11: tracked links. A link row is written in the accept transaction of its message; its
+    # code is the key a redirect looks up, so the table is clustered on it. The counters on
+    # the row answer a message's GET without reading its clicks; each click is kept too (who
+    # and when, for attribution), with the message, recipient and key it is attributed to.
+    """
+    CREATE TABLE links (
+        code TEXT PRIMARY KEY,
+        mid INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        to_number TEXT NOT NULL,
+        url TEXT NOT NULL,
+        short_url TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        clicks INTEGER NOT NULL DEFAULT 0,
+        previews INTEGER NOT NULL DEFAULT 0,
+        first_click_at REAL
+    ) WITHOUT ROWID;
+    CREATE INDEX links_message ON links(mid, seq);
+    CREATE TABLE clicks (
+        cid INTEGER PRIMARY KEY,
+        code TEXT NOT NULL,
+        mid INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        to_number TEXT NOT NULL,
+        at REAL NOT NULL,
+        user_agent TEXT NOT NULL,
+        preview INTEGER NOT NULL
+    );
+    CREATE INDEX clicks_message ON clicks(mid, cid);
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

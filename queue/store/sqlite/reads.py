@@ -9,6 +9,7 @@ import msgspec
 from smsgw.drivers.seam import InboundMessage
 from smsgw.queue.model import HistoryEntry, InboundRow, MessageRow, PartRow
 from smsgw.queue.store.records import QueueStats
+from smsgw.queue.store.sqlite import links as ops_links
 from smsgw.queue.store.sqlite.accept import new_ids
 from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.writer import Tx
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 _MESSAGE = Columns(
-    MessageRow, columns={"cursor": "mid", "to": "to_number"}, skip=("parts", "history")
+    MessageRow, columns={"cursor": "mid", "to": "to_number"}, skip=("parts", "history", "links")
 )
 _PART = Columns(PartRow)
 _HISTORY = Columns(HistoryEntry)
@@ -60,7 +61,8 @@ def get_message(tx: Tx, key: str | None, public_id: str) -> MessageRow | None:
             f"SELECT {_HISTORY.select} FROM history WHERE mid = ? ORDER BY rowid", (msg.cursor,)
         )
     )
-    return msgspec.structs.replace(msg, parts=parts, history=history)
+    links = ops_links.links_of(tx, msg.cursor)
+    return msgspec.structs.replace(msg, parts=parts, history=history, links=links)
 
 
 def list_messages(

@@ -29,13 +29,21 @@ from smsgw.queue.consent.records import (
 from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
 from smsgw.queue.store.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
 from smsgw.queue.store.lock import StoreLock
-from smsgw.queue.store.records import HeldCounts, HeldReceipt, NewTemplate, TemplateRow
+from smsgw.queue.store.records import (
+    Click,
+    ClickResult,
+    HeldCounts,
+    HeldReceipt,
+    NewTemplate,
+    TemplateRow,
+)
 from smsgw.queue.store.refusals import CHECK_HINT, StoreRefused, preflight
 from smsgw.queue.store.screening import AcceptGate, AcceptResult, Facts, Screened
 from smsgw.queue.store.sqlite import accept as ops_accept
 from smsgw.queue.store.sqlite import consent as ops_consent
 from smsgw.queue.store.sqlite import console as ops_console
 from smsgw.queue.store.sqlite import dispatch as ops_dispatch
+from smsgw.queue.store.sqlite import links as ops_links
 from smsgw.queue.store.sqlite import reads as ops_read
 from smsgw.queue.store.sqlite import screening as ops_screening
 from smsgw.queue.store.sqlite import smpp_held as ops_smpp_held
@@ -492,6 +500,13 @@ class SqliteStore:
         """One delivery of a JSON object body (see :meth:`enqueue_webhooks`)."""
         payload = msgspec.json.decode(body)
         await self.enqueue_webhooks([(key, url, payload)], now)
+
+    # -- tracked links ---------------------------------------------------------------------
+
+    async def record_clicks(self, clicks: Sequence[Click]) -> list[ClickResult]:
+        """Look up and record clicks (:func:`smsgw.queue.store.sqlite.links.record_clicks`);
+        returns once committed. Concurrent callers share the writer's group commit."""
+        return await self._writer.call(ops_links.record_clicks, clicks, self._events.on_webhooks)
 
 
 def _add_inbound_held(
