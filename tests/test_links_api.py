@@ -56,6 +56,28 @@ async def test_a_batch_rewrites_per_item(start_gateway: StartGateway) -> None:
     assert untracked is not None and untracked.links == [] and untracked.text == TEXT
 
 
+async def test_a_template_rendered_for_the_recipient_gets_its_links_tracked(
+    start_gateway: StartGateway,
+) -> None:
+    # The template's variable holds the long URL: the rendered text is what is rewritten.
+    gw = await start_gateway(LINKS)
+    template = {"name": "cart", "text": "Hi {{name|there}}, your cart: {{url}}"}
+    status, _ = await gw.call("POST", "/v1/templates", template)
+    assert status == 201
+    send = {
+        "to": "+4917012345678",
+        "template": "cart",
+        "vars": {"name": "Ana", "url": LONG_URL},
+        "track_links": True,
+    }
+    status, body = await gw.call("POST", "/v1/messages", send)
+    assert status == 202 and isinstance(body, dict) and body["parts"] == 1
+    row = await gw.gateway.store.get("shop", body["id"])
+    assert row is not None and row.template == "cart"
+    [link] = row.links
+    assert link.url == LONG_URL and row.text == f"Hi Ana, your cart: {link.short_url}"
+
+
 async def test_track_links_without_a_links_listener_is_refused_naming_the_field(
     start_gateway: StartGateway,
 ) -> None:
