@@ -32,6 +32,7 @@ from smsgw.queue.model import InboundRow, MessageRow, NewMessage
 from smsgw.queue.scheduling.retry import DispatchPolicy
 from smsgw.queue.store.health import StoreHealth
 from smsgw.queue.store.records import (
+    CANCEL_REFS_LIMIT,
     Backlog,
     Claim,
     Claimed,
@@ -43,6 +44,7 @@ from smsgw.queue.store.records import (
     OutcomeSummary,
     QueueStats,
     ReceiptSummary,
+    RefCancel,
     RetryResult,
 )
 from smsgw.queue.store.screening import AcceptGate, AcceptResult, ClaimGate, Facts, Screened
@@ -156,7 +158,25 @@ class Store(Protocol):
         self, route: str, is_up: Callable[[str], bool], now: float
     ) -> dict[str, int]: ...
 
-    async def cancel(self, key: str, public_id: str, now: float) -> str | None: ...
+    async def cancel(self, key: str, public_id: str, now: float) -> str | None:
+        """Cancel one message of ``key`` that has not left: ``cancelled``, the status of one
+        that has (nothing changed), or None for an unknown id."""
+        ...
+
+    async def cancel_refs(
+        self,
+        keys: Sequence[str],
+        ref: str,
+        now: float,
+        *,
+        prefix: bool = False,
+        limit: int = CANCEL_REFS_LIMIT,
+    ) -> RefCancel:
+        """In one transaction, cancel every message of ``keys`` whose client_ref is ``ref``
+        (with ``prefix``: starts with ``ref``, taken literally) and that has not left, as
+        :meth:`cancel` does one; list the matches that have left with their status. At most
+        ``limit`` matches are listed, the waiting ones first; ``more`` says more matched."""
+        ...
 
     async def retry_message(
         self,
