@@ -22,6 +22,8 @@ from smsgw.gateway.api_consent import ConsentBody, OptoutBody
 from smsgw.gateway.openapi_paths import known_number_pattern, number_pattern, paths, ref
 from smsgw.gateway.schemas import (
     Accepted,
+    CancelRefsReply,
+    CancelRefsRequest,
     CancelReply,
     ConsentReply,
     ErrorReply,
@@ -45,7 +47,8 @@ __all__ = ["documented_operations", "known_number_pattern", "openapi_document"]
 _STRUCTS = (
     SendRequest, Accepted, ErrorReply, MessageView, MessagePage, InboundPage, PreviewRequest,
     PreviewReply, OptoutBody, ConsentBody, CancelReply, RouteList, HealthReply, ReadyReply,
-    OptoutPage, OptoutState, OptinReply, ImportReply, ConsentReply,
+    OptoutPage, OptoutState, OptinReply, ImportReply, ConsentReply, CancelRefsRequest,
+    CancelRefsReply,
 )  # fmt: skip
 
 
@@ -100,6 +103,11 @@ def _components(config: Config) -> dict[str, Any]:
         description="When consent was given (default: now); not in the future (422 invalid_time).",
     )
     _set_string(components["PreviewRequest"]["properties"], "text", maxLength=153 * 255)
+    # Exactly one of the two: what msgspec's Struct cannot say (the handler refuses the rest).
+    components["CancelRefsRequest"]["oneOf"] = [
+        {"required": ["client_ref"], "not": {"required": ["prefix"]}},
+        {"required": ["prefix"], "not": {"required": ["client_ref"]}},
+    ]
     # msgspec cannot describe an untagged union of Structs, so the batch is spelt out. Items
     # are answered one by one: an item that is not a SendRequest gets its own error in a 202.
     components["BatchRequest"] = {

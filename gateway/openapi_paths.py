@@ -253,6 +253,29 @@ def paths(config: Config) -> Doc:
                 ),
             }
         },
+        "/v1/messages/cancel": {
+            "post": {
+                "summary": "Cancel every waiting message with a client_ref or client_ref prefix",
+                "description": "Scheduled, deferred (quiet hours, caps, a retry) and queued"
+                " messages of the key are cancelled in one store transaction: once answered,"
+                " none of them goes out. A message a part of which was handed to a route is"
+                " listed under already_left with its status. At most 10,000 messages per call,"
+                " waiting ones first; more: true when more matched.",
+                "requestBody": {
+                    **_json(ref("CancelRefsRequest"), "What to cancel."),
+                    "required": True,
+                },
+                "responses": _responses(
+                    {"200": _json(ref("CancelRefsReply"), "What was cancelled, what had left.")},
+                    body=("invalid", "invalid_text"),
+                    more={
+                        "403": _error(
+                            "Another key's messages need an admin key.", ("not_your_key",)
+                        )
+                    },
+                ),
+            }
+        },
         "/v1/messages/{id}": {
             "get": {
                 "summary": "One message with parts and history",

@@ -30,6 +30,8 @@ __all__ = [
     "URL_PATTERN",
     "Accepted",
     "BatchReply",
+    "CancelRefsReply",
+    "CancelRefsRequest",
     "CancelReply",
     "ConsentReply",
     "ErrorBody",
@@ -50,6 +52,8 @@ __all__ = [
     "PreviewReply",
     "PreviewRequest",
     "ReadyReply",
+    "RefCancelled",
+    "RefLeft",
     "RouteList",
     "RouteView",
     "SendRequest",
@@ -180,6 +184,40 @@ class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ) = None
 
 
+ClientRef = Annotated[str, Meta(min_length=1, max_length=128)]
+
+
+class CancelRefsRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Which messages to cancel: ``client_ref`` or ``prefix``, exactly one (422 naming it)."""
+
+    client_ref: (
+        Annotated[ClientRef, Meta(description="Every message with this client_ref.")]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    prefix: (
+        Annotated[
+            ClientRef,
+            Meta(
+                description="Every message whose client_ref starts with this text, taken"
+                " literally (% and _ are no wildcards)."
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    key: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=128,
+                description="An admin key: only this key's messages (default: every"
+                " configured key's). Another key may name only itself (403 not_your_key).",
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+
+
 class PreviewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     text: str
     smart_encoding: bool | None = None
@@ -280,6 +318,28 @@ Scope = Annotated[str, Meta(description="all: every key; otherwise the key's nam
 class CancelReply(msgspec.Struct, kw_only=True):
     id: str
     status: Literal["cancelled"]
+
+
+class RefCancelled(msgspec.Struct, kw_only=True):
+    id: str
+    client_ref: str
+
+
+class RefLeft(msgspec.Struct, kw_only=True):
+    id: str
+    client_ref: str
+    status: StatusText
+    """sending, submitted, or a final status (cancelled too, by an earlier cancel)."""
+
+
+class CancelRefsReply(msgspec.Struct, kw_only=True):
+    cancelled: list[RefCancelled]
+    """The matches that had not left: cancelled now, none of them goes out."""
+    already_left: list[RefLeft]
+    """The other matches (a part handed to a route, or finished), with their status."""
+    more: bool
+    """More messages matched than the answer lists (at most 10,000, waiting ones first):
+    call again while ``cancelled`` is not empty."""
 
 
 class RouteView(msgspec.Struct, kw_only=True, omit_defaults=True):
