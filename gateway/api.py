@@ -283,6 +283,10 @@ class Api:
             raise Invalid(screened.refusal.message, field="to", code=screened.refusal.code)
         result = screened.result
         assert result is not None
+        if result.duplicate and not prepared.first_of_duplicate:
+            self._give_back(key, 1)
+            self.metrics.messages_refused.labels("duplicate").inc()
+            raise Conflict(_duplicate(result.id), field="dedupe_key", code="duplicate")
         if result.created:
             self._count(prepared.msg)
         reply = _accepted(prepared, screened)
@@ -319,16 +323,24 @@ class Api:
                 results = await self.store.accept_screened(
                     [(p.msg, p.facts) for _, p in good], self.policy
                 )
-            self._give_back(key, sum(s.refusal is not None for s in results))
+            refused = 0
             for (i, prepared), s in zip(good, results, strict=True):
                 if s.refusal is not None:
+                    refused += 1
                     self.metrics.messages_refused.labels(s.refusal.code).inc()
                     replies[i] = error_body(s.refusal.code, s.refusal.message, f"messages[{i}].to")
                     continue
                 assert s.result is not None
+                if s.result.duplicate and not prepared.first_of_duplicate:
+                    refused += 1
+                    self.metrics.messages_refused.labels("duplicate").inc()
+                    field = f"messages[{i}].dedupe_key"
+                    replies[i] = error_body("duplicate", _duplicate(s.result.id), field)
+                    continue
                 if s.result.created:
                     self._count(prepared.msg)
                 replies[i] = _accepted(prepared, s)
+            self._give_back(key, refused)
         reply = BatchReply(messages=[r for r in replies if r is not None])
         return Response(202, _encoder.encode(reply), _JSON_HEADERS)
 
@@ -526,6 +538,13 @@ def _store_down(e: StoreUnavailable | StoreFatal) -> StoreDown:
     else:
         text = f"the message store cannot write just now ({e.detail}); try again later"
     return StoreDown(text, headers=(("Retry-After", STORE_RETRY_AFTER),))
+
+
+def _duplicate(first: str) -> str:
+    return (
+        f"a message with this dedupe_key went to this number inside its window: {first}"
+        ' (send "dedupe": "return_first" to get its answer instead)'
+    )
 
 
 def _scope(key: KeyConfig) -> str | None:

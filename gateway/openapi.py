@@ -103,6 +103,11 @@ def _components(config: Config) -> dict[str, Any]:
         description="When consent was given (default: now); not in the future (422 invalid_time).",
     )
     _set_string(components["PreviewRequest"]["properties"], "text", maxLength=153 * 255)
+    # The window and the choice of answer mean nothing without a dedupe_key (422 otherwise).
+    components["SendRequest"]["dependentRequired"] = {
+        "dedupe_window": ["dedupe_key"],
+        "dedupe": ["dedupe_key"],
+    }
     # Exactly one of the two: what msgspec's Struct cannot say (the handler refuses the rest).
     components["CancelRefsRequest"]["oneOf"] = [
         {"required": ["client_ref"], "not": {"required": ["prefix"]}},

@@ -223,6 +223,13 @@ def paths(config: Config) -> Doc:
                     },
                     body=_SEND_CODES,
                     send=True,
+                    more={
+                        "409": _error(
+                            "A single message's dedupe_key was seen for its number inside its"
+                            " window (in a batch, that item's error).",
+                            ("duplicate",),
+                        )
+                    },
                 ),
             },
             "get": {

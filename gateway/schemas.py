@@ -17,12 +17,15 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, field
 
+from smsgw.config.duration import whole_units_pattern
 from smsgw.gateway.errors import ErrorBody, ErrorReply
 from smsgw.queue.consent.policy import REFUSAL_REASONS
 from smsgw.words import CLASSES, ENCODINGS, MessageClass
 from smsgw.words import STATUSES as _STATUSES
 
 __all__ = [
+    "DEDUPE_WINDOW",
+    "DEDUPE_WINDOW_MAX",
     "E164_PATTERN",
     "REFUSAL_CODES",
     "SENDER_PATTERN",
@@ -117,6 +120,12 @@ TimeZone = Annotated[
 ]
 
 
+DEDUPE_WINDOW = 30 * 86400.0
+"""Seconds a dedupe_key holds its number when the message gives no dedupe_window."""
+DEDUPE_WINDOW_MAX = 400 * 86400.0
+"""The longest dedupe_window."""
+
+
 class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """One message to send."""
 
@@ -182,6 +191,43 @@ class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         ]
         | None
     ) = None
+    # The dedupe fields are left out or given, never null: the document says that one needs
+    # the other by their presence (dependentRequired).
+    dedupe_key: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=128,
+                description="Only once: a second message of this API key to the same number"
+                " with the same dedupe_key inside the window is refused (409 duplicate), or"
+                " answered with the first (dedupe: return_first).",
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    dedupe_window: (
+        Annotated[
+            str,
+            Meta(
+                description="How long the dedupe_key holds, from this message's acceptance:"
+                " a whole number and s, m, h or d (90s, 1h, 30d; default 30d, at most 400d).",
+                extra_json_schema={"pattern": whole_units_pattern(DEDUPE_WINDOW_MAX)},
+            ),
+        ]
+        | Annotated[float, Meta(ge=1, le=DEDUPE_WINDOW_MAX, description="The window in seconds.")]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    dedupe: (
+        Annotated[
+            Literal["refuse", "return_first"],
+            Meta(
+                description="What a duplicate gets: refused (409 duplicate; in a batch, its"
+                " item's error), the default, or the first message's answer (200)."
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
 
 
 ClientRef = Annotated[str, Meta(min_length=1, max_length=128)]

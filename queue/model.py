@@ -90,6 +90,10 @@ class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
     due_at: float | None = None
     note: str = ""
     """Why it waits, for the history."""
+    dedupe_key: str | None = None
+    """Only once: no second message of this key to this number with this dedupe_key is
+    accepted before ``dedupe_until`` (the first is answered instead)."""
+    dedupe_until: float | None = None
 
 
 class HistoryEntry(msgspec.Struct, frozen=True):

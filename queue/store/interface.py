@@ -149,6 +149,11 @@ class Store(Protocol):
 
     async def expire_pending_receipts(self, now: float) -> list[str]: ...
 
+    async def expire_dedupe(self, now: float) -> int:
+        """Forget the dedupe entries (``NewMessage.dedupe_key``) whose window ended by
+        ``now``, a bounded batch per call; how many went."""
+        ...
+
     async def recover_in_flight(self, now: float, older_than: float | None = None) -> list[str]:
         """Parts left in flight go back to the queue: all (only under :attr:`held`), or
         those sent before ``older_than``; their routes are returned."""

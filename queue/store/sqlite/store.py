@@ -293,6 +293,11 @@ class SqliteStore:
     async def expire_pending_receipts(self, now: float) -> list[str]:
         return await self._writer.call(ops_dispatch.expire_pending_receipts, now)
 
+    async def expire_dedupe(self, now: float) -> int:
+        """Forget dedupe entries whose window ended by ``now`` (a bounded batch per call);
+        how many went."""
+        return await self._writer.call(ops_accept.expire_dedupe, now)
+
     async def recover_in_flight(self, now: float, older_than: float | None = None) -> list[str]:
         """Parts left ``sending`` go back to the queue: all of them (``older_than`` None, at
         start), or those sent before ``older_than``. Taking all back is only for a store this
