@@ -7,13 +7,15 @@ import re
 from datetime import UTC
 from typing import NamedTuple
 
+import msgspec
 from msgspec import UnsetType
 
+from smsgw.config.durations import parse_duration
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.text import ReferenceAllocator, TextError, TooManyParts, plan
 from smsgw.gateway.errors import GatewayError, Invalid
-from smsgw.gateway.schemas import SendRequest
+from smsgw.gateway.schemas import DEDUPE_WINDOW, DEDUPE_WINDOW_MAX, SendRequest
 from smsgw.gateway.webhook_targets import TargetPolicy, check_callback_url
 from smsgw.queue.consent.keyword_handler import ReplyBuilder, sender_number
 from smsgw.queue.consent.numbers import NumberError, calling_code_known, parse_number, shape_ok
@@ -46,6 +48,9 @@ class Prepared(NamedTuple):
     """Smart encoding changed the text."""
     facts: Facts
     """What the number told us (zones, country), for the policy and the row."""
+    first_of_duplicate: bool = False
+    """A duplicate (its dedupe_key seen inside the window) is answered with the first
+    message instead of refused."""
 
 
 class Acceptor:
@@ -226,6 +231,7 @@ class Acceptor:
             ) from None
         except TextError as e:
             raise Invalid(str(e), field=text_field, code=e.code) from None
+        dedupe_until = self._dedupe_until(req, now, fp)
         start = send_at if send_at is not None else now
         validity = float(req.validity) if req.validity else self._validity[req.msg_class]
         ref = self._refs[ref_bits].next(to) if p.parts > 1 else 0
@@ -251,8 +257,26 @@ class Acceptor:
             note="accepted" if send_at is None else "accepted, scheduled for send_at",
             template=template,
             links=links,
+            dedupe_key=req.dedupe_key if isinstance(req.dedupe_key, str) else None,
+            dedupe_until=dedupe_until,
         )
-        return Prepared(msg, p.smart_replaced, facts)
+        return Prepared(msg, p.smart_replaced, facts, req.dedupe == "return_first")
+
+    @staticmethod
+    def _dedupe_until(req: SendRequest, now: float, fp: str) -> float | None:
+        """When the message's dedupe_key stops holding its number; raises Invalid."""
+        window = req.dedupe_window
+        if not isinstance(req.dedupe_key, str):
+            for name, given in (("dedupe_window", window), ("dedupe", req.dedupe)):
+                if given is not msgspec.UNSET:
+                    raise Invalid(f"'{name}' needs a 'dedupe_key'", field=fp + name)
+            return None
+        if isinstance(window, msgspec.UnsetType):
+            return now + DEDUPE_WINDOW
+        try:
+            return now + parse_duration(window, maximum=DEDUPE_WINDOW_MAX)
+        except ValueError as e:
+            raise Invalid(str(e), field=fp + "dedupe_window") from None
 
 
 _SYSTEM = KeyConfig(name=SYSTEM_KEY, token="")

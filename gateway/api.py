@@ -28,6 +28,7 @@ from smsgw.gateway.console import is_console_path
 from smsgw.gateway.decoding import decode as _decode
 from smsgw.gateway.errors import (
     Conflict,
+    Forbidden,
     GatewayError,
     Invalid,
     MethodNotAllowed,
@@ -45,9 +46,13 @@ from smsgw.gateway.quota import Quotas
 from smsgw.gateway.schemas import (
     Accepted,
     BatchReply,
+    CancelRefsReply,
+    CancelRefsRequest,
     ErrorReply,
     PreviewReply,
     PreviewRequest,
+    RefCancelled,
+    RefLeft,
     SendRequest,
 )
 from smsgw.gateway.views import inbound_page, message_page, message_view
@@ -66,6 +71,7 @@ _JSON_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 _send_decoder = msgspec.json.Decoder(SendRequest)
 _preview_decoder = msgspec.json.Decoder(PreviewRequest)
+_cancel_refs_decoder = msgspec.json.Decoder(CancelRefsRequest)
 _envelope_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _encoder = msgspec.json.Encoder()
@@ -111,6 +117,7 @@ class Api:
         self._routes: dict[str, dict[str, Handler]] = {
             "/v1/messages": {"POST": self._send, "GET": self._list},
             "/v1/messages/preview": {"POST": self._preview},
+            "/v1/messages/cancel": {"POST": self._cancel_refs},
             "/v1/routes": {"GET": self._route_list},
             "/v1/inbound": {"GET": self._inbound},
             "/healthz": {"GET": self._healthz},
@@ -296,6 +303,10 @@ class Api:
             raise Invalid(screened.refusal.message, field="to", code=screened.refusal.code)
         result = screened.result
         assert result is not None
+        if result.duplicate and not prepared.first_of_duplicate:
+            self._give_back(key, 1)
+            self.metrics.messages_refused.labels("duplicate").inc()
+            raise Conflict(_duplicate(result.id), field="dedupe_key", code="duplicate")
         if result.created:
             self._count(prepared.msg)
         reply = _accepted(prepared, screened)
@@ -336,16 +347,24 @@ class Api:
                 results = await self.store.accept_screened(
                     [(p.msg, p.facts) for _, p in good], self.policy
                 )
-            self._give_back(key, sum(s.refusal is not None for s in results))
+            refused = 0
             for (i, prepared), s in zip(good, results, strict=True):
                 if s.refusal is not None:
+                    refused += 1
                     self.metrics.messages_refused.labels(s.refusal.code).inc()
                     replies[i] = error_body(s.refusal.code, s.refusal.message, f"messages[{i}].to")
                     continue
                 assert s.result is not None
+                if s.result.duplicate and not prepared.first_of_duplicate:
+                    refused += 1
+                    self.metrics.messages_refused.labels("duplicate").inc()
+                    field = f"messages[{i}].dedupe_key"
+                    replies[i] = error_body("duplicate", _duplicate(s.result.id), field)
+                    continue
                 if s.result.created:
                     self._count(prepared.msg)
                 replies[i] = _accepted(prepared, s)
+            self._give_back(key, refused)
         reply = BatchReply(messages=[r for r in replies if r is not None])
         return Response(202, _encoder.encode(reply), _JSON_HEADERS)
 
@@ -411,6 +430,41 @@ class Api:
         if status != "cancelled":
             raise Conflict(f"message already left (status {status})", code="already_sent")
         return Response(200, _encoder.encode({"id": public_id, "status": status}), _JSON_HEADERS)
+
+    async def _cancel_refs(self, request: Request, key: KeyConfig | None) -> Response:
+        """Cancel every waiting message of the key with a client_ref, or a client_ref prefix,
+        in one store transaction; an admin key cancels every configured key's, or the one
+        it names in ``key``."""
+        assert key is not None
+        self._require_json(request)
+        req = _decode(_cancel_refs_decoder, request.body, "")
+        exact, prefix, named = req.client_ref, req.prefix, req.key
+        if not isinstance(exact, str) and not isinstance(prefix, str):
+            raise Invalid("give client_ref or prefix", field="client_ref")
+        if isinstance(exact, str) and isinstance(prefix, str):
+            raise Invalid("give client_ref or prefix, not both", field="prefix")
+        ref = exact if isinstance(exact, str) else prefix
+        assert isinstance(ref, str)
+        if isinstance(named, str) and named != key.name and not key.admin:
+            raise Forbidden(
+                "only an admin key may cancel another key's messages",
+                field="key",
+                code="not_your_key",
+            )
+        if isinstance(named, str):
+            keys = [named]
+        else:
+            keys = [k.name for k in self.config.keys] if key.admin else [key.name]
+        done = await self.store.cancel_refs(keys, ref, self.wall(), prefix=isinstance(prefix, str))
+        reply = CancelRefsReply(
+            cancelled=[RefCancelled(id=m.id, client_ref=m.client_ref) for m in done.cancelled],
+            already_left=[
+                RefLeft(id=m.id, client_ref=m.client_ref, status=m.status)
+                for m in done.already_left
+            ],
+            more=done.more,
+        )
+        return Response(200, _encoder.encode(reply), _JSON_HEADERS)
 
     async def _list(self, request: Request, key: KeyConfig | None) -> Response:
         assert key is not None
@@ -508,6 +562,13 @@ def _store_down(e: StoreUnavailable | StoreFatal) -> StoreDown:
     else:
         text = f"the message store cannot write just now ({e.detail}); try again later"
     return StoreDown(text, headers=(("Retry-After", STORE_RETRY_AFTER),))
+
+
+def _duplicate(first: str) -> str:
+    return (
+        f"a message with this dedupe_key went to this number inside its window: {first}"
+        ' (send "dedupe": "return_first" to get its answer instead)'
+    )
 
 
 def _scope(key: KeyConfig) -> str | None:

@@ -60,7 +60,7 @@ def known_series(
     series: Series = {
         "messages_accepted": [(c,) for c in CLASSES],
         "parts_accepted": [(e,) for e in ENCODINGS],
-        "messages_refused": [(c,) for c in REFUSAL_CODES],
+        "messages_refused": [(c,) for c in (*REFUSAL_CODES, "duplicate")],
         "messages_final": [(c, s) for c in CLASSES for s in finals],
         "end_to_end_latency": [(c,) for c in CLASSES],
         "policy_refused": [(r,) for r in REFUSAL_REASONS],

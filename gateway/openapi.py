@@ -22,6 +22,8 @@ from smsgw.gateway.api_consent import ConsentBody, OptoutBody
 from smsgw.gateway.openapi_paths import known_number_pattern, number_pattern, paths, ref
 from smsgw.gateway.schemas import (
     Accepted,
+    CancelRefsReply,
+    CancelRefsRequest,
     CancelReply,
     ConsentReply,
     ErrorReply,
@@ -57,7 +59,8 @@ _STRUCTS = (
     PreviewReply, OptoutBody, ConsentBody, CancelReply, RouteList, HealthReply, ReadyReply,
     OptoutPage, OptoutState, OptinReply, ImportReply, ConsentReply, TemplateBody,
     TemplateUpdate, TemplateView, TemplatePage, TemplateDeleted, TemplatePreviewRequest,
-    RecipientPreview, WorstCase,
+    RecipientPreview, WorstCase, CancelRefsRequest,
+    CancelRefsReply,
 )  # fmt: skip
 
 
@@ -132,6 +135,16 @@ def _components(config: Config) -> dict[str, Any]:
         },
         "required": ["recipients", "worst"],
     }
+    # The window and the choice of answer mean nothing without a dedupe_key (422 otherwise).
+    components["SendRequest"]["dependentRequired"] = {
+        "dedupe_window": ["dedupe_key"],
+        "dedupe": ["dedupe_key"],
+    }
+    # Exactly one of the two: what msgspec's Struct cannot say (the handler refuses the rest).
+    components["CancelRefsRequest"]["oneOf"] = [
+        {"required": ["client_ref"], "not": {"required": ["prefix"]}},
+        {"required": ["prefix"], "not": {"required": ["client_ref"]}},
+    ]
     # msgspec cannot describe an untagged union of Structs, so the batch is spelt out. Items
     # are answered one by one: an item that is not a SendRequest gets its own error in a 202.
     components["BatchRequest"] = {

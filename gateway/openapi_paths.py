@@ -228,7 +228,12 @@ def paths(config: Config) -> Doc:
                             "A single message names a template the key does not have (in a"
                             " batch, that item's error).",
                             ("unknown_template",),
-                        )
+                        ),
+                        "409": _error(
+                            "A single message's dedupe_key was seen for its number inside its"
+                            " window (in a batch, that item's error).",
+                            ("duplicate",),
+                        ),
                     },
                 ),
             },
@@ -257,6 +262,29 @@ def paths(config: Config) -> Doc:
                     {"200": _json(ref("PreviewReply"), "The plan.")},
                     body=("invalid", *_TEXT_CODES),
                     store=False,
+                ),
+            }
+        },
+        "/v1/messages/cancel": {
+            "post": {
+                "summary": "Cancel every waiting message with a client_ref or client_ref prefix",
+                "description": "Scheduled, deferred (quiet hours, caps, a retry) and queued"
+                " messages of the key are cancelled in one store transaction: once answered,"
+                " none of them goes out. A message a part of which was handed to a route is"
+                " listed under already_left with its status. At most 10,000 messages per call,"
+                " waiting ones first; more: true when more matched.",
+                "requestBody": {
+                    **_json(ref("CancelRefsRequest"), "What to cancel."),
+                    "required": True,
+                },
+                "responses": _responses(
+                    {"200": _json(ref("CancelRefsReply"), "What was cancelled, what had left.")},
+                    body=("invalid", "invalid_text"),
+                    more={
+                        "403": _error(
+                            "Another key's messages need an admin key.", ("not_your_key",)
+                        )
+                    },
                 ),
             }
         },

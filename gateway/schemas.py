@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType, field
 
+from smsgw.config.durations import whole_units_pattern
 from smsgw.gateway.errors import ErrorBody, ErrorReply
 from smsgw.queue.campaigns.templates import LOCALE_PATTERN
 from smsgw.queue.consent.policy import REFUSAL_REASONS
@@ -24,6 +25,8 @@ from smsgw.words import CLASSES, ENCODINGS, MessageClass
 from smsgw.words import STATUSES as _STATUSES
 
 __all__ = [
+    "DEDUPE_WINDOW",
+    "DEDUPE_WINDOW_MAX",
     "E164_PATTERN",
     "REFUSAL_CODES",
     "SENDER_PATTERN",
@@ -32,6 +35,8 @@ __all__ = [
     "URL_PATTERN",
     "Accepted",
     "BatchReply",
+    "CancelRefsReply",
+    "CancelRefsRequest",
     "CancelReply",
     "ConsentReply",
     "ErrorBody",
@@ -54,6 +59,8 @@ __all__ = [
     "PreviewReply",
     "PreviewRequest",
     "ReadyReply",
+    "RefCancelled",
+    "RefLeft",
     "RouteList",
     "RouteView",
     "SendRequest",
@@ -145,6 +152,10 @@ Vars = Annotated[
         },
     ),
 ]
+DEDUPE_WINDOW = 30 * 86400.0
+"""Seconds a dedupe_key holds its number when the message gives no dedupe_window."""
+DEDUPE_WINDOW_MAX = 400 * 86400.0
+"""The longest dedupe_window."""
 
 
 class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -240,6 +251,77 @@ class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             " [links] listener."
         ),
     ] = False
+    # The dedupe fields are left out or given, never null: the document says that one needs
+    # the other by their presence (dependentRequired).
+    dedupe_key: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=128,
+                description="Only once: a second message of this API key to the same number"
+                " with the same dedupe_key inside the window is refused (409 duplicate), or"
+                " answered with the first (dedupe: return_first).",
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    dedupe_window: (
+        Annotated[
+            str,
+            Meta(
+                description="How long the dedupe_key holds, from this message's acceptance:"
+                " a whole number and s, m, h or d (90s, 1h, 30d; default 30d, at most 400d).",
+                extra_json_schema={"pattern": whole_units_pattern(DEDUPE_WINDOW_MAX)},
+            ),
+        ]
+        | Annotated[float, Meta(ge=1, le=DEDUPE_WINDOW_MAX, description="The window in seconds.")]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    dedupe: (
+        Annotated[
+            Literal["refuse", "return_first"],
+            Meta(
+                description="What a duplicate gets: refused (409 duplicate; in a batch, its"
+                " item's error), the default, or the first message's answer (200)."
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+
+
+ClientRef = Annotated[str, Meta(min_length=1, max_length=128)]
+
+
+class CancelRefsRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Which messages to cancel: ``client_ref`` or ``prefix``, exactly one (422 naming it)."""
+
+    client_ref: (
+        Annotated[ClientRef, Meta(description="Every message with this client_ref.")]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    prefix: (
+        Annotated[
+            ClientRef,
+            Meta(
+                description="Every message whose client_ref starts with this text, taken"
+                " literally (% and _ are no wildcards)."
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    key: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=128,
+                description="An admin key: only this key's messages (default: every"
+                " configured key's). Another key may name only itself (403 not_your_key).",
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
 
 
 class PreviewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -361,6 +443,28 @@ Scope = Annotated[str, Meta(description="all: every key; otherwise the key's nam
 class CancelReply(msgspec.Struct, kw_only=True):
     id: str
     status: Literal["cancelled"]
+
+
+class RefCancelled(msgspec.Struct, kw_only=True):
+    id: str
+    client_ref: str
+
+
+class RefLeft(msgspec.Struct, kw_only=True):
+    id: str
+    client_ref: str
+    status: StatusText
+    """sending, submitted, or a final status (cancelled too, by an earlier cancel)."""
+
+
+class CancelRefsReply(msgspec.Struct, kw_only=True):
+    cancelled: list[RefCancelled]
+    """The matches that had not left: cancelled now, none of them goes out."""
+    already_left: list[RefLeft]
+    """The other matches (a part handed to a route, or finished), with their status."""
+    more: bool
+    """More messages matched than the answer lists (at most 10,000, waiting ones first):
+    call again while ``cancelled`` is not empty."""
 
 
 class RouteView(msgspec.Struct, kw_only=True, omit_defaults=True):

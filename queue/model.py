@@ -107,6 +107,10 @@ class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
     """The template its text was rendered from."""
     links: tuple[NewLink, ...] = ()
     """Tracked links in ``text``, committed with the message."""
+    dedupe_key: str | None = None
+    """Only once: no second message of this key to this number with this dedupe_key is
+    accepted before ``dedupe_until`` (the first is answered instead)."""
+    dedupe_until: float | None = None
 
 
 class HistoryEntry(msgspec.Struct, frozen=True):

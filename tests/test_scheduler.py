@@ -192,3 +192,27 @@ async def test_a_message_that_cannot_leave_in_time_expires(
     assert 4 <= statuses.count("submitted") <= 7
     assert statuses.count("expired") == 20 - statuses.count("submitted")
     assert all(t - accepted_at < 5.0 for t, _ in driver.log)
+
+
+async def test_the_timers_prune_dedupe_entries_whose_window_ended(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    from smsgw.queue.store.sqlite.writer import Tx
+
+    driver = RecordingDriver()
+    store, _, _ = await start(harness, driver, rate=50, burst=50)
+    short, long = (
+        msgspec.structs.replace(
+            new_message(i, now=wall()), dedupe_key="welcome", dedupe_until=wall() + window
+        )
+        for i, window in ((1, 30.0), (2, 86400.0))
+    )
+    await store.accept([short, long])
+    assert isinstance(store, SqliteStore)
+
+    def held(tx: Tx) -> list[str]:
+        return [n for (n,) in tx.conn.execute("SELECT to_number FROM dedupe ORDER BY to_number")]
+
+    assert await store.call(held) == [short.to, long.to]
+    await trio.sleep(65.0)  # past the window, and past the minute the timers prune at
+    assert await store.call(held) == [long.to]

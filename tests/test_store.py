@@ -85,3 +85,22 @@ def test_ids_sort_by_time_and_carry_it() -> None:
         for ch in body:
             value = value * 32 + alphabet.index(ch)
         assert value >> 80 == int(t * 1000)
+
+
+@pytest.mark.parametrize("prefix", [False, True])
+@pytest.mark.parametrize("waiting", [False, True])
+async def test_a_cancel_by_reference_reads_an_index_range_per_key(
+    store: SqliteStore, prefix: bool, waiting: bool
+) -> None:
+    from smsgw.queue.store.sqlite.cancel_refs import match_query
+    from smsgw.queue.store.sqlite.writer import Tx
+
+    await store.accept([new_message(i, client_ref=f"cart/{i}") for i in range(50)])
+    sql, params = match_query(["shop", "other"], "cart/", prefix, waiting, 10)
+
+    def plan(tx: Tx) -> list[str]:
+        return [str(row[-1]) for row in tx.conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+
+    steps = await store.call(plan)
+    assert any("messages_client_ref (key=? AND client_ref" in s for s in steps), steps
+    assert not any(s.startswith("SCAN m") for s in steps), steps

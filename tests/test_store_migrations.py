@@ -362,6 +362,16 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "preview": 0,
         },
     ],
+    # The delivered message was sent "only once" per number for its dedupe_key.
+    "dedupe": [
+        {
+            "key": "shop",
+            "to_number": BERLIN,
+            "dedupe_key": "shipped-1",
+            "mid": 1,
+            "expires_at": 10_000.0,
+        }
+    ],
     "smpp_held": [
         {
             "hid": 1,
@@ -481,6 +491,34 @@ async def _reads_back_empty(store: Store) -> None:
     assert await store.list_messages(None) == []
     [r] = await store.accept([new_message(1)])
     assert [p.message_id for p in await store.claim("sim", 5, 1_001.0)] == [r.id]
+    await _only_once(store)
+
+
+async def _only_once(store: Store) -> None:
+    """Version 9: a message with a dedupe_key holds its number until its window ends."""
+    once = msgspec.structs.replace(
+        new_message(3, now=2_000.0), dedupe_key="welcome", dedupe_until=3_000.0
+    )
+    [first] = await store.accept([once])
+    [again] = await store.accept([msgspec.structs.replace(once, created_at=2_999.0)])
+    assert first.created and (again.id, again.created, again.duplicate) == (first.id, False, True)
+    [later] = await store.accept([msgspec.structs.replace(once, created_at=3_000.0)])
+    assert later.created and later.id != first.id
+
+
+async def test_the_latest_version_reads_back_its_dedupe_entries(tmp_path: Path) -> None:
+    path = tmp_path / "latest.db"
+    _build(path, SCHEMA_VERSION)
+    store = _store(path)
+    await store.open()
+    try:
+        once = msgspec.structs.replace(
+            new_message(4, now=2_000.0), to=BERLIN, dedupe_key="shipped-1", dedupe_until=9e9
+        )
+        [r] = await store.accept([once])
+        assert (r.id, r.created, r.duplicate) == ("msg_seeded0delivered", False, True)
+    finally:
+        await store.close()
 
 
 async def _reads_back(store: Store, version: int) -> None:
@@ -599,9 +637,13 @@ async def _reads_back(store: Store, version: int) -> None:
         blocking = await consents.blocking(BERLIN, "other")
         assert blocking is not None and blocking.cursor == optout.cursor
 
-    # Tracked links came with version 11: an older store had none, and takes them now.
+    # Tracked links came with version 11: an older store had none (a store of version 11 has
+    # the seeded one, clicked once), and each takes new ones now.
     before = await store.get("shop", "msg_seeded0delivered")
-    assert before is not None and before.links == []
+    assert before is not None
+    assert [(x.url, x.clicks) for x in before.links] == (
+        [("https://shop.example/order/1", 1)] if version >= 11 else []
+    )
     [linked] = await store.accept(
         [
             msgspec.structs.replace(
@@ -623,3 +665,5 @@ async def _reads_back(store: Store, version: int) -> None:
     assert read is not None and [(x.url, x.clicks) for x in read.links] == [
         ("https://shop.example/sale", 1)
     ]
+
+    await _only_once(store)

@@ -502,6 +502,7 @@ class Scheduler:
         if tick % 60 == 0:
             for route in await self.store.expire_pending_receipts(now):
                 self.metrics.receipts.labels(route, "unmatched").inc()
+            await self.store.expire_dedupe(now)
 
     async def _failover(self, now: float) -> None:
         t = trio.current_time()

@@ -32,6 +32,7 @@ from smsgw.queue.model import InboundRow, MessageRow, NewMessage
 from smsgw.queue.scheduling.retry import DispatchPolicy
 from smsgw.queue.store.health import StoreHealth
 from smsgw.queue.store.records import (
+    CANCEL_REFS_LIMIT,
     Backlog,
     Claim,
     Claimed,
@@ -46,6 +47,7 @@ from smsgw.queue.store.records import (
     OutcomeSummary,
     QueueStats,
     ReceiptSummary,
+    RefCancel,
     RetryResult,
     TemplateRow,
 )
@@ -151,6 +153,11 @@ class Store(Protocol):
 
     async def expire_pending_receipts(self, now: float) -> list[str]: ...
 
+    async def expire_dedupe(self, now: float) -> int:
+        """Forget the dedupe entries (``NewMessage.dedupe_key``) whose window ended by
+        ``now``, a bounded batch per call; how many went."""
+        ...
+
     async def recover_in_flight(self, now: float, older_than: float | None = None) -> list[str]:
         """Parts left in flight go back to the queue: all (only under :attr:`held`), or
         those sent before ``older_than``; their routes are returned."""
@@ -160,7 +167,25 @@ class Store(Protocol):
         self, route: str, is_up: Callable[[str], bool], now: float
     ) -> dict[str, int]: ...
 
-    async def cancel(self, key: str, public_id: str, now: float) -> str | None: ...
+    async def cancel(self, key: str, public_id: str, now: float) -> str | None:
+        """Cancel one message of ``key`` that has not left: ``cancelled``, the status of one
+        that has (nothing changed), or None for an unknown id."""
+        ...
+
+    async def cancel_refs(
+        self,
+        keys: Sequence[str],
+        ref: str,
+        now: float,
+        *,
+        prefix: bool = False,
+        limit: int = CANCEL_REFS_LIMIT,
+    ) -> RefCancel:
+        """In one transaction, cancel every message of ``keys`` whose client_ref is ``ref``
+        (with ``prefix``: starts with ``ref``, taken literally) and that has not left, as
+        :meth:`cancel` does one; list the matches that have left with their status. At most
+        ``limit`` matches are listed, the waiting ones first; ``more`` says more matched."""
+        ...
 
     async def retry_message(
         self,

@@ -15,6 +15,7 @@ import msgspec
 
 __all__ = [
     "BACKLOG_CAP",
+    "CANCEL_REFS_LIMIT",
     "DEAD_KEPT",
     "HELD_COUNT_CAP",
     "RETRYABLE",
@@ -33,6 +34,8 @@ __all__ = [
     "OutcomeSummary",
     "QueueStats",
     "ReceiptSummary",
+    "RefCancel",
+    "RefMatch",
     "RetryResult",
     "TemplateRow",
     "WebhookJob",
@@ -250,3 +253,31 @@ class ClickResult(msgspec.Struct, frozen=True, kw_only=True):
 
     outcome: Literal["redirect", "expired", "unknown"]
     url: str = ""
+
+
+# -- cancel by client_ref ------------------------------------------------------------------
+
+CANCEL_REFS_LIMIT = 10_000
+"""Messages one cancel by client_ref or prefix lists (cancelled and already left together)."""
+
+
+class RefMatch(msgspec.Struct, frozen=True, kw_only=True):
+    """A message a cancel by client_ref matched: its id, reference, owner, status after."""
+
+    id: str
+    client_ref: str
+    key: str
+    status: str
+
+
+class RefCancel(msgspec.Struct, frozen=True, kw_only=True):
+    """What one cancel by client_ref or prefix did, in one transaction.
+
+    ``cancelled``: the matches that had not left, now ``cancelled``; ``already_left``: the
+    others (a part claimed, submitted, or a final status), with their status. Waiting matches
+    come first, so a call that hits the limit (``more``) cancels what it can and the next one
+    goes on with the rest."""
+
+    cancelled: list[RefMatch]
+    already_left: list[RefMatch]
+    more: bool

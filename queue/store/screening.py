@@ -54,6 +54,9 @@ class AcceptResult(msgspec.Struct, frozen=True, kw_only=True):
     """False when ``client_ref`` matched an earlier message, which is what this describes."""
     route: str
     send_at: float | None = None
+    duplicate: bool = False
+    """True when ``dedupe_key`` matched an earlier message inside its window, which is what
+    this describes (``created`` is False)."""
 
 
 class Facts(msgspec.Struct, frozen=True, kw_only=True):

@@ -16,7 +16,7 @@ from smsgw.queue.store.sqlite.rows import Columns, scalar
 from smsgw.queue.store.sqlite.transitions import add_history
 from smsgw.queue.store.sqlite.writer import Tx
 
-__all__ = ["AcceptResult", "accept", "new_id", "new_ids"]
+__all__ = ["AcceptResult", "accept", "expire_dedupe", "new_id", "new_ids"]
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -61,6 +61,8 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
     next_mid = int(scalar(conn.execute("SELECT coalesce(max(mid), 0) + 1 FROM messages")))
     message_rows: list[tuple[object, ...]] = []
     batch_refs: dict[tuple[str, str], AcceptResult] = {}
+    batch_dedupe: dict[tuple[str, str, str], AcceptResult] = {}
+    dedupe_rows: list[tuple[object, ...]] = []
     for msg, public_id in zip(msgs, ids, strict=True):
         if msg.client_ref is not None:
             seen = batch_refs.get((msg.key, msg.client_ref))
@@ -68,6 +70,12 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
                 seen = _find_by_ref(tx, msg.key, msg.client_ref)
             if seen is not None:
                 out.append(msgspec.structs.replace(seen, created=False))
+                continue
+        once = None if msg.dedupe_key is None else (msg.key, msg.to, msg.dedupe_key)
+        if once is not None:
+            first = batch_dedupe.get(once) or _find_first(tx, once, msg.created_at)
+            if first is not None:
+                out.append(msgspec.structs.replace(first, created=False, duplicate=True))
                 continue
         priority = PRIORITY[msg.msg_class]
         first_pid = next_pid
@@ -121,6 +129,10 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
         )
         if msg.client_ref is not None:
             batch_refs[(msg.key, msg.client_ref)] = result
+        if once is not None:
+            batch_dedupe[once] = result
+            until = msg.dedupe_until if msg.dedupe_until is not None else msg.expires_at
+            dedupe_rows.append((*once, mid, until))
         out.append(result)
     conn.executemany(
         "INSERT INTO messages (mid, id, key, client_ref, msg_class, priority, status, to_number,"
@@ -137,11 +149,21 @@ def accept(tx: Tx, msgs: Sequence[NewMessage], ids: Sequence[str]) -> list[Accep
     add_history(tx, history)
     if tracked:
         insert_links(tx, tracked)
+    if dedupe_rows:
+        # An entry found above was still in its window; one that ended is replaced.
+        conn.executemany(
+            "INSERT OR REPLACE INTO dedupe (key, to_number, dedupe_key, mid, expires_at)"
+            " VALUES (?,?,?,?,?)",
+            dedupe_rows,
+        )
     return out
 
 
 _ORIGINAL = Columns(
-    AcceptResult, columns={"parts": "parts_total", "created": "0"}, convert={"created": bool}
+    AcceptResult,
+    columns={"parts": "parts_total", "created": "0"},
+    convert={"created": bool},
+    skip=("duplicate",),
 )
 """An earlier message as the answer to its ``client_ref`` seen again."""
 
@@ -153,3 +175,24 @@ def _find_by_ref(tx: Tx, key: str, client_ref: str) -> AcceptResult | None:
             (key, client_ref),
         )
     )
+
+
+def _find_first(tx: Tx, once: tuple[str, str, str], now: float) -> AcceptResult | None:
+    """The message holding (key, number, dedupe_key) whose window is still open at ``now``."""
+    return _ORIGINAL.read_one(
+        tx.conn.execute(
+            f"SELECT {_ORIGINAL.select} FROM dedupe d JOIN messages m ON m.mid = d.mid"
+            " WHERE d.key = ? AND d.to_number = ? AND d.dedupe_key = ? AND d.expires_at > ?",
+            (*once, now),
+        )
+    )
+
+
+def expire_dedupe(tx: Tx, now: float, limit: int = 10_000) -> int:
+    """Drop up to ``limit`` dedupe entries whose window ended by ``now``; how many went."""
+    cursor = tx.conn.execute(
+        "DELETE FROM dedupe WHERE (key, to_number, dedupe_key) IN (SELECT key, to_number,"
+        " dedupe_key FROM dedupe WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
+        (now, limit),
+    )
+    return cursor.rowcount

@@ -294,6 +294,20 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX clicks_message ON clicks(mid, cid);
     """,
+    # 12: "only once": a message with a dedupe_key holds (key, number, dedupe_key) until the end
+    # of its window; a second one inside it finds the first by primary key, in the accept
+    # transaction. Entries whose window ended are pruned by expiry time.
+    """
+    CREATE TABLE dedupe (
+        key TEXT NOT NULL,
+        to_number TEXT NOT NULL,
+        dedupe_key TEXT NOT NULL,
+        mid INTEGER NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (key, to_number, dedupe_key)
+    ) WITHOUT ROWID;
+    CREATE INDEX dedupe_expires ON dedupe(expires_at);
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

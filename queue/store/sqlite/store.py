@@ -30,16 +30,19 @@ from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
 from smsgw.queue.store.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
 from smsgw.queue.store.lock import StoreLock
 from smsgw.queue.store.records import (
+    CANCEL_REFS_LIMIT,
     Click,
     ClickResult,
     HeldCounts,
     HeldReceipt,
     NewTemplate,
+    RefCancel,
     TemplateRow,
 )
 from smsgw.queue.store.refusals import CHECK_HINT, StoreRefused, preflight
 from smsgw.queue.store.screening import AcceptGate, AcceptResult, Facts, Screened
 from smsgw.queue.store.sqlite import accept as ops_accept
+from smsgw.queue.store.sqlite import cancel_refs as ops_cancel_refs
 from smsgw.queue.store.sqlite import consent as ops_consent
 from smsgw.queue.store.sqlite import console as ops_console
 from smsgw.queue.store.sqlite import dispatch as ops_dispatch
@@ -301,6 +304,11 @@ class SqliteStore:
     async def expire_pending_receipts(self, now: float) -> list[str]:
         return await self._writer.call(ops_dispatch.expire_pending_receipts, now)
 
+    async def expire_dedupe(self, now: float) -> int:
+        """Forget dedupe entries whose window ended by ``now`` (a bounded batch per call);
+        how many went."""
+        return await self._writer.call(ops_accept.expire_dedupe, now)
+
     async def recover_in_flight(self, now: float, older_than: float | None = None) -> list[str]:
         """Parts left ``sending`` go back to the queue: all of them (``older_than`` None, at
         start), or those sent before ``older_than``. Taking all back is only for a store this
@@ -322,6 +330,22 @@ class SqliteStore:
 
     async def cancel(self, key: str, public_id: str, now: float) -> str | None:
         return await self._writer.call(ops_dispatch.cancel, self._events, key, public_id, now)
+
+    async def cancel_refs(
+        self,
+        keys: Sequence[str],
+        ref: str,
+        now: float,
+        *,
+        prefix: bool = False,
+        limit: int = CANCEL_REFS_LIMIT,
+    ) -> RefCancel:
+        """Cancel in one transaction every message of ``keys`` with client_ref ``ref`` (or a
+        client_ref starting with it) that has not left (see
+        :func:`smsgw.queue.store.sqlite.cancel_refs.cancel_refs`)."""
+        return await self._writer.call(
+            ops_cancel_refs.cancel_refs, self._events, keys, ref, prefix, now, limit
+        )
 
     async def retry_message(
         self,
