@@ -10,7 +10,7 @@ from typing import NamedTuple
 import msgspec
 from msgspec import UnsetType
 
-from smsgw.config.durations import parse_duration
+from smsgw.config.durations import format_duration, parse_duration
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.text import ReferenceAllocator, TextError, TooManyParts, plan
@@ -178,7 +178,8 @@ class Acceptor:
             ahead = self.config.limits.max_send_ahead
             if send_at > now + ahead:
                 raise Invalid(
-                    f"'send_at' is more than {ahead:g} seconds ahead (limits.max_send_ahead)",
+                    f"'send_at' is more than {format_duration(ahead)} ahead"
+                    " (limits.max_send_ahead)",
                     field=fp + "send_at",
                     code="send_at_too_far",
                 )
