@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from smsgw.config.flows import flow_problems
 from smsgw.config.schema import Config, ModemRouteConfig, SmppRouteConfig
 from smsgw.config.smpp_server import account_problems
 
@@ -237,6 +238,8 @@ def _check(config: Config, file: str) -> None:
             except (OSError, ssl.SSLError) as e:
                 reason = f"cannot load the certificate and key: {e}"
                 raise ConfigError(file, "smpp_server.tls_cert", reason) from None
+    for key, reason in flow_problems(config.flows, {k.name for k in config.keys}):
+        raise ConfigError(file, key, reason)
     for field in ("quiet_start", "quiet_end"):
         if not _HHMM.fullmatch(getattr(config.policy, field)):
             raise ConfigError(file, f"policy.{field}", "must be HH:MM (24-hour)")

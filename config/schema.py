@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from smsgw.config.flows import FlowConfig
 from smsgw.config.smpp_server import SmppServerConfig
 from smsgw.words import MessageClass
 
@@ -373,3 +374,5 @@ class Config(_Table, frozen=True, kw_only=True):
     limits: LimitsConfig = LimitsConfig()
     smpp_server: SmppServerConfig | None = None
     """smsgw as an SMSC (off when the table is absent)."""
+    flows: list[FlowConfig] = []
+    """Message sequences started and stopped by events (``POST /v1/events``)."""

@@ -26,6 +26,17 @@ from smsgw.queue.consent.records import (
     OptoutRequest,
     OptoutRow,
 )
+from smsgw.queue.flows.records import (
+    DueStep,
+    EventResult,
+    Fired,
+    FlowCounts,
+    FlowSpec,
+    NewEvent,
+    RunRow,
+    StepFire,
+    StepStats,
+)
 from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
 from smsgw.queue.store.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
 from smsgw.queue.store.lock import StoreLock
@@ -36,6 +47,7 @@ from smsgw.queue.store.sqlite import accept as ops_accept
 from smsgw.queue.store.sqlite import consent as ops_consent
 from smsgw.queue.store.sqlite import console as ops_console
 from smsgw.queue.store.sqlite import dispatch as ops_dispatch
+from smsgw.queue.store.sqlite import flows as ops_flows
 from smsgw.queue.store.sqlite import reads as ops_read
 from smsgw.queue.store.sqlite import screening as ops_screening
 from smsgw.queue.store.sqlite import smpp_held as ops_smpp_held
@@ -246,6 +258,11 @@ class SqliteStore:
             screened = await self._writer.call(
                 ops_screening.accept_marked, policy, items, ids, receipts_to, wants_receipt
             )
+        self._count_accepted(screened)
+        return screened
+
+    def _count_accepted(self, screened: Sequence[Screened]) -> None:
+        """Count the new messages as active and wake the routes with some ready to leave."""
         ready: set[str] = set()
         for s in screened:
             r = s.result
@@ -255,7 +272,6 @@ class SqliteStore:
                     ready.add(r.route)
         if ready:
             self.on_ready(ready)
-        return screened
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(tx, *args)`` of this SQLite backend in its writer thread, in a transaction.
@@ -448,6 +464,47 @@ class SqliteStore:
 
     async def delete_template(self, key: str, name: str) -> bool:
         return await self._writer.call(ops_templates.delete, key, name)
+
+    # -- flows -----------------------------------------------------------------------------
+
+    async def record_events(
+        self, specs: Sequence[FlowSpec], items: Sequence[NewEvent]
+    ) -> list[EventResult]:
+        """Store events; start and stop runs of ``specs`` as they call for, in one commit."""
+        ids = ops_accept.new_ids("evt_", [e.received_at for e in items])
+        return await self._writer.call(ops_flows.record_events, self._events, specs, items, ids)
+
+    async def due_flow_steps(self, now: float, limit: int) -> list[DueStep]:
+        return await self._writer.call(ops_flows.due_steps, now, limit)
+
+    async def next_flow_due(self) -> float | None:
+        return await self._writer.call(ops_flows.next_due)
+
+    async def fire_flow_steps(
+        self,
+        specs: Mapping[str, FlowSpec],
+        fires: Sequence[StepFire],
+        policy: AcceptGate,
+        now: float,
+    ) -> list[Fired]:
+        """Due steps become messages (screened like any accept) and each run's following step
+        is scheduled, in one commit; steps a stop event got to first are left alone."""
+        ids = ops_accept.new_ids("msg_", [now] * len(fires))
+        fired, screened = await self._writer.call(
+            ops_flows.fire_steps, policy, specs, fires, ids, now
+        )
+        self._count_accepted(screened)
+        return fired
+
+    async def flow_runs(
+        self, key: str, flow: str, number: str | None, after: int, limit: int
+    ) -> list[RunRow]:
+        return await self._writer.call(ops_flows.runs_page, key, flow, number, after, limit)
+
+    async def flow_stats(
+        self, key: str, names: Sequence[str]
+    ) -> dict[str, tuple[FlowCounts, list[StepStats]]]:
+        return await self._writer.call(ops_flows.flow_stats, key, names)
 
     # -- inbound and webhooks --------------------------------------------------------------
 

@@ -1,0 +1,152 @@
+"""Flows end to end: events over HTTP start and stop runs, due steps become messages through
+the accept path, and the runs view shows each step's state (real gateway, real SQLite file)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from tests.conftest import OTHER_TOKEN, TOKEN, Running, StartGateway
+from tests.policy_helpers import at
+
+NUMBER = "+4917012345678"
+MORNING = at("2027-01-15T08:00:00")  # 09:00 in Berlin: marketing may go
+
+CART = """
+[[flows]]
+name = "cart"
+key = "shop"
+trigger = "cart_abandoned"
+stop_on = ["order_placed"]
+
+[[flows.steps]]
+delay = "1h"
+class = "marketing"
+text = "Hi {{name}}, your cart is waiting."
+
+[[flows.steps]]
+delay = "24h"
+class = "marketing"
+text = "Last call for your cart, {{name}}."
+"""
+
+
+class Wall:
+    """The gateway's wall clock, moved by the test."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def _tick(gw: Running) -> None:
+    assert gw.gateway.flows is not None
+    with trio.fail_after(10):
+        await gw.gateway.flows.tick()
+
+
+async def _runs(gw: Running, flow: str, query: str = "") -> list[dict[str, Any]]:
+    status, body = await gw.call("GET", f"/v1/flows/{flow}/runs{query}")
+    assert status == 200, body
+    assert isinstance(body, dict)
+    runs: list[dict[str, Any]] = body["runs"]
+    return runs
+
+
+async def _event(gw: Running, body: dict[str, Any], token: str = TOKEN) -> dict[str, Any]:
+    status, reply = await gw.call("POST", "/v1/events", body, token=token)
+    assert status == 202, reply
+    assert isinstance(reply, dict)
+    return reply
+
+
+async def test_abandoned_cart_sends_after_an_hour_and_an_order_stops_the_rest(
+    start_gateway: StartGateway,
+) -> None:
+    wall = Wall(MORNING)
+    gw = await start_gateway(CART, wall=wall)
+    ev = {"type": "cart_abandoned", "number": NUMBER, "ref": "c1", "data": {"name": "Ann"}}
+    reply = await _event(gw, ev)
+    [started] = reply["started"]
+    assert started["flow"] == "cart" and reply["stopped"] == reply["skipped"] == []
+    run = started["run"]
+
+    await _tick(gw)  # not due yet
+    [view] = await _runs(gw, "cart")
+    assert view["state"] == "running"
+    assert [(s["n"], s["state"]) for s in view["steps"]] == [(1, "waiting")]
+    assert view["steps"][0]["due_at"] == "2027-01-15T09:00:00.000Z"
+
+    wall.t = MORNING + 3600
+    await _tick(gw)
+    [view] = await _runs(gw, "cart")
+    first, second = view["steps"]
+    assert first["state"] == "sent" and second["state"] == "waiting"
+    assert second["due_at"] == "2027-01-16T09:00:00.000Z"
+    status, msg = await gw.call("GET", f"/v1/messages/{first['message']}")
+    assert status == 200 and isinstance(msg, dict)
+    assert msg["text"] == "Hi Ann, your cart is waiting."
+    assert msg["client_ref"] == f"flow:cart:{run}:1"
+    assert msg["class"] == "marketing"
+
+    reply = await _event(gw, {"type": "order_placed", "number": NUMBER, "ref": "c1"})
+    assert reply["stopped"] == [{"flow": "cart", "run": run, "cancelled": [2], "sent": [1]}]
+
+    wall.t = MORNING + 3600 + 86400
+    await _tick(gw)
+    [view] = await _runs(gw, "cart")
+    assert view["state"] == "stopped" and view["stopped_by"] == reply["id"]
+    assert [(s["state"], s["cancelled_by"]) for s in view["steps"]] == [
+        ("sent", None),
+        ("cancelled", reply["id"]),
+    ]
+    status, page = await gw.call("GET", "/v1/messages?limit=10")
+    assert status == 200 and isinstance(page, dict) and len(page["messages"]) == 1
+
+
+async def test_an_order_for_another_cart_does_not_stop_the_run(
+    start_gateway: StartGateway,
+) -> None:
+    gw = await start_gateway(CART, wall=Wall(MORNING))
+    await _event(gw, {"type": "cart_abandoned", "number": NUMBER, "ref": "c1", "data": {}})
+    reply = await _event(gw, {"type": "order_placed", "number": NUMBER, "ref": "c2"})
+    assert reply["stopped"] == []
+    reply = await _event(gw, {"type": "order_placed", "number": NUMBER})
+    assert [s["cancelled"] for s in reply["stopped"]] == [[1]]
+
+
+async def test_events_are_scoped_to_the_key(start_gateway: StartGateway) -> None:
+    gw = await start_gateway(CART, wall=Wall(MORNING))
+    reply = await _event(
+        gw, {"type": "cart_abandoned", "number": NUMBER, "data": {}}, token=OTHER_TOKEN
+    )
+    assert reply["started"] == []
+    assert await _runs(gw, "cart") == []
+    status, body = await gw.call("GET", "/v1/flows/cart", token=OTHER_TOKEN)
+    assert status == 404 and isinstance(body, dict)
+    assert body["error"]["code"] == "unknown_flow"
+
+
+async def test_bad_events_get_422_naming_the_field(start_gateway: StartGateway) -> None:
+    gw = await start_gateway(CART, wall=Wall(MORNING))
+    for body, field in [
+        ({"number": NUMBER}, "type"),
+        ({"type": "cart_abandoned", "number": "12"}, "number"),
+        ({"type": "cart_abandoned", "number": NUMBER, "at": "2030-01-01T00:00:00Z"}, "at"),
+        ({"type": "bad type", "number": NUMBER}, "type"),
+    ]:
+        status, reply = await gw.call("POST", "/v1/events", body)
+        assert status == 422, (body, reply)
+        assert isinstance(reply, dict) and reply["error"]["field"] == field, reply
+    status, reply = await gw.call(
+        "POST",
+        "/v1/events",
+        {"events": [{"type": "cart_abandoned", "number": NUMBER}, {"type": "x", "number": "1"}]},
+    )
+    assert status == 202 and isinstance(reply, dict)
+    ok, bad = reply["events"]
+    assert len(ok["started"]) == 1 and bad["error"]["field"] == "events[1].number"
+    assert len(await _runs(gw, "cart")) == 1
