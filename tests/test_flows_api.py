@@ -3,14 +3,13 @@ the accept path, and the runs view shows each step's state (real gateway, real S
 
 from __future__ import annotations
 
-from typing import Any
-
-import trio
-
-from tests.conftest import OTHER_TOKEN, TOKEN, Running, StartGateway
+from tests.conftest import OTHER_TOKEN, StartGateway
+from tests.flow_helpers import NUMBER, Wall
+from tests.flow_helpers import event as _event
+from tests.flow_helpers import runs as _runs
+from tests.flow_helpers import tick as _tick
 from tests.policy_helpers import at
 
-NUMBER = "+4917012345678"
 MORNING = at("2027-01-15T08:00:00")  # 09:00 in Berlin: marketing may go
 
 CART = """
@@ -30,37 +29,6 @@ delay = "24h"
 class = "marketing"
 text = "Last call for your cart, {{name}}."
 """
-
-
-class Wall:
-    """The gateway's wall clock, moved by the test."""
-
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-async def _tick(gw: Running) -> None:
-    assert gw.gateway.flows is not None
-    with trio.fail_after(10):
-        await gw.gateway.flows.tick()
-
-
-async def _runs(gw: Running, flow: str, query: str = "") -> list[dict[str, Any]]:
-    status, body = await gw.call("GET", f"/v1/flows/{flow}/runs{query}")
-    assert status == 200, body
-    assert isinstance(body, dict)
-    runs: list[dict[str, Any]] = body["runs"]
-    return runs
-
-
-async def _event(gw: Running, body: dict[str, Any], token: str = TOKEN) -> dict[str, Any]:
-    status, reply = await gw.call("POST", "/v1/events", body, token=token)
-    assert status == 202, reply
-    assert isinstance(reply, dict)
-    return reply
 
 
 async def test_abandoned_cart_sends_after_an_hour_and_an_order_stops_the_rest(
