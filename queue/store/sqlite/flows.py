@@ -285,6 +285,7 @@ def fire_steps(
     for f, rid, n, flow, trigger_at in live:
         message: str | None = None
         reason: str | None = f.reason or None
+        floor: float | None = None
         if f.expired:
             state = "expired"
         elif f.msg is None:
@@ -294,6 +295,7 @@ def fire_steps(
             s = next(results)
             if s.result is not None:
                 state, message = "sent", s.result.id
+                floor = s.deferred_until
             else:
                 state = "skipped"
                 reason = s.refusal.code if s.refusal is not None else "refused"
@@ -305,10 +307,14 @@ def fire_steps(
         completed = spec is None or n >= len(spec.steps)
         if spec is not None and not completed:
             step = spec.steps[n]
+            # Its due time as configured, but never before the previous step's message may
+            # leave (a policy deferred it): a deferral does not reorder a run's steps. A due
+            # time already past fires at the next round, after that message was queued.
             base = now if step.after == "previous" else trigger_at
+            due = base + step.delay if floor is None else max(base + step.delay, floor)
             tx.conn.execute(
                 "INSERT INTO flow_steps (rid, n, due_at, state) VALUES (?, ?, ?, 'waiting')",
-                (rid, n + 1, max(base + step.delay, now)),
+                (rid, n + 1, due),
             )
         if completed:
             tx.conn.execute(
