@@ -118,3 +118,52 @@ async def test_bad_events_get_422_naming_the_field(start_gateway: StartGateway) 
     ok, bad = reply["events"]
     assert len(ok["started"]) == 1 and bad["error"]["field"] == "events[1].number"
     assert len(await _runs(gw, "cart")) == 1
+
+
+TEMPLATED = """
+[[flows]]
+name = "code"
+key = "shop"
+trigger = "signup"
+
+[[flows.steps]]
+template = "welcome"
+"""
+
+
+async def test_a_template_step_renders_the_event_data_and_a_missing_variable_skips_it(
+    start_gateway: StartGateway,
+) -> None:
+    gw = await start_gateway(TEMPLATED, wall=Wall(MORNING))
+    template = {"name": "welcome", "text": "Welcome {{name}}! Your code: {{code}}"}
+    assert (await gw.call("POST", "/v1/templates", template))[0] == 201
+    await _event(gw, {"type": "signup", "number": NUMBER, "data": {"name": "Ann", "code": 7}})
+    await _event(gw, {"type": "signup", "number": "+4917012345679", "data": {"name": "Bo"}})
+    await _tick(gw)
+    by_number = {r["number"]: r for r in await _runs(gw, "code")}
+    sent = by_number[NUMBER]["steps"][0]
+    status, msg = await gw.call("GET", f"/v1/messages/{sent['message']}")
+    assert status == 200 and isinstance(msg, dict)
+    assert msg["text"] == "Welcome Ann! Your code: 7" and msg["template"] == "welcome"
+    skipped = by_number["+4917012345679"]["steps"][0]
+    assert (skipped["state"], skipped["reason"]) == ("skipped", "missing_variable")
+    assert all(r["state"] == "completed" for r in by_number.values())
+
+    status, body = await gw.call("GET", "/metrics", token=None)
+    assert status == 200 and isinstance(body, bytes)
+    text = body.decode()
+    assert 'smsgw_flow_runs_total{flow="code",result="started"} 2.0' in text
+    assert 'smsgw_flow_runs_total{flow="code",result="completed"} 2.0' in text
+    assert 'smsgw_flow_steps_total{flow="code",result="sent"} 1.0' in text
+    assert 'smsgw_flow_steps_total{flow="code",result="skipped"} 1.0' in text
+    status, listing = await gw.call("GET", "/v1/flows")
+    assert status == 200 and isinstance(listing, dict)
+    assert listing["flows"] == [
+        {
+            "name": "code",
+            "trigger": "signup",
+            "stop_on": [],
+            "steps": 1,
+            "runs": {"running": 0, "completed": 2, "stopped": 0, "skipped": 0},
+        }
+    ]
