@@ -63,7 +63,7 @@ from smsgw.queue.store.sqlite.dispatch import (
 from smsgw.queue.store.sqlite.migrations import SCHEMA_VERSION, NotAStore, SchemaTooNew, migrate
 from smsgw.queue.store.sqlite.reads import QueueStats
 from smsgw.queue.store.sqlite.transitions import Events, StatusEvent
-from smsgw.queue.store.sqlite.writer import Tx, Writer, classify
+from smsgw.queue.store.sqlite.writer import Writer, classify
 
 __all__ = ["SqliteStore"]
 
@@ -514,7 +514,7 @@ class SqliteStore:
         if not any(accounts):
             return await self._writer.call(ops_read.add_inbound, items, owners)
         return await self._writer.call(
-            _add_inbound_held, items, owners, accounts, self._events.on_smpp_held
+            ops_read.add_inbound_held, items, owners, accounts, self._events.on_smpp_held
         )
 
     async def inbound(
@@ -549,23 +549,6 @@ class SqliteStore:
         """One delivery of a JSON object body (see :meth:`enqueue_webhooks`)."""
         payload = msgspec.json.decode(body)
         await self.enqueue_webhooks([(key, url, payload)], now)
-
-
-def _add_inbound_held(
-    tx: Tx,
-    items: Sequence[InboundMessage],
-    owners: Sequence[str | None],
-    accounts: Sequence[str | None],
-    notify: Callable[[], None],
-) -> list[str]:
-    ids = ops_read.add_inbound(tx, items, owners)
-    held = [
-        (a, i, m.sender, m.to, m.text, m.received_at)
-        for a, i, m in zip(accounts, ids, items, strict=True)
-        if a is not None
-    ]
-    ops_smpp_held.hold_inbound(tx, held, notify)
-    return ids
 
 
 def _refusal(path: str, exc: BaseException) -> StoreRefused | None:
