@@ -98,9 +98,14 @@ class FlowRunner:
         cache: _Cache = {}
         fires = [await self._fire(step, now, cache) for step in due]
         fired = await self.store.fire_flow_steps(self.specs, fires, self.policy, now)
+        by_sid = {f.sid: f for f in fires}
         for f in fired:
             if f.state != "gone":
                 self.metrics.flow_steps.labels(f.flow, f.state).inc()
+            msg = by_sid[f.sid].msg
+            if f.state == "sent" and msg is not None:  # counted like a POST's message
+                self.metrics.messages_accepted.labels(msg.msg_class).inc()
+                self.metrics.parts_accepted.labels(msg.encoding).inc(len(msg.segments))
             if f.completed:
                 self.metrics.flow_runs.labels(f.flow, "completed").inc()
         return fired

@@ -156,6 +156,7 @@ async def test_a_template_step_renders_the_event_data_and_a_missing_variable_ski
     assert 'smsgw_flow_runs_total{flow="code",result="completed"} 2.0' in text
     assert 'smsgw_flow_steps_total{flow="code",result="sent"} 1.0' in text
     assert 'smsgw_flow_steps_total{flow="code",result="skipped"} 1.0' in text
+    assert 'smsgw_messages_accepted_total{class="transactional"} 1.0' in text
     status, listing = await gw.call("GET", "/v1/flows")
     assert status == 200 and isinstance(listing, dict)
     assert listing["flows"] == [
@@ -167,3 +168,33 @@ async def test_a_template_step_renders_the_event_data_and_a_missing_variable_ski
             "runs": {"running": 0, "completed": 2, "stopped": 0, "skipped": 0},
         }
     ]
+
+
+async def test_the_flow_view_and_the_runs_pages(start_gateway: StartGateway) -> None:
+    gw = await start_gateway(CART, wall=Wall(MORNING))
+    numbers = ["+4917012345671", "+4917012345672", "+4917012345673"]
+    for number in numbers:
+        await _event(gw, {"type": "cart_abandoned", "number": number, "data": {"name": "A"}})
+    first = await _runs(gw, "cart", "?limit=2")
+    status, page = await gw.call("GET", "/v1/flows/cart/runs?limit=2")
+    assert status == 200 and isinstance(page, dict) and page["next"] is not None
+    rest = await _runs(gw, "cart", f"?limit=2&after={page['next']}")
+    assert [r["number"] for r in first + rest] == numbers
+    [only] = await _runs(gw, "cart", f"?number={numbers[1].replace('+', '%2B')}")
+    assert only["number"] == numbers[1]
+    status, detail = await gw.call("GET", "/v1/flows/cart")
+    assert status == 200 and isinstance(detail, dict)
+    assert (detail["trigger"], detail["stop_on"], detail["match_ref"]) == (
+        "cart_abandoned",
+        ["order_placed"],
+        True,
+    )
+    assert [(s["n"], s["delay"], s["after"], s["class"]) for s in detail["steps"]] == [
+        (1, 3600.0, "previous", "marketing"),
+        (2, 86400.0, "previous", "marketing"),
+    ]
+    assert detail["steps"][0]["stats"]["started"] == 3
+    assert detail["steps"][1]["stats"]["started"] == 0
+    assert detail["runs"]["running"] == 3
+    status, body = await gw.call("GET", "/v1/flows/cart/runs?limit=0")
+    assert status == 422 and isinstance(body, dict) and body["error"]["field"] == "limit"
