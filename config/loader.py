@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from smsgw.config.flows import flow_problems
 from smsgw.config.links import links_problems
 from smsgw.config.schema import Config, ModemRouteConfig, SmppRouteConfig
 from smsgw.config.smpp_server import account_problems
@@ -247,6 +248,8 @@ def _check(config: Config, file: str) -> None:
             reason = "the redirect listener needs its own address, not server.listen's"
             raise ConfigError(file, "links.listen", reason)
     for key, reason in links_problems(config.links):
+        raise ConfigError(file, key, reason)
+    for key, reason in flow_problems(config.flows, {k.name for k in config.keys}):
         raise ConfigError(file, key, reason)
     for field in ("quiet_start", "quiet_end"):
         if not _HHMM.fullmatch(getattr(config.policy, field)):

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from smsgw.config.flows import FlowConfig
 from smsgw.config.links import LinksConfig
 from smsgw.config.smpp_server import SmppServerConfig
 from smsgw.words import MessageClass
@@ -377,3 +378,5 @@ class Config(_Table, frozen=True, kw_only=True):
     """smsgw as an SMSC (off when the table is absent)."""
     links: LinksConfig = LinksConfig()
     """Tracked short links and their redirect listener (off while ``links.listen`` is "")."""
+    flows: list[FlowConfig] = []
+    """Message sequences started and stopped by events (``POST /v1/events``)."""

@@ -31,6 +31,7 @@ from smsgw.gateway.webhooks import DELIVERY_RESULTS
 from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent.policy import DEFERRAL_REASONS, REFUSAL_REASONS
 from smsgw.queue.consent.records import Source
+from smsgw.queue.flows.records import RUN_RESULTS, STEP_RESULTS
 from smsgw.queue.scheduling.scheduler import RECEIPT_RESULTS, SUBMIT_ERROR_KINDS, RouteRunner
 from smsgw.queue.store.health import KINDS as STORE_ERROR_KINDS
 from smsgw.words import CLASSES, ENCODINGS, FINAL
@@ -77,6 +78,8 @@ def known_series(
         "duplicates_risked": [(r,) for r in routes],
         "receipts": [(r, res) for r in routes for res in RECEIPT_RESULTS],
         "inbound": [(r,) for r in routes],
+        "flow_runs": [(f.name, res) for f in config.flows for res in RUN_RESULTS],
+        "flow_steps": [(f.name, res) for f in config.flows for res in STEP_RESULTS],
         "submit_latency": [(r,) for r in routes],
         "reconnects": [(r, link) for r in routes for link in links.get(r, ())],
         "protocol_errors": [],

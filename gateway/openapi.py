@@ -19,6 +19,7 @@ import msgspec
 from smsgw import __version__
 from smsgw.config.schema import Config
 from smsgw.gateway.api_consent import ConsentBody, OptoutBody
+from smsgw.gateway.openapi_flows import flow_paths
 from smsgw.gateway.openapi_paths import known_number_pattern, number_pattern, paths, ref
 from smsgw.gateway.schemas import (
     Accepted,
@@ -41,6 +42,7 @@ from smsgw.gateway.schemas import (
     RouteList,
     SendRequest,
 )
+from smsgw.gateway.schemas_flows import EventBody, EventReply, FlowDetail, FlowList, RunPage
 from smsgw.gateway.schemas_templates import (
     RecipientPreview,
     TemplateBody,
@@ -59,8 +61,8 @@ _STRUCTS = (
     PreviewReply, OptoutBody, ConsentBody, CancelReply, RouteList, HealthReply, ReadyReply,
     OptoutPage, OptoutState, OptinReply, ImportReply, ConsentReply, TemplateBody,
     TemplateUpdate, TemplateView, TemplatePage, TemplateDeleted, TemplatePreviewRequest,
-    RecipientPreview, WorstCase, CancelRefsRequest,
-    CancelRefsReply,
+    RecipientPreview, WorstCase, CancelRefsRequest, CancelRefsReply, EventBody, EventReply,
+    FlowList, FlowDetail, RunPage,
 )  # fmt: skip
 
 
@@ -105,7 +107,13 @@ def _components(config: Config) -> dict[str, Any]:
     _set_string(send, "tz", enum=sorted(zoneinfo.available_timezones()))
     _set_string(send, "text", maxLength=_max_text(config))
     number = {"pattern": number_pattern(config), "minLength": None}
-    for name, prop in (("SendRequest", "to"), ("OptoutBody", "number"), ("ConsentBody", "number")):
+    numbers = (
+        ("SendRequest", "to"),
+        ("OptoutBody", "number"),
+        ("ConsentBody", "number"),
+        ("EventBody", "number"),
+    )
+    for name, prop in numbers:
         _set_string(components[name]["properties"], prop, **number)
     _set_string(send, "to", description=_to_description(config))
     _set_string(
@@ -172,6 +180,36 @@ def _components(config: Config) -> dict[str, Any]:
         },
         "required": ["messages"],
     }
+    components["EventBatch"] = {
+        "type": "object",
+        "properties": {
+            "events": {
+                "type": "array",
+                "items": {"anyOf": [ref("EventBody"), {}]},
+                "minItems": 1,
+                "maxItems": config.limits.max_batch,
+            }
+        },
+        "required": ["events"],
+        "additionalProperties": False,
+    }
+    components["EventsReply"] = {
+        "type": "object",
+        "properties": {
+            "events": {
+                "type": "array",
+                "items": {"anyOf": [ref("EventReply"), ref("ErrorReply")]},
+                "description": "One answer per item, in the order sent.",
+            }
+        },
+        "required": ["events"],
+    }
+    _set_string(
+        components["EventBody"]["properties"],
+        "at",
+        format="date-time",
+        description="When it happened (default: now); not in the future (422 at_in_future).",
+    )
     return components
 
 
@@ -184,7 +222,7 @@ def _build(config: Config) -> bytes:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
-        "paths": paths(config),
+        "paths": {**paths(config), **flow_paths(config)},
     }
     return msgspec.json.encode(doc)
 

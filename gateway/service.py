@@ -38,6 +38,7 @@ from smsgw.drivers.supervise import supervised
 from smsgw.gateway.api import Api
 from smsgw.gateway.cli import TOKEN_FILE
 from smsgw.gateway.console import Console
+from smsgw.gateway.flow_runner import FlowRunner
 from smsgw.gateway.http import HttpLimits, HttpServer, Request
 from smsgw.gateway.known_series import prime_metrics
 from smsgw.gateway.redirects import LinkRedirects
@@ -110,6 +111,8 @@ class Gateway:
             shutting_down=lambda: self.api is None or self.api.shutting_down,
         )
         self.webhooks: WebhookWorker | None = None
+        self.flows: FlowRunner | None = None
+        """Fires due flow steps (once serving)."""
         # Every supervised task is in smsgw_task_failures_total from the first scrape.
         for task in self.task_names():
             self.metrics.task_failures.labels(task)
@@ -125,6 +128,7 @@ class Gateway:
             "recovery",
             "timers",
             "console_sampler",
+            "flows",
             *(f"driver:{name}" for name in routes),
             *(f"runner:{name}" for name in routes),
             *(
@@ -177,6 +181,11 @@ class Gateway:
             await nursery.start(webhooks.run)
             nursery.start_soon(self._supervised, "stats", self._stats_loop)
             self.api = Api(self.wiring, console=self.console.handle)
+            self.flows = FlowRunner(
+                config, self.store, self.api.acceptor, self.api.templates, self.policy,
+                self.metrics, self.wall,
+            )  # fmt: skip
+            nursery.start_soon(self._supervised, "flows", self.flows.run)
             self.metrics.add_collector(self._collect)
             s = config.server
             self.server = HttpServer(

@@ -136,6 +136,21 @@ class Metrics:
             registry=r,
         )
 
+        # Flows (the flow label holds names from config: bounded).
+        self.flow_runs = Counter(
+            "smsgw_flow_runs",
+            "Flow runs by result: started, skipped (once_per, already running, stopped"
+            " earlier), stopped (a stop event), completed.",
+            ["flow", "result"],
+            registry=r,
+        )
+        self.flow_steps = Counter(
+            "smsgw_flow_steps",
+            "Flow steps by result: sent, skipped (refused by a policy), cancelled (a stop"
+            " event), expired (due too long ago).",
+            ["flow", "result"],
+            registry=r,
+        )
         # Receipts and inbound.
         self.receipts = Counter(
             "smsgw_receipts",

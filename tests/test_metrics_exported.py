@@ -144,7 +144,8 @@ def _name(call: ast.Call) -> str:
 def test_every_label_value_the_code_counts_is_primed() -> None:
     """A literal label value in ``metrics.<family>.labels(...)`` must be in that family's
     known series, or its series would appear only with its first event."""
-    config = parse(gateway_toml(Path("/nonexistent")).encode(), "test.toml", {})
+    flow = '[[flows]]\nname = "f"\nkey = "shop"\ntrigger = "t"\n[[flows.steps]]\ntext = "x"\n'
+    config = parse(gateway_toml(Path("/nonexistent"), flow).encode(), "test.toml", {})
     known = known_series(config, {"sim": ["sim"]}, Gateway(config).task_names())
     values: dict[tuple[str, int], set[str]] = {}
     for family, label_sets in known.items():

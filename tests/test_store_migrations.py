@@ -401,6 +401,50 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "updated_at": 999.5,
         }
     ],
+    "flow_events": [
+        {
+            "eid": 1,
+            "id": "evt_1",
+            "key": "shop",
+            "type": "cart_abandoned",
+            "number": "+4917012345678",
+            "ref": "cart-1",
+            "data": '{"name": "Ann"}',
+            "at": 1000.0,
+            "received_at": 1000.5,
+        }
+    ],
+    "flow_runs": [
+        {
+            "rid": 1,
+            "id": "run_1",
+            "key": "shop",
+            "flow": "cart",
+            "number": "+4917012345678",
+            "ref": "cart-1",
+            "data": '{"name": "Ann"}',
+            "event": "evt_1",
+            "trigger_at": 1000.0,
+            "state": "stopped",
+            "reason": None,
+            "started_at": 1000.5,
+            "ended_at": 5000.0,
+            "stopped_by": "evt_2",
+        }
+    ],
+    "flow_steps": [
+        {
+            "sid": 1,
+            "rid": 1,
+            "n": 1,
+            "due_at": 4600.0,
+            "state": "sent",
+            "message": "msg_1",
+            "event": None,
+            "reason": None,
+            "done_at": 4600.5,
+        },
+    ],
 }
 
 

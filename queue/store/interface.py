@@ -28,6 +28,17 @@ from smsgw.queue.consent.records import (
     OptoutRequest,
     OptoutRow,
 )
+from smsgw.queue.flows.records import (
+    DueStep,
+    EventResult,
+    Fired,
+    FlowCounts,
+    FlowSpec,
+    NewEvent,
+    RunRow,
+    StepFire,
+    StepStats,
+)
 from smsgw.queue.model import InboundRow, MessageRow, NewMessage
 from smsgw.queue.scheduling.retry import DispatchPolicy
 from smsgw.queue.store.health import StoreHealth
@@ -280,6 +291,47 @@ class Store(Protocol):
 
     async def delete_template(self, key: str, name: str) -> bool:
         """Remove ``key``'s template ``name``; whether there was one."""
+        ...
+
+    # -- flows -----------------------------------------------------------------------------
+
+    async def record_events(
+        self, specs: Sequence[FlowSpec], items: Sequence[NewEvent]
+    ) -> list[EventResult]:
+        """Record events and, in the same transaction, stop the runs of ``specs`` they stop
+        (pending steps cancelled, messages not yet claimed for sending cancelled) and start
+        the runs they trigger (first step scheduled) or record those skipped, with why."""
+        ...
+
+    async def due_flow_steps(self, now: float, limit: int) -> list[DueStep]:
+        """Waiting steps due at ``now``, in due order."""
+        ...
+
+    async def next_flow_due(self) -> float | None:
+        """When the earliest waiting step falls due (None: none waits)."""
+        ...
+
+    async def fire_flow_steps(
+        self,
+        specs: Mapping[str, FlowSpec],
+        fires: Sequence[StepFire],
+        policy: AcceptGate,
+        now: float,
+    ) -> list[Fired]:
+        """Accept the messages of due steps through the policy, mark each step sent, skipped
+        or expired, and schedule each run's following step (or complete it), in one commit."""
+        ...
+
+    async def flow_runs(
+        self, key: str, flow: str, number: str | None, after: int, limit: int
+    ) -> list[RunRow]:
+        """``key``'s runs of ``flow`` after the cursor, each with its steps."""
+        ...
+
+    async def flow_stats(
+        self, key: str, names: Sequence[str]
+    ) -> dict[str, tuple[FlowCounts, list[StepStats]]]:
+        """Per flow: runs by state and per-step counts."""
         ...
 
     # -- inbound and webhooks --------------------------------------------------------------

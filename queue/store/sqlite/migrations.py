@@ -308,6 +308,52 @@ _MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX dedupe_expires ON dedupe(expires_at);
     """,
+    # 13: flows: events as reported, runs (one flow for one number), and each run's next step as
+    # a durable timer (only the next one exists; the partial index holds the waiting ones).
+    """
+    CREATE TABLE flow_events (
+        eid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        key TEXT NOT NULL,
+        type TEXT NOT NULL,
+        number TEXT NOT NULL,
+        ref TEXT,
+        data TEXT NOT NULL,
+        at REAL NOT NULL,
+        received_at REAL NOT NULL
+    );
+    CREATE INDEX flow_events_number ON flow_events (key, number, type, at);
+    CREATE TABLE flow_runs (
+        rid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        key TEXT NOT NULL,
+        flow TEXT NOT NULL,
+        number TEXT NOT NULL,
+        ref TEXT,
+        data TEXT NOT NULL,
+        event TEXT NOT NULL,
+        trigger_at REAL NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        stopped_by TEXT
+    );
+    CREATE INDEX flow_runs_number ON flow_runs (key, flow, number, trigger_at);
+    CREATE TABLE flow_steps (
+        sid INTEGER PRIMARY KEY,
+        rid INTEGER NOT NULL REFERENCES flow_runs (rid),
+        n INTEGER NOT NULL,
+        due_at REAL NOT NULL,
+        state TEXT NOT NULL,
+        message TEXT,
+        event TEXT,
+        reason TEXT,
+        done_at REAL,
+        UNIQUE (rid, n)
+    );
+    CREATE INDEX flow_steps_due ON flow_steps (due_at, sid) WHERE state = 'waiting';
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

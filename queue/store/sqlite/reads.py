@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 
@@ -12,12 +12,14 @@ from smsgw.queue.store.records import QueueStats
 from smsgw.queue.store.sqlite import links as ops_links
 from smsgw.queue.store.sqlite.accept import new_ids
 from smsgw.queue.store.sqlite.rows import Columns, scalar
+from smsgw.queue.store.sqlite.smpp_held import hold_inbound
 from smsgw.queue.store.sqlite.writer import Tx
 from smsgw.words import PRIORITY
 
 __all__ = [
     "QueueStats",
     "add_inbound",
+    "add_inbound_held",
     "awaiting_receipts",
     "count_active",
     "get_message",
@@ -170,3 +172,22 @@ def inbound_page(tx: Tx, after: int, limit: int, key: str | None = None) -> list
             (*args, limit),
         )
     )
+
+
+def add_inbound_held(
+    tx: Tx,
+    items: Sequence[InboundMessage],
+    owners: Sequence[str | None],
+    accounts: Sequence[str | None],
+    notify: Callable[[], None],
+) -> list[str]:
+    """Store inbound messages and hold those owned by SMPP server accounts for them, in one
+    transaction."""
+    ids = add_inbound(tx, items, owners)
+    held = [
+        (a, i, m.sender, m.to, m.text, m.received_at)
+        for a, i, m in zip(accounts, ids, items, strict=True)
+        if a is not None
+    ]
+    hold_inbound(tx, held, notify)
+    return ids

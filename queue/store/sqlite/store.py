@@ -26,6 +26,17 @@ from smsgw.queue.consent.records import (
     OptoutRequest,
     OptoutRow,
 )
+from smsgw.queue.flows.records import (
+    DueStep,
+    EventResult,
+    Fired,
+    FlowCounts,
+    FlowSpec,
+    NewEvent,
+    RunRow,
+    StepFire,
+    StepStats,
+)
 from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
 from smsgw.queue.store.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
 from smsgw.queue.store.lock import StoreLock
@@ -46,6 +57,7 @@ from smsgw.queue.store.sqlite import cancel_refs as ops_cancel_refs
 from smsgw.queue.store.sqlite import consent as ops_consent
 from smsgw.queue.store.sqlite import console as ops_console
 from smsgw.queue.store.sqlite import dispatch as ops_dispatch
+from smsgw.queue.store.sqlite import flows as ops_flows
 from smsgw.queue.store.sqlite import links as ops_links
 from smsgw.queue.store.sqlite import reads as ops_read
 from smsgw.queue.store.sqlite import screening as ops_screening
@@ -62,7 +74,7 @@ from smsgw.queue.store.sqlite.dispatch import (
 from smsgw.queue.store.sqlite.migrations import SCHEMA_VERSION, NotAStore, SchemaTooNew, migrate
 from smsgw.queue.store.sqlite.reads import QueueStats
 from smsgw.queue.store.sqlite.transitions import Events, StatusEvent
-from smsgw.queue.store.sqlite.writer import Tx, Writer, classify
+from smsgw.queue.store.sqlite.writer import Writer, classify
 
 __all__ = ["SqliteStore"]
 
@@ -257,6 +269,11 @@ class SqliteStore:
             screened = await self._writer.call(
                 ops_screening.accept_marked, policy, items, ids, receipts_to, wants_receipt
             )
+        self._count_accepted(screened)
+        return screened
+
+    def _count_accepted(self, screened: Sequence[Screened]) -> None:
+        """Count the new messages as active and wake the routes with some ready to leave."""
         ready: set[str] = set()
         for s in screened:
             r = s.result
@@ -266,7 +283,6 @@ class SqliteStore:
                     ready.add(r.route)
         if ready:
             self.on_ready(ready)
-        return screened
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(tx, *args)`` of this SQLite backend in its writer thread, in a transaction.
@@ -481,6 +497,47 @@ class SqliteStore:
     async def delete_template(self, key: str, name: str) -> bool:
         return await self._writer.call(ops_templates.delete, key, name)
 
+    # -- flows -----------------------------------------------------------------------------
+
+    async def record_events(
+        self, specs: Sequence[FlowSpec], items: Sequence[NewEvent]
+    ) -> list[EventResult]:
+        """Store events; start and stop runs of ``specs`` as they call for, in one commit."""
+        ids = ops_accept.new_ids("evt_", [e.received_at for e in items])
+        return await self._writer.call(ops_flows.record_events, self._events, specs, items, ids)
+
+    async def due_flow_steps(self, now: float, limit: int) -> list[DueStep]:
+        return await self._writer.call(ops_flows.due_steps, now, limit)
+
+    async def next_flow_due(self) -> float | None:
+        return await self._writer.call(ops_flows.next_due)
+
+    async def fire_flow_steps(
+        self,
+        specs: Mapping[str, FlowSpec],
+        fires: Sequence[StepFire],
+        policy: AcceptGate,
+        now: float,
+    ) -> list[Fired]:
+        """Due steps become messages (screened like any accept) and each run's following step
+        is scheduled, in one commit; steps a stop event got to first are left alone."""
+        ids = ops_accept.new_ids("msg_", [now] * len(fires))
+        fired, screened = await self._writer.call(
+            ops_flows.fire_steps, policy, specs, fires, ids, now
+        )
+        self._count_accepted(screened)
+        return fired
+
+    async def flow_runs(
+        self, key: str, flow: str, number: str | None, after: int, limit: int
+    ) -> list[RunRow]:
+        return await self._writer.call(ops_flows.runs_page, key, flow, number, after, limit)
+
+    async def flow_stats(
+        self, key: str, names: Sequence[str]
+    ) -> dict[str, tuple[FlowCounts, list[StepStats]]]:
+        return await self._writer.call(ops_flows.flow_stats, key, names)
+
     # -- inbound and webhooks --------------------------------------------------------------
 
     async def add_inbound(self, items: Sequence[InboundMessage]) -> list[str]:
@@ -489,7 +546,7 @@ class SqliteStore:
         if not any(accounts):
             return await self._writer.call(ops_read.add_inbound, items, owners)
         return await self._writer.call(
-            _add_inbound_held, items, owners, accounts, self._events.on_smpp_held
+            ops_read.add_inbound_held, items, owners, accounts, self._events.on_smpp_held
         )
 
     async def inbound(
@@ -531,23 +588,6 @@ class SqliteStore:
         """Look up and record clicks (:func:`smsgw.queue.store.sqlite.links.record_clicks`);
         returns once committed. Concurrent callers share the writer's group commit."""
         return await self._writer.call(ops_links.record_clicks, clicks, self._events.on_webhooks)
-
-
-def _add_inbound_held(
-    tx: Tx,
-    items: Sequence[InboundMessage],
-    owners: Sequence[str | None],
-    accounts: Sequence[str | None],
-    notify: Callable[[], None],
-) -> list[str]:
-    ids = ops_read.add_inbound(tx, items, owners)
-    held = [
-        (a, i, m.sender, m.to, m.text, m.received_at)
-        for a, i, m in zip(accounts, ids, items, strict=True)
-        if a is not None
-    ]
-    ops_smpp_held.hold_inbound(tx, held, notify)
-    return ids
 
 
 def _refusal(path: str, exc: BaseException) -> StoreRefused | None:
