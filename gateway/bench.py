@@ -299,6 +299,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--million", action="store_true", help="measure a queue of --queued messages")
     p.add_argument("--queued", type=int, default=1_000_000)
     p.add_argument(
+        "--scheduled-in",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="with --million: the messages are timers, due from S seconds ahead; the gateway"
+        " is killed (SIGKILL) and restarted before the first is due, and the bench reports how"
+        " late they fire",
+    )
+    p.add_argument(
+        "--spread", type=float, default=60.0, help="seconds the due times are spread over"
+    )
+    p.add_argument(
         "--watch-console",
         type=float,
         default=0.0,
@@ -321,7 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.route == "modem" and "--messages" not in (argv or []):
         args.messages, args.batch, args.single = 8 * args.modems, 4 * args.modems, 0
         args.connections = 1
-    result = _million(args) if args.million else _throughput(args)
+    if args.million and args.scheduled_in:
+        from smsgw.gateway.bench_timers import scheduled_million
+
+        result = scheduled_million(args)
+    else:
+        result = _million(args) if args.million else _throughput(args)
     result["synchronous"] = args.synchronous
     print(msgspec.json.format(msgspec.json.encode(result), indent=2).decode())
     return 0

@@ -44,7 +44,7 @@ from smsgw.queue.store.records import TemplateRow
 
 __all__ = ["ROUND", "FlowRunner"]
 
-ROUND = 1.0
+ROUND = 0.25
 """Seconds between rounds: a step leaves at most about this late."""
 BATCH = 500
 """Most steps fired in one commit."""

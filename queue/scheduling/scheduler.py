@@ -63,6 +63,11 @@ parts claimed before it arrived."""
 IDLE_POLL = 1.0
 """Seconds a runner with nothing ready waits before looking again without being woken."""
 HOLD_MAX = 2.0
+PROMOTE_EVERY = 0.25
+"""Seconds between looks for scheduled and deferred parts whose time came (a timer fires at
+most this late, plus the store call); the other timers run once a second."""
+PROMOTE_ROUNDS = 200
+"""Store calls (each a bounded batch) one look may make to catch up a backlog of due parts."""
 """Seconds a runner holding claimed parts waits for room before asking whether the route is
 down; if it is, the parts go back to the queue (TEMPORARY, not sent) so failover can move them."""
 MAX_RESENDS = 1
@@ -479,16 +484,26 @@ class Scheduler:
     async def _timers(self, recovered: trio.Event) -> None:
         await recovered.wait()
         tick = 0
+        next_tick = trio.current_time()
         while True:
             # The store's probe watches an unavailable store; the next round tries again.
             with contextlib.suppress(StoreUnavailable):
-                await self._tick(tick)
-            tick += 1
-            await trio.sleep(1.0)
+                await self._promote(self.wall())
+                if trio.current_time() >= next_tick:
+                    await self._tick(tick)
+                    tick += 1
+                    next_tick += 1.0
+            await trio.sleep(PROMOTE_EVERY)
+
+    async def _promote(self, now: float) -> None:
+        """Everything due by ``now`` becomes ready, a bounded batch per store call, so a
+        backlog of timers (after a stop) is caught up at once rather than a batch a round."""
+        for _ in range(PROMOTE_ROUNDS):
+            if not await self.store.promote_due(now):
+                return
 
     async def _tick(self, tick: int) -> None:
         now = self.wall()
-        await self.store.promote_due(now)
         if tick % 5 == 0:
             await self.store.expire_overdue(now)
             # After an outage, outcomes the sinks held are still being written: a part is not
