@@ -23,6 +23,8 @@ from smsgw.config.schema import KeyConfig
 from smsgw.drivers.text import TextError, parse_decimal, plan
 from smsgw.gateway.accept import Prepared
 from smsgw.gateway.api_consent import ConsentApi
+from smsgw.gateway.api_contacts import ContactsApi
+from smsgw.gateway.api_segments import SegmentsApi
 from smsgw.gateway.api_templates import TemplatesApi
 from smsgw.gateway.console import is_console_path
 from smsgw.gateway.decoding import decode as _decode
@@ -97,6 +99,8 @@ class Api:
         self.acceptor = wiring.acceptor
         self.consent_api = ConsentApi(config, wiring.consents, wall=wall, decode=_decode)
         self.templates = TemplatesApi(config, wiring.store, wall=wall, decode=_decode)
+        self.contacts = ContactsApi(config, wiring.store, wall=wall, decode=_decode)
+        self.segments = SegmentsApi(config, wiring.store, wall=wall, decode=_decode)
         self.shutting_down = False
         self._keys = {d: (d, k) for k in config.keys if (d := k.token_digest())}
         """token digest -> (the digest, to compare in constant time; the key). A key may be
@@ -120,12 +124,19 @@ class Api:
         }
         self._routes.update(self.consent_api.routes)
         self._routes.update(self.templates.routes)
+        self._routes.update(self.contacts.routes)
+        self._routes.update(self.segments.routes)
         self._routes.update(extra_routes or {})
         self._public = {"/healthz", "/readyz", "/metrics", "/v1/openapi.json"}
         self._message_item: dict[str, Handler] = {"GET": self._get, "DELETE": self._cancel}
-        self._prefixed = self.consent_api.prefixed | self.templates.prefixed
+        self._prefixed = (
+            self.consent_api.prefixed
+            | self.templates.prefixed
+            | self.contacts.prefixed
+            | self.segments.prefixed
+        )
         """Other item paths: prefix -> (endpoint label, handlers)."""
-        self._suffixed = self.templates.suffixed
+        self._suffixed = self.templates.suffixed | self.segments.suffixed
         """Paths below an item: (prefix, suffix) -> (endpoint label, handlers)."""
 
     def operations(self) -> list[tuple[str, str]]:

@@ -15,22 +15,36 @@ from smsgw.queue.model import FINAL, MessageRow, NewMessage
 from smsgw.queue.scheduling.retry import DispatchPolicy
 from smsgw.queue.store import AcceptResult, Store, StoreClosed
 from smsgw.queue.store.factory import make_store
-from smsgw.queue.store.records import Claim, Finished, NewTemplate, TemplateRow, WebhookJob
+from smsgw.queue.store.records import (
+    Claim,
+    Coarse,
+    ContactPatch,
+    Finished,
+    NewContact,
+    NewSegment,
+    NewTemplate,
+    TemplateRow,
+    WebhookJob,
+)
 
 __all__ = [
     "ALL",
     "FINAL",
     "AcceptResult",
     "Claim",
+    "Coarse",
     "ConsentRecord",
     "Consents",
+    "ContactPatch",
     "DispatchPolicy",
     "Facts",
     "FailureKind",
     "Finished",
     "InboundMessage",
     "MessageRow",
+    "NewContact",
     "NewMessage",
+    "NewSegment",
     "NewTemplate",
     "OptinRequest",
     "OptoutRequest",
