@@ -24,10 +24,12 @@ Numbers are read as a message's destination is (E.164; national with
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
+import trio
 from msgspec import UnsetType
 
 from smsgw.config.schema import Config, KeyConfig
@@ -59,7 +61,7 @@ from smsgw.queue.campaigns.contacts import (
     check_tags,
     check_zone,
 )
-from smsgw.queue.campaigns.contacts_csv import CsvHeaderError, read_contacts
+from smsgw.queue.campaigns.contacts_csv import CsvHeaderError, CsvRow, read_contacts
 from smsgw.queue.model import rfc3339
 from smsgw.queue.store import Store
 from smsgw.queue.store.records import ContactPatch, ContactRow, NewContact
@@ -165,45 +167,51 @@ class ContactsApi:
         )
 
     async def _import(self, request: Request, key: KeyConfig | None) -> Response:
+        """Rows are read and checked in this task while the batch before is written by
+        another (one batch waits at most), so parsing and the store's commit overlap and
+        batches are written in file order."""
         assert key is not None
         _require(request, "text/csv")
         text = io.TextIOWrapper(io.BytesIO(request.body), encoding="utf-8-sig", newline="")
         rows = read_contacts(text, key=key.name, at=self.wall(), number=self.number)
-        summary = ImportSummary(rows=0, created=0, updated=0, failed=0, errors=[])
-        batch: list[NewContact] = []
         try:
-            for row in rows:
-                summary.rows += 1
-                if row.contact is not None:
-                    batch.append(row.contact)
-                    if len(batch) >= IMPORT_BATCH:
-                        await self._write(batch, summary)
-                        batch = []
-                    continue
-                assert row.error is not None
-                summary.failed += 1
-                if len(summary.errors) < IMPORT_ERRORS:
-                    e = row.error
-                    summary.errors.append(
-                        ImportError_(
-                            line=row.line,
-                            row=row.row,
-                            code=e.code,
-                            message=e.message,
-                            field=e.field or None,
-                        )
-                    )
+            first = next(rows, None)
         except CsvHeaderError as e:
             raise Invalid(str(e), field="line 1", code="invalid_csv") from None
-        if batch:
-            await self._write(batch, summary)
+        summary = ImportSummary(rows=0, created=0, updated=0, failed=0, errors=[])
+        send, receive = trio.open_memory_channel[list[NewContact]](0)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write_all, receive, summary)
+                async with send:
+                    batch: list[NewContact] = []
+                    for row in itertools.chain([first] if first else [], rows):
+                        summary.rows += 1
+                        if row.contact is not None:
+                            batch.append(row.contact)
+                            if len(batch) >= IMPORT_BATCH:
+                                await send.send(batch)
+                                batch = []
+                        else:
+                            _refused(summary, row)
+                    if batch:
+                        await send.send(batch)
+        except BaseExceptionGroup as group:
+            # One task failed (the store, say): its error is the answer, as for any call.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
         return Response(200, _encoder.encode(summary), _JSON)
 
-    async def _write(self, batch: list[NewContact], summary: ImportSummary) -> None:
-        created = await self.store.upsert_contacts(batch)
-        made = sum(created)
-        summary.created += made
-        summary.updated += len(created) - made
+    async def _write_all(
+        self, batches: trio.MemoryReceiveChannel[list[NewContact]], summary: ImportSummary
+    ) -> None:
+        async with batches:
+            async for batch in batches:
+                created = await self.store.upsert_contacts(batch)
+                made = sum(created)
+                summary.created += made
+                summary.updated += len(created) - made
 
     # -- one contact -----------------------------------------------------------------------
 
@@ -309,6 +317,18 @@ def contact_view(row: ContactRow, viewer: KeyConfig) -> ContactView:
         updated_at=rfc3339(row.updated_at),
         key=row.key if viewer.admin else None,
     )
+
+
+def _refused(summary: ImportSummary, row: CsvRow) -> None:
+    assert row.error is not None
+    summary.failed += 1
+    if len(summary.errors) < IMPORT_ERRORS:
+        e = row.error
+        summary.errors.append(
+            ImportError_(
+                line=row.line, row=row.row, code=e.code, message=e.message, field=e.field or None
+            )
+        )
 
 
 def owner_of(request: Request, key: KeyConfig, what: str) -> str:

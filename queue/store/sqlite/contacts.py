@@ -55,16 +55,21 @@ def upsert(tx: Tx, items: Sequence[NewContact]) -> list[bool]:
     """Write each contact whole (created, or replacing the stored one but its creation time);
     whether each was created. A number given twice is created once, then replaced."""
     seen: set[tuple[str, str]] = set()
-    wanted = list(dict.fromkeys((c.key, c.number) for c in items))
-    for i in range(0, len(wanted), _CHUNK):
-        chunk = wanted[i : i + _CHUNK]
-        marks = ",".join("(?,?)" for _ in chunk)
-        flat = [v for pair in chunk for v in pair]
-        seen.update(
-            tx.conn.execute(
-                f"SELECT key, number FROM contacts WHERE (key, number) IN (VALUES {marks})", flat
+    by_key: dict[str, list[str]] = {}
+    for c in items:
+        by_key.setdefault(c.key, []).append(c.number)
+    for key, numbers in by_key.items():
+        wanted = list(dict.fromkeys(numbers))
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            seen.update(
+                (key, n)
+                for (n,) in tx.conn.execute(
+                    f"SELECT number FROM contacts WHERE key = ? AND number IN ({marks})",
+                    [key, *chunk],
+                )
             )
-        )
     created: list[bool] = []
     for c in items:
         created.append((c.key, c.number) not in seen)
