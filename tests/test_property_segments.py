@@ -156,3 +156,8 @@ def test_a_boolean_is_not_a_number_and_dates_compare_by_day() -> None:
     assert not holds(After(attr="a", value=day), {"a": "2026-03-01T23:59:59Z"})
     assert not holds(Before(attr="a", value=day), {"a": "not a date"})
     assert not holds(Before(attr="a", value=day), {"a": 20260101})
+    # A number kept as text (a CSV cell) compares as the number; other text does not.
+    assert holds(After(attr="a", value=4), {"a": "12"})
+    assert holds(Before(attr="a", value=4), {"a": "-3.5"})
+    assert not holds(After(attr="a", value=4), {"a": "12 apples"})
+    assert not holds(Eq(attr="a", value=12), {"a": "12"})

@@ -10,7 +10,8 @@ attribute condition. Conditions:
 * ``in``: it equals one of the values;
 * ``before`` / ``after``: with an ISO date, the attribute is an ISO date or date-time string
   whose date lies strictly before / after it; with a number, the attribute is a number (not a
-  boolean) strictly below / above it. An attribute of another kind does not match;
+  boolean), or a string that reads as a decimal number (``"12"``, as a CSV import keeps one),
+  strictly below / above it. An attribute of another kind does not match;
 * ``exists``: the contact has the attribute (``value`` false: it has not).
 
 :func:`coarse` gives what a store may select by first (:class:`~smsgw.queue.store.records.Coarse`);
@@ -20,6 +21,7 @@ attribute condition. Conditions:
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Annotated
 
 import msgspec
@@ -50,6 +52,7 @@ __all__ = [
     "matches",
 ]
 
+_DECIMAL = re.compile(r"[+-]?[0-9]{1,15}(?:\.[0-9]{1,15})?\Z")
 _AttrName = Annotated[str, Meta(pattern=ATTRIBUTE_NAME_PATTERN)]
 _Scalar = Annotated[str, Meta(max_length=MAX_ATTRIBUTE_TEXT)] | int | float | bool
 _Bound = datetime.date | float
@@ -188,9 +191,22 @@ def _order(value: AttrValue, bound: datetime.date | float) -> int | None:
         if day is None:
             return None
         return (day > bound) - (day < bound)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, str):
+        number = _decimal(value)
+        if number is None:
+            return None
+        return (number > bound) - (number < bound)
+    if isinstance(value, bool):
         return None
     return (value > bound) - (value < bound)
+
+
+def _decimal(text: str) -> float | None:
+    """A string that reads as a decimal number (``"12"``, ``"-3.5"``: how a CSV import keeps
+    a number) as that number; None for any other string."""
+    if not _DECIMAL.match(text):
+        return None
+    return float(text)
 
 
 def _iso_date(text: str) -> datetime.date | None:
