@@ -279,7 +279,9 @@ class Store(Protocol):
         ...
 
     async def patch_contact(self, key: str, number: str, p: ContactPatch) -> ContactRow | None:
-        """Apply ``p`` to ``key``'s contact ``number``; None when there is none."""
+        """Apply ``p`` to ``key``'s contact ``number``; None when there is none. Raises
+        :class:`~smsgw.queue.campaigns.contacts.ContactError` (nothing written) when the
+        merged attributes would be more than a contact holds."""
         ...
 
     async def delete_contact(self, key: str, number: str) -> bool:
