@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from smsgw.gateway import api_segments
 from tests.conftest import OTHER_TOKEN, Running, StartGateway
 
 pytestmark = pytest.mark.trio
@@ -158,3 +159,31 @@ async def test_segments_belong_to_their_key(start_gateway: StartGateway) -> None
     assert status == 404
     status, _ = await gw.call("GET", "/v1/segments/NOT_A_NAME")
     assert status == 404
+
+
+async def test_a_page_reads_a_bounded_stretch_and_says_where_to_go_on(
+    start_gateway: StartGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api_segments, "SCAN_CHUNK", 2)
+    monkeypatch.setattr(api_segments, "SCAN_LIMIT", 4)
+    gw = await start_gateway()
+    people = [{"number": n, "tags": ["vip"] if i in (1, 7) else []} for i, n in enumerate(N)]
+    await _ok(gw, "POST", "/v1/contacts", {"contacts": people})
+    await _ok(gw, "POST", "/v1/segments", {"name": "rare", "tags_all": []})
+    await _ok(gw, "PUT", "/v1/segments/rare", {"conditions": [], "tags_any": ["vip"]})
+    # The store selects by tag, so no stretch is empty here; by attribute it can be.
+    await _ok(
+        gw,
+        "POST",
+        "/v1/segments",
+        {"name": "sparse", "conditions": [{"attr": "flag", "op": "exists"}]},
+    )
+    await _ok(gw, "PATCH", f"/v1/contacts/{N[7]}", {"attributes": {"flag": True}})
+    first = await _ok(gw, "GET", "/v1/segments/sparse/contacts?limit=10")
+    assert first["contacts"] == [] and first["next"] is not None
+    second = await _ok(gw, "GET", f"/v1/segments/sparse/contacts?limit=10&after={first['next']}")
+    assert [c["number"] for c in second["contacts"]] == [N[7]] and second["next"] is not None
+    third = await _ok(gw, "GET", f"/v1/segments/sparse/contacts?limit=10&after={second['next']}")
+    assert third == {"contacts": [], "opted_out": 0, "next": None}
+    assert await _members(gw, "rare") == [N[1], N[7]]
+    assert await _ok(gw, "GET", "/v1/segments/sparse/count") == {"count": 1, "opted_out": 0}
