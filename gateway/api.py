@@ -23,7 +23,9 @@ from smsgw.config.schema import KeyConfig
 from smsgw.drivers.text import TextError, parse_decimal, plan
 from smsgw.gateway.accept import Prepared
 from smsgw.gateway.api_consent import ConsentApi
+from smsgw.gateway.api_contacts import ContactsApi
 from smsgw.gateway.api_flows import FlowsApi
+from smsgw.gateway.api_segments import SegmentsApi
 from smsgw.gateway.api_templates import TemplatesApi
 from smsgw.gateway.console import is_console_path
 from smsgw.gateway.decoding import decode as _decode
@@ -107,6 +109,8 @@ class Api:
         self.flows = FlowsApi(
             config, wiring.store, wiring.acceptor, metrics, wall=wall, decode=_decode
         )
+        self.contacts = ContactsApi(config, wiring.store, wall=wall, decode=_decode)
+        self.segments = SegmentsApi(config, wiring.store, wall=wall, decode=_decode)
         self.shutting_down = False
         self._keys = {d: (d, k) for k in config.keys if (d := k.token_digest())}
         """token digest -> (the digest, to compare in constant time; the key). A key may be
@@ -132,12 +136,20 @@ class Api:
         self._routes.update(self.consent_api.routes)
         self._routes.update(self.templates.routes)
         self._routes.update(self.flows.routes)
+        self._routes.update(self.contacts.routes)
+        self._routes.update(self.segments.routes)
         self._routes.update(extra_routes or {})
         self._public = {"/healthz", "/readyz", "/metrics", "/v1/openapi.json"}
         self._message_item: dict[str, Handler] = {"GET": self._get, "DELETE": self._cancel}
-        self._prefixed = self.consent_api.prefixed | self.templates.prefixed | self.flows.prefixed
+        self._prefixed = (
+            self.consent_api.prefixed
+            | self.templates.prefixed
+            | self.flows.prefixed
+            | self.contacts.prefixed
+            | self.segments.prefixed
+        )
         """Other item paths: prefix -> (endpoint label, handlers)."""
-        self._suffixed = self.templates.suffixed | self.flows.suffixed
+        self._suffixed = self.templates.suffixed | self.flows.suffixed | self.segments.suffixed
         """Paths below an item: (prefix, suffix) -> (endpoint label, handlers)."""
 
     def operations(self) -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""The ``smsgw`` command: serve, send, status, check-config, store, bench, smsc-sim, modems."""
+"""The ``smsgw`` command: serve, send, status, check-config, store, contacts, bench, smsc-sim,
+modems."""
 
 from __future__ import annotations
 
@@ -244,6 +245,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     return _call(args, "GET", f"/v1/messages/{args.id}")
 
 
+def cmd_contacts_import(args: argparse.Namespace) -> int:
+    from smsgw.gateway.contacts_import import cli_send, import_file
+    from smsgw.gateway.httpclient import HttpClientError
+
+    send = cli_send(args.url, _client_token(args))
+    try:
+        with open(args.file, encoding="utf-8-sig", newline="") as f:
+            totals = trio.run(lambda: import_file(f, send, progress=sys.stderr))
+    except OSError as e:
+        print(f"smsgw: {args.file}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as e:
+        print(f"smsgw: {args.file}: not UTF-8 text ({e.reason})", file=sys.stderr)
+        return 1
+    except HttpClientError as e:
+        print(f"smsgw: {args.url}: {e}", file=sys.stderr)
+        return 1
+    print(msgspec.json.format(msgspec.json.encode(totals.as_json()), indent=2).decode())
+    return 0 if totals.stopped is None and totals.failed == 0 else 1
+
+
 # -- store check / backup --------------------------------------------------------------------
 
 
@@ -387,6 +409,22 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("id")
     client(st)
     st.set_defaults(func=cmd_status)
+
+    contacts = sub.add_parser(
+        "contacts", help="import contacts", description="Contacts of the key (see README)."
+    )
+    contacts_sub = contacts.add_subparsers(dest="contacts_command", required=True, metavar="ACTION")
+    imp = contacts_sub.add_parser(
+        "import",
+        help="import a CSV file of contacts",
+        description="Send a CSV file (header: number, first_name, last_name, locale, time_zone,"
+        " tags, and attribute columns) to the gateway in pieces; a progress line on stderr,"
+        " the totals and the first refused rows (with their lines) as JSON on stdout. Exits 1"
+        " when a row was refused.",
+    )
+    imp.add_argument("file", help="the CSV file (UTF-8)")
+    client(imp)
+    imp.set_defaults(func=cmd_contacts_import)
 
     for name, func, text in (
         ("bench", cmd_bench, "measure throughput and latency (see smsgw bench --help)"),

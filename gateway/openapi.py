@@ -19,6 +19,7 @@ import msgspec
 from smsgw import __version__
 from smsgw.config.schema import Config
 from smsgw.gateway.api_consent import ConsentBody, OptoutBody
+from smsgw.gateway.openapi_contacts import contact_paths
 from smsgw.gateway.openapi_flows import flow_paths
 from smsgw.gateway.openapi_paths import known_number_pattern, number_pattern, paths, ref
 from smsgw.gateway.schemas import (
@@ -42,6 +43,23 @@ from smsgw.gateway.schemas import (
     RouteList,
     SendRequest,
 )
+from smsgw.gateway.schemas_contacts import (
+    MAX_CONTACT_BATCH,
+    ContactBody,
+    ContactDeleted,
+    ContactPage,
+    ContactPatchBody,
+    ContactView,
+    ContactWritten,
+    ImportSummary,
+    SegmentBody,
+    SegmentContacts,
+    SegmentCount,
+    SegmentDeleted,
+    SegmentPage,
+    SegmentRules,
+    SegmentView,
+)
 from smsgw.gateway.schemas_flows import EventBody, EventReply, FlowDetail, FlowList, RunPage
 from smsgw.gateway.schemas_templates import (
     RecipientPreview,
@@ -62,7 +80,9 @@ _STRUCTS = (
     OptoutPage, OptoutState, OptinReply, ImportReply, ConsentReply, TemplateBody,
     TemplateUpdate, TemplateView, TemplatePage, TemplateDeleted, TemplatePreviewRequest,
     RecipientPreview, WorstCase, CancelRefsRequest, CancelRefsReply, EventBody, EventReply,
-    FlowList, FlowDetail, RunPage,
+    FlowList, FlowDetail, RunPage, ContactBody, ContactPatchBody, ContactView, ContactWritten,
+    ContactPage, ContactDeleted, ImportSummary, SegmentBody, SegmentRules, SegmentView,
+    SegmentPage, SegmentDeleted, SegmentContacts, SegmentCount,
 )  # fmt: skip
 
 
@@ -112,9 +132,13 @@ def _components(config: Config) -> dict[str, Any]:
         ("OptoutBody", "number"),
         ("ConsentBody", "number"),
         ("EventBody", "number"),
+        ("ContactBody", "number"),
     )
     for name, prop in numbers:
         _set_string(components[name]["properties"], prop, **number)
+    zones = sorted(zoneinfo.available_timezones())
+    for name in ("ContactBody", "ContactPatchBody", "SegmentBody", "SegmentRules"):
+        _set_string(components[name]["properties"], "time_zone", enum=zones)
     _set_string(send, "to", description=_to_description(config))
     _set_string(
         components["ConsentBody"]["properties"],
@@ -169,6 +193,31 @@ def _components(config: Config) -> dict[str, Any]:
         "required": ["messages"],
         "additionalProperties": False,
     }
+    components["ContactBatch"] = {
+        "type": "object",
+        "properties": {
+            "contacts": {
+                "type": "array",
+                "items": {"anyOf": [ref("ContactBody"), {}]},
+                "minItems": 1,
+                "maxItems": MAX_CONTACT_BATCH,
+                "description": "Each item a ContactBody; one that is not gets its own error.",
+            }
+        },
+        "required": ["contacts"],
+        "additionalProperties": False,
+    }
+    components["ContactsReply"] = {
+        "type": "object",
+        "properties": {
+            "contacts": {
+                "type": "array",
+                "items": {"anyOf": [ref("ContactWritten"), ref("ErrorReply")]},
+                "description": "One answer per item, in the order sent.",
+            }
+        },
+        "required": ["contacts"],
+    }
     components["BatchReply"] = {
         "type": "object",
         "properties": {
@@ -222,7 +271,7 @@ def _build(config: Config) -> bytes:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
-        "paths": {**paths(config), **flow_paths(config)},
+        "paths": {**paths(config), **flow_paths(config), **contact_paths(config)},
     }
     return msgspec.json.encode(doc)
 

@@ -22,7 +22,7 @@ from smsgw.metrics.instruments import Metrics
 from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.model import NewLink
 from smsgw.queue.store import Store
-from smsgw.queue.store.records import Click, NewTemplate
+from smsgw.queue.store.records import Click, NewContact, NewSegment, NewTemplate
 from smsgw.queue.store.sqlite.dispatch import DispatchPolicy
 from smsgw.queue.store.sqlite.migrations import _MIGRATIONS, SCHEMA_VERSION
 from smsgw.queue.store.sqlite.store import SqliteStore
@@ -445,6 +445,31 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "done_at": 4600.5,
         },
     ],
+    "contacts": [
+        {
+            "cid": 1,
+            "key": "shop",
+            "number": BERLIN,
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "locale": "de",
+            "time_zone": "Europe/Berlin",
+            "tags": '["vip"]',
+            "attributes": '{"orders": 3}',
+            "created_at": 999.0,
+            "updated_at": 999.5,
+        }
+    ],
+    "segments": [
+        {
+            "sid": 1,
+            "key": "shop",
+            "name": "vips",
+            "rules": '{"tags_any": ["vip"]}',
+            "created_at": 999.0,
+            "updated_at": 999.5,
+        }
+    ],
 }
 
 
@@ -666,6 +691,15 @@ async def _reads_back(store: Store, version: int) -> None:
         NewTemplate(key="shop", name="otp", text="{{code}}", at=2_020.0)
     )
     assert added is not None and await store.get_template("shop", "otp") == added
+
+    # Contacts and segments: a store of any earlier version takes them after migrating.
+    assert await store.upsert_contacts(
+        [NewContact(key="shop", number=BERLIN, tags=["vip"], at=2_030.0)]
+    ) == [True]
+    contact = await store.get_contact("shop", BERLIN)
+    assert contact is not None and contact.tags == ["vip"]
+    segment = await store.add_segment(NewSegment(key="shop", name="vips", rules="{}", at=2_031.0))
+    assert segment is not None
 
     if version >= 2:
         consents = Consents(store, Metrics())

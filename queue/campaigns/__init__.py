@@ -1,1 +1,2 @@
-"""Campaigns for stores: message templates rendered per recipient (sans-IO, pure)."""
+"""Campaigns for stores: message templates rendered per recipient, contacts and segments
+(sans-IO, pure)."""

@@ -45,14 +45,20 @@ from smsgw.queue.store.health import StoreHealth
 from smsgw.queue.store.records import (
     CANCEL_REFS_LIMIT,
     Backlog,
+    Candidate,
     Claim,
     Claimed,
     Click,
     ClickResult,
+    Coarse,
+    ContactPatch,
+    ContactRow,
     Finished,
     HeldCounts,
     HeldReceipt,
     LaneInfo,
+    NewContact,
+    NewSegment,
     NewTemplate,
     Notify,
     OutcomeSummary,
@@ -60,6 +66,7 @@ from smsgw.queue.store.records import (
     ReceiptSummary,
     RefCancel,
     RetryResult,
+    SegmentRow,
     TemplateRow,
 )
 from smsgw.queue.store.screening import AcceptGate, AcceptResult, ClaimGate, Facts, Screened
@@ -333,6 +340,56 @@ class Store(Protocol):
     ) -> dict[str, tuple[FlowCounts, list[StepStats]]]:
         """Per flow: runs by state and per-step counts."""
         ...
+
+    # -- contacts and segments -------------------------------------------------------------
+
+    async def upsert_contacts(self, items: Sequence[NewContact]) -> list[bool]:
+        """Write each contact whole (replacing the stored one of its key and number, which
+        keeps its creation time); whether each was created, in order."""
+        ...
+
+    async def get_contact(self, key: str, number: str) -> ContactRow | None: ...
+
+    async def contacts_page(
+        self, key: str | None, after: int, limit: int, tag: str | None = None
+    ) -> list[ContactRow]:
+        """``key``'s contacts (None: every key's) after the cursor ``after``, in cursor
+        order; with ``tag``, only those carrying it."""
+        ...
+
+    async def patch_contact(self, key: str, number: str, p: ContactPatch) -> ContactRow | None:
+        """Apply ``p`` to ``key``'s contact ``number``; None when there is none. Raises
+        :class:`~smsgw.queue.campaigns.contacts.ContactError` (nothing written) when the
+        merged attributes would be more than a contact holds."""
+        ...
+
+    async def delete_contact(self, key: str, number: str) -> bool:
+        """Remove ``key``'s contact ``number``; whether there was one."""
+        ...
+
+    async def segment_candidates(
+        self, key: str, coarse: Coarse, after: int, limit: int
+    ) -> list[Candidate]:
+        """Up to ``limit`` of ``key``'s contacts after the cursor ``after`` that ``coarse``
+        selects (perhaps more than it asks, never fewer), in cursor order, each with whether
+        an opt-out stops ``key``'s messages to its number."""
+        ...
+
+    async def add_segment(self, s: NewSegment) -> SegmentRow | None:
+        """Store a new segment; None (nothing written) when ``s.key`` has one of that name."""
+        ...
+
+    async def get_segment(self, key: str, name: str) -> SegmentRow | None: ...
+
+    async def segments_page(self, key: str | None, after: int, limit: int) -> list[SegmentRow]:
+        """``key``'s segments (None: every key's) after the cursor ``after``."""
+        ...
+
+    async def replace_segment(self, s: NewSegment) -> SegmentRow | None:
+        """Replace the rules of ``s.key``'s segment ``s.name``; None when there is none."""
+        ...
+
+    async def delete_segment(self, key: str, name: str) -> bool: ...
 
     # -- inbound and webhooks --------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The values the store's calls take and return (besides the message model and the consent
 records): webhook deliveries and their lanes, dispatch summaries, queue and console figures,
-receipts and inbound messages held for SMPP server accounts, message templates.
+receipts and inbound messages held for SMPP server accounts, message templates, contacts and
+segments.
 
 Every backend returns these same records; none of them holds anything of SQL.
 """
@@ -20,15 +21,21 @@ __all__ = [
     "HELD_COUNT_CAP",
     "RETRYABLE",
     "Backlog",
+    "Candidate",
     "Claim",
     "Claimed",
     "Click",
     "ClickResult",
+    "Coarse",
+    "ContactPatch",
+    "ContactRow",
     "Finished",
     "HeldCounts",
     "HeldReceipt",
     "Lane",
     "LaneInfo",
+    "NewContact",
+    "NewSegment",
     "NewTemplate",
     "Notify",
     "OutcomeSummary",
@@ -37,6 +44,7 @@ __all__ = [
     "RefCancel",
     "RefMatch",
     "RetryResult",
+    "SegmentRow",
     "TemplateRow",
     "WebhookJob",
 ]
@@ -281,3 +289,95 @@ class RefCancel(msgspec.Struct, frozen=True, kw_only=True):
     cancelled: list[RefMatch]
     already_left: list[RefMatch]
     more: bool
+
+
+# -- contacts and segments -----------------------------------------------------------------
+
+Attributes = dict[str, str | int | float | bool]
+
+
+class NewContact(msgspec.Struct, frozen=True, kw_only=True):
+    """A contact to create, or what replaces one whole (its fields already checked:
+    :mod:`smsgw.queue.campaigns.contacts`)."""
+
+    key: str
+    """The API key it belongs to: only that key (and an admin key) sees or changes it."""
+    number: str
+    """E.164."""
+    first_name: str = ""
+    last_name: str = ""
+    locale: str | None = None
+    time_zone: str | None = None
+    tags: list[str] = []
+    attributes: Attributes = {}
+    at: float
+    """When it was written."""
+
+
+class ContactPatch(msgspec.Struct, frozen=True, kw_only=True):
+    """Changes to one contact: each field given (not None) replaces the stored one, except
+    ``attributes``, merged in (a name mapped to None is removed). ``clear`` names the fields
+    of ``locale`` and ``time_zone`` set back to none."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    locale: str | None = None
+    time_zone: str | None = None
+    clear: frozenset[str] = frozenset()
+    tags: list[str] | None = None
+    attributes: dict[str, str | int | float | bool | None] = {}
+    at: float
+
+
+class ContactRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored contact; ``cursor`` orders the list pages."""
+
+    cursor: int
+    key: str
+    number: str
+    first_name: str
+    last_name: str
+    locale: str | None
+    time_zone: str | None
+    tags: list[str]
+    attributes: Attributes
+    created_at: float
+    updated_at: float
+
+
+class Candidate(msgspec.Struct, frozen=True, kw_only=True):
+    """A contact the coarse selection of a segment found, and whether an opt-out stops the
+    key's messages to its number."""
+
+    contact: ContactRow
+    opted_out: bool
+
+
+class NewSegment(msgspec.Struct, frozen=True, kw_only=True):
+    """A segment to create, or what replaces one: ``rules`` is its filter as JSON text (the
+    store keeps it as given; :mod:`smsgw.queue.campaigns.segments` reads it)."""
+
+    key: str
+    name: str
+    rules: str
+    at: float
+
+
+class SegmentRow(msgspec.Struct, frozen=True, kw_only=True):
+    cursor: int
+    key: str
+    name: str
+    rules: str
+    created_at: float
+    updated_at: float
+
+
+class Coarse(msgspec.Struct, frozen=True, kw_only=True):
+    """What a store may select contacts by before a segment's filter decides: every tag in
+    ``tags_all``, one of ``tags_any`` (when not empty), the locale and time zone (when not
+    None). The filter checks them again; a store may select more, never fewer."""
+
+    tags_all: list[str] = []
+    tags_any: list[str] = []
+    locale: str | None = None
+    time_zone: str | None = None

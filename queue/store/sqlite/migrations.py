@@ -354,6 +354,34 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX flow_steps_due ON flow_steps (due_at, sid) WHERE state = 'waiting';
     """,
+    # 14: contacts, one per (API key, number), tags and attributes as JSON; segments, saved
+    # filters over a key's contacts, one name per key, the filter as JSON.
+    """
+    CREATE TABLE contacts (
+        cid INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        number TEXT NOT NULL,
+        first_name TEXT NOT NULL DEFAULT '',
+        last_name TEXT NOT NULL DEFAULT '',
+        locale TEXT,
+        time_zone TEXT,
+        tags TEXT NOT NULL DEFAULT '[]',
+        attributes TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX contacts_number ON contacts(key, number);
+    CREATE INDEX contacts_page ON contacts(key, cid);
+    CREATE TABLE segments (
+        sid INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        rules TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX segments_name ON segments(key, name);
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

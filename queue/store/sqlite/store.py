@@ -38,6 +38,7 @@ from smsgw.queue.flows.records import (
     StepStats,
 )
 from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
+from smsgw.queue.store import records as rec
 from smsgw.queue.store.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
 from smsgw.queue.store.lock import StoreLock
 from smsgw.queue.store.records import (
@@ -56,6 +57,7 @@ from smsgw.queue.store.sqlite import accept as ops_accept
 from smsgw.queue.store.sqlite import cancel_refs as ops_cancel_refs
 from smsgw.queue.store.sqlite import consent as ops_consent
 from smsgw.queue.store.sqlite import console as ops_console
+from smsgw.queue.store.sqlite import contacts as ops_contacts
 from smsgw.queue.store.sqlite import dispatch as ops_dispatch
 from smsgw.queue.store.sqlite import flows as ops_flows
 from smsgw.queue.store.sqlite import links as ops_links
@@ -537,6 +539,47 @@ class SqliteStore:
         self, key: str, names: Sequence[str]
     ) -> dict[str, tuple[FlowCounts, list[StepStats]]]:
         return await self._writer.call(ops_flows.flow_stats, key, names)
+
+    # -- contacts and segments (see the protocol for what each promises) -------------------
+
+    async def upsert_contacts(self, items: Sequence[rec.NewContact]) -> list[bool]:
+        return await self._writer.call(ops_contacts.upsert, items)
+
+    async def get_contact(self, key: str, number: str) -> rec.ContactRow | None:
+        return await self._writer.call(ops_contacts.get, key, number)
+
+    async def contacts_page(
+        self, key: str | None, after: int, limit: int, tag: str | None = None
+    ) -> list[rec.ContactRow]:
+        return await self._writer.call(ops_contacts.page, key, after, limit, tag)
+
+    async def patch_contact(
+        self, key: str, number: str, p: rec.ContactPatch
+    ) -> rec.ContactRow | None:
+        return await self._writer.call(ops_contacts.patch, key, number, p)
+
+    async def delete_contact(self, key: str, number: str) -> bool:
+        return await self._writer.call(ops_contacts.delete, key, number)
+
+    async def segment_candidates(
+        self, key: str, coarse: rec.Coarse, after: int, limit: int
+    ) -> list[rec.Candidate]:
+        return await self._writer.call(ops_contacts.candidates, key, coarse, after, limit)
+
+    async def add_segment(self, s: rec.NewSegment) -> rec.SegmentRow | None:
+        return await self._writer.call(ops_contacts.add_segment, s)
+
+    async def get_segment(self, key: str, name: str) -> rec.SegmentRow | None:
+        return await self._writer.call(ops_contacts.get_segment, key, name)
+
+    async def segments_page(self, key: str | None, after: int, limit: int) -> list[rec.SegmentRow]:
+        return await self._writer.call(ops_contacts.segments_page, key, after, limit)
+
+    async def replace_segment(self, s: rec.NewSegment) -> rec.SegmentRow | None:
+        return await self._writer.call(ops_contacts.replace_segment, s)
+
+    async def delete_segment(self, key: str, name: str) -> bool:
+        return await self._writer.call(ops_contacts.delete_segment, key, name)
 
     # -- inbound and webhooks --------------------------------------------------------------
 
