@@ -40,6 +40,9 @@ class FlowStepConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     sender: str | None = msgspec.field(default=None, name="from")
     validity: Duration = "24h"
     """How late a step may still fire (after a long stop); later, it is dropped as expired."""
+    track_links: bool = False
+    """Each http(s) URL of the step's text becomes a tracked short link (needs ``[links]``);
+    the step's stats count their clicks."""
 
     def delay_seconds(self) -> float:
         return parse_duration(self.delay, minimum=0)
@@ -66,8 +69,11 @@ class FlowConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         return None if self.once_per is None else parse_duration(self.once_per)
 
 
-def flow_problems(flows: list[FlowConfig], keys: set[str]) -> Iterator[tuple[str, str]]:
-    """(key, reason) for each thing the schema's types let through that smsgw refuses."""
+def flow_problems(
+    flows: list[FlowConfig], keys: set[str], *, links_on: bool = False
+) -> Iterator[tuple[str, str]]:
+    """(key, reason) for each thing the schema's types let through that smsgw refuses
+    (``links_on``: tracked links are configured, so a step may track its links)."""
     names: set[str] = set()
     for i, f in enumerate(flows):
         at = f"flows[{i}]"
@@ -88,6 +94,8 @@ def flow_problems(flows: list[FlowConfig], keys: set[str]) -> Iterator[tuple[str
             yield from _duration(s.validity, f"{where}.validity")
             if bool(s.template) == bool(s.text):
                 yield f"{where}.text", "give exactly one of template and text"
+            if s.track_links and not links_on:
+                yield f"{where}.track_links", "needs tracked links configured ([links] listen)"
             if s.msg_class == "otp":
                 yield f"{where}.class", "a flow step is transactional or marketing, not otp"
 

@@ -249,7 +249,8 @@ def _check(config: Config, file: str) -> None:
             raise ConfigError(file, "links.listen", reason)
     for key, reason in links_problems(config.links):
         raise ConfigError(file, key, reason)
-    for key, reason in flow_problems(config.flows, {k.name for k in config.keys}):
+    keys = {k.name for k in config.keys}
+    for key, reason in flow_problems(config.flows, keys, links_on=config.links.enabled):
         raise ConfigError(file, key, reason)
     for field in ("quiet_start", "quiet_end"):
         if not _HHMM.fullmatch(getattr(config.policy, field)):

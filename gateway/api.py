@@ -58,7 +58,7 @@ from smsgw.gateway.schemas import (
     RefLeft,
     SendRequest,
 )
-from smsgw.gateway.views import inbound_page, message_page, message_view
+from smsgw.gateway.views import inbound_page, message_page, message_view, route_views
 from smsgw.gateway.wiring import Wiring
 from smsgw.metrics.histogram import HistogramChild
 from smsgw.queue.consent.policy import Screened
@@ -508,33 +508,10 @@ class Api:
         return Response(200, _encoder.encode(inbound_page(rows, limit)), _JSON_HEADERS)
 
     async def _route_list(self, request: Request, key: KeyConfig | None) -> Response:
-        """The routes the key may use. Figures that sum every key's traffic (in flight, tokens,
-        queued parts, throttle events) only for an admin key: they are other tenants' too."""
+        """The routes the key may use (see :func:`smsgw.gateway.views.route_views`)."""
         assert key is not None
-        allowed = set(key.routes) if key.routes else None
         ready = await self.store.ready_by_route() if key.admin else {}
-        now = trio.current_time()
-        routes: list[dict[str, object]] = []
-        for route in self.config.routes:
-            runner = self.scheduler.runners.get(route.name)
-            if runner is None or (allowed is not None and route.name not in allowed):
-                continue
-            state = runner.driver.state()
-            view: dict[str, object] = {
-                "name": route.name,
-                "driver": type(route).__struct_config__.tag,
-                "up": state.up,
-                "links": state.links,
-                "window": state.window,
-                "rate": route.rate,
-                "effective_rate": runner.limiter.effective_rate,
-            }
-            if key.admin:
-                view["in_flight"] = state.in_flight
-                view["tokens"] = round(runner.limiter.tokens(now), 3)
-                view["queued"] = ready.get(route.name, 0)
-                view["throttle_events"] = runner.limiter.throttle_events
-            routes.append(view)
+        routes = route_views(self.config, self.scheduler, key, ready, trio.current_time())
         return Response(200, _encoder.encode({"routes": routes}), _JSON_HEADERS)
 
     # -- operations ------------------------------------------------------------------------

@@ -123,6 +123,7 @@ class FlowRunner:
             msg_class=cfg.msg_class,
             sender=cfg.sender,
             client_ref=client_ref(step.flow, step.run, step.n),
+            track_links=cfg.track_links,
         )
         try:
             template: str | None = None

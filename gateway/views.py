@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from smsgw.config.schema import Config, KeyConfig
 from smsgw.gateway.schemas import (
     HistoryView,
     InboundPage,
@@ -12,8 +13,9 @@ from smsgw.gateway.schemas import (
     PartView,
 )
 from smsgw.queue.model import InboundRow, MessageRow, rfc3339
+from smsgw.queue.scheduling.scheduler import Scheduler
 
-__all__ = ["inbound_page", "message_page", "message_view"]
+__all__ = ["inbound_page", "message_page", "message_view", "route_views"]
 
 
 def _opt(t: float | None) -> str | None:
@@ -91,3 +93,34 @@ def inbound_page(rows: list[InboundRow], limit: int) -> InboundPage:
         ],
         next=str(rows[-1].cursor) if len(rows) == limit else None,
     )
+
+
+def route_views(
+    config: Config, scheduler: Scheduler, key: KeyConfig, ready: dict[str, int], now: float
+) -> list[dict[str, object]]:
+    """The routes ``key`` may use, as ``GET /v1/routes`` shows them. Figures that sum every
+    key's traffic (in flight, tokens, queued parts ``ready``, throttle events) only for an
+    admin key: they are other tenants' too. ``now`` is trio's clock (the limiters')."""
+    allowed = set(key.routes) if key.routes else None
+    routes: list[dict[str, object]] = []
+    for route in config.routes:
+        runner = scheduler.runners.get(route.name)
+        if runner is None or (allowed is not None and route.name not in allowed):
+            continue
+        state = runner.driver.state()
+        view: dict[str, object] = {
+            "name": route.name,
+            "driver": type(route).__struct_config__.tag,
+            "up": state.up,
+            "links": state.links,
+            "window": state.window,
+            "rate": route.rate,
+            "effective_rate": runner.limiter.effective_rate,
+        }
+        if key.admin:
+            view["in_flight"] = state.in_flight
+            view["tokens"] = round(runner.limiter.tokens(now), 3)
+            view["queued"] = ready.get(route.name, 0)
+            view["throttle_events"] = runner.limiter.throttle_events
+        routes.append(view)
+    return routes

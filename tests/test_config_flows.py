@@ -107,6 +107,12 @@ def test_a_flow_is_read_with_its_durations_in_seconds() -> None:
             '[[flows]]\nname = "x"\nkey = "shop"\ntrigger = "t"\nsteps = []\n',
             "smsgw.toml: flows[0].steps: a flow needs at least one step",
         ),
+        (
+            FLOW.format(once_per="1d", delay="1h").replace(
+                'class = "marketing"', 'class = "marketing"\ntrack_links = true'
+            ),
+            "smsgw.toml: flows[0].steps[0].track_links: needs tracked links configured",
+        ),
     ],
 )
 def test_a_bad_flow_is_refused_naming_file_key_and_reason(text: str, line: str) -> None:

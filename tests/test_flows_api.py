@@ -198,3 +198,51 @@ async def test_the_flow_view_and_the_runs_pages(start_gateway: StartGateway) -> 
     assert detail["runs"]["running"] == 3
     status, body = await gw.call("GET", "/v1/flows/cart/runs?limit=0")
     assert status == 422 and isinstance(body, dict) and body["error"]["field"] == "limit"
+
+
+TRACKED = """
+[links]
+listen = "127.0.0.1:0"
+base_url = "https://s.shop.example"
+
+[[flows]]
+name = "winback"
+key = "shop"
+trigger = "lapsed"
+
+[[flows.steps]]
+class = "marketing"
+track_links = true
+text = "We miss you, {{name}}: https://shop.example/welcome-back?utm_source=sms"
+"""
+
+
+async def test_a_step_tracks_its_links_and_the_flow_counts_their_clicks(
+    start_gateway: StartGateway,
+) -> None:
+    from tests.test_links_api import follow
+
+    wall = Wall(MORNING)
+    gw = await start_gateway(TRACKED, wall=wall)
+    await _event(gw, {"type": "lapsed", "number": NUMBER, "data": {"name": "Ann"}})
+    await _tick(gw)
+    [view] = await _runs(gw, "winback")
+    [step] = view["steps"]
+    assert step["state"] == "sent"
+    row = await gw.gateway.store.get("shop", step["message"])
+    assert row is not None
+    [link] = row.links
+    assert link.url == "https://shop.example/welcome-back?utm_source=sms"
+    assert row.text == f"We miss you, Ann: {link.short_url}"
+    for _ in range(2):
+        got = await follow(gw.gateway.links_address, "/" + link.code)
+        assert got.status == 302
+    status, body = await gw.call("GET", "/v1/flows/winback")
+    assert status == 200 and isinstance(body, dict)
+    [stats] = [s["stats"] for s in body["steps"]]
+    assert (stats["completed"], stats["messages"], stats["clicks"], stats["clicked"]) == (
+        1,
+        1,
+        2,
+        1,
+    )

@@ -92,7 +92,7 @@ def test_ids_sort_by_time_and_carry_it() -> None:
 async def test_a_cancel_by_reference_reads_an_index_range_per_key(
     store: SqliteStore, prefix: bool, waiting: bool
 ) -> None:
-    from smsgw.queue.store.sqlite.cancel_refs import match_query
+    from smsgw.queue.store.sqlite.cancel import match_query
     from smsgw.queue.store.sqlite.writer import Tx
 
     await store.accept([new_message(i, client_ref=f"cart/{i}") for i in range(50)])

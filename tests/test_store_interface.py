@@ -24,7 +24,12 @@ def _public(names: set[str]) -> set[str]:
 
 
 def _declared(cls: type) -> set[str]:
-    return _public(set(vars(cls)) | set(getattr(cls, "__annotations__", {})))
+    """What ``cls`` and its bases (the backend's mixins) define, less ``object``'s."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is not object and klass.__module__.startswith("smsgw."):
+            names |= set(vars(klass)) | set(getattr(klass, "__annotations__", {}))
+    return _public(names)
 
 
 def _instance_attributes(cls: type) -> set[str]:

@@ -179,6 +179,10 @@ class StepStats(msgspec.Struct, frozen=True, kw_only=True):
     expired: int = 0
     messages: int = 0
     delivered: int = 0
+    clicks: int = 0
+    """Clicks on the tracked links of the step's messages (previews not counted)."""
+    clicked: int = 0
+    """The step's messages with at least one click."""
 
 
 class FlowCounts(msgspec.Struct, frozen=True, kw_only=True):

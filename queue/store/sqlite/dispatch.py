@@ -40,7 +40,6 @@ __all__ = [
     "DispatchPolicy",
     "OutcomeSummary",
     "ReceiptSummary",
-    "cancel",
     "claim",
     "expire_overdue",
     "promote_due",
@@ -583,29 +582,3 @@ def _next_up(names: Iterable[str], current: str, is_up: Callable[[str], bool]) -
         if is_up(name):
             return name
     return None
-
-
-def cancel(tx: Tx, events: Events, key: str, public_id: str, now: float) -> str | None:
-    """Cancel a message that has not left; returns its status after, None if unknown.
-
-    A message any part of which is sending or beyond is not cancelled (the caller answers 409).
-    """
-    info = MSG.read_one(
-        tx.conn.execute(
-            f"SELECT {MSG_COLS} FROM messages m WHERE m.id = ? AND m.key = ?", (public_id, key)
-        )
-    )
-    if info is None:
-        return None
-    first, total = info.first_pid, info.total
-    statuses = [
-        status
-        for (status,) in tx.conn.execute(
-            "SELECT status FROM parts WHERE pid BETWEEN ? AND ?", (first, first + total - 1)
-        )
-    ]
-    if not all(s in WAITING for s in statuses):
-        return info.status
-    set_parts(tx, list(range(first, first + total)), "cancelled", now)
-    refresh_message(tx, events, info.mid, now, "cancelled by the client")
-    return "cancelled"

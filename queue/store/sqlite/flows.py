@@ -378,11 +378,15 @@ def runs_page(
     return out
 
 
+_TALLIES = frozenset({"delivered", "messages", "clicks", "clicked"})
+"""Per-step figures that are not a step state."""
+
+
 def flow_stats(
     tx: Tx, key: str, names: Sequence[str]
 ) -> dict[str, tuple[FlowCounts, list[StepStats]]]:
     """Per flow: its runs by state, and per step how many were scheduled, sent, cancelled,
-    skipped, expired, and their messages delivered."""
+    skipped, expired, and their messages delivered and their tracked links clicked."""
     out: dict[str, tuple[FlowCounts, list[StepStats]]] = {}
     for name in names:
         counts = dict(
@@ -403,6 +407,15 @@ def flow_stats(
             d[state] = total
             d["delivered"] = d.get("delivered", 0) + int(delivered or 0)
             d["messages"] = d.get("messages", 0) + messages
+        for n, clicks, clicked in tx.conn.execute(
+            "SELECT s.n, SUM(l.clicks), COUNT(DISTINCT CASE WHEN l.clicks > 0 THEN l.mid END)"
+            " FROM flow_steps s JOIN flow_runs r ON r.rid = s.rid"
+            " JOIN messages m ON m.id = s.message JOIN links l ON l.mid = m.mid"
+            " WHERE r.key = ? AND r.flow = ? GROUP BY s.n",
+            (key, name),
+        ):
+            d = steps.setdefault(n, {})
+            d["clicks"], d["clicked"] = int(clicks or 0), int(clicked or 0)
         out[name] = (
             FlowCounts(
                 running=counts.get("running", 0),
@@ -413,13 +426,15 @@ def flow_stats(
             [
                 StepStats(
                     n=n,
-                    started=sum(v for k, v in d.items() if k not in ("delivered", "messages")),
+                    started=sum(v for k, v in d.items() if k not in _TALLIES),
                     completed=d.get("sent", 0),
                     stopped=d.get("cancelled", 0),
                     skipped=d.get("skipped", 0),
                     expired=d.get("expired", 0),
                     messages=d.get("messages", 0),
                     delivered=d.get("delivered", 0),
+                    clicks=d.get("clicks", 0),
+                    clicked=d.get("clicked", 0),
                 )
                 for n, d in sorted(steps.items())
             ],

@@ -26,45 +26,25 @@ from smsgw.queue.consent.records import (
     OptoutRequest,
     OptoutRow,
 )
-from smsgw.queue.flows.records import (
-    DueStep,
-    EventResult,
-    Fired,
-    FlowCounts,
-    FlowSpec,
-    NewEvent,
-    RunRow,
-    StepFire,
-    StepStats,
-)
 from smsgw.queue.model import CLASSES, FINAL, InboundRow, MessageRow, NewMessage
-from smsgw.queue.store import records as rec
 from smsgw.queue.store.health import ErrorKind, StoreFatal, StoreHealth, StoreUnavailable
 from smsgw.queue.store.lock import StoreLock
 from smsgw.queue.store.records import (
     CANCEL_REFS_LIMIT,
-    Click,
-    ClickResult,
     HeldCounts,
     HeldReceipt,
-    NewTemplate,
     RefCancel,
-    TemplateRow,
 )
 from smsgw.queue.store.refusals import CHECK_HINT, StoreRefused, preflight
 from smsgw.queue.store.screening import AcceptGate, AcceptResult, Facts, Screened
 from smsgw.queue.store.sqlite import accept as ops_accept
-from smsgw.queue.store.sqlite import cancel_refs as ops_cancel_refs
+from smsgw.queue.store.sqlite import cancel as ops_cancel
 from smsgw.queue.store.sqlite import consent as ops_consent
 from smsgw.queue.store.sqlite import console as ops_console
-from smsgw.queue.store.sqlite import contacts as ops_contacts
 from smsgw.queue.store.sqlite import dispatch as ops_dispatch
-from smsgw.queue.store.sqlite import flows as ops_flows
-from smsgw.queue.store.sqlite import links as ops_links
 from smsgw.queue.store.sqlite import reads as ops_read
 from smsgw.queue.store.sqlite import screening as ops_screening
 from smsgw.queue.store.sqlite import smpp_held as ops_smpp_held
-from smsgw.queue.store.sqlite import templates as ops_templates
 from smsgw.queue.store.sqlite import webhooks as ops_webhooks
 from smsgw.queue.store.sqlite.console import Backlog, RetryResult
 from smsgw.queue.store.sqlite.dispatch import (
@@ -75,6 +55,7 @@ from smsgw.queue.store.sqlite.dispatch import (
 )
 from smsgw.queue.store.sqlite.migrations import SCHEMA_VERSION, NotAStore, SchemaTooNew, migrate
 from smsgw.queue.store.sqlite.reads import QueueStats
+from smsgw.queue.store.sqlite.store_campaigns import CampaignCalls
 from smsgw.queue.store.sqlite.transitions import Events, StatusEvent
 from smsgw.queue.store.sqlite.writer import Writer, classify
 
@@ -83,7 +64,7 @@ __all__ = ["SqliteStore"]
 T = TypeVar("T")
 
 
-class SqliteStore:
+class SqliteStore(CampaignCalls):
     """The durable queue. Open with :meth:`open`, close with :meth:`close`.
 
     Errors: a store-level failure is :class:`StoreUnavailable` (transient: full, busy, I/O,
@@ -347,7 +328,7 @@ class SqliteStore:
         return moved
 
     async def cancel(self, key: str, public_id: str, now: float) -> str | None:
-        return await self._writer.call(ops_dispatch.cancel, self._events, key, public_id, now)
+        return await self._writer.call(ops_cancel.cancel, self._events, key, public_id, now)
 
     async def cancel_refs(
         self,
@@ -360,9 +341,9 @@ class SqliteStore:
     ) -> RefCancel:
         """Cancel in one transaction every message of ``keys`` with client_ref ``ref`` (or a
         client_ref starting with it) that has not left (see
-        :func:`smsgw.queue.store.sqlite.cancel_refs.cancel_refs`)."""
+        :func:`smsgw.queue.store.sqlite.cancel.cancel_refs`)."""
         return await self._writer.call(
-            ops_cancel_refs.cancel_refs, self._events, keys, ref, prefix, now, limit
+            ops_cancel.cancel_refs, self._events, keys, ref, prefix, now, limit
         )
 
     async def retry_message(
@@ -479,108 +460,6 @@ class SqliteStore:
         """The number's current opt-outs and its whole trail, in the scopes ``key`` reads."""
         return await self._writer.call(ops_consent.history, number, key)
 
-    # -- message templates -----------------------------------------------------------------
-
-    async def add_template(self, t: NewTemplate) -> TemplateRow | None:
-        """Store a new template; None when its key has one of that name already."""
-        return await self._writer.call(ops_templates.add, t)
-
-    async def get_template(self, key: str, name: str) -> TemplateRow | None:
-        return await self._writer.call(ops_templates.get, key, name)
-
-    async def templates_page(self, key: str | None, after: int, limit: int) -> list[TemplateRow]:
-        """``key``'s templates (None: every key's) after the cursor ``after``."""
-        return await self._writer.call(ops_templates.page, key, after, limit)
-
-    async def replace_template(self, t: NewTemplate) -> TemplateRow | None:
-        """Replace ``t.key``'s template ``t.name``; None when there is none."""
-        return await self._writer.call(ops_templates.replace, t)
-
-    async def delete_template(self, key: str, name: str) -> bool:
-        return await self._writer.call(ops_templates.delete, key, name)
-
-    # -- flows -----------------------------------------------------------------------------
-
-    async def record_events(
-        self, specs: Sequence[FlowSpec], items: Sequence[NewEvent]
-    ) -> list[EventResult]:
-        """Store events; start and stop runs of ``specs`` as they call for, in one commit."""
-        ids = ops_accept.new_ids("evt_", [e.received_at for e in items])
-        return await self._writer.call(ops_flows.record_events, self._events, specs, items, ids)
-
-    async def due_flow_steps(self, now: float, limit: int) -> list[DueStep]:
-        return await self._writer.call(ops_flows.due_steps, now, limit)
-
-    async def next_flow_due(self) -> float | None:
-        return await self._writer.call(ops_flows.next_due)
-
-    async def fire_flow_steps(
-        self,
-        specs: Mapping[str, FlowSpec],
-        fires: Sequence[StepFire],
-        policy: AcceptGate,
-        now: float,
-    ) -> list[Fired]:
-        """Due steps become messages (screened like any accept) and each run's following step
-        is scheduled, in one commit; steps a stop event got to first are left alone."""
-        ids = ops_accept.new_ids("msg_", [now] * len(fires))
-        fired, screened = await self._writer.call(
-            ops_flows.fire_steps, policy, specs, fires, ids, now
-        )
-        self._count_accepted(screened)
-        return fired
-
-    async def flow_runs(
-        self, key: str, flow: str, number: str | None, after: int, limit: int
-    ) -> list[RunRow]:
-        return await self._writer.call(ops_flows.runs_page, key, flow, number, after, limit)
-
-    async def flow_stats(
-        self, key: str, names: Sequence[str]
-    ) -> dict[str, tuple[FlowCounts, list[StepStats]]]:
-        return await self._writer.call(ops_flows.flow_stats, key, names)
-
-    # -- contacts and segments (see the protocol for what each promises) -------------------
-
-    async def upsert_contacts(self, items: Sequence[rec.NewContact]) -> list[bool]:
-        return await self._writer.call(ops_contacts.upsert, items)
-
-    async def get_contact(self, key: str, number: str) -> rec.ContactRow | None:
-        return await self._writer.call(ops_contacts.get, key, number)
-
-    async def contacts_page(
-        self, key: str | None, after: int, limit: int, tag: str | None = None
-    ) -> list[rec.ContactRow]:
-        return await self._writer.call(ops_contacts.page, key, after, limit, tag)
-
-    async def patch_contact(
-        self, key: str, number: str, p: rec.ContactPatch
-    ) -> rec.ContactRow | None:
-        return await self._writer.call(ops_contacts.patch, key, number, p)
-
-    async def delete_contact(self, key: str, number: str) -> bool:
-        return await self._writer.call(ops_contacts.delete, key, number)
-
-    async def segment_candidates(
-        self, key: str, coarse: rec.Coarse, after: int, limit: int
-    ) -> list[rec.Candidate]:
-        return await self._writer.call(ops_contacts.candidates, key, coarse, after, limit)
-
-    async def add_segment(self, s: rec.NewSegment) -> rec.SegmentRow | None:
-        return await self._writer.call(ops_contacts.add_segment, s)
-
-    async def get_segment(self, key: str, name: str) -> rec.SegmentRow | None:
-        return await self._writer.call(ops_contacts.get_segment, key, name)
-
-    async def segments_page(self, key: str | None, after: int, limit: int) -> list[rec.SegmentRow]:
-        return await self._writer.call(ops_contacts.segments_page, key, after, limit)
-
-    async def replace_segment(self, s: rec.NewSegment) -> rec.SegmentRow | None:
-        return await self._writer.call(ops_contacts.replace_segment, s)
-
-    async def delete_segment(self, key: str, name: str) -> bool:
-        return await self._writer.call(ops_contacts.delete_segment, key, name)
-
     # -- inbound and webhooks --------------------------------------------------------------
 
     async def add_inbound(self, items: Sequence[InboundMessage]) -> list[str]:
@@ -624,13 +503,6 @@ class SqliteStore:
         """One delivery of a JSON object body (see :meth:`enqueue_webhooks`)."""
         payload = msgspec.json.decode(body)
         await self.enqueue_webhooks([(key, url, payload)], now)
-
-    # -- tracked links ---------------------------------------------------------------------
-
-    async def record_clicks(self, clicks: Sequence[Click]) -> list[ClickResult]:
-        """Look up and record clicks (:func:`smsgw.queue.store.sqlite.links.record_clicks`);
-        returns once committed. Concurrent callers share the writer's group commit."""
-        return await self._writer.call(ops_links.record_clicks, clicks, self._events.on_webhooks)
 
 
 def _refusal(path: str, exc: BaseException) -> StoreRefused | None:

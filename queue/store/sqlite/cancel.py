@@ -1,4 +1,7 @@
-"""Cancel by client_ref or client_ref prefix, in the writer thread, in one transaction.
+"""Cancels, in the writer thread, each in one transaction: one message by its id
+(:func:`cancel`), or every message of a client_ref or client_ref prefix (:func:`cancel_refs`).
+
+By reference:
 
 The claim runs in the same writer, so a part is either claimed (``sending``) before this
 transaction, and its message is reported as already left, or it is ``cancelled`` here and no
@@ -23,11 +26,12 @@ from smsgw.queue.store.sqlite.transitions import (
     MsgInfo,
     apply,
     id_list,
+    refresh_message,
     set_parts,
 )
 from smsgw.queue.store.sqlite.writer import Tx
 
-__all__ = ["cancel_refs", "match_query", "prefix_upper"]
+__all__ = ["cancel", "cancel_refs", "match_query", "prefix_upper"]
 
 _MAX_CHAR = 0x10FFFF
 _WAITING_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(WAITING)) + ")"
@@ -119,3 +123,29 @@ def cancel_refs(
         already_left=left,
         more=more,
     )
+
+
+def cancel(tx: Tx, events: Events, key: str, public_id: str, now: float) -> str | None:
+    """Cancel a message that has not left; returns its status after, None if unknown.
+
+    A message any part of which is sending or beyond is not cancelled (the caller answers 409).
+    """
+    info = MSG.read_one(
+        tx.conn.execute(
+            f"SELECT {MSG_COLS} FROM messages m WHERE m.id = ? AND m.key = ?", (public_id, key)
+        )
+    )
+    if info is None:
+        return None
+    first, total = info.first_pid, info.total
+    statuses = [
+        status
+        for (status,) in tx.conn.execute(
+            "SELECT status FROM parts WHERE pid BETWEEN ? AND ?", (first, first + total - 1)
+        )
+    ]
+    if not all(s in WAITING for s in statuses):
+        return info.status
+    set_parts(tx, list(range(first, first + total)), "cancelled", now)
+    refresh_message(tx, events, info.mid, now, "cancelled by the client")
+    return "cancelled"
