@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import OTHER_TOKEN, TOKEN, Running, StartGateway
-from tests.flow_helpers import NUMBER, Wall
+from tests.flow_helpers import NUMBER, Wall, event, runs, tick
 from tests.policy_helpers import at
 from tests.test_links_api import LINKS, MOZILLA, WHATSAPP, follow
 
@@ -261,3 +261,46 @@ async def test_bad_input_is_a_422_naming_the_field(
     assert reply["error"]["field"] == field
     status, page = await gw.call("GET", "/v1/conversions")
     assert status == 200 and page == {"conversions": [], "next": None}
+
+
+CART = """
+[[flows]]
+name = "cart"
+key = "shop"
+trigger = "cart_abandoned"
+
+[[flows.steps]]
+delay = "1h"
+class = "marketing"
+text = "Your cart is waiting."
+"""
+
+
+async def test_a_flow_step_counts_its_conversions_and_revenue_per_currency(
+    start_gateway: StartGateway,
+) -> None:
+    wall = Wall(MORNING)
+    gw = await start_gateway(CART, wall=wall)
+    reply = await event(gw, {"type": "cart_abandoned", "number": NUMBER})
+    run = reply["started"][0]["run"]
+    wall.t += 3600
+    await tick(gw)
+    [view] = await runs(gw, "cart")
+    sent = view["steps"][0]["message"]
+    assert (await gw.wait_final(sent)).status == "delivered"
+    wall.t += 60
+    first = await _convert(gw, _order("o-1", number=NUMBER))
+    assert first["attributed"] == {
+        "message": sent,
+        "by": "delivery",
+        "flow": {"name": "cart", "step": 1},
+        "client_ref": f"flow:cart:{run}:1",
+    }
+    await _convert(gw, _order("o-2", client_ref=f"flow:cart:{run}:1", value="0.10"))
+    await _convert(gw, _order("o-3", number=NUMBER, value=5, currency="USD"))
+    await _convert(gw, _order("o-4", number="+4917012345679"))  # attributed to nothing
+    status, body = await gw.call("GET", "/v1/flows/cart")
+    assert status == 200 and isinstance(body, dict)
+    [stats] = [s["stats"] for s in body["steps"]]
+    assert stats["conversions"] == 3
+    assert stats["revenue"] == {"EUR": "50.00", "USD": "5"}
