@@ -119,7 +119,7 @@ class Api:
         self.contacts = ContactsApi(config, wiring.store, wall=wall, decode=_decode)
         self.segments = SegmentsApi(config, wiring.store, wall=wall, decode=_decode)
         self.conversions = ConversionsApi(
-            config, wiring.store, wiring.acceptor, wall=wall, decode=_decode
+            config, wiring.store, wiring.acceptor, metrics, wall=wall, decode=_decode
         )
         features: list[_Feature] = [self.consent_api, self.templates, self.flows, self.contacts]
         features += [self.segments, self.conversions]

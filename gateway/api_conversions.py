@@ -34,9 +34,10 @@ from smsgw.gateway.schemas_conversions import (
     ConversionView,
     FlowStepRef,
 )
+from smsgw.metrics.instruments import Metrics
 from smsgw.queue.model import rfc3339
 from smsgw.queue.store import Store
-from smsgw.queue.store.records import ConversionRow, NewConversion
+from smsgw.queue.store.records import ATTRIBUTED_BY, ConversionRow, NewConversion
 
 __all__ = [
     "MAX_FRACTION_DIGITS",
@@ -96,17 +97,17 @@ class ConversionsApi:
         config: Config,
         store: Store,
         acceptor: Acceptor,
+        metrics: Metrics,
         *,
         wall: Callable[[], float],
         decode: Decode,
-        counted: Callable[[ConversionRow], None] = lambda row: None,
     ) -> None:
         self.store = store
         self.acceptor = acceptor
         self.wall = wall
         self.window = config.conversions.window_seconds()
         self._decode = decode
-        self._counted = counted
+        self._counted = {by: metrics.conversions.labels(by) for by in (*ATTRIBUTED_BY, "none")}
         self.routes: dict[str, dict[str, Handler]] = {
             "/v1/conversions": {"POST": self._post, "GET": self._list},
         }
@@ -120,7 +121,7 @@ class ConversionsApi:
         body: ConversionBody = self._decode(_decoder, request.body, "")
         row, created = await self.store.record_conversion(self._conversion(key, body, now))
         if created:
-            self._counted(row)
+            self._counted["none" if row.attributed is None else row.attributed.by].inc()
         return Response(201 if created else 200, _encoder.encode(conversion_view(row)), _JSON)
 
     def _conversion(self, key: KeyConfig, body: ConversionBody, now: float) -> NewConversion:

@@ -4,11 +4,13 @@ real gateway, a real SQLite file, a wall clock the test moves)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import OTHER_TOKEN, TOKEN, Running, StartGateway
+from smsgw.config.loader import ConfigError, parse
+from tests.conftest import OTHER_TOKEN, TOKEN, Running, StartGateway, gateway_toml
 from tests.flow_helpers import NUMBER, Wall, event, runs, tick
 from tests.policy_helpers import at
 from tests.test_links_api import LINKS, MOZILLA, WHATSAPP, follow
@@ -304,3 +306,27 @@ async def test_a_flow_step_counts_its_conversions_and_revenue_per_currency(
     [stats] = [s["stats"] for s in body["steps"]]
     assert stats["conversions"] == 3
     assert stats["revenue"] == {"EUR": "50.00", "USD": "5"}
+
+
+async def test_conversions_are_counted_once_by_what_attributed_them(
+    start_gateway: StartGateway,
+) -> None:
+    gw = await start_gateway(LINKS, wall=Wall(MORNING))
+    registry = gw.gateway.metrics.registry
+
+    def counted(by: str) -> float | None:
+        return registry.get_sample_value("smsgw_conversions_total", {"by": by})
+
+    assert [counted(b) for b in ("click", "delivery", "code", "client_ref", "none")] == [0.0] * 5
+    _, code = await _tracked(gw)
+    await _convert(gw, _order("o-1", code=code))
+    await _convert(gw, _order("o-1", code=code), expect=200)
+    await _convert(gw, _order("o-2", number=NUMBER))
+    assert (counted("code"), counted("none"), counted("click")) == (1.0, 1.0, 0.0)
+
+
+async def test_a_bad_window_is_refused_at_load_naming_it(tmp_path: Path) -> None:
+    toml = gateway_toml(tmp_path, '[conversions]\nwindow = "a week"\n')
+    with pytest.raises(ConfigError) as e:
+        parse(toml.encode(), "test.toml", {})
+    assert "conversions.window" in str(e.value)

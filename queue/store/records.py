@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import msgspec
 
 __all__ = [
+    "ATTRIBUTED_BY",
     "BACKLOG_CAP",
     "CANCEL_REFS_LIMIT",
     "DEAD_KEPT",
@@ -390,6 +391,7 @@ class Coarse(msgspec.Struct, frozen=True, kw_only=True):
 # -- conversions ---------------------------------------------------------------------------
 
 AttributedBy = Literal["click", "delivery", "code", "client_ref"]
+ATTRIBUTED_BY: tuple[AttributedBy, ...] = get_args(AttributedBy)
 """How a conversion found its message: the number's last clicked message in the window, else
 its last delivered marketing message there; or the tracked link's code, or the client_ref,
 given with it."""
