@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from smsgw.config.conversions import conversions_problems
 from smsgw.config.flows import flow_problems
 from smsgw.config.links import links_problems
 from smsgw.config.schema import Config, ModemRouteConfig, SmppRouteConfig
@@ -248,6 +249,8 @@ def _check(config: Config, file: str) -> None:
             reason = "the redirect listener needs its own address, not server.listen's"
             raise ConfigError(file, "links.listen", reason)
     for key, reason in links_problems(config.links):
+        raise ConfigError(file, key, reason)
+    for key, reason in conversions_problems(config.conversions):
         raise ConfigError(file, key, reason)
     keys = {k.name for k in config.keys}
     for key, reason in flow_problems(config.flows, keys, links_on=config.links.enabled):

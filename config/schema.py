@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from smsgw.config.conversions import ConversionsConfig
 from smsgw.config.flows import FlowConfig
 from smsgw.config.links import LinksConfig
 from smsgw.config.smpp_server import SmppServerConfig
@@ -380,3 +381,5 @@ class Config(_Table, frozen=True, kw_only=True):
     """Tracked short links and their redirect listener (off while ``links.listen`` is "")."""
     flows: list[FlowConfig] = []
     """Message sequences started and stopped by events (``POST /v1/events``)."""
+    conversions: ConversionsConfig = ConversionsConfig()
+    """Attribution of the orders reported by ``POST /v1/conversions``."""

@@ -13,7 +13,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import trio
@@ -24,6 +24,7 @@ from smsgw.drivers.text import TextError, parse_decimal, plan
 from smsgw.gateway.accept import Prepared
 from smsgw.gateway.api_consent import ConsentApi
 from smsgw.gateway.api_contacts import ContactsApi
+from smsgw.gateway.api_conversions import ConversionsApi
 from smsgw.gateway.api_flows import FlowsApi
 from smsgw.gateway.api_segments import SegmentsApi
 from smsgw.gateway.api_templates import TemplatesApi
@@ -58,11 +59,10 @@ from smsgw.gateway.schemas import (
     RefLeft,
     SendRequest,
 )
-from smsgw.gateway.views import inbound_page, message_page, message_view, route_views
+from smsgw.gateway.views import accepted_view, inbound_page, message_page, message_view, route_views
 from smsgw.gateway.wiring import Wiring
 from smsgw.metrics.histogram import HistogramChild
-from smsgw.queue.consent.policy import Screened
-from smsgw.queue.model import NewMessage, rfc3339
+from smsgw.queue.model import NewMessage
 from smsgw.queue.store.health import StoreFatal, StoreUnavailable
 from smsgw.words import CLASSES, ENCODINGS, STATUSES
 
@@ -83,6 +83,13 @@ Handler = Callable[[Request, KeyConfig | None], Awaitable[Response]]
 ConsoleHandler = Callable[[Request], Awaitable[tuple[str, Response]]]
 """The ops console's handler: it authenticates itself (it also takes the ops token) and
 returns the endpoint label with the response (see :mod:`smsgw.gateway.console`)."""
+
+
+class _Feature(Protocol):
+    """A part of the API served from its own module (``api_*.py``)."""
+
+    routes: dict[str, dict[str, Handler]]
+    prefixed: dict[str, tuple[str, dict[str, Handler]]]
 
 
 class Api:
@@ -111,6 +118,11 @@ class Api:
         )
         self.contacts = ContactsApi(config, wiring.store, wall=wall, decode=_decode)
         self.segments = SegmentsApi(config, wiring.store, wall=wall, decode=_decode)
+        self.conversions = ConversionsApi(
+            config, wiring.store, wiring.acceptor, metrics, wall=wall, decode=_decode
+        )
+        features: list[_Feature] = [self.consent_api, self.templates, self.flows, self.contacts]
+        features += [self.segments, self.conversions]
         self.shutting_down = False
         self._keys = {d: (d, k) for k in config.keys if (d := k.token_digest())}
         """token digest -> (the digest, to compare in constant time; the key). A key may be
@@ -133,21 +145,12 @@ class Api:
             "/metrics": {"GET": self._metrics},
             "/v1/openapi.json": {"GET": self._openapi},
         }
-        self._routes.update(self.consent_api.routes)
-        self._routes.update(self.templates.routes)
-        self._routes.update(self.flows.routes)
-        self._routes.update(self.contacts.routes)
-        self._routes.update(self.segments.routes)
+        for feature in features:
+            self._routes.update(feature.routes)
         self._routes.update(extra_routes or {})
         self._public = {"/healthz", "/readyz", "/metrics", "/v1/openapi.json"}
         self._message_item: dict[str, Handler] = {"GET": self._get, "DELETE": self._cancel}
-        self._prefixed = (
-            self.consent_api.prefixed
-            | self.templates.prefixed
-            | self.flows.prefixed
-            | self.contacts.prefixed
-            | self.segments.prefixed
-        )
+        self._prefixed = {p: item for f in features for p, item in f.prefixed.items()}
         """Other item paths: prefix -> (endpoint label, handlers)."""
         self._suffixed = self.templates.suffixed | self.flows.suffixed | self.segments.suffixed
         """Paths below an item: (prefix, suffix) -> (endpoint label, handlers)."""
@@ -326,7 +329,7 @@ class Api:
             raise Conflict(_duplicate(result.id), field="dedupe_key", code="duplicate")
         if result.created:
             self._count(prepared.msg)
-        reply = _accepted(prepared, screened)
+        reply = accepted_view(prepared, screened)
         return Response(202 if result.created else 200, _encoder.encode(reply), _JSON_HEADERS)
 
     async def _send_batch(self, key: KeyConfig, raw: msgspec.Raw) -> Response:
@@ -380,7 +383,7 @@ class Api:
                     continue
                 if s.result.created:
                     self._count(prepared.msg)
-                replies[i] = _accepted(prepared, s)
+                replies[i] = accepted_view(prepared, s)
             self._give_back(key, refused)
         reply = BatchReply(messages=[r for r in replies if r is not None])
         return Response(202, _encoder.encode(reply), _JSON_HEADERS)
@@ -568,23 +571,6 @@ def _duplicate(first: str) -> str:
 def _scope(key: KeyConfig) -> str | None:
     """The key whose rows a request reads: its own, or every key's (None) for an admin key."""
     return None if key.admin else key.name
-
-
-def _accepted(prepared: Prepared, screened: Screened) -> Accepted:
-    r = screened.result
-    assert r is not None
-    held = screened.deferred_until
-    return Accepted(
-        id=r.id,
-        status=r.status,
-        parts=r.parts,
-        encoding=r.encoding,
-        client_ref=r.client_ref,
-        send_at=rfc3339(r.send_at) if r.send_at else None,
-        smart_encoded=prepared.smart and r.created,
-        deferred_until=rfc3339(held) if held is not None else None,
-        note=screened.note if held is not None else None,
-    )
 
 
 def _int_param(query: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:

@@ -277,7 +277,7 @@ def _counts(c: FlowCounts) -> dict[str, int]:
     return {f: getattr(c, f) for f in c.__struct_fields__}
 
 
-def _step_stats(s: StepStats) -> dict[str, int]:
+def _step_stats(s: StepStats) -> dict[str, int | dict[str, str]]:
     return {f: getattr(s, f) for f in s.__struct_fields__ if f != "n"}
 
 

@@ -34,6 +34,7 @@ from smsgw.queue.consent.records import Source
 from smsgw.queue.flows.records import RUN_RESULTS, STEP_RESULTS
 from smsgw.queue.scheduling.scheduler import RECEIPT_RESULTS, SUBMIT_ERROR_KINDS, RouteRunner
 from smsgw.queue.store.health import KINDS as STORE_ERROR_KINDS
+from smsgw.queue.store.records import ATTRIBUTED_BY
 from smsgw.words import CLASSES, ENCODINGS, FINAL
 
 __all__ = ["known_series", "prime_metrics"]
@@ -78,6 +79,7 @@ def known_series(
         "duplicates_risked": [(r,) for r in routes],
         "receipts": [(r, res) for r in routes for res in RECEIPT_RESULTS],
         "inbound": [(r,) for r in routes],
+        "conversions": [(by,) for by in (*ATTRIBUTED_BY, "none")],
         "flow_runs": [(f.name, res) for f in config.flows for res in RUN_RESULTS],
         "flow_steps": [(f.name, res) for f in config.flows for res in STEP_RESULTS],
         "submit_latency": [(r,) for r in routes],

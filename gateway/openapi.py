@@ -20,6 +20,7 @@ from smsgw import __version__
 from smsgw.config.schema import Config
 from smsgw.gateway.api_consent import ConsentBody, OptoutBody
 from smsgw.gateway.openapi_contacts import contact_paths
+from smsgw.gateway.openapi_conversions import conversion_paths, patch_conversion_body
 from smsgw.gateway.openapi_flows import flow_paths
 from smsgw.gateway.openapi_paths import known_number_pattern, number_pattern, paths, ref
 from smsgw.gateway.schemas import (
@@ -60,6 +61,7 @@ from smsgw.gateway.schemas_contacts import (
     SegmentRules,
     SegmentView,
 )
+from smsgw.gateway.schemas_conversions import ConversionBody, ConversionPage, ConversionView
 from smsgw.gateway.schemas_flows import EventBody, EventReply, FlowDetail, FlowList, RunPage
 from smsgw.gateway.schemas_templates import (
     RecipientPreview,
@@ -82,7 +84,8 @@ _STRUCTS = (
     RecipientPreview, WorstCase, CancelRefsRequest, CancelRefsReply, EventBody, EventReply,
     FlowList, FlowDetail, RunPage, ContactBody, ContactPatchBody, ContactView, ContactWritten,
     ContactPage, ContactDeleted, ImportSummary, SegmentBody, SegmentRules, SegmentView,
-    SegmentPage, SegmentDeleted, SegmentContacts, SegmentCount,
+    SegmentPage, SegmentDeleted, SegmentContacts, SegmentCount, ConversionBody, ConversionView,
+    ConversionPage,
 )  # fmt: skip
 
 
@@ -133,6 +136,7 @@ def _components(config: Config) -> dict[str, Any]:
         ("ConsentBody", "number"),
         ("EventBody", "number"),
         ("ContactBody", "number"),
+        ("ConversionBody", "number"),
     )
     for name, prop in numbers:
         _set_string(components[name]["properties"], prop, **number)
@@ -253,6 +257,7 @@ def _components(config: Config) -> dict[str, Any]:
         },
         "required": ["events"],
     }
+    patch_conversion_body(components)
     _set_string(
         components["EventBody"]["properties"],
         "at",
@@ -271,7 +276,12 @@ def _build(config: Config) -> bytes:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
-        "paths": {**paths(config), **flow_paths(config), **contact_paths(config)},
+        "paths": {
+            **paths(config),
+            **flow_paths(config),
+            **contact_paths(config),
+            **conversion_paths(),
+        },
     }
     return msgspec.json.encode(doc)
 

@@ -39,6 +39,7 @@ __all__ = [
     "CancelRefsRequest",
     "CancelReply",
     "ConsentReply",
+    "ConversionRefView",
     "ErrorBody",
     "ErrorReply",
     "HealthReply",
@@ -387,6 +388,15 @@ class LinkView(msgspec.Struct, kw_only=True):
     """Times a link-preview fetcher (or a HEAD request) fetched it."""
 
 
+class ConversionRefView(msgspec.Struct, kw_only=True):
+    """An order attributed to a message."""
+
+    order_id: str
+    value: str
+    """A decimal string, exactly as reported."""
+    currency: str
+
+
 class MessageView(msgspec.Struct, kw_only=True, omit_defaults=True):
     id: str
     status: StatusText
@@ -412,6 +422,9 @@ class MessageView(msgspec.Struct, kw_only=True, omit_defaults=True):
     links: list[LinkView] = []
     """Its tracked links (``track_links``), in the order of the text; absent for a message
     without any, and in lists (``GET /v1/messages/{id}`` shows them)."""
+    conversions: list[ConversionRefView] = []
+    """Orders attributed to it (``POST /v1/conversions``), oldest first; absent without any,
+    and in lists."""
 
 
 class MessagePage(msgspec.Struct, kw_only=True):

@@ -133,8 +133,11 @@ class StepDetail(msgspec.Struct, frozen=True, kw_only=True):
     template: str | None
     text: str | None
     msg_class: str = msgspec.field(name="class")
-    stats: dict[str, int]
-    """started, completed, stopped, skipped, expired, messages, delivered."""
+    stats: dict[str, int | dict[str, str]]
+    """started, completed, stopped, skipped, expired, messages, delivered, clicks, clicked,
+    conversions (orders attributed to the step's messages), and revenue: their values summed
+    per currency as exact decimal strings (``{"EUR": "42.50"}``; currencies are never added
+    together)."""
 
 
 class FlowDetail(msgspec.Struct, frozen=True, kw_only=True):

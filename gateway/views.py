@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from smsgw.config.schema import Config, KeyConfig
+from smsgw.gateway.accept import Prepared
 from smsgw.gateway.schemas import (
+    Accepted,
+    ConversionRefView,
     HistoryView,
     InboundPage,
     InboundView,
@@ -12,10 +15,11 @@ from smsgw.gateway.schemas import (
     MessageView,
     PartView,
 )
+from smsgw.queue.consent.policy import Screened
 from smsgw.queue.model import InboundRow, MessageRow, rfc3339
 from smsgw.queue.scheduling.scheduler import Scheduler
 
-__all__ = ["inbound_page", "message_page", "message_view", "route_views"]
+__all__ = ["accepted_view", "inbound_page", "message_page", "message_view", "route_views"]
 
 
 def _opt(t: float | None) -> str | None:
@@ -65,6 +69,10 @@ def message_view(row: MessageRow) -> MessageView:
                 previews=x.previews,
             )
             for x in row.links
+        ],
+        conversions=[
+            ConversionRefView(order_id=c.order_id, value=c.value, currency=c.currency)
+            for c in row.conversions
         ],
     )
 
@@ -124,3 +132,21 @@ def route_views(
             view["throttle_events"] = runner.limiter.throttle_events
         routes.append(view)
     return routes
+
+
+def accepted_view(prepared: Prepared, screened: Screened) -> Accepted:
+    """The answer to an accepted message (its id, status, parts, any deferral)."""
+    r = screened.result
+    assert r is not None
+    held = screened.deferred_until
+    return Accepted(
+        id=r.id,
+        status=r.status,
+        parts=r.parts,
+        encoding=r.encoding,
+        client_ref=r.client_ref,
+        send_at=rfc3339(r.send_at) if r.send_at else None,
+        smart_encoded=prepared.smart and r.created,
+        deferred_until=rfc3339(held) if held is not None else None,
+        note=screened.note if held is not None else None,
+    )

@@ -318,6 +318,15 @@ class Metrics:
             registry=r,
         )
 
+        # Conversions (the by label: click, delivery, code, client_ref, none).
+        self.conversions = Counter(
+            "smsgw_conversions",
+            "Orders reported by POST /v1/conversions (each once), by what they were attributed"
+            " by: click, delivery, code, client_ref, or none (nothing qualified).",
+            ["by"],
+            registry=r,
+        )
+
     def prime(self, series: Mapping[str, Iterable[Sequence[str]]]) -> None:
         """Export these label sets now, at zero, so ``rate()`` and alert rules have a series
         from the first scrape instead of from the first event.

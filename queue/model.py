@@ -21,6 +21,7 @@ __all__ = [
     "FINAL",
     "PRIORITY",
     "WAITING",
+    "ConversionRef",
     "HistoryEntry",
     "InboundRow",
     "LinkRow",
@@ -142,6 +143,15 @@ class LinkRow(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: float
 
 
+class ConversionRef(msgspec.Struct, frozen=True, kw_only=True):
+    """A conversion attributed to a message, as the message shows it."""
+
+    order_id: str
+    value: str
+    """A decimal string, exactly as given."""
+    currency: str
+
+
 class MessageRow(msgspec.Struct, frozen=True, kw_only=True):
     """A message as GET shows it (store row plus parts and history when asked for)."""
 
@@ -169,6 +179,8 @@ class MessageRow(msgspec.Struct, frozen=True, kw_only=True):
     history: list[HistoryEntry] = []
     links: list[LinkRow] = []
     """Its tracked links, in the order of the text (read by ``get`` only)."""
+    conversions: list[ConversionRef] = []
+    """Orders attributed to it, oldest first (read by ``get`` only)."""
 
 
 class InboundRow(msgspec.Struct, frozen=True, kw_only=True):

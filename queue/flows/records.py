@@ -183,6 +183,10 @@ class StepStats(msgspec.Struct, frozen=True, kw_only=True):
     """Clicks on the tracked links of the step's messages (previews not counted)."""
     clicked: int = 0
     """The step's messages with at least one click."""
+    conversions: int = 0
+    """Orders attributed to the step's messages (``POST /v1/conversions``)."""
+    revenue: dict[str, str] = {}
+    """Their values summed per currency, as exact decimal strings: ``{"EUR": "42.50"}``."""
 
 
 class FlowCounts(msgspec.Struct, frozen=True, kw_only=True):

@@ -53,11 +53,13 @@ from smsgw.queue.store.records import (
     Coarse,
     ContactPatch,
     ContactRow,
+    ConversionRow,
     Finished,
     HeldCounts,
     HeldReceipt,
     LaneInfo,
     NewContact,
+    NewConversion,
     NewSegment,
     NewTemplate,
     Notify,
@@ -427,4 +429,24 @@ class Store(Protocol):
         message has a callback_url, its ``message.clicked`` webhook queued, in the commit
         this returns after. Links are written by :meth:`accept` with their messages
         (``NewMessage.links``) and read with them by :meth:`get`."""
+        ...
+
+    # -- conversions -----------------------------------------------------------------------
+
+    async def record_conversion(self, c: NewConversion) -> tuple[ConversionRow, bool]:
+        """Record an order of ``c.key`` attributed, in the same commit, to one of the key's
+        messages: for ``number``, the last one clicked (a non-preview click on its tracked
+        links) within ``c.window`` seconds before ``c.at``, else the last marketing message
+        delivered to the number then; for ``code``, the message of that tracked link; for
+        ``client_ref``, the message of that reference (unattributed when none qualifies).
+        Returns the row and True; for an order the key reported before, its first row and
+        False, changing nothing."""
+        ...
+
+    async def get_conversion(self, key: str, order_id: str) -> ConversionRow | None:
+        """The key's conversion of the order (None: it reported none)."""
+        ...
+
+    async def conversions_page(self, key: str, after: int, limit: int) -> list[ConversionRow]:
+        """The key's conversions in recording order after the cursor ``after``."""
         ...

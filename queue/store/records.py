@@ -1,7 +1,7 @@
 """The values the store's calls take and return (besides the message model and the consent
 records): webhook deliveries and their lanes, dispatch summaries, queue and console figures,
 receipts and inbound messages held for SMPP server accounts, message templates, contacts and
-segments.
+segments, conversions.
 
 Every backend returns these same records; none of them holds anything of SQL.
 """
@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import msgspec
 
 __all__ = [
+    "ATTRIBUTED_BY",
     "BACKLOG_CAP",
     "CANCEL_REFS_LIMIT",
     "DEAD_KEPT",
     "HELD_COUNT_CAP",
     "RETRYABLE",
+    "Attributed",
+    "AttributedBy",
     "Backlog",
     "Candidate",
     "Claim",
@@ -29,12 +32,14 @@ __all__ = [
     "Coarse",
     "ContactPatch",
     "ContactRow",
+    "ConversionRow",
     "Finished",
     "HeldCounts",
     "HeldReceipt",
     "Lane",
     "LaneInfo",
     "NewContact",
+    "NewConversion",
     "NewSegment",
     "NewTemplate",
     "Notify",
@@ -381,3 +386,56 @@ class Coarse(msgspec.Struct, frozen=True, kw_only=True):
     tags_any: list[str] = []
     locale: str | None = None
     time_zone: str | None = None
+
+
+# -- conversions ---------------------------------------------------------------------------
+
+AttributedBy = Literal["click", "delivery", "code", "client_ref"]
+ATTRIBUTED_BY: tuple[AttributedBy, ...] = get_args(AttributedBy)
+"""How a conversion found its message: the number's last clicked message in the window, else
+its last delivered marketing message there; or the tracked link's code, or the client_ref,
+given with it."""
+
+
+class NewConversion(msgspec.Struct, frozen=True, kw_only=True):
+    """An order to attribute: exactly one of ``number``, ``code``, ``client_ref`` is set."""
+
+    key: str
+    order_id: str
+    value: str
+    """The amount as a decimal string, exactly as given (``"12.50"``)."""
+    currency: str
+    number: str | None = None
+    code: str | None = None
+    client_ref: str | None = None
+    at: float
+    """When the order was placed (Unix seconds); the window ends there."""
+    window: float
+    """Seconds before ``at`` a click or a delivery may lie to count for ``number``."""
+    received_at: float
+
+
+class Attributed(msgspec.Struct, frozen=True, kw_only=True):
+    """The message a conversion is attributed to (a row of the same key)."""
+
+    message: str
+    by: AttributedBy
+    client_ref: str | None = None
+    flow: str | None = None
+    """The flow whose step sent the message, with the step's number."""
+    step: int | None = None
+
+
+class ConversionRow(msgspec.Struct, frozen=True, kw_only=True):
+    cursor: int
+    id: str
+    key: str
+    order_id: str
+    value: str
+    currency: str
+    number: str | None
+    code: str | None
+    client_ref: str | None
+    at: float
+    created_at: float
+    attributed: Attributed | None = None

@@ -32,6 +32,7 @@ from smsgw.queue.flows.records import (
 )
 from smsgw.queue.model import WAITING, NewMessage
 from smsgw.queue.store.screening import AcceptGate, Facts, Screened
+from smsgw.queue.store.sqlite import conversions as ops_conversions
 from smsgw.queue.store.sqlite import screening as ops_screening
 from smsgw.queue.store.sqlite.transitions import Events, refresh_message, set_parts
 from smsgw.queue.store.sqlite.writer import Tx
@@ -386,7 +387,8 @@ def flow_stats(
     tx: Tx, key: str, names: Sequence[str]
 ) -> dict[str, tuple[FlowCounts, list[StepStats]]]:
     """Per flow: its runs by state, and per step how many were scheduled, sent, cancelled,
-    skipped, expired, and their messages delivered and their tracked links clicked."""
+    skipped, expired, and their messages delivered, their tracked links clicked, and the
+    conversions attributed to them with their revenue per currency."""
     out: dict[str, tuple[FlowCounts, list[StepStats]]] = {}
     for name in names:
         counts = dict(
@@ -416,6 +418,7 @@ def flow_stats(
         ):
             d = steps.setdefault(n, {})
             d["clicks"], d["clicked"] = int(clicks or 0), int(clicked or 0)
+        revenue = ops_conversions.revenue_by_step(tx, key, name)
         out[name] = (
             FlowCounts(
                 running=counts.get("running", 0),
@@ -435,6 +438,8 @@ def flow_stats(
                     delivered=d.get("delivered", 0),
                     clicks=d.get("clicks", 0),
                     clicked=d.get("clicked", 0),
+                    conversions=revenue.get(n, (0, {}))[0],
+                    revenue=revenue.get(n, (0, {}))[1],
                 )
                 for n, d in sorted(steps.items())
             ],

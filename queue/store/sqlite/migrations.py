@@ -382,6 +382,34 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE UNIQUE INDEX segments_name ON segments(key, name);
     """,
+    # conversions: orders reported by a key, one per (key, order_id), each with the message it
+    # is attributed to (mid, NULL when none qualified) and how (attributed_by). Campaigns and
+    # flows join in through the message. The indexes find a number's last click and its last
+    # delivered marketing message in the attribution window, and a message's flow step.
+    """
+    CREATE TABLE conversions (
+        vid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        key TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        value TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        number TEXT,
+        code TEXT,
+        client_ref TEXT,
+        at REAL NOT NULL,
+        created_at REAL NOT NULL,
+        mid INTEGER,
+        attributed_by TEXT
+    );
+    CREATE UNIQUE INDEX conversions_order ON conversions(key, order_id);
+    CREATE INDEX conversions_page ON conversions(key, vid);
+    CREATE INDEX conversions_message ON conversions(mid, vid) WHERE mid IS NOT NULL;
+    CREATE INDEX clicks_number ON clicks(key, to_number, at) WHERE preview = 0;
+    CREATE INDEX messages_delivered_marketing ON messages(key, to_number, updated_at)
+        WHERE msg_class = 'marketing' AND status = 'delivered';
+    CREATE INDEX flow_steps_message ON flow_steps(message) WHERE message IS NOT NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -9,6 +9,7 @@ import msgspec
 from smsgw.drivers.seam import InboundMessage
 from smsgw.queue.model import HistoryEntry, InboundRow, MessageRow, PartRow
 from smsgw.queue.store.records import QueueStats
+from smsgw.queue.store.sqlite import conversions as ops_conversions
 from smsgw.queue.store.sqlite import links as ops_links
 from smsgw.queue.store.sqlite.accept import new_ids
 from smsgw.queue.store.sqlite.rows import Columns, scalar
@@ -30,7 +31,9 @@ __all__ = [
 ]
 
 _MESSAGE = Columns(
-    MessageRow, columns={"cursor": "mid", "to": "to_number"}, skip=("parts", "history", "links")
+    MessageRow,
+    columns={"cursor": "mid", "to": "to_number"},
+    skip=("parts", "history", "links", "conversions"),
 )
 _PART = Columns(PartRow)
 _HISTORY = Columns(HistoryEntry)
@@ -64,7 +67,10 @@ def get_message(tx: Tx, key: str | None, public_id: str) -> MessageRow | None:
         )
     )
     links = ops_links.links_of(tx, msg.cursor)
-    return msgspec.structs.replace(msg, parts=parts, history=history, links=links)
+    conversions = ops_conversions.of_message(tx, msg.cursor)
+    return msgspec.structs.replace(
+        msg, parts=parts, history=history, links=links, conversions=conversions
+    )
 
 
 def list_messages(

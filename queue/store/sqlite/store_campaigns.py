@@ -1,5 +1,5 @@
 """The SQLite store's calls for what stores build campaigns and flows from: message templates,
-flows and their events, contacts and segments, tracked links (a part of
+flows and their events, contacts and segments, tracked links, conversions (a part of
 :class:`~smsgw.queue.store.sqlite.store.SqliteStore`).
 
 Every method runs its statements (the modules of this package) in the writer thread and
@@ -33,6 +33,7 @@ from smsgw.queue.store.records import (
 from smsgw.queue.store.screening import AcceptGate, Screened
 from smsgw.queue.store.sqlite import accept as ops_accept
 from smsgw.queue.store.sqlite import contacts as ops_contacts
+from smsgw.queue.store.sqlite import conversions as ops_conversions
 from smsgw.queue.store.sqlite import flows as ops_flows
 from smsgw.queue.store.sqlite import links as ops_links
 from smsgw.queue.store.sqlite import templates as ops_templates
@@ -45,7 +46,7 @@ T = TypeVar("T")
 
 
 class CampaignCalls:
-    """Templates, flows, contacts, segments and tracked links: mixed into
+    """Templates, flows, contacts, segments, tracked links and conversions: mixed into
     :class:`~smsgw.queue.store.sqlite.store.SqliteStore`, whose writer and events they use."""
 
     _writer: Writer
@@ -163,3 +164,17 @@ class CampaignCalls:
         """Look up and record clicks (:func:`smsgw.queue.store.sqlite.links.record_clicks`);
         returns once committed. Concurrent callers share the writer's group commit."""
         return await self._writer.call(ops_links.record_clicks, clicks, self._events.on_webhooks)
+
+    # -- conversions -----------------------------------------------------------------------
+
+    async def record_conversion(self, c: rec.NewConversion) -> tuple[rec.ConversionRow, bool]:
+        """Attribute and record an order (:func:`smsgw.queue.store.sqlite.conversions.record`)
+        in one commit; an order the key reported before answers its first row and False."""
+        [public_id] = ops_accept.new_ids("cnv_", [c.received_at])
+        return await self._writer.call(ops_conversions.record, c, public_id)
+
+    async def get_conversion(self, key: str, order_id: str) -> rec.ConversionRow | None:
+        return await self._writer.call(ops_conversions.get, key, order_id)
+
+    async def conversions_page(self, key: str, after: int, limit: int) -> list[rec.ConversionRow]:
+        return await self._writer.call(ops_conversions.page, key, after, limit)
