@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from smsgw.config.schema import KeyConfig
 from smsgw.drivers.text import TextError, parse_decimal, plan
 from smsgw.gateway.accept import Prepared
+from smsgw.gateway.api_campaigns import CampaignsApi
 from smsgw.gateway.api_consent import ConsentApi
 from smsgw.gateway.api_contacts import ContactsApi
 from smsgw.gateway.api_flows import FlowsApi
@@ -111,6 +112,7 @@ class Api:
         )
         self.contacts = ContactsApi(config, wiring.store, wall=wall, decode=_decode)
         self.segments = SegmentsApi(config, wiring.store, wall=wall, decode=_decode)
+        self.campaigns = CampaignsApi(config, wiring.store, wall=wall, decode=_decode)
         self.shutting_down = False
         self._keys = {d: (d, k) for k in config.keys if (d := k.token_digest())}
         """token digest -> (the digest, to compare in constant time; the key). A key may be
@@ -133,24 +135,19 @@ class Api:
             "/metrics": {"GET": self._metrics},
             "/v1/openapi.json": {"GET": self._openapi},
         }
-        self._routes.update(self.consent_api.routes)
-        self._routes.update(self.templates.routes)
-        self._routes.update(self.flows.routes)
-        self._routes.update(self.contacts.routes)
-        self._routes.update(self.segments.routes)
+        parts = (self.consent_api, self.templates, self.flows, self.contacts, self.segments)
+        self._prefixed = dict(self.campaigns.prefixed)
+        """Other item paths: prefix -> (endpoint label, handlers)."""
+        self._suffixed = dict(self.campaigns.suffixed)
+        """Paths below an item: (prefix, suffix) -> (endpoint label, handlers)."""
+        for part in parts:
+            self._routes.update(part.routes)
+            self._prefixed |= part.prefixed
+            self._suffixed |= getattr(part, "suffixed", {})
+        self._routes.update(self.campaigns.routes)
         self._routes.update(extra_routes or {})
         self._public = {"/healthz", "/readyz", "/metrics", "/v1/openapi.json"}
         self._message_item: dict[str, Handler] = {"GET": self._get, "DELETE": self._cancel}
-        self._prefixed = (
-            self.consent_api.prefixed
-            | self.templates.prefixed
-            | self.flows.prefixed
-            | self.contacts.prefixed
-            | self.segments.prefixed
-        )
-        """Other item paths: prefix -> (endpoint label, handlers)."""
-        self._suffixed = self.templates.suffixed | self.flows.suffixed | self.segments.suffixed
-        """Paths below an item: (prefix, suffix) -> (endpoint label, handlers)."""
 
     def operations(self) -> list[tuple[str, str]]:
         """(METHOD, path template) of every operation the route table serves, the template

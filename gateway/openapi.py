@@ -19,6 +19,7 @@ import msgspec
 from smsgw import __version__
 from smsgw.config.schema import Config
 from smsgw.gateway.api_consent import ConsentBody, OptoutBody
+from smsgw.gateway.openapi_campaigns import campaign_components, campaign_paths
 from smsgw.gateway.openapi_contacts import contact_paths
 from smsgw.gateway.openapi_flows import flow_paths
 from smsgw.gateway.openapi_paths import known_number_pattern, number_pattern, paths, ref
@@ -43,6 +44,7 @@ from smsgw.gateway.schemas import (
     RouteList,
     SendRequest,
 )
+from smsgw.gateway.schemas_campaigns import CampaignBody, CampaignPage, CampaignView
 from smsgw.gateway.schemas_contacts import (
     MAX_CONTACT_BATCH,
     ContactBody,
@@ -82,7 +84,8 @@ _STRUCTS = (
     RecipientPreview, WorstCase, CancelRefsRequest, CancelRefsReply, EventBody, EventReply,
     FlowList, FlowDetail, RunPage, ContactBody, ContactPatchBody, ContactView, ContactWritten,
     ContactPage, ContactDeleted, ImportSummary, SegmentBody, SegmentRules, SegmentView,
-    SegmentPage, SegmentDeleted, SegmentContacts, SegmentCount,
+    SegmentPage, SegmentDeleted, SegmentContacts, SegmentCount, CampaignBody, CampaignView,
+    CampaignPage,
 )  # fmt: skip
 
 
@@ -253,6 +256,7 @@ def _components(config: Config) -> dict[str, Any]:
         },
         "required": ["events"],
     }
+    campaign_components(components, routes)
     _set_string(
         components["EventBody"]["properties"],
         "at",
@@ -271,7 +275,12 @@ def _build(config: Config) -> bytes:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
-        "paths": {**paths(config), **flow_paths(config), **contact_paths(config)},
+        "paths": {
+            **paths(config),
+            **flow_paths(config),
+            **contact_paths(config),
+            **campaign_paths(),
+        },
     }
     return msgspec.json.encode(doc)
 

@@ -19,6 +19,7 @@ import pytest
 
 from smsgw.drivers.seam import Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
+from smsgw.queue.campaigns.records import CampaignSpec, NewCampaign, SpecVariant
 from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.model import NewLink
 from smsgw.queue.store import Store
@@ -470,6 +471,33 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "updated_at": 999.5,
         }
     ],
+    "campaigns": [
+        {
+            "cid": 1,
+            "id": "cmp_01",
+            "key": "shop",
+            "name": "January",
+            "spec": '{"variants": [{"text": "Hi {{name}}"}], "segment": "vips"}',
+            "state": "running",
+            "gen": 1,
+            "created_at": 999.0,
+            "updated_at": 999.5,
+            "started_at": 999.5,
+            "ended_at": None,
+        }
+    ],
+    "campaign_recipients": [
+        {
+            "cid": 1,
+            "seq": 1,
+            "number": "+4917012345678",
+            "vars": '{"name": "Ann"}',
+            "variant": 0,
+            "state": "accepted",
+            "message": "msg_01",
+            "reason": None,
+        }
+    ],
 }
 
 
@@ -692,14 +720,27 @@ async def _reads_back(store: Store, version: int) -> None:
     )
     assert added is not None and await store.get_template("shop", "otp") == added
 
-    # Contacts and segments: a store of any earlier version takes them after migrating.
+    # Contacts and segments: a store of any earlier version takes them after migrating (a
+    # store that had them keeps the seeded ones: the upsert updates, the name is taken).
+    seeded_contact = await store.get_contact("shop", BERLIN)
     assert await store.upsert_contacts(
         [NewContact(key="shop", number=BERLIN, tags=["vip"], at=2_030.0)]
-    ) == [True]
+    ) == [seeded_contact is None]
     contact = await store.get_contact("shop", BERLIN)
     assert contact is not None and contact.tags == ["vip"]
+    seeded_segment = await store.get_segment("shop", "vips")
     segment = await store.add_segment(NewSegment(key="shop", name="vips", rules="{}", at=2_031.0))
-    assert segment is not None
+    assert (segment is None) == (seeded_segment is not None)
+
+    # Campaigns: the seeded one (when its tables existed) reads back; a new draft is taken.
+    seeded_campaign = await store.get_campaign(None, "cmp_01")
+    if seeded_campaign is not None:
+        assert seeded_campaign.spec.segment == "vips" and seeded_campaign.gen == 1
+        [count] = await store.campaign_counts(seeded_campaign.cursor)
+        assert (count.state, count.n) == ("accepted", 1)
+    spec = CampaignSpec(variants=[SpecVariant(text="Hi")], segment="vips")
+    draft = await store.add_campaign(NewCampaign(key="shop", name="n", spec=spec, at=2_032.0))
+    assert draft.state == "draft" and await store.get_campaign("shop", draft.id) == draft
 
     if version >= 2:
         consents = Consents(store, Metrics())

@@ -382,6 +382,37 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE UNIQUE INDEX segments_name ON segments(key, name);
     """,
+    # Campaigns: drafts with their spec as JSON, and the recipients fixed at start.
+    """
+    CREATE TABLE campaigns (
+        cid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        state TEXT NOT NULL,
+        gen INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        started_at REAL,
+        ended_at REAL
+    );
+    CREATE INDEX campaigns_page ON campaigns(key, cid);
+    CREATE INDEX campaigns_state ON campaigns(state);
+    CREATE TABLE campaign_recipients (
+        cid INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        number TEXT NOT NULL,
+        vars TEXT NOT NULL DEFAULT '{}',
+        variant INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        message TEXT,
+        reason TEXT,
+        PRIMARY KEY (cid, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX campaign_recipients_state ON campaign_recipients(cid, state, seq);
+    CREATE INDEX campaign_recipients_message ON campaign_recipients(cid, message);
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
