@@ -38,6 +38,8 @@ from smsgw.queue.campaigns.records import (
     CampaignAction,
     CampaignRow,
     CampaignSpec,
+    ClickTally,
+    MessageTally,
     NewCampaign,
     NewRecipient,
     RecipientCount,
@@ -78,6 +80,7 @@ class CampaignsApi:
         self.wall = wall
         self._decode = decode
         self._routes_known = {r.name for r in config.routes}
+        self._prices = {r.name: (r.price_per_part, r.currency) for r in config.routes}
         self.routes: dict[str, dict[str, Handler]] = {
             "/v1/campaigns": {"GET": self._list, "POST": self._create}
         }
@@ -186,8 +189,8 @@ class CampaignsApi:
     async def _get(self, request: Request, key: KeyConfig | None) -> Response:
         assert key is not None
         row = await self._campaign(request, key, "")
-        counts = None if row.state == "draft" else await self.store.campaign_counts(row.cursor)
-        return Response(200, _encoder.encode(_view(row, key, counts)), _JSON)
+        stats = None if row.state == "draft" else await self._stats(row)
+        return Response(200, _encoder.encode(_view(row, key, stats)), _JSON)
 
     async def _start(self, request: Request, key: KeyConfig | None) -> Response:
         assert key is not None
@@ -208,8 +211,7 @@ class CampaignsApi:
             raise NotFound(f"no campaign {row.id!r}", field="id")
         if isinstance(done, str):
             raise _state_conflict(done, "start")
-        counts = await self.store.campaign_counts(done.cursor)
-        return Response(200, _encoder.encode(_view(done, key, counts)), _JSON)
+        return Response(200, _encoder.encode(_view(done, key, await self._stats(done))), _JSON)
 
     async def _evaluate(self, row: CampaignRow, weights: list[int]) -> list[NewRecipient]:
         """The segment's contacts now, in the key's list order; opted-out numbers skipped."""
@@ -251,10 +253,15 @@ class CampaignsApi:
                 raise NotFound(f"no campaign {row.id!r}", field="id")
             if isinstance(done, str):
                 raise _state_conflict(done, action)
-            counts = await self.store.campaign_counts(done.cursor)
-            return Response(200, _encoder.encode(_view(done, key, counts)), _JSON)
+            stats = await self._stats(done)
+            return Response(200, _encoder.encode(_view(done, key, stats)), _JSON)
 
         return handle
+
+    async def _stats(self, row: CampaignRow) -> CampaignStats:
+        counts = await self.store.campaign_counts(row.cursor)
+        tallies, clicks = await self.store.campaign_messages(row.cursor)
+        return _stats(counts, tallies, clicks, len(row.spec.variants), self._prices)
 
     async def _campaign(self, request: Request, key: KeyConfig, suffix: str) -> CampaignRow:
         campaign_id = request.path[len(_PREFIX) : len(request.path) - len(suffix)]
@@ -284,7 +291,7 @@ def _state_conflict(state: str, action: str) -> Conflict:
     )
 
 
-def _view(row: CampaignRow, viewer: KeyConfig, counts: list[RecipientCount] | None) -> CampaignView:
+def _view(row: CampaignRow, viewer: KeyConfig, stats: CampaignStats | None) -> CampaignView:
     spec = row.spec
     return CampaignView(
         id=row.id,
@@ -303,32 +310,52 @@ def _view(row: CampaignRow, viewer: KeyConfig, counts: list[RecipientCount] | No
         updated_at=rfc3339(row.updated_at),
         started_at=None if row.started_at is None else rfc3339(row.started_at),
         ended_at=None if row.ended_at is None else rfc3339(row.ended_at),
-        stats=None if counts is None else _stats(counts, len(spec.variants)),
+        stats=stats,
         key=row.key if viewer.admin else None,
     )
 
 
-def _stats(counts: list[RecipientCount], n_variants: int) -> CampaignStats:
-    per = [
-        VariantStats(recipients=0, pending=0, accepted=0, cancelled=0, skipped={})
-        for _ in range(n_variants)
-    ]
-    total = VariantStats(recipients=0, pending=0, accepted=0, cancelled=0, skipped={})
+def _stats(
+    counts: list[RecipientCount],
+    tallies: list[MessageTally],
+    clicks: list[ClickTally],
+    n_variants: int,
+    prices: dict[str, tuple[float, str]],
+) -> CampaignStats:
+    per = [VariantStats(skipped={}) for _ in range(n_variants)]
+    total = CampaignStats(skipped={})
+
+    def both(variant: int) -> list[VariantStats]:
+        return [per[variant], total] if variant < n_variants else [total]
+
     for c in counts:
-        for s in (per[c.variant] if c.variant < n_variants else None, total):
-            if s is None:
-                continue
+        for s in both(c.variant):
             s.recipients += c.n
             if c.state == "skipped":
                 reason = c.reason or "refused"
                 s.skipped[reason] = s.skipped.get(reason, 0) + c.n
             elif c.state in ("pending", "accepted", "cancelled"):
                 setattr(s, c.state, getattr(s, c.state) + c.n)
-    return CampaignStats(
-        recipients=total.recipients,
-        pending=total.pending,
-        accepted=total.accepted,
-        cancelled=total.cancelled,
-        skipped=total.skipped,
-        variants=per,
-    )
+    currencies: set[str] = set()
+    for t in tallies:
+        price, currency = prices.get(t.route, (0.0, ""))
+        if price:
+            currencies.add(currency)
+        for s in both(t.variant):
+            s.sent += t.sent
+            s.delivered += t.delivered
+            s.failed += t.failed
+            s.parts += t.parts
+            if price:
+                s.cost = (s.cost or 0.0) + t.parts * price
+    for k in clicks:
+        for s in both(k.variant):
+            s.clicks += k.clicks
+            s.unique_clicks += k.clicked
+    for s in [*per, total]:
+        s.click_rate = s.unique_clicks / s.sent if s.sent else 0.0
+        if s.cost is not None:
+            s.cost = round(s.cost, 6)
+    total.variants = per
+    total.currency = currencies.pop() if len(currencies) == 1 else None
+    return total

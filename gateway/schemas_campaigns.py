@@ -92,23 +92,33 @@ class VariantView(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class VariantStats(msgspec.Struct, kw_only=True):
-    """One variant's recipients (the whole campaign's in ``CampaignStats``)."""
+    """One variant's recipients and messages (the whole campaign's in ``CampaignStats``)."""
 
-    recipients: int
-    pending: int
-    accepted: int
-    cancelled: int
-    skipped: dict[str, int]
+    recipients: int = 0
+    pending: int = 0
+    accepted: int = 0
+    cancelled: int = 0
+    skipped: dict[str, int] = {}
     """By reason: ``opted_out``, a policy's or the accept path's refusal code."""
+    sent: int = 0
+    """Messages that left for the carrier (submitted, or a carrier's final status)."""
+    delivered: int = 0
+    failed: int = 0
+    """Undelivered, expired, failed or rejected."""
+    parts: int = 0
+    clicks: int = 0
+    unique_clicks: int = 0
+    """Messages whose tracked links were clicked at least once."""
+    click_rate: float = 0.0
+    """unique_clicks / sent (0 while none was sent)."""
+    cost: float | None = None
+    """parts times their routes' price_per_part; null when no route has a price."""
 
 
-class CampaignStats(msgspec.Struct, kw_only=True):
-    recipients: int
-    pending: int
-    accepted: int
-    cancelled: int
-    skipped: dict[str, int]
-    variants: list[VariantStats]
+class CampaignStats(VariantStats, kw_only=True):
+    currency: str | None = None
+    """The routes' currency, when they share one."""
+    variants: list[VariantStats] = []
     """In the order of the campaign's variants."""
 
 

@@ -19,6 +19,7 @@ from smsgw.queue.campaigns.variants import pick_variant
 from tests.conftest import OTHER_TOKEN, TOKEN, Running, StartGateway, gateway_toml
 from tests.flow_helpers import Wall
 from tests.policy_helpers import at
+from tests.test_links_api import follow
 
 MORNING = at("2027-01-15T08:00:00")  # 09:00 in Berlin: marketing may go
 NUMBERS = [f"+49170123456{i:02d}" for i in range(10)]
@@ -316,3 +317,39 @@ async def test_a_restart_goes_on_where_it_was_and_sends_nobody_twice(tmp_path: P
         sent = await messages(gw)
         assert sorted(m["to"] for m in sent) == sorted(NUMBERS)
         assert len({m["client_ref"] for m in sent}) == len(NUMBERS)
+
+
+PRICED = (
+    '[[routes]]\nname = "sim"\ndriver = "simulator"\nrate = 1000\nburst = 100\n'
+    'latency = 0\nreceipt_delay = 0\nseed = 1\nprice_per_part = 0.05\ncurrency = "EUR"\n'
+)
+LINKS = '[links]\nlisten = "127.0.0.1:0"\nbase_url = "https://s.shop.example"\n'
+
+
+async def test_stats_count_messages_parts_clicks_and_cost(start_gateway: StartGateway) -> None:
+    gw = await start_gateway(LINKS, PRICED, wall=Wall(MORNING))
+    variants = [{"text": "Sale {{name}}: https://shop.example/sale"}, {"text": "Psst {{name}}"}]
+    body = {"name": "s", "variants": variants, "track_links": True, "recipients": recipients()}
+    draft = await create(gw, body)
+    await act(gw, draft["id"], "start")
+    await tick(gw)
+    sent = await messages(gw)
+    for m in sent:
+        assert (await gw.wait_final(m["id"])).status == "delivered"
+    tracked = [m for m in sent if m["text"].startswith("Sale")]
+    assert tracked  # both variants have numbers (see the variants test)
+    row = await gw.gateway.store.get(None, tracked[0]["id"])
+    assert row is not None and row.links
+    for _ in range(2):
+        got = await follow(gw.gateway.links_address, "/" + row.links[0].code)
+        assert got.status == 302
+    stats = (await get(gw, draft["id"]))["stats"]
+    n = len(NUMBERS)
+    assert (stats["sent"], stats["delivered"], stats["failed"], stats["parts"]) == (n, n, 0, n)
+    assert (stats["clicks"], stats["unique_clicks"]) == (2, 1)
+    assert stats["click_rate"] == pytest.approx(1 / n)
+    assert stats["cost"] == pytest.approx(0.05 * n) and stats["currency"] == "EUR"
+    first, second = stats["variants"]
+    assert (first["sent"], first["clicks"], first["unique_clicks"]) == (len(tracked), 2, 1)
+    assert (second["sent"], second["clicks"]) == (n - len(tracked), 0)
+    assert first["cost"] + second["cost"] == pytest.approx(stats["cost"])

@@ -29,6 +29,8 @@ __all__ = [
     "CampaignAction",
     "CampaignRow",
     "CampaignSpec",
+    "ClickTally",
+    "MessageTally",
     "NewCampaign",
     "NewRecipient",
     "RecipientCount",
@@ -131,6 +133,29 @@ class RecipientCount(msgspec.Struct, frozen=True, kw_only=True):
     state: str
     reason: str | None
     n: int
+
+
+class MessageTally(msgspec.Struct, frozen=True, kw_only=True):
+    """A campaign's messages of one variant on one route: how many, how many left for the
+    carrier (``sent``: submitted or a carrier's final status), ``delivered``, ``failed``
+    (undelivered, expired, failed, rejected) and their parts."""
+
+    variant: int
+    route: str
+    messages: int
+    sent: int
+    delivered: int
+    failed: int
+    parts: int
+
+
+class ClickTally(msgspec.Struct, frozen=True, kw_only=True):
+    """A campaign's clicks on the tracked links of one variant's messages, and how many of
+    those messages were clicked at least once (unique clicks)."""
+
+    variant: int
+    clicks: int
+    clicked: int
 
 
 def ref_prefix(campaign_id: str) -> str:

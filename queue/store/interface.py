@@ -401,6 +401,13 @@ class Store(Protocol):
         """The campaign's recipients by variant, state and reason."""
         ...
 
+    async def campaign_messages(
+        self, cid: int
+    ) -> tuple[list[crec.MessageTally], list[crec.ClickTally]]:
+        """The messages the campaign's recipients hold now, by variant and route (statuses
+        and parts), and the clicks on their tracked links by variant."""
+        ...
+
     # -- contacts and segments -------------------------------------------------------------
 
     async def upsert_contacts(self, items: Sequence[NewContact]) -> list[bool]:

@@ -18,6 +18,8 @@ from smsgw.queue.campaigns.records import (
     CampaignAction,
     CampaignRow,
     CampaignSpec,
+    ClickTally,
+    MessageTally,
     NewCampaign,
     NewRecipient,
     RecipientCount,
@@ -39,6 +41,7 @@ __all__ = [
     "add",
     "counts",
     "get",
+    "message_stats",
     "page",
     "pending",
     "running",
@@ -252,3 +255,41 @@ def counts(tx: Tx, cid: int) -> list[RecipientCount]:
             (cid,),
         )
     ]
+
+
+_LEFT = "('submitted', 'delivered', 'undelivered', 'expired')"
+_FAILED = "('undelivered', 'expired', 'failed', 'rejected')"
+
+
+def message_stats(tx: Tx, cid: int) -> tuple[list[MessageTally], list[ClickTally]]:
+    """The campaign's messages (those its recipients hold now) by variant and route, and the
+    clicks on their tracked links by variant."""
+    tallies = [
+        MessageTally(
+            variant=v,
+            route=route,
+            messages=n,
+            sent=int(sent or 0),
+            delivered=int(delivered or 0),
+            failed=int(failed or 0),
+            parts=int(parts or 0),
+        )
+        for v, route, n, sent, delivered, failed, parts in tx.conn.execute(
+            f"SELECT r.variant, m.route, COUNT(*), SUM(m.status IN {_LEFT}),"
+            f" SUM(m.status = 'delivered'), SUM(m.status IN {_FAILED}), SUM(m.parts_total)"
+            " FROM campaign_recipients r JOIN messages m ON m.id = r.message"
+            " WHERE r.cid = ? AND r.message IS NOT NULL GROUP BY r.variant, m.route",
+            (cid,),
+        )
+    ]
+    clicks = [
+        ClickTally(variant=v, clicks=int(c or 0), clicked=int(u or 0))
+        for v, c, u in tx.conn.execute(
+            "SELECT r.variant, SUM(l.clicks), COUNT(DISTINCT CASE WHEN l.clicks > 0 THEN l.mid END)"
+            " FROM campaign_recipients r JOIN messages m ON m.id = r.message"
+            " JOIN links l ON l.mid = m.mid WHERE r.cid = ? AND r.message IS NOT NULL"
+            " GROUP BY r.variant",
+            (cid,),
+        )
+    ]
+    return tallies, clicks

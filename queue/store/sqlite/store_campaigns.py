@@ -216,6 +216,11 @@ class CampaignCalls:
     async def campaign_counts(self, cid: int) -> list[crec.RecipientCount]:
         return await self._writer.call(ops_campaigns.counts, cid)
 
+    async def campaign_messages(
+        self, cid: int
+    ) -> tuple[list[crec.MessageTally], list[crec.ClickTally]]:
+        return await self._writer.call(ops_campaigns.message_stats, cid)
+
     # -- tracked links ---------------------------------------------------------------------
 
     async def record_clicks(self, clicks: Sequence[Click]) -> list[ClickResult]:
