@@ -131,14 +131,13 @@ class CampaignsApi:
         spec = CampaignSpec(
             variants=variants,
             segment=segment,
-            recipients=recipients,
             send_at=None if body.send_at is None else body.send_at.timestamp(),
             route=body.route,
             rate=body.rate,
             track_links=body.track_links,
         )
         row = await self.store.add_campaign(
-            NewCampaign(key=key.name, name=body.name, spec=spec, at=now)
+            NewCampaign(key=key.name, name=body.name, spec=spec, recipients=recipients, at=now)
         )
         return Response(201, _encoder.encode(_view(row, key, None)), _JSON)
 
@@ -199,10 +198,10 @@ class CampaignsApi:
             raise _state_conflict(row.state, "start")
         spec = row.spec
         weights = [v.weight for v in spec.variants]
-        if spec.recipients is not None:
+        if spec.segment is None:
             recipients = [
                 NewRecipient(number=r.to, vars=r.vars, variant=pick_variant(row.id, r.to, weights))
-                for r in spec.recipients
+                for r in await self.store.draft_recipients(row.cursor)
             ]
         else:
             recipients = await self._evaluate(row, weights)
@@ -301,7 +300,7 @@ def _view(row: CampaignRow, viewer: KeyConfig, stats: CampaignStats | None) -> C
             VariantView(template=v.template, text=v.text, weight=v.weight) for v in spec.variants
         ],
         segment=spec.segment,
-        recipients=None if spec.recipients is None else len(spec.recipients),
+        recipients=row.listed,
         send_at=None if spec.send_at is None else rfc3339(spec.send_at),
         route=spec.route,
         rate=spec.rate,

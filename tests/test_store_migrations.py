@@ -478,6 +478,8 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "key": "shop",
             "name": "January",
             "spec": '{"variants": [{"text": "Hi {{name}}"}], "segment": "vips"}',
+            "listed": None,
+            "recipients": None,
             "state": "running",
             "gen": 1,
             "created_at": 999.0,

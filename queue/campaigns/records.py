@@ -62,11 +62,11 @@ class SpecRecipient(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
 
 class CampaignSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A draft as checked: what to send (one variant or more), to whom (a segment of the
-    key's or a list), when, and how (route, messages per second, tracked links)."""
+    key's, else the list kept beside it), when, and how (route, messages per second, tracked
+    links). Read with every look at the campaign, so it holds no recipient list."""
 
     variants: list[SpecVariant]
     segment: str | None = None
-    recipients: list[SpecRecipient] | None = None
     send_at: float | None = None
     route: str | None = None
     rate: float | None = None
@@ -79,6 +79,8 @@ class NewCampaign(msgspec.Struct, frozen=True, kw_only=True):
     key: str
     name: str
     spec: CampaignSpec
+    recipients: list[SpecRecipient] | None = None
+    """The draft's list (None: its segment is evaluated at start)."""
     at: float
 
 
@@ -90,6 +92,8 @@ class CampaignRow(msgspec.Struct, frozen=True, kw_only=True):
     key: str
     name: str
     spec: CampaignSpec
+    listed: int | None
+    """How many recipients the draft lists (None: a segment)."""
     state: str
     gen: int
     created_at: float

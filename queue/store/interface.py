@@ -352,6 +352,11 @@ class Store(Protocol):
         """The campaign ``campaign_id`` of ``key`` (None: of any key)."""
         ...
 
+    async def draft_recipients(self, cid: int) -> list[crec.SpecRecipient]:
+        """The recipients a draft was given as a list, in order (empty for a segment's, and
+        once started: the list is dropped when its rows are written)."""
+        ...
+
     async def campaigns_page(
         self, key: str | None, after: int, limit: int
     ) -> list[crec.CampaignRow]:

@@ -25,6 +25,7 @@ from smsgw.queue.campaigns.records import (
     RecipientCount,
     RecipientFire,
     RecipientRow,
+    SpecRecipient,
     ref_prefix,
 )
 from smsgw.queue.model import NewMessage
@@ -40,6 +41,7 @@ __all__ = [
     "act",
     "add",
     "counts",
+    "draft_recipients",
     "get",
     "message_stats",
     "page",
@@ -50,6 +52,7 @@ __all__ = [
 
 _spec = msgspec.json.Decoder(CampaignSpec)
 _vars = msgspec.json.Decoder(dict[str, Any])
+_listed = msgspec.json.Decoder(list[SpecRecipient])
 _ROW = Columns(CampaignRow, columns={"cursor": "cid"}, convert={"spec": _spec.decode})
 _RECIPIENT = Columns(RecipientRow, convert={"vars": _vars.decode})
 _ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -62,10 +65,20 @@ recipient accepted) may still be paused or cancelled: its messages may not have 
 
 
 def add(tx: Tx, c: NewCampaign, campaign_id: str) -> CampaignRow:
+    listed = None if c.recipients is None else msgspec.json.encode(c.recipients).decode()
     tx.conn.execute(
-        "INSERT INTO campaigns (id, key, name, spec, state, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, 'draft', ?, ?)",
-        (campaign_id, c.key, c.name, msgspec.json.encode(c.spec).decode(), c.at, c.at),
+        "INSERT INTO campaigns (id, key, name, spec, listed, recipients, state, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, 'draft', ?, ?)",
+        (
+            campaign_id,
+            c.key,
+            c.name,
+            msgspec.json.encode(c.spec).decode(),
+            None if c.recipients is None else len(c.recipients),
+            listed,
+            c.at,
+            c.at,
+        ),
     )
     row = get(tx, c.key, campaign_id)
     assert row is not None
@@ -80,6 +93,12 @@ def get(tx: Tx, key: str | None, campaign_id: str) -> CampaignRow | None:
     return _ROW.read_one(
         tx.conn.execute(f"SELECT {_ROW.select} FROM campaigns WHERE {where}", args)
     )
+
+
+def draft_recipients(tx: Tx, cid: int) -> list[SpecRecipient]:
+    """The list a draft was given (empty for a segment, or once started)."""
+    row = tx.conn.execute("SELECT recipients FROM campaigns WHERE cid = ?", (cid,)).fetchone()
+    return [] if row is None or row[0] is None else _listed.decode(row[0])
 
 
 def page(tx: Tx, key: str | None, after: int, limit: int) -> list[CampaignRow]:
@@ -111,7 +130,7 @@ def start(
     )
     state = "running" if any(r.state == "pending" for r in recipients) else "completed"
     tx.conn.execute(
-        "UPDATE campaigns SET state = ?, started_at = ?, updated_at = ?,"
+        "UPDATE campaigns SET state = ?, recipients = NULL, started_at = ?, updated_at = ?,"
         " ended_at = CASE WHEN ? = 'completed' THEN ? END WHERE cid = ?",
         (state, now, now, state, now, row.cursor),
     )

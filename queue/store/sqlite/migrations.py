@@ -382,7 +382,8 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE UNIQUE INDEX segments_name ON segments(key, name);
     """,
-    # Campaigns: drafts with their spec as JSON, and the recipients fixed at start.
+    # Campaigns: drafts with their spec as JSON (a draft's list of recipients apart, read at
+    # start only), and the recipients fixed at start.
     """
     CREATE TABLE campaigns (
         cid INTEGER PRIMARY KEY,
@@ -390,6 +391,8 @@ _MIGRATIONS: tuple[str, ...] = (
         key TEXT NOT NULL,
         name TEXT NOT NULL,
         spec TEXT NOT NULL,
+        listed INTEGER,
+        recipients TEXT,
         state TEXT NOT NULL,
         gen INTEGER NOT NULL DEFAULT 0,
         created_at REAL NOT NULL,

@@ -168,6 +168,9 @@ class CampaignCalls:
     async def get_campaign(self, key: str | None, campaign_id: str) -> crec.CampaignRow | None:
         return await self._writer.call(ops_campaigns.get, key, campaign_id)
 
+    async def draft_recipients(self, cid: int) -> list[crec.SpecRecipient]:
+        return await self._writer.call(ops_campaigns.draft_recipients, cid)
+
     async def campaigns_page(
         self, key: str | None, after: int, limit: int
     ) -> list[crec.CampaignRow]:
