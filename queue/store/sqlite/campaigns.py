@@ -218,13 +218,21 @@ def accept_chunk(
     state = tx.conn.execute("SELECT state, gen FROM campaigns WHERE cid = ?", (cid,)).fetchone()
     if state is None or state[0] != "running" or state[1] != gen:
         return None
-    live: list[tuple[RecipientFire, str]] = []
-    for f, msg_id in zip(fires, ids, strict=True):
-        row = tx.conn.execute(
-            "SELECT state FROM campaign_recipients WHERE cid = ? AND seq = ?", (cid, f.seq)
-        ).fetchone()
-        if row is not None and row[0] == "pending":
-            live.append((f, msg_id))
+    # One range read of the chunk's stretch tells which of its recipients are still pending.
+    seqs = [f.seq for f in fires]
+    still = (
+        {
+            seq
+            for (seq,) in tx.conn.execute(
+                "SELECT seq FROM campaign_recipients"
+                " WHERE cid = ? AND state = 'pending' AND seq BETWEEN ? AND ?",
+                (cid, min(seqs), max(seqs)),
+            )
+        }
+        if seqs
+        else set()
+    )
+    live = [(f, msg_id) for f, msg_id in zip(fires, ids, strict=True) if f.seq in still]
     items: list[tuple[NewMessage, Facts]] = [
         (f.msg, f.facts or Facts()) for f, _ in live if f.msg is not None
     ]
