@@ -159,6 +159,9 @@ class _RouteBase(_Table, frozen=True, kw_only=True, tag_field="driver"):
     max_attempts: PosInt = 5
     """Temporary failures tolerated per part before it fails."""
     price_per_part: NonNegative = 0.0
+    """What the carrier charges per part: a campaign's cost is its parts times this."""
+    currency: Annotated[str, msgspec.Meta(max_length=8)] = ""
+    """The currency of ``price_per_part`` (EUR, USD; shown with a campaign's cost)."""
 
 
 class SimulatorRouteConfig(_RouteBase, frozen=True, kw_only=True, tag="simulator"):

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from smsgw.config.schema import KeyConfig
 from smsgw.drivers.text import TextError, parse_decimal, plan
 from smsgw.gateway.accept import Prepared
+from smsgw.gateway.api_campaigns import CampaignsApi
 from smsgw.gateway.api_consent import ConsentApi
 from smsgw.gateway.api_contacts import ContactsApi
 from smsgw.gateway.api_conversions import ConversionsApi
@@ -118,11 +119,12 @@ class Api:
         )
         self.contacts = ContactsApi(config, wiring.store, wall=wall, decode=_decode)
         self.segments = SegmentsApi(config, wiring.store, wall=wall, decode=_decode)
+        self.campaigns = CampaignsApi(config, wiring.store, wall=wall, decode=_decode)
         self.conversions = ConversionsApi(
             config, wiring.store, wiring.acceptor, metrics, wall=wall, decode=_decode
         )
         features: list[_Feature] = [self.consent_api, self.templates, self.flows, self.contacts]
-        features += [self.segments, self.conversions]
+        features += [self.segments, self.conversions, self.campaigns]
         self.shutting_down = False
         self._keys = {d: (d, k) for k in config.keys if (d := k.token_digest())}
         """token digest -> (the digest, to compare in constant time; the key). A key may be
@@ -152,7 +154,12 @@ class Api:
         self._message_item: dict[str, Handler] = {"GET": self._get, "DELETE": self._cancel}
         self._prefixed = {p: item for f in features for p, item in f.prefixed.items()}
         """Other item paths: prefix -> (endpoint label, handlers)."""
-        self._suffixed = self.templates.suffixed | self.flows.suffixed | self.segments.suffixed
+        self._suffixed = (
+            self.templates.suffixed
+            | self.flows.suffixed
+            | self.segments.suffixed
+            | self.campaigns.suffixed
+        )
         """Paths below an item: (prefix, suffix) -> (endpoint label, handlers)."""
 
     def operations(self) -> list[tuple[str, str]]:

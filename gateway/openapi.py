@@ -19,6 +19,7 @@ import msgspec
 from smsgw import __version__
 from smsgw.config.schema import Config
 from smsgw.gateway.api_consent import ConsentBody, OptoutBody
+from smsgw.gateway.openapi_campaigns import campaign_components, campaign_paths
 from smsgw.gateway.openapi_contacts import contact_paths
 from smsgw.gateway.openapi_conversions import conversion_paths, patch_conversion_body
 from smsgw.gateway.openapi_flows import flow_paths
@@ -44,6 +45,7 @@ from smsgw.gateway.schemas import (
     RouteList,
     SendRequest,
 )
+from smsgw.gateway.schemas_campaigns import CampaignBody, CampaignPage, CampaignView
 from smsgw.gateway.schemas_contacts import (
     MAX_CONTACT_BATCH,
     ContactBody,
@@ -85,7 +87,7 @@ _STRUCTS = (
     FlowList, FlowDetail, RunPage, ContactBody, ContactPatchBody, ContactView, ContactWritten,
     ContactPage, ContactDeleted, ImportSummary, SegmentBody, SegmentRules, SegmentView,
     SegmentPage, SegmentDeleted, SegmentContacts, SegmentCount, ConversionBody, ConversionView,
-    ConversionPage,
+    ConversionPage, CampaignBody, CampaignView, CampaignPage,
 )  # fmt: skip
 
 
@@ -258,6 +260,7 @@ def _components(config: Config) -> dict[str, Any]:
         "required": ["events"],
     }
     patch_conversion_body(components)
+    campaign_components(components, routes)
     _set_string(
         components["EventBody"]["properties"],
         "at",
@@ -281,6 +284,7 @@ def _build(config: Config) -> bytes:
             **flow_paths(config),
             **contact_paths(config),
             **conversion_paths(),
+            **campaign_paths(),
         },
     }
     return msgspec.json.encode(doc)

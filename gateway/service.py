@@ -36,6 +36,7 @@ from smsgw.drivers.factory import make_driver
 from smsgw.drivers.seam import InboundMessage
 from smsgw.drivers.supervise import supervised
 from smsgw.gateway.api import Api
+from smsgw.gateway.campaign_runner import CampaignRunner
 from smsgw.gateway.cli import TOKEN_FILE
 from smsgw.gateway.console import Console
 from smsgw.gateway.flow_runner import FlowRunner
@@ -113,6 +114,8 @@ class Gateway:
         self.webhooks: WebhookWorker | None = None
         self.flows: FlowRunner | None = None
         """Fires due flow steps (once serving)."""
+        self.campaigns: CampaignRunner | None = None
+        """Sends running campaigns (once serving)."""
         # Every supervised task is in smsgw_task_failures_total from the first scrape.
         for task in self.task_names():
             self.metrics.task_failures.labels(task)
@@ -129,6 +132,7 @@ class Gateway:
             "timers",
             "console_sampler",
             "flows",
+            "campaigns",
             *(f"driver:{name}" for name in routes),
             *(f"runner:{name}" for name in routes),
             *(
@@ -186,6 +190,11 @@ class Gateway:
                 self.metrics, self.wall,
             )  # fmt: skip
             nursery.start_soon(self._supervised, "flows", self.flows.run)
+            self.campaigns = CampaignRunner(
+                config, self.store, self.api.acceptor, self.api.templates, self.policy,
+                self.metrics, self.wall,
+            )  # fmt: skip
+            nursery.start_soon(self._supervised, "campaigns", self.campaigns.run)
             self.metrics.add_collector(self._collect)
             s = config.server
             self.server = HttpServer(

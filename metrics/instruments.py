@@ -151,6 +151,14 @@ class Metrics:
             ["flow", "result"],
             registry=r,
         )
+        # Campaigns (no campaign ids as labels: unbounded).
+        self.campaign_messages = Counter(
+            "smsgw_campaign_messages",
+            "Campaign recipients by result: accepted (a message queued), skipped (opted out,"
+            " refused by a policy or at the door).",
+            ["result"],
+            registry=r,
+        )
         # Receipts and inbound.
         self.receipts = Counter(
             "smsgw_receipts",

@@ -19,6 +19,7 @@ import pytest
 
 from smsgw.drivers.seam import Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
+from smsgw.queue.campaigns.records import CampaignSpec, NewCampaign, SpecVariant
 from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.model import NewLink
 from smsgw.queue.store import Store
@@ -488,6 +489,35 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "attributed_by": "click",
         }
     ],
+    "campaigns": [
+        {
+            "cid": 1,
+            "id": "cmp_01",
+            "key": "shop",
+            "name": "January",
+            "spec": '{"variants": [{"text": "Hi {{name}}"}], "segment": "vips"}',
+            "listed": None,
+            "recipients": None,
+            "state": "running",
+            "gen": 1,
+            "created_at": 999.0,
+            "updated_at": 999.5,
+            "started_at": 999.5,
+            "ended_at": None,
+        }
+    ],
+    "campaign_recipients": [
+        {
+            "cid": 1,
+            "seq": 1,
+            "number": "+4917012345678",
+            "vars": '{"name": "Ann"}',
+            "variant": 0,
+            "state": "accepted",
+            "message": "msg_01",
+            "reason": None,
+        }
+    ],
 }
 
 
@@ -720,10 +750,21 @@ async def _reads_back(store: Store, version: int) -> None:
     segment = await store.add_segment(NewSegment(key="shop", name="new", rules="{}", at=2_031.0))
     assert segment is not None
 
-    # Conversions: a store of any earlier version takes them after migrating.
+    # Campaigns: the seeded one (when its tables existed) reads back; a new draft is taken.
+    seeded_campaign = await store.get_campaign(None, "cmp_01")
+    if seeded_campaign is not None:
+        assert seeded_campaign.spec.segment == "vips" and seeded_campaign.gen == 1
+        [count] = await store.campaign_counts(seeded_campaign.cursor)
+        assert (count.state, count.n) == ("accepted", 1)
+    spec = CampaignSpec(variants=[SpecVariant(text="Hi")], segment="vips")
+    draft = await store.add_campaign(NewCampaign(key="shop", name="n", spec=spec, at=2_032.0))
+    assert draft.state == "draft" and await store.get_campaign("shop", draft.id) == draft
+
+    # Conversions: a store of any earlier version takes them after migrating (not "o-1": a
+    # store of version 15 or later holds that one already).
     order = NewConversion(
         key="shop",
-        order_id="o-1",
+        order_id="o-new",
         value="49.90",
         currency="EUR",
         number=_NEW_NUMBER,

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from smsgw.drivers.seam import InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.metrics.instruments import Metrics
+from smsgw.queue.campaigns import records as crec
 from smsgw.queue.consent.records import (
     ConsentRecord,
     Lifted,
@@ -341,6 +342,77 @@ class Store(Protocol):
         self, key: str, names: Sequence[str]
     ) -> dict[str, tuple[FlowCounts, list[StepStats]]]:
         """Per flow: runs by state and per-step counts."""
+        ...
+
+    # -- campaigns -------------------------------------------------------------------------
+
+    async def add_campaign(self, c: crec.NewCampaign) -> crec.CampaignRow:
+        """Store a new draft (state ``draft``) under a new id, ``cmp_...``."""
+        ...
+
+    async def get_campaign(self, key: str | None, campaign_id: str) -> crec.CampaignRow | None:
+        """The campaign ``campaign_id`` of ``key`` (None: of any key)."""
+        ...
+
+    async def draft_recipients(self, cid: int) -> list[crec.SpecRecipient]:
+        """The recipients a draft was given as a list, in order (empty for a segment's, and
+        once started: the list is dropped when its rows are written)."""
+        ...
+
+    async def campaigns_page(
+        self, key: str | None, after: int, limit: int
+    ) -> list[crec.CampaignRow]:
+        """``key``'s campaigns (None: every key's) after the cursor ``after``."""
+        ...
+
+    async def start_campaign(
+        self, key: str, campaign_id: str, recipients: Sequence[crec.NewRecipient], now: float
+    ) -> crec.CampaignRow | str | None:
+        """Fix a draft's recipients (numbered from 1 in order) and set it running (completed
+        when none is pending), in one commit; the campaign's state when it is no draft, None
+        when ``key`` has no such campaign."""
+        ...
+
+    async def campaign_action(
+        self, key: str, campaign_id: str, action: crec.CampaignAction, now: float
+    ) -> crec.CampaignRow | str | None:
+        """Pause, resume or cancel, in one commit: pause and cancel take back the messages of
+        the campaign that have not left (pause makes their recipients pending again under the
+        next generation, cancel cancels them with the pending ones). The campaign's state when
+        the action does not apply to it, None when ``key`` has no such campaign."""
+        ...
+
+    async def running_campaigns(self, now: float) -> list[crec.CampaignRow]:
+        """The running campaigns, oldest first."""
+        ...
+
+    async def pending_recipients(self, cid: int, limit: int) -> list[crec.RecipientRow]:
+        """The first ``limit`` pending recipients of the campaign whose cursor is ``cid``."""
+        ...
+
+    async def accept_campaign_chunk(
+        self,
+        policy: AcceptGate,
+        cid: int,
+        gen: int,
+        fires: Sequence[crec.RecipientFire],
+        now: float,
+    ) -> list[tuple[int, str, str | None]] | None:
+        """Accept a chunk's messages (screened like any accept) and mark their recipients in
+        the same commit, completing the campaign when none is left pending; None (nothing
+        written) when the campaign is no longer running in generation ``gen``. Returns
+        (seq, state, reason) of each recipient marked."""
+        ...
+
+    async def campaign_counts(self, cid: int) -> list[crec.RecipientCount]:
+        """The campaign's recipients by variant, state and reason."""
+        ...
+
+    async def campaign_messages(
+        self, cid: int
+    ) -> tuple[list[crec.MessageTally], list[crec.ClickTally]]:
+        """The messages the campaign's recipients hold now, by variant and route (statuses
+        and parts), and the clicks on their tracked links by variant."""
         ...
 
     # -- contacts and segments -------------------------------------------------------------

@@ -8,6 +8,14 @@ the interface is used: the :class:`Store`, the values it takes and returns, and 
 from __future__ import annotations
 
 from smsgw.drivers.seam import FailureKind, InboundMessage, OutboundPart, Outcome, Receipt
+from smsgw.queue.campaigns.records import (
+    CampaignSpec,
+    NewCampaign,
+    NewRecipient,
+    RecipientFire,
+    SpecVariant,
+    client_ref,
+)
 from smsgw.queue.consent.optout_list import Consents
 from smsgw.queue.consent.policy import Facts, Policy, Screened
 from smsgw.queue.consent.records import ALL, ConsentRecord, OptinRequest, OptoutRequest
@@ -35,6 +43,7 @@ __all__ = [
     "ALL",
     "FINAL",
     "AcceptResult",
+    "CampaignSpec",
     "Claim",
     "Click",
     "ClickResult",
@@ -49,10 +58,12 @@ __all__ = [
     "Finished",
     "InboundMessage",
     "MessageRow",
+    "NewCampaign",
     "NewContact",
     "NewConversion",
     "NewLink",
     "NewMessage",
+    "NewRecipient",
     "NewSegment",
     "NewTemplate",
     "OptinRequest",
@@ -61,10 +72,13 @@ __all__ = [
     "Outcome",
     "Policy",
     "Receipt",
+    "RecipientFire",
     "Screened",
+    "SpecVariant",
     "Store",
     "StoreClosed",
     "TemplateRow",
     "WebhookJob",
+    "client_ref",
     "make_store",
 ]

@@ -382,7 +382,7 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE UNIQUE INDEX segments_name ON segments(key, name);
     """,
-    # conversions: orders reported by a key, one per (key, order_id), each with the message it
+    # 15: conversions: orders reported by a key, one per (key, order_id), each with the message it
     # is attributed to (mid, NULL when none qualified) and how (attributed_by). Campaigns and
     # flows join in through the message. The indexes find a number's last click and its last
     # delivered marketing message in the attribution window, and a message's flow step.
@@ -409,6 +409,40 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX messages_delivered_marketing ON messages(key, to_number, updated_at)
         WHERE msg_class = 'marketing' AND status = 'delivered';
     CREATE INDEX flow_steps_message ON flow_steps(message) WHERE message IS NOT NULL;
+    """,
+    # 16: campaigns: drafts with their spec as JSON (a draft's list of recipients apart, read at
+    # start only), and the recipients fixed at start.
+    """
+    CREATE TABLE campaigns (
+        cid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        listed INTEGER,
+        recipients TEXT,
+        state TEXT NOT NULL,
+        gen INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        started_at REAL,
+        ended_at REAL
+    );
+    CREATE INDEX campaigns_page ON campaigns(key, cid);
+    CREATE INDEX campaigns_state ON campaigns(state);
+    CREATE TABLE campaign_recipients (
+        cid INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        number TEXT NOT NULL,
+        vars TEXT NOT NULL DEFAULT '{}',
+        variant INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        message TEXT,
+        reason TEXT,
+        PRIMARY KEY (cid, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX campaign_recipients_state ON campaign_recipients(cid, state, seq);
+    CREATE INDEX campaign_recipients_message ON campaign_recipients(cid, message);
     """,
 )
 

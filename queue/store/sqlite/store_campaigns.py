@@ -1,5 +1,5 @@
 """The SQLite store's calls for what stores build campaigns and flows from: message templates,
-flows and their events, contacts and segments, tracked links, conversions (a part of
+flows and their events, contacts and segments, campaigns, tracked links, conversions (a part of
 :class:`~smsgw.queue.store.sqlite.store.SqliteStore`).
 
 Every method runs its statements (the modules of this package) in the writer thread and
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+from smsgw.queue.campaigns import records as crec
 from smsgw.queue.flows.records import (
     DueStep,
     EventResult,
@@ -32,6 +33,7 @@ from smsgw.queue.store.records import (
 )
 from smsgw.queue.store.screening import AcceptGate, Screened
 from smsgw.queue.store.sqlite import accept as ops_accept
+from smsgw.queue.store.sqlite import campaigns as ops_campaigns
 from smsgw.queue.store.sqlite import contacts as ops_contacts
 from smsgw.queue.store.sqlite import conversions as ops_conversions
 from smsgw.queue.store.sqlite import flows as ops_flows
@@ -157,6 +159,71 @@ class CampaignCalls:
 
     async def delete_segment(self, key: str, name: str) -> bool:
         return await self._writer.call(ops_contacts.delete_segment, key, name)
+
+    # -- campaigns (see the protocol for what each promises) -------------------------------
+
+    async def add_campaign(self, c: crec.NewCampaign) -> crec.CampaignRow:
+        [campaign_id] = ops_accept.new_ids("cmp_", [c.at])
+        return await self._writer.call(ops_campaigns.add, c, campaign_id)
+
+    async def get_campaign(self, key: str | None, campaign_id: str) -> crec.CampaignRow | None:
+        return await self._writer.call(ops_campaigns.get, key, campaign_id)
+
+    async def draft_recipients(self, cid: int) -> list[crec.SpecRecipient]:
+        return await self._writer.call(ops_campaigns.draft_recipients, cid)
+
+    async def campaigns_page(
+        self, key: str | None, after: int, limit: int
+    ) -> list[crec.CampaignRow]:
+        return await self._writer.call(ops_campaigns.page, key, after, limit)
+
+    async def start_campaign(
+        self,
+        key: str,
+        campaign_id: str,
+        recipients: Sequence[crec.NewRecipient],
+        now: float,
+    ) -> crec.CampaignRow | str | None:
+        return await self._writer.call(ops_campaigns.start, key, campaign_id, recipients, now)
+
+    async def campaign_action(
+        self, key: str, campaign_id: str, action: crec.CampaignAction, now: float
+    ) -> crec.CampaignRow | str | None:
+        return await self._writer.call(
+            ops_campaigns.act, self._events, key, campaign_id, action, now
+        )
+
+    async def running_campaigns(self, now: float) -> list[crec.CampaignRow]:
+        return await self._writer.call(ops_campaigns.running, now)
+
+    async def pending_recipients(self, cid: int, limit: int) -> list[crec.RecipientRow]:
+        return await self._writer.call(ops_campaigns.pending, cid, limit)
+
+    async def accept_campaign_chunk(
+        self,
+        policy: AcceptGate,
+        cid: int,
+        gen: int,
+        fires: Sequence[crec.RecipientFire],
+        now: float,
+    ) -> list[tuple[int, str, str | None]] | None:
+        ids = ops_accept.new_ids("msg_", [now] * len(fires))
+        done = await self._writer.call(
+            ops_campaigns.accept_chunk, policy, cid, gen, fires, ids, now
+        )
+        if done is None:
+            return None
+        marked, screened = done
+        self._count_accepted(screened)
+        return marked
+
+    async def campaign_counts(self, cid: int) -> list[crec.RecipientCount]:
+        return await self._writer.call(ops_campaigns.counts, cid)
+
+    async def campaign_messages(
+        self, cid: int
+    ) -> tuple[list[crec.MessageTally], list[crec.ClickTally]]:
+        return await self._writer.call(ops_campaigns.message_stats, cid)
 
     # -- tracked links ---------------------------------------------------------------------
 
