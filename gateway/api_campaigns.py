@@ -16,6 +16,7 @@ another key's campaign by its id. Every message is of class ``marketing``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -351,6 +352,8 @@ def _stats(
         for s in both(k.variant):
             s.clicks += k.clicks
             s.unique_clicks += k.clicked
+            s.conversions += k.conversions
+            s.revenue = _add_revenue(s.revenue, k.revenue)
     for s in [*per, total]:
         s.click_rate = s.unique_clicks / s.sent if s.sent else 0.0
         if s.cost is not None:
@@ -358,3 +361,11 @@ def _stats(
     total.variants = per
     total.currency = currencies.pop() if len(currencies) == 1 else None
     return total
+
+
+def _add_revenue(into: dict[str, str], more: dict[str, str]) -> dict[str, str]:
+    """Per-currency sums of exact decimal amounts (never added across currencies)."""
+    out = {c: Decimal(v) for c, v in into.items()}
+    for c, v in more.items():
+        out[c] = out.get(c, Decimal(0)) + Decimal(v)
+    return {c: format(d, "f") for c, d in sorted(out.items())}

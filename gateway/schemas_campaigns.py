@@ -113,6 +113,10 @@ class VariantStats(msgspec.Struct, kw_only=True):
     """unique_clicks / sent (0 while none was sent)."""
     cost: float | None = None
     """parts times their routes' price_per_part; null when no route has a price."""
+    conversions: int = 0
+    """Orders attributed to these messages (``POST /v1/conversions``)."""
+    revenue: dict[str, str] = {}
+    """Their values summed per currency, exact decimals as text."""
 
 
 class CampaignStats(VariantStats, kw_only=True):

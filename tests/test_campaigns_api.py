@@ -347,7 +347,13 @@ async def test_stats_count_messages_parts_clicks_and_cost(start_gateway: StartGa
     for _ in range(2):
         got = await follow(gw.gateway.links_address, "/" + row.links[0].code)
         assert got.status == 302
+    # An order from the clicked number counts for the campaign and its variant.
+    order = {"order_id": "o-1", "value": "49.90", "currency": "EUR", "number": row.to}
+    status, conversion = await gw.call("POST", "/v1/conversions", order)
+    assert status == 201 and isinstance(conversion, dict)
+    assert conversion["attributed"]["message"] == row.id
     stats = (await get(gw, draft["id"]))["stats"]
+    assert (stats["conversions"], stats["revenue"]) == (1, {"EUR": "49.90"})
     n = len(NUMBERS)
     assert (stats["sent"], stats["delivered"], stats["failed"], stats["parts"]) == (n, n, 0, n)
     assert (stats["clicks"], stats["unique_clicks"]) == (2, 1)
@@ -356,4 +362,6 @@ async def test_stats_count_messages_parts_clicks_and_cost(start_gateway: StartGa
     first, second = stats["variants"]
     assert (first["sent"], first["clicks"], first["unique_clicks"]) == (len(tracked), 2, 1)
     assert (second["sent"], second["clicks"]) == (n - len(tracked), 0)
+    assert (first["conversions"], first["revenue"]) == (1, {"EUR": "49.90"})
+    assert (second["conversions"], second["revenue"]) == (0, {})
     assert first["cost"] + second["cost"] == pytest.approx(stats["cost"])

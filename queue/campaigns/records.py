@@ -154,12 +154,16 @@ class MessageTally(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ClickTally(msgspec.Struct, frozen=True, kw_only=True):
-    """A campaign's clicks on the tracked links of one variant's messages, and how many of
-    those messages were clicked at least once (unique clicks)."""
+    """A campaign's clicks on the tracked links of one variant's messages, how many of those
+    messages were clicked at least once (unique clicks), and the orders attributed to them."""
 
     variant: int
     clicks: int
     clicked: int
+    conversions: int = 0
+    """Orders attributed to the variant's messages (see ``POST /v1/conversions``)."""
+    revenue: dict[str, str] = {}
+    """Their values summed per currency, exact decimals as text."""
 
 
 def ref_prefix(campaign_id: str) -> str:

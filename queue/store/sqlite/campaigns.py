@@ -31,6 +31,7 @@ from smsgw.queue.campaigns.records import (
 from smsgw.queue.model import NewMessage
 from smsgw.queue.store.screening import AcceptGate, Facts, Screened
 from smsgw.queue.store.sqlite import cancel as ops_cancel
+from smsgw.queue.store.sqlite import conversions as ops_conversions
 from smsgw.queue.store.sqlite import screening as ops_screening
 from smsgw.queue.store.sqlite.rows import Columns
 from smsgw.queue.store.sqlite.transitions import Events
@@ -309,8 +310,8 @@ def message_stats(tx: Tx, cid: int) -> tuple[list[MessageTally], list[ClickTally
             (cid,),
         )
     ]
-    clicks = [
-        ClickTally(variant=v, clicks=int(c or 0), clicked=int(u or 0))
+    clicked = {
+        v: (int(c or 0), int(u or 0))
         for v, c, u in tx.conn.execute(
             "SELECT r.variant, SUM(l.clicks), COUNT(DISTINCT CASE WHEN l.clicks > 0 THEN l.mid END)"
             " FROM campaign_recipients r JOIN messages m ON m.id = r.message"
@@ -318,5 +319,16 @@ def message_stats(tx: Tx, cid: int) -> tuple[list[MessageTally], list[ClickTally
             " GROUP BY r.variant",
             (cid,),
         )
+    }
+    orders = ops_conversions.revenue_by_variant(tx, cid)
+    clicks = [
+        ClickTally(
+            variant=v,
+            clicks=clicked.get(v, (0, 0))[0],
+            clicked=clicked.get(v, (0, 0))[1],
+            conversions=orders.get(v, (0, {}))[0],
+            revenue=orders.get(v, (0, {}))[1],
+        )
+        for v in sorted(clicked.keys() | orders.keys())
     ]
     return tallies, clicks

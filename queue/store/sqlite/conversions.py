@@ -8,7 +8,7 @@ key: every lookup is by the key's own rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +16,7 @@ from smsgw.queue.model import ConversionRef
 from smsgw.queue.store.records import Attributed, AttributedBy, ConversionRow, NewConversion
 from smsgw.queue.store.sqlite.writer import Tx
 
-__all__ = ["get", "of_message", "page", "record", "revenue_by_step"]
+__all__ = ["get", "of_message", "page", "record", "revenue_by_step", "revenue_by_variant"]
 
 _SELECT = (
     "SELECT v.vid, v.id, v.key, v.order_id, v.value, v.currency, v.number, v.code,"
@@ -143,13 +143,32 @@ def of_message(tx: Tx, mid: int) -> list[ConversionRef]:
 def revenue_by_step(tx: Tx, key: str, flow: str) -> dict[int, tuple[int, dict[str, str]]]:
     """Per step of the key's flow: the conversions attributed to its messages and their
     values summed per currency (exact decimal sums, as strings)."""
+    return _summed(
+        tx.conn.execute(
+            "SELECT s.n, v.currency, v.value FROM flow_steps s JOIN flow_runs r ON r.rid = s.rid"
+            " JOIN messages m ON m.id = s.message JOIN conversions v ON v.mid = m.mid"
+            " WHERE r.key = ? AND r.flow = ? AND v.key = ?",
+            (key, flow, key),
+        )
+    )
+
+
+def revenue_by_variant(tx: Tx, cid: int) -> dict[int, tuple[int, dict[str, str]]]:
+    """Per variant of the campaign: the conversions attributed to its recipients' messages and
+    their values summed per currency (exact decimal sums, as strings)."""
+    return _summed(
+        tx.conn.execute(
+            "SELECT r.variant, v.currency, v.value FROM campaign_recipients r"
+            " JOIN messages m ON m.id = r.message JOIN conversions v ON v.mid = m.mid"
+            " WHERE r.cid = ? AND r.message IS NOT NULL AND v.key = m.key",
+            (cid,),
+        )
+    )
+
+
+def _summed(rows: Iterable[tuple[int, str, str]]) -> dict[int, tuple[int, dict[str, str]]]:
     out: dict[int, tuple[int, dict[str, Decimal]]] = {}
-    for n, currency, value in tx.conn.execute(
-        "SELECT s.n, v.currency, v.value FROM flow_steps s JOIN flow_runs r ON r.rid = s.rid"
-        " JOIN messages m ON m.id = s.message JOIN conversions v ON v.mid = m.mid"
-        " WHERE r.key = ? AND r.flow = ? AND v.key = ?",
-        (key, flow, key),
-    ):
+    for n, currency, value in rows:
         count, sums = out.setdefault(n, (0, {}))
         sums[currency] = sums.get(currency, Decimal(0)) + Decimal(value)
         out[n] = (count + 1, sums)
