@@ -18,7 +18,7 @@ from smsgw.gateway.service import Gateway
 from smsgw.queue.campaigns.variants import pick_variant
 from tests.conftest import OTHER_TOKEN, TOKEN, Running, StartGateway, gateway_toml
 from tests.flow_helpers import Wall
-from tests.policy_helpers import at
+from tests.policy_helpers import BERLIN, HONOLULU, at
 from tests.test_links_api import follow
 
 MORNING = at("2027-01-15T08:00:00")  # 09:00 in Berlin: marketing may go
@@ -365,3 +365,27 @@ async def test_stats_count_messages_parts_clicks_and_cost(start_gateway: StartGa
     assert (first["conversions"], first["revenue"]) == (1, {"EUR": "49.90"})
     assert (second["conversions"], second["revenue"]) == (0, {})
     assert first["cost"] + second["cost"] == pytest.approx(stats["cost"])
+
+
+async def test_quiet_hours_hold_each_recipient_to_their_own_morning(
+    start_gateway: StartGateway,
+) -> None:
+    # 08:00 UTC: 09:00 in Berlin (marketing may go), 22:00 the evening before in Honolulu
+    # (quiet until 09:00 there, 19:00 UTC). One campaign, two zones, two sending times.
+    wall = Wall(MORNING)
+    gw = await start_gateway(wall=wall)
+    body = {"name": "zones", "text": "Hi {{name}}", "recipients": recipients([BERLIN, HONOLULU])}
+    draft = await create(gw, body)
+    await act(gw, draft["id"], "start")
+    await tick(gw)
+    assert (await get(gw, draft["id"]))["stats"]["accepted"] == 2
+    sent = {m["to"]: m for m in await messages(gw)}
+    berlin = await gw.wait_final(sent[BERLIN]["id"])
+    assert berlin.status == "delivered"
+    honolulu = await gw.gateway.store.get(None, sent[HONOLULU]["id"])
+    assert honolulu is not None and honolulu.status == "deferred"
+    assert "19:00" in honolulu.history[-1].note, honolulu.history  # held to 09:00 there
+    wall.t = at("2027-01-15T19:00:00")  # the scheduler's timers read this clock
+    assert (await gw.wait_final(sent[HONOLULU]["id"])).status == "delivered"
+    stats = (await get(gw, draft["id"]))["stats"]
+    assert (stats["sent"], stats["delivered"]) == (2, 2)
