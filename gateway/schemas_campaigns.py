@@ -88,7 +88,7 @@ class AbView(msgspec.Struct, kw_only=True):
     decided_at: Timestamp | None = None
     reason: str | None = None
     values: list[float] = []
-    """The metric per variant, in their order (as decided, once decided)."""
+    """The metric per variant now, in their order (``reason`` holds them as decided)."""
 
 
 class CampaignBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
