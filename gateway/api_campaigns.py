@@ -204,12 +204,9 @@ class CampaignsApi:
         assert key is not None
         row = await self._campaign(request, key, "")
         stats = None if row.state == "draft" else await self._stats(row)
-        view = _view(row, key, stats)
-        if view.ab is not None and row.state != "draft":
-            view.ab.values = await self.store.campaign_ab_values(
-                row.cursor, len(row.spec.variants), view.ab.metric
-            )
-        return Response(200, _encoder.encode(view), _JSON)
+        return Response(
+            200, _encoder.encode(await self._ab_values(_view(row, key, stats), row)), _JSON
+        )
 
     async def _start(self, request: Request, key: KeyConfig | None) -> Response:
         assert key is not None
@@ -238,7 +235,8 @@ class CampaignsApi:
             raise NotFound(f"no campaign {row.id!r}", field="id")
         if isinstance(done, str):
             raise _state_conflict(done, "start")
-        return Response(200, _encoder.encode(_view(done, key, await self._stats(done))), _JSON)
+        view = _view(done, key, await self._stats(done))
+        return Response(200, _encoder.encode(await self._ab_values(view, done)), _JSON)
 
     async def _evaluate(self, row: CampaignRow, weights: list[int]) -> list[NewRecipient]:
         """The segment's contacts now, in the key's list order; opted-out numbers skipped."""
@@ -280,10 +278,18 @@ class CampaignsApi:
                 raise NotFound(f"no campaign {row.id!r}", field="id")
             if isinstance(done, str):
                 raise _state_conflict(done, action)
-            stats = await self._stats(done)
-            return Response(200, _encoder.encode(_view(done, key, stats)), _JSON)
+            view = _view(done, key, await self._stats(done))
+            return Response(200, _encoder.encode(await self._ab_values(view, done)), _JSON)
 
         return handle
+
+    async def _ab_values(self, view: CampaignView, row: CampaignRow) -> CampaignView:
+        """``view`` with its A/B test's metric per variant now (a started test only)."""
+        if view.ab is not None and row.state != "draft":
+            view.ab.values = await self.store.campaign_ab_values(
+                row.cursor, len(row.spec.variants), view.ab.metric
+            )
+        return view
 
     async def _stats(self, row: CampaignRow) -> CampaignStats:
         counts = await self.store.campaign_counts(row.cursor)

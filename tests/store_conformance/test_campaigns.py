@@ -162,3 +162,18 @@ async def test_an_ab_winner_is_decided_once_when_due_and_gets_the_held(harness: 
     pending = await store.pending_recipients(made.cursor, 10)
     assert [(r.seq, r.variant) for r in pending] == [(3, 0), (4, 0)]
     assert await store.campaign_ab_values(made.cursor, 2, "clicks") == [0.0, 0.0]
+
+
+async def test_a_campaign_of_held_recipients_only_runs_until_its_winner(store: Store) -> None:
+    spec = CampaignSpec(
+        variants=[SpecVariant(text="A"), SpecVariant(text="B")],
+        ab=AbSpec(test_fraction=0.1, wait=60.0, metric="conversions"),
+    )
+    made = await store.add_campaign(NewCampaign(key="shop", name="ab", spec=spec, at=1_000.0))
+    held = NewRecipient(number="+4917111000", vars={}, variant=HELD, state="held")
+    started = await store.start_campaign("shop", made.id, [held], 1_001.0)
+    assert started is not None and not isinstance(started, str) and started.state == "running"
+    assert await store.decide_campaign_ab(made.cursor, 1_060.0) is None
+    decided = await store.decide_campaign_ab(made.cursor, 1_061.0)
+    assert decided is not None and decided.ab_winner == 0
+    assert [r.variant for r in await store.pending_recipients(made.cursor, 10)] == [0]

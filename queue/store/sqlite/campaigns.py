@@ -131,7 +131,8 @@ def start(
             for seq, r in enumerate(recipients, 1)
         ),
     )
-    state = "running" if any(r.state == "pending" for r in recipients) else "completed"
+    # Held recipients (an A/B test's rest) are still to send, once the winner is picked.
+    state = "running" if any(r.state != "skipped" for r in recipients) else "completed"
     tx.conn.execute(
         "UPDATE campaigns SET state = ?, recipients = NULL, started_at = ?, updated_at = ?,"
         " ended_at = CASE WHEN ? = 'completed' THEN ? END WHERE cid = ?",
