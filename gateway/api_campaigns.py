@@ -17,16 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from msgspec import UnsetType
 
+from smsgw.config.durations import parse_duration
 from smsgw.config.schema import Config, KeyConfig
 from smsgw.gateway.api_contacts import query_number
 from smsgw.gateway.errors import Conflict, Invalid, NotFound
 from smsgw.gateway.http import Request, Response
 from smsgw.gateway.schemas_campaigns import (
+    AbView,
     CampaignBody,
     CampaignPage,
     CampaignStats,
@@ -36,6 +38,8 @@ from smsgw.gateway.schemas_campaigns import (
     VariantView,
 )
 from smsgw.queue.campaigns.records import (
+    HELD,
+    AbSpec,
     CampaignAction,
     CampaignRow,
     CampaignSpec,
@@ -49,7 +53,7 @@ from smsgw.queue.campaigns.records import (
 )
 from smsgw.queue.campaigns.segments import coarse, decode_rules, matches
 from smsgw.queue.campaigns.templates import TemplateError, check_vars, compile_text
-from smsgw.queue.campaigns.variants import pick_variant
+from smsgw.queue.campaigns.variants import in_test_share, pick_variant
 from smsgw.queue.model import rfc3339
 from smsgw.queue.store import Store
 from smsgw.queue.store.records import ContactRow
@@ -128,6 +132,15 @@ class CampaignsApi:
                 field="track_links",
                 code="links_off",
             )
+        ab: AbSpec | None = None
+        if body.ab is not None:
+            if len(variants) < 2:
+                raise Invalid("an A/B test needs two variants or more", field="ab")
+            try:
+                wait = parse_duration(body.ab.wait)
+            except ValueError as e:
+                raise Invalid(f"'wait': {e}", field="ab.wait") from None
+            ab = AbSpec(test_fraction=body.ab.test_fraction, wait=wait, metric=body.ab.metric)
         now = self.wall()
         spec = CampaignSpec(
             variants=variants,
@@ -136,6 +149,7 @@ class CampaignsApi:
             route=body.route,
             rate=body.rate,
             track_links=body.track_links,
+            ab=ab,
         )
         row = await self.store.add_campaign(
             NewCampaign(key=key.name, name=body.name, spec=spec, recipients=recipients, at=now)
@@ -190,7 +204,9 @@ class CampaignsApi:
         assert key is not None
         row = await self._campaign(request, key, "")
         stats = None if row.state == "draft" else await self._stats(row)
-        return Response(200, _encoder.encode(_view(row, key, stats)), _JSON)
+        return Response(
+            200, _encoder.encode(await self._ab_values(_view(row, key, stats), row)), _JSON
+        )
 
     async def _start(self, request: Request, key: KeyConfig | None) -> Response:
         assert key is not None
@@ -206,12 +222,21 @@ class CampaignsApi:
             ]
         else:
             recipients = await self._evaluate(row, weights)
+        if spec.ab is not None:
+            fraction = spec.ab.test_fraction
+            recipients = [
+                r
+                if r.state != "pending" or in_test_share(row.id, r.number, fraction)
+                else NewRecipient(number=r.number, vars=r.vars, variant=HELD, state="held")
+                for r in recipients
+            ]
         done = await self.store.start_campaign(row.key, row.id, recipients, self.wall())
         if done is None:
             raise NotFound(f"no campaign {row.id!r}", field="id")
         if isinstance(done, str):
             raise _state_conflict(done, "start")
-        return Response(200, _encoder.encode(_view(done, key, await self._stats(done))), _JSON)
+        view = _view(done, key, await self._stats(done))
+        return Response(200, _encoder.encode(await self._ab_values(view, done)), _JSON)
 
     async def _evaluate(self, row: CampaignRow, weights: list[int]) -> list[NewRecipient]:
         """The segment's contacts now, in the key's list order; opted-out numbers skipped."""
@@ -253,10 +278,18 @@ class CampaignsApi:
                 raise NotFound(f"no campaign {row.id!r}", field="id")
             if isinstance(done, str):
                 raise _state_conflict(done, action)
-            stats = await self._stats(done)
-            return Response(200, _encoder.encode(_view(done, key, stats)), _JSON)
+            view = _view(done, key, await self._stats(done))
+            return Response(200, _encoder.encode(await self._ab_values(view, done)), _JSON)
 
         return handle
+
+    async def _ab_values(self, view: CampaignView, row: CampaignRow) -> CampaignView:
+        """``view`` with its A/B test's metric per variant now (a started test only)."""
+        if view.ab is not None and row.state != "draft":
+            view.ab.values = await self.store.campaign_ab_values(
+                row.cursor, len(row.spec.variants), view.ab.metric
+            )
+        return view
 
     async def _stats(self, row: CampaignRow) -> CampaignStats:
         counts = await self.store.campaign_counts(row.cursor)
@@ -311,7 +344,30 @@ def _view(row: CampaignRow, viewer: KeyConfig, stats: CampaignStats | None) -> C
         started_at=None if row.started_at is None else rfc3339(row.started_at),
         ended_at=None if row.ended_at is None else rfc3339(row.ended_at),
         stats=stats,
+        ab=_ab_view(row, stats),
         key=row.key if viewer.admin else None,
+    )
+
+
+def _ab_view(row: CampaignRow, stats: CampaignStats | None) -> AbView | None:
+    ab = row.spec.ab
+    if ab is None:
+        return None
+    phase: Literal["testing", "waiting", "decided"]
+    if row.ab_winner is not None:
+        phase = "decided"
+    elif stats is not None and stats.pending == 0 and stats.held > 0:
+        phase = "waiting"
+    else:
+        phase = "testing"
+    return AbView(
+        phase=phase,
+        test_fraction=ab.test_fraction,
+        wait=ab.wait,
+        metric=ab.metric,
+        winner=row.ab_winner,
+        decided_at=None if row.ab_decided_at is None else rfc3339(row.ab_decided_at),
+        reason=row.ab_reason,
     )
 
 
@@ -326,7 +382,7 @@ def _stats(
     total = CampaignStats(skipped={})
 
     def both(variant: int) -> list[VariantStats]:
-        return [per[variant], total] if variant < n_variants else [total]
+        return [per[variant], total] if 0 <= variant < n_variants else [total]
 
     for c in counts:
         for s in both(c.variant):
@@ -334,7 +390,7 @@ def _stats(
             if c.state == "skipped":
                 reason = c.reason or "refused"
                 s.skipped[reason] = s.skipped.get(reason, 0) + c.n
-            elif c.state in ("pending", "accepted", "cancelled"):
+            elif c.state in ("pending", "accepted", "cancelled", "held"):
                 setattr(s, c.state, getattr(s, c.state) + c.n)
     currencies: set[str] = set()
     for t in tallies:

@@ -16,6 +16,11 @@ taken before a pause but committed after it finds the campaign's generation move
 writes nothing (see :mod:`smsgw.queue.store.sqlite.campaigns`). A restart finds the running
 campaigns in the store and goes on with their pending recipients.
 
+An A/B test's held recipients are not pending: once its test share is sent (none pending)
+and its ``wait`` has passed, a round asks the store to pick the winner, which makes them
+pending with the winner's variant in the same transaction (once: a decided campaign is not
+decided again, across restarts too).
+
 Time: rounds are paced by ``trio.sleep`` (the autojump clock in tests); ``send_at`` is wall
 clock (the injected ``wall``). While the store cannot write, rounds are skipped.
 """
@@ -115,6 +120,9 @@ class CampaignRunner:
                 continue
             rows = await self.store.pending_recipients(c.cursor, take)
             if not rows:
+                if c.spec.ab is not None and c.ab_winner is None:
+                    # The held recipients become pending once the winner is picked.
+                    more = await self.store.decide_campaign_ab(c.cursor, now) is not None or more
                 continue
             cache: _Cache = {}
             fires = [await self._fire(c, r, now, cache) for r in rows]

@@ -6,7 +6,7 @@ by :mod:`smsgw.gateway.api_campaigns`, each refusal naming its field."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -17,6 +17,8 @@ from smsgw.gateway.schemas_templates import TemplateText
 __all__ = [
     "MAX_RECIPIENTS",
     "MAX_VARIANTS",
+    "AbBody",
+    "AbView",
     "CampaignBody",
     "CampaignPage",
     "CampaignStats",
@@ -56,6 +58,39 @@ class RecipientBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     vars: Vars = {}
 
 
+class AbBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """An A/B test with a winner (2 variants or more): the test share is sent first; ``wait``
+    after its last message was accepted, the best variant by ``metric`` goes to the rest."""
+
+    test_fraction: Annotated[
+        float, Meta(gt=0, lt=1, description="About this share of the recipients is tested.")
+    ]
+    wait: Annotated[
+        str | float,
+        Meta(description='A duration ("4h", "90m", "2d") or seconds, at least one second.'),
+    ]
+    metric: Annotated[
+        Literal["clicks", "conversions"],
+        Meta(description="Unique clicks or attributed orders, per message sent."),
+    ]
+
+
+class AbView(msgspec.Struct, kw_only=True):
+    """An A/B test's state: ``testing`` (its test share is being sent), ``waiting`` (for
+    ``wait`` to pass), ``decided`` (``winner`` is the winning variant's index)."""
+
+    phase: Literal["testing", "waiting", "decided"]
+    test_fraction: float
+    wait: float
+    """Seconds."""
+    metric: str
+    winner: int | None = None
+    decided_at: Timestamp | None = None
+    reason: str | None = None
+    values: list[float] = []
+    """The metric per variant now, in their order (``reason`` holds them as decided)."""
+
+
 class CampaignBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A draft: what to send (``template``, ``text`` or ``variants``), to whom (``segment``
     or ``recipients``), and optionally when, by which route, how fast, with tracked links."""
@@ -83,6 +118,7 @@ class CampaignBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     route: Annotated[str, Meta(description="A configured route (422 no_route).")] | None = None
     rate: Annotated[float, Meta(gt=0, le=10_000, description="Messages per second.")] | None = None
     track_links: bool = False
+    ab: AbBody | None = None
 
 
 class VariantView(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -98,6 +134,8 @@ class VariantStats(msgspec.Struct, kw_only=True):
     pending: int = 0
     accepted: int = 0
     cancelled: int = 0
+    held: int = 0
+    """An A/B test's rest, waiting for the winner (counted in the campaign's total only)."""
     skipped: dict[str, int] = {}
     """By reason: ``opted_out``, a policy's or the accept path's refusal code."""
     sent: int = 0
@@ -143,6 +181,7 @@ class CampaignView(msgspec.Struct, kw_only=True, omit_defaults=True):
     updated_at: Timestamp
     started_at: Timestamp | None = None
     ended_at: Timestamp | None = None
+    ab: AbView | None = None
     stats: CampaignStats | None = None
     """Once started: the recipients by state."""
     key: str | None = None

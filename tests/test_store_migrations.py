@@ -504,6 +504,9 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "updated_at": 999.5,
             "started_at": 999.5,
             "ended_at": None,
+            "ab_winner": None,
+            "ab_decided_at": None,
+            "ab_reason": None,
         }
     ],
     "campaign_recipients": [
@@ -516,6 +519,7 @@ _ROWS: Mapping[str, Sequence[Mapping[str, object]]] = {
             "state": "accepted",
             "message": "msg_01",
             "reason": None,
+            "accepted_at": 999.75,
         }
     ],
 }

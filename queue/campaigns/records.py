@@ -7,7 +7,8 @@ Campaign states: ``draft``, ``running``, ``paused``, ``cancelled``, ``completed`
 recipient accepted or skipped; a pause or a cancel may still take back what has not left). Recipient
 states: ``pending`` (to be sent), ``accepted`` (its message is queued or left), ``skipped``
 (never sent, with its reason: ``opted_out``, a policy's refusal, a refused text or number),
-``cancelled`` (the campaign was cancelled first).
+``cancelled`` (the campaign was cancelled first), ``held`` (an A/B test's rest, variant ``-1``,
+waiting for the winner: see :class:`AbSpec`).
 
 Each message's client_ref is ``cmp:<id>:<seq>:<gen>``: ``gen`` counts the pauses, so a
 recipient whose message a pause took back is sent again under a new reference on resume, and
@@ -24,8 +25,11 @@ from smsgw.queue.model import NewMessage
 from smsgw.queue.store.screening import Facts
 
 __all__ = [
+    "AB_METRICS",
     "CAMPAIGN_STATES",
+    "HELD",
     "RECIPIENT_STATES",
+    "AbSpec",
     "CampaignAction",
     "CampaignRow",
     "CampaignSpec",
@@ -43,8 +47,23 @@ __all__ = [
 ]
 
 CAMPAIGN_STATES = ("draft", "running", "paused", "cancelled", "completed")
-RECIPIENT_STATES = ("pending", "accepted", "skipped", "cancelled")
+RECIPIENT_STATES = ("pending", "accepted", "skipped", "cancelled", "held")
 CampaignAction = Literal["pause", "resume", "cancel"]
+AB_METRICS = ("clicks", "conversions")
+HELD = -1
+"""The variant of a held recipient: none yet."""
+
+
+class AbSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """An A/B test with a winner: about ``test_fraction`` of the recipients (the test share)
+    get their variants by weight and are sent first; the rest are held. ``wait`` seconds after
+    the last test message was accepted, the variant with the highest ``metric`` per message
+    sent (``clicks``: unique clicks; ``conversions``: attributed orders; ties to the lower
+    index) becomes the winner and every held recipient gets it."""
+
+    test_fraction: float
+    wait: float
+    metric: str
 
 
 class SpecVariant(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -71,6 +90,7 @@ class CampaignSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     route: str | None = None
     rate: float | None = None
     track_links: bool = False
+    ab: AbSpec | None = None
 
 
 class NewCampaign(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +120,11 @@ class CampaignRow(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: float
     started_at: float | None
     ended_at: float | None
+    ab_winner: int | None = None
+    """An A/B test's winning variant, once decided."""
+    ab_decided_at: float | None = None
+    ab_reason: str | None = None
+    """Why it won: the metric and each variant's value."""
 
 
 class NewRecipient(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,7 +133,7 @@ class NewRecipient(msgspec.Struct, frozen=True, kw_only=True):
     number: str
     vars: dict[str, Any]
     variant: int
-    state: Literal["pending", "skipped"] = "pending"
+    state: Literal["pending", "skipped", "held"] = "pending"
     reason: str | None = None
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-__all__ = ["pick_variant"]
+__all__ = ["in_test_share", "pick_variant"]
 
 
 def pick_variant(campaign_id: str, number: str, weights: Sequence[int]) -> int:
@@ -22,3 +22,11 @@ def pick_variant(campaign_id: str, number: str, weights: Sequence[int]) -> int:
             return i
         point -= w
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def in_test_share(campaign_id: str, number: str, fraction: float) -> bool:
+    """Whether ``number`` is in an A/B test's test share: a 64-bit hash of campaign id and
+    number (apart from :func:`pick_variant`'s) below ``fraction`` of its range, so about that
+    share of the numbers is, the same on every look."""
+    digest = hashlib.blake2b(f"ab\0{campaign_id}\0{number}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < fraction * 2**64

@@ -415,6 +415,17 @@ class Store(Protocol):
         and parts), and the clicks on their tracked links by variant."""
         ...
 
+    async def decide_campaign_ab(self, cid: int, now: float) -> crec.CampaignRow | None:
+        """Pick a running campaign's A/B winner in one transaction when it is due (no
+        recipient pending, the test's ``wait`` passed since its last message was accepted):
+        record it (when, why) and make every held recipient pending with its variant. None
+        when nothing was decided (no test, not running, decided already, not due)."""
+        ...
+
+    async def campaign_ab_values(self, cid: int, n_variants: int, metric: str) -> list[float]:
+        """Each variant's A/B metric: unique clicks or attributed orders per message sent."""
+        ...
+
     # -- contacts and segments -------------------------------------------------------------
 
     async def upsert_contacts(self, items: Sequence[NewContact]) -> list[bool]:

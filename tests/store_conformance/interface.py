@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from smsgw.drivers.seam import FailureKind, InboundMessage, OutboundPart, Outcome, Receipt
 from smsgw.queue.campaigns.records import (
+    HELD,
+    AbSpec,
     CampaignSpec,
     NewCampaign,
     NewRecipient,
@@ -42,6 +44,8 @@ from smsgw.queue.store.records import (
 __all__ = [
     "ALL",
     "FINAL",
+    "HELD",
+    "AbSpec",
     "AcceptResult",
     "CampaignSpec",
     "Claim",

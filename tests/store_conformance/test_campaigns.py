@@ -10,6 +10,8 @@ from tests.helpers import new_message
 
 from .backends import Harness
 from .interface import (
+    HELD,
+    AbSpec,
     CampaignSpec,
     NewCampaign,
     NewRecipient,
@@ -132,3 +134,46 @@ async def test_pause_takes_back_what_has_not_left_and_a_stale_chunk_writes_nothi
     assert counts == {"accepted": 1, "cancelled": 2}
     assert await store.campaign_action("shop", made.id, "resume", 1_007.0) == "cancelled"
     assert await store.campaign_action("other", made.id, "cancel", 1_007.0) is None
+
+
+async def test_an_ab_winner_is_decided_once_when_due_and_gets_the_held(harness: Harness) -> None:
+    store = harness.store
+    ab = AbSpec(test_fraction=0.5, wait=100.0, metric="clicks")
+    two = [SpecVariant(text="A"), SpecVariant(text="B")]
+    spec = CampaignSpec(variants=two, ab=ab)
+    made = await store.add_campaign(NewCampaign(key="shop", name="ab", spec=spec, at=1_000.0))
+    held = [
+        NewRecipient(number=f"+4917111{i:05d}", vars={}, variant=HELD, state="held")
+        for i in range(2)
+    ]
+    await store.start_campaign("shop", made.id, [*_recipients(2), *held], 1_001.0)
+    assert [r.seq for r in await store.pending_recipients(made.cursor, 10)] == [1, 2]
+    assert await store.decide_campaign_ab(made.cursor, 2_000.0) is None  # the test is pending
+    fires = _fires(made.id, 0, [1, 2])
+    await store.accept_campaign_chunk(harness.policy, made.cursor, 0, fires, 1_002.0)
+    running = await store.get_campaign("shop", made.id)
+    assert running is not None and running.state == "running"  # the held are still to send
+    assert await store.decide_campaign_ab(made.cursor, 1_101.0) is None  # the wait is not over
+    store = await harness.reopen()
+    decided = await store.decide_campaign_ab(made.cursor, 1_102.0)
+    assert decided is not None and (decided.ab_winner, decided.ab_decided_at) == (0, 1_102.0)
+    assert decided.ab_reason is not None and "clicks" in decided.ab_reason
+    assert await store.decide_campaign_ab(made.cursor, 1_200.0) is None  # once
+    pending = await store.pending_recipients(made.cursor, 10)
+    assert [(r.seq, r.variant) for r in pending] == [(3, 0), (4, 0)]
+    assert await store.campaign_ab_values(made.cursor, 2, "clicks") == [0.0, 0.0]
+
+
+async def test_a_campaign_of_held_recipients_only_runs_until_its_winner(store: Store) -> None:
+    spec = CampaignSpec(
+        variants=[SpecVariant(text="A"), SpecVariant(text="B")],
+        ab=AbSpec(test_fraction=0.1, wait=60.0, metric="conversions"),
+    )
+    made = await store.add_campaign(NewCampaign(key="shop", name="ab", spec=spec, at=1_000.0))
+    held = NewRecipient(number="+4917111000", vars={}, variant=HELD, state="held")
+    started = await store.start_campaign("shop", made.id, [held], 1_001.0)
+    assert started is not None and not isinstance(started, str) and started.state == "running"
+    assert await store.decide_campaign_ab(made.cursor, 1_060.0) is None
+    decided = await store.decide_campaign_ab(made.cursor, 1_061.0)
+    assert decided is not None and decided.ab_winner == 0
+    assert [r.variant for r in await store.pending_recipients(made.cursor, 10)] == [0]

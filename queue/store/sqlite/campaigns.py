@@ -38,10 +38,12 @@ from smsgw.queue.store.sqlite.transitions import Events
 from smsgw.queue.store.sqlite.writer import Tx
 
 __all__ = [
+    "ab_values",
     "accept_chunk",
     "act",
     "add",
     "counts",
+    "decide_ab",
     "draft_recipients",
     "get",
     "message_stats",
@@ -129,7 +131,8 @@ def start(
             for seq, r in enumerate(recipients, 1)
         ),
     )
-    state = "running" if any(r.state == "pending" for r in recipients) else "completed"
+    # Held recipients (an A/B test's rest) are still to send, once the winner is picked.
+    state = "running" if any(r.state != "skipped" for r in recipients) else "completed"
     tx.conn.execute(
         "UPDATE campaigns SET state = ?, recipients = NULL, started_at = ?, updated_at = ?,"
         " ended_at = CASE WHEN ? = 'completed' THEN ? END WHERE cid = ?",
@@ -172,7 +175,7 @@ def act(
     if action == "cancel":
         tx.conn.execute(
             "UPDATE campaign_recipients SET state = 'cancelled'"
-            " WHERE cid = ? AND state = 'pending'",
+            " WHERE cid = ? AND state IN ('pending', 'held')",
             (cid,),
         )
     tx.conn.execute(
@@ -241,7 +244,7 @@ def accept_chunk(
     screened = ops_screening.accept_screened(tx, gate, items, msg_ids) if items else []
     results = iter(screened)
     out: list[tuple[int, str, str | None]] = []
-    updates: list[tuple[str, str | None, str | None, int, int]] = []
+    updates: list[tuple[str, str | None, str | None, float | None, int, int]] = []
     for f, _ in live:
         message: str | None = None
         reason = f.reason
@@ -255,15 +258,16 @@ def accept_chunk(
             else:
                 st = "skipped"
                 reason = s.refusal.code if s.refusal is not None else "refused"
-        updates.append((st, message, reason, cid, f.seq))
+        updates.append((st, message, reason, now if message else None, cid, f.seq))
         out.append((f.seq, st, reason))
     tx.conn.executemany(
-        "UPDATE campaign_recipients SET state = ?, message = ?, reason = ?"
+        "UPDATE campaign_recipients SET state = ?, message = ?, reason = ?, accepted_at = ?"
         " WHERE cid = ? AND seq = ?",
         updates,
     )
     left = tx.conn.execute(
-        "SELECT 1 FROM campaign_recipients WHERE cid = ? AND state = 'pending' LIMIT 1", (cid,)
+        "SELECT 1 FROM campaign_recipients WHERE cid = ? AND state IN ('pending', 'held') LIMIT 1",
+        (cid,),
     ).fetchone()
     if left is None:
         tx.conn.execute(
@@ -332,3 +336,61 @@ def message_stats(tx: Tx, cid: int) -> tuple[list[MessageTally], list[ClickTally
         for v in sorted(clicked.keys() | orders.keys())
     ]
     return tallies, clicks
+
+
+def decide_ab(tx: Tx, cid: int, now: float) -> CampaignRow | None:
+    """Pick a running campaign's A/B winner when it is due: no recipient pending, and the
+    test's ``wait`` passed since its last message was accepted (since the start when none
+    was). Records the winner, when and why, and makes every held recipient pending with the
+    winner's variant. None (nothing written) when the campaign has no test, is not running,
+    has its winner already or is not due."""
+    row = _ROW.read_one(
+        tx.conn.execute(f"SELECT {_ROW.select} FROM campaigns WHERE cid = ?", (cid,))
+    )
+    if row is None or row.state != "running" or row.spec.ab is None or row.ab_winner is not None:
+        return None
+    ab = row.spec.ab
+    busy = tx.conn.execute(
+        "SELECT 1 FROM campaign_recipients WHERE cid = ? AND state = 'pending' LIMIT 1", (cid,)
+    ).fetchone()
+    if busy is not None:
+        return None
+    ((last,),) = tx.conn.execute(
+        "SELECT max(accepted_at) FROM campaign_recipients WHERE cid = ? AND variant >= 0",
+        (cid,),
+    ).fetchall()
+    since = float(last) if last is not None else float(row.started_at or now)
+    if since + ab.wait > now:
+        return None
+    values = ab_values(tx, cid, len(row.spec.variants), ab.metric)
+    winner = max(range(len(values)), key=lambda i: (values[i], -i))
+    shown = ", ".join(f"{i}: {v:.6g}" for i, v in enumerate(values))
+    reason = f"highest {ab.metric} per message sent ({shown})"
+    tx.conn.execute(
+        "UPDATE campaign_recipients SET state = 'pending', variant = ?"
+        " WHERE cid = ? AND state = 'held'",
+        (winner, cid),
+    )
+    tx.conn.execute(
+        "UPDATE campaigns SET ab_winner = ?, ab_decided_at = ?, ab_reason = ?, updated_at = ?"
+        " WHERE cid = ?",
+        (winner, now, reason, now, cid),
+    )
+    return _ROW.read_one(
+        tx.conn.execute(f"SELECT {_ROW.select} FROM campaigns WHERE cid = ?", (cid,))
+    )
+
+
+def ab_values(tx: Tx, cid: int, n_variants: int, metric: str) -> list[float]:
+    """Each variant's A/B metric: unique clicks (``clicks``) or attributed orders
+    (``conversions``) per message sent, 0 for a variant with none sent."""
+    tallies, clicks = message_stats(tx, cid)
+    sent = [0] * n_variants
+    for t in tallies:
+        if 0 <= t.variant < n_variants:
+            sent[t.variant] += t.sent
+    score = [0] * n_variants
+    for k in clicks:
+        if 0 <= k.variant < n_variants:
+            score[k.variant] += k.clicked if metric == "clicks" else k.conversions
+    return [score[i] / sent[i] if sent[i] else 0.0 for i in range(n_variants)]

@@ -444,6 +444,12 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX campaign_recipients_state ON campaign_recipients(cid, state, seq);
     CREATE INDEX campaign_recipients_message ON campaign_recipients(cid, message);
     """,
+    """
+    ALTER TABLE campaigns ADD COLUMN ab_winner INTEGER;
+    ALTER TABLE campaigns ADD COLUMN ab_decided_at REAL;
+    ALTER TABLE campaigns ADD COLUMN ab_reason TEXT;
+    ALTER TABLE campaign_recipients ADD COLUMN accepted_at REAL;
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -225,6 +225,12 @@ class CampaignCalls:
     ) -> tuple[list[crec.MessageTally], list[crec.ClickTally]]:
         return await self._writer.call(ops_campaigns.message_stats, cid)
 
+    async def decide_campaign_ab(self, cid: int, now: float) -> crec.CampaignRow | None:
+        return await self._writer.call(ops_campaigns.decide_ab, cid, now)
+
+    async def campaign_ab_values(self, cid: int, n_variants: int, metric: str) -> list[float]:
+        return await self._writer.call(ops_campaigns.ab_values, cid, n_variants, metric)
+
     # -- tracked links ---------------------------------------------------------------------
 
     async def record_clicks(self, clicks: Sequence[Click]) -> list[ClickResult]:
