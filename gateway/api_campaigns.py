@@ -24,9 +24,9 @@ from msgspec import UnsetType
 
 from smsgw.config.durations import parse_duration
 from smsgw.config.schema import Config, KeyConfig
-from smsgw.gateway.api_contacts import query_number
 from smsgw.gateway.errors import Conflict, Invalid, NotFound
 from smsgw.gateway.http import Request, Response
+from smsgw.gateway.params import query_number
 from smsgw.gateway.schemas_campaigns import (
     AbView,
     CampaignBody,

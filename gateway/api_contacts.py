@@ -33,15 +33,14 @@ import trio
 from msgspec import UnsetType
 
 from smsgw.config.schema import Config, KeyConfig
-from smsgw.drivers.text import parse_decimal
 from smsgw.gateway.errors import (
-    Forbidden,
     GatewayError,
     Invalid,
     NotFound,
     UnsupportedMediaType,
 )
 from smsgw.gateway.http import Request, Response
+from smsgw.gateway.params import owner_of, query_number
 from smsgw.gateway.schemas_contacts import (
     MAX_CONTACT_BATCH,
     ContactBody,
@@ -329,29 +328,6 @@ def _refused(summary: ImportSummary, row: CsvRow) -> None:
                 line=row.line, row=row.row, code=e.code, message=e.message, field=e.field or None
             )
         )
-
-
-def owner_of(request: Request, key: KeyConfig, what: str) -> str:
-    """The key whose ``what`` a request reaches: the caller's, or another's named by
-    ``?key=`` for an admin key (403 ``admin_only`` for any other key)."""
-    owner = request.query.get("key") or key.name
-    if owner != key.name and not key.admin:
-        raise Forbidden(
-            f"only an admin key may reach another key's {what}", field="key", code="admin_only"
-        )
-    return owner
-
-
-def query_number(query: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    """A whole-number query parameter from ``lo`` to ``hi`` (``default`` when not given or
-    empty); raises Invalid naming it."""
-    raw = query.get(name)
-    if not raw:
-        return default
-    value = parse_decimal(raw, 19)
-    if value is None or not lo <= value <= hi:
-        raise Invalid(f"'{name}' must be a whole number from {lo} to {hi}", field=name)
-    return value
 
 
 def _require(request: Request, ctype: str) -> None:

@@ -25,9 +25,10 @@ from typing import Any
 import msgspec
 
 from smsgw.config.schema import Config, KeyConfig
-from smsgw.gateway.api_contacts import contact_view, owner_of, query_number
+from smsgw.gateway.api_contacts import contact_view
 from smsgw.gateway.errors import Conflict, Invalid, NotFound
 from smsgw.gateway.http import Request, Response
+from smsgw.gateway.params import owner_of, query_number
 from smsgw.gateway.schemas_contacts import (
     SegmentBody,
     SegmentContacts,

@@ -24,9 +24,10 @@ import msgspec
 from msgspec import UnsetType
 
 from smsgw.config.schema import Config, KeyConfig
-from smsgw.drivers.text import TextError, parse_decimal
-from smsgw.gateway.errors import Conflict, Forbidden, Invalid, NotFound, error_body
+from smsgw.drivers.text import TextError
+from smsgw.gateway.errors import Conflict, Invalid, NotFound, error_body
 from smsgw.gateway.http import Request, Response
+from smsgw.gateway.params import owner_of, query_number
 from smsgw.gateway.schemas import SendRequest
 from smsgw.gateway.schemas_templates import (
     PreviewRecipient,
@@ -127,8 +128,8 @@ class TemplatesApi:
 
     async def _list(self, request: Request, key: KeyConfig | None) -> Response:
         assert key is not None
-        after = _number(request.query, "after", 0, 0, 2**62)
-        limit = _number(request.query, "limit", 100, 1, 1000)
+        after = query_number(request.query, "after", 0, 0, 2**62)
+        limit = query_number(request.query, "limit", 100, 1, 1000)
         rows = await self.store.templates_page(None if key.admin else key.name, after, limit)
         page = TemplatePage(
             templates=[_view(r, key) for r in rows],
@@ -181,14 +182,7 @@ class TemplatesApi:
         tail = request.path[len(_PREFIX) : len(request.path) - len(suffix)]
         if not _valid_name(tail):
             raise NotFound(f"no template {tail!r}", field="name")
-        owner = request.query.get("key") or key.name
-        if owner != key.name and not key.admin:
-            raise Forbidden(
-                "only an admin key may reach another key's templates",
-                field="key",
-                code="admin_only",
-            )
-        return owner, tail
+        return owner_of(request, key, "templates"), tail
 
     async def _template(self, owner: str, name: str) -> tuple[TemplateRow, CompiledTemplate]:
         row = await self.store.get_template(owner, name)
@@ -330,13 +324,3 @@ def _valid_name(name: str) -> bool:
 
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
-
-
-def _number(query: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = query.get(name)
-    if not raw:
-        return default
-    value = parse_decimal(raw, 19)
-    if value is None or not lo <= value <= hi:
-        raise Invalid(f"'{name}' must be a whole number from {lo} to {hi}", field=name)
-    return value
